@@ -154,7 +154,17 @@ enum class Phase : std::uint8_t {
   kDone,
 };
 
-struct ClientSide;  // client-only state, see below
+// --- client-only state ---
+struct ClientSide {
+  ClientConfig config;
+  WsUrl url;
+  std::string key;
+  std::unique_ptr<ResponseParser> response_parser;
+  tcp::resolver resolver;
+  ClientResult result;
+  explicit ClientSide(asio::io_context& io) : resolver(io) {}
+};
+
 
 // Settings shared by every connection of one server or client.
 struct EngineSettings {
@@ -416,8 +426,16 @@ class BasicConnection final : public Connection,
     if (ec == asio::error::operation_aborted) return;
     const bool eof = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
     switch (phase_) {
-      case Phase::kTlsHandshake:
       case Phase::kHttp:
+        if (client_ != nullptr && client_->response_parser && eof) {
+          client_->response_parser->end_of_stream();
+          if (client_->response_parser->state() == ParseState::kComplete) {
+            process_response(nullptr, 0);
+            if (phase_ == Phase::kDone) return;
+          }
+        }
+        [[fallthrough]];
+      case Phase::kTlsHandshake:
         fail_handshake(eof ? "connection closed during the opening handshake"
                            : "read failed during the opening handshake: " + ec.message(),
                        Errc::kConnectionLost);
@@ -637,17 +655,6 @@ class BasicConnection final : public Connection,
   ClientSide* client_ = nullptr;  // client role only
 };
 
-// --- client-only state ---
-struct ClientSide {
-  ClientConfig config;
-  WsUrl url;
-  std::string key;
-  std::unique_ptr<ResponseParser> response_parser;
-  tcp::resolver resolver;
-  ClientResult result;
-  explicit ClientSide(asio::io_context& io) : resolver(io) {}
-};
-
 template <class Stream>
 std::size_t BasicConnection<Stream>::process_request(std::uint8_t* data, std::size_t size) {
   const std::size_t used = request_parser_->consume(reinterpret_cast<const char*>(data), size);
@@ -717,18 +724,26 @@ std::size_t BasicConnection<Stream>::process_response(std::uint8_t* data, std::s
   const UpgradeResponse& response = client.response_parser->response();
   const std::string problem = check_upgrade_response(response, client.key, client.config.subprotocols);
   if (!problem.empty()) {
-    fail_handshake(problem, Errc::kHandshakeRejected);
+    constexpr std::size_t kShownBodyBytes = 200;
+    std::string why = problem;
+    if (response.status != 101 && !response.body.empty()) {
+      why += ": " + response.body.substr(0, kShownBodyBytes);
+      while (!why.empty() && (why.back() == '\n' || why.back() == '\r')) why.pop_back();
+    }
+    fail_handshake(why, Errc::kHandshakeRejected);
     return size;
   }
   subprotocol_ = header_value(response.headers, "Sec-WebSocket-Protocol");
   const std::string extensions = header_value(response.headers, "Sec-WebSocket-Extensions");
   std::string extension_error;
-  if (!extensions.empty()) {
-    DeflateParams params;
-    if (!settings_.deflate.enabled) {
-      extension_error = "server accepted an extension that was not offered: " + extensions;
-    } else if (accept_deflate_response(extensions, settings_.deflate, params, extension_error)) {
-      session_.enable_deflate(std::make_unique<DeflateCodec>(Role::kClient, params, settings_.deflate));
+  if (!extensions.empty() && !settings_.deflate.enabled) {
+    extension_error = "server accepted an extension that was not offered: " + extensions;
+  } else if (settings_.deflate.enabled) {
+    ClientNegotiation negotiation = accept_deflate_response(extensions, settings_.deflate);
+    if (!negotiation.ok) {
+      extension_error = std::move(negotiation.error);
+    } else if (negotiation.accepted) {
+      session_.enable_deflate(std::make_unique<DeflateCodec>(Role::kClient, negotiation.params, settings_.deflate));
       extensions_ = extensions;
     }
   }
@@ -1142,7 +1157,9 @@ ClientResult Client::run() {
       return c.side.result;
     }
     auto conn = std::make_shared<TlsConnection>(c.worker, c.settings, c.worker.io, *c.tls);
-    SSL_set_tlsext_host_name(conn->stream().native_handle(), c.side.url.host.c_str());
+    // SSL_set_tlsext_host_name, spelled out: the macro casts in the old style.
+    SSL_ctrl(conn->stream().native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+             const_cast<char*>(c.side.url.host.c_str()));
     if (!c.side.config.insecure) {
       conn->stream().set_verify_callback(asio::ssl::host_name_verification(c.side.url.host));
     }

@@ -21,7 +21,6 @@
 namespace wstool::ws {
 
 constexpr std::size_t kDefaultMaxMessageBytes = std::size_t{16} << 20;
-constexpr std::size_t kDefaultMaxHeaderBytes = std::size_t{16} << 10;
 constexpr std::size_t kDefaultMaxSendQueueBytes = std::size_t{64} << 20;
 
 // How a connection ended.
