@@ -80,4 +80,5 @@ set(CMAKE_DEPEND_INFO_FILES
   "tests/CMakeFiles/utf8_test.dir/DependInfo.cmake"
   "tests/CMakeFiles/handshake_test.dir/DependInfo.cmake"
   "tests/CMakeFiles/ws_url_test.dir/DependInfo.cmake"
+  "tests/CMakeFiles/session_test.dir/DependInfo.cmake"
   )
