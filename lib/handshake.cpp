@@ -392,7 +392,9 @@ std::string make_rejection_response(const Rejection& rejection) {
     append_header(out, h.name, h.value);
   }
   if (!rejection.body.empty() && !has_type) {
+    // The body may quote the request back; browsers must not sniff it into HTML.
     append_header(out, "Content-Type", "text/plain; charset=utf-8");
+    append_header(out, "X-Content-Type-Options", "nosniff");
   }
   append_header(out, "Content-Length", std::to_string(rejection.body.size()));
   append_header(out, "Connection", "close");
@@ -531,11 +533,12 @@ void ResponseParser::finish_head() {
     fail("malformed status line '" + std::string(line) + "'");
     return;
   }
-  // websocketpp splits the header lines; it is handed a normalised status line (it insists on a
-  // reason phrase, which RFC 9112 allows to be empty) and no final CRLF (its body handling
-  // would otherwise start).
+  // websocketpp splits the header lines; it is handed a fixed status line (it insists on a
+  // reason phrase, which RFC 9112 allows to be empty, and casts any status number into its
+  // status enum, undefined behaviour for codes it does not list; wstool parsed the line above)
+  // and no final CRLF (its body handling would otherwise start).
   websocketpp::http::parser::response parser;
-  const std::string normalised = "HTTP/1.1 " + std::string(code) + " -" +
+  const std::string normalised = "HTTP/1.1 200 -" +
                                  std::string(head.substr(line_end, head.size() - line_end - kCrlf.size()));
   try {
     parser.consume(normalised.data(), normalised.size());

@@ -395,6 +395,13 @@ TEST(ResponseParser, StatusWithoutReasonPhrase) {
   EXPECT_EQ(check_upgrade_response(r, kSampleKey, {}), "server answered 404 Not Found");
 }
 
+// Found by the fuzzer: websocketpp cast unlisted status codes into its enum (UB).
+TEST(ResponseParser, UnlistedStatusCodeIsParsedNotUndefined) {
+  const UpgradeResponse r = parse_response("HTTP/1.1 901 Odd\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_EQ(r.status, 901);
+  EXPECT_EQ(check_upgrade_response(r, kSampleKey, {}), "server answered 901 Odd");
+}
+
 TEST(ResponseParser, MalformedAndOversized) {
   for (const std::string text : {"HTTP/1.1 1O1 x\r\n\r\n", "ICY 200 OK\r\n\r\n",
                                  "HTTP/1.1 1010 x\r\n\r\n", "HTTP/1.1 101 x\r\nBad\r\n\r\n"}) {
