@@ -38,6 +38,7 @@ set(CMAKE_MAKEFILE_DEPENDS
   "/usr/share/cmake-3.25/Modules/FindPkgConfig.cmake"
   "/usr/share/cmake-3.25/Modules/FindThreads.cmake"
   "/usr/share/cmake-3.25/Modules/FindZLIB.cmake"
+  "/usr/share/cmake-3.25/Modules/GNUInstallDirs.cmake"
   "/usr/share/cmake-3.25/Modules/GoogleTest.cmake"
   "/usr/share/cmake-3.25/Modules/Internal/CheckSourceCompiles.cmake"
   "/usr/share/cmake-3.25/Modules/Platform/Linux-GNU-CXX.cmake"
@@ -56,6 +57,7 @@ set(CMAKE_MAKEFILE_DEPENDS
   "/work/main/lib/CMakeLists.txt"
   "/work/main/tests/CMakeLists.txt"
   "/work/main/tools/CMakeLists.txt"
+  "/work/main/tools/subcommands.def"
   )
 
 # The corresponding makefile is:
@@ -76,9 +78,8 @@ set(CMAKE_MAKEFILE_PRODUCTS
 set(CMAKE_DEPEND_INFO_FILES
   "lib/CMakeFiles/wscore.dir/DependInfo.cmake"
   "tools/CMakeFiles/wstool_tools.dir/DependInfo.cmake"
-  "tests/CMakeFiles/frame_test.dir/DependInfo.cmake"
-  "tests/CMakeFiles/utf8_test.dir/DependInfo.cmake"
-  "tests/CMakeFiles/handshake_test.dir/DependInfo.cmake"
-  "tests/CMakeFiles/ws_url_test.dir/DependInfo.cmake"
-  "tests/CMakeFiles/session_test.dir/DependInfo.cmake"
+  "tools/CMakeFiles/wstool.dir/DependInfo.cmake"
+  "tests/CMakeFiles/wstool_test_support.dir/DependInfo.cmake"
+  "tests/CMakeFiles/unit_tests.dir/DependInfo.cmake"
+  "tests/CMakeFiles/e2e_tests.dir/DependInfo.cmake"
   )

@@ -4,8 +4,5 @@
 # 
 # This file includes the relevant testing commands required for 
 # testing this directory and lists subdirectories to be tested as well.
-include("/work/main/build/tests/frame_test[1]_include.cmake")
-include("/work/main/build/tests/utf8_test[1]_include.cmake")
-include("/work/main/build/tests/handshake_test[1]_include.cmake")
-include("/work/main/build/tests/ws_url_test[1]_include.cmake")
-include("/work/main/build/tests/session_test[1]_include.cmake")
+include("/work/main/build/tests/unit_tests[1]_include.cmake")
+include("/work/main/build/tests/e2e_tests[1]_include.cmake")

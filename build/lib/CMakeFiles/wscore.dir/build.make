@@ -125,10 +125,38 @@ lib/CMakeFiles/wscore.dir/permessage_deflate.cpp.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling CXX source to assembly CMakeFiles/wscore.dir/permessage_deflate.cpp.s"
 	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/main/lib/permessage_deflate.cpp -o CMakeFiles/wscore.dir/permessage_deflate.cpp.s
 
+lib/CMakeFiles/wscore.dir/client_options.cpp.o: lib/CMakeFiles/wscore.dir/flags.make
+lib/CMakeFiles/wscore.dir/client_options.cpp.o: /work/main/lib/client_options.cpp
+lib/CMakeFiles/wscore.dir/client_options.cpp.o: lib/CMakeFiles/wscore.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_5) "Building CXX object lib/CMakeFiles/wscore.dir/client_options.cpp.o"
+	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT lib/CMakeFiles/wscore.dir/client_options.cpp.o -MF CMakeFiles/wscore.dir/client_options.cpp.o.d -o CMakeFiles/wscore.dir/client_options.cpp.o -c /work/main/lib/client_options.cpp
+
+lib/CMakeFiles/wscore.dir/client_options.cpp.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing CXX source to CMakeFiles/wscore.dir/client_options.cpp.i"
+	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -E /work/main/lib/client_options.cpp > CMakeFiles/wscore.dir/client_options.cpp.i
+
+lib/CMakeFiles/wscore.dir/client_options.cpp.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling CXX source to assembly CMakeFiles/wscore.dir/client_options.cpp.s"
+	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/main/lib/client_options.cpp -o CMakeFiles/wscore.dir/client_options.cpp.s
+
+lib/CMakeFiles/wscore.dir/fd_limit.cpp.o: lib/CMakeFiles/wscore.dir/flags.make
+lib/CMakeFiles/wscore.dir/fd_limit.cpp.o: /work/main/lib/fd_limit.cpp
+lib/CMakeFiles/wscore.dir/fd_limit.cpp.o: lib/CMakeFiles/wscore.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_6) "Building CXX object lib/CMakeFiles/wscore.dir/fd_limit.cpp.o"
+	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT lib/CMakeFiles/wscore.dir/fd_limit.cpp.o -MF CMakeFiles/wscore.dir/fd_limit.cpp.o.d -o CMakeFiles/wscore.dir/fd_limit.cpp.o -c /work/main/lib/fd_limit.cpp
+
+lib/CMakeFiles/wscore.dir/fd_limit.cpp.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing CXX source to CMakeFiles/wscore.dir/fd_limit.cpp.i"
+	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -E /work/main/lib/fd_limit.cpp > CMakeFiles/wscore.dir/fd_limit.cpp.i
+
+lib/CMakeFiles/wscore.dir/fd_limit.cpp.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling CXX source to assembly CMakeFiles/wscore.dir/fd_limit.cpp.s"
+	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/main/lib/fd_limit.cpp -o CMakeFiles/wscore.dir/fd_limit.cpp.s
+
 lib/CMakeFiles/wscore.dir/handshake.cpp.o: lib/CMakeFiles/wscore.dir/flags.make
 lib/CMakeFiles/wscore.dir/handshake.cpp.o: /work/main/lib/handshake.cpp
 lib/CMakeFiles/wscore.dir/handshake.cpp.o: lib/CMakeFiles/wscore.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_5) "Building CXX object lib/CMakeFiles/wscore.dir/handshake.cpp.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_7) "Building CXX object lib/CMakeFiles/wscore.dir/handshake.cpp.o"
 	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT lib/CMakeFiles/wscore.dir/handshake.cpp.o -MF CMakeFiles/wscore.dir/handshake.cpp.o.d -o CMakeFiles/wscore.dir/handshake.cpp.o -c /work/main/lib/handshake.cpp
 
 lib/CMakeFiles/wscore.dir/handshake.cpp.i: cmake_force
@@ -139,10 +167,80 @@ lib/CMakeFiles/wscore.dir/handshake.cpp.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling CXX source to assembly CMakeFiles/wscore.dir/handshake.cpp.s"
 	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/main/lib/handshake.cpp -o CMakeFiles/wscore.dir/handshake.cpp.s
 
+lib/CMakeFiles/wscore.dir/json_limits.cpp.o: lib/CMakeFiles/wscore.dir/flags.make
+lib/CMakeFiles/wscore.dir/json_limits.cpp.o: /work/main/lib/json_limits.cpp
+lib/CMakeFiles/wscore.dir/json_limits.cpp.o: lib/CMakeFiles/wscore.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_8) "Building CXX object lib/CMakeFiles/wscore.dir/json_limits.cpp.o"
+	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT lib/CMakeFiles/wscore.dir/json_limits.cpp.o -MF CMakeFiles/wscore.dir/json_limits.cpp.o.d -o CMakeFiles/wscore.dir/json_limits.cpp.o -c /work/main/lib/json_limits.cpp
+
+lib/CMakeFiles/wscore.dir/json_limits.cpp.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing CXX source to CMakeFiles/wscore.dir/json_limits.cpp.i"
+	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -E /work/main/lib/json_limits.cpp > CMakeFiles/wscore.dir/json_limits.cpp.i
+
+lib/CMakeFiles/wscore.dir/json_limits.cpp.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling CXX source to assembly CMakeFiles/wscore.dir/json_limits.cpp.s"
+	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/main/lib/json_limits.cpp -o CMakeFiles/wscore.dir/json_limits.cpp.s
+
+lib/CMakeFiles/wscore.dir/listen_address.cpp.o: lib/CMakeFiles/wscore.dir/flags.make
+lib/CMakeFiles/wscore.dir/listen_address.cpp.o: /work/main/lib/listen_address.cpp
+lib/CMakeFiles/wscore.dir/listen_address.cpp.o: lib/CMakeFiles/wscore.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_9) "Building CXX object lib/CMakeFiles/wscore.dir/listen_address.cpp.o"
+	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT lib/CMakeFiles/wscore.dir/listen_address.cpp.o -MF CMakeFiles/wscore.dir/listen_address.cpp.o.d -o CMakeFiles/wscore.dir/listen_address.cpp.o -c /work/main/lib/listen_address.cpp
+
+lib/CMakeFiles/wscore.dir/listen_address.cpp.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing CXX source to CMakeFiles/wscore.dir/listen_address.cpp.i"
+	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -E /work/main/lib/listen_address.cpp > CMakeFiles/wscore.dir/listen_address.cpp.i
+
+lib/CMakeFiles/wscore.dir/listen_address.cpp.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling CXX source to assembly CMakeFiles/wscore.dir/listen_address.cpp.s"
+	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/main/lib/listen_address.cpp -o CMakeFiles/wscore.dir/listen_address.cpp.s
+
+lib/CMakeFiles/wscore.dir/redact.cpp.o: lib/CMakeFiles/wscore.dir/flags.make
+lib/CMakeFiles/wscore.dir/redact.cpp.o: /work/main/lib/redact.cpp
+lib/CMakeFiles/wscore.dir/redact.cpp.o: lib/CMakeFiles/wscore.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_10) "Building CXX object lib/CMakeFiles/wscore.dir/redact.cpp.o"
+	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT lib/CMakeFiles/wscore.dir/redact.cpp.o -MF CMakeFiles/wscore.dir/redact.cpp.o.d -o CMakeFiles/wscore.dir/redact.cpp.o -c /work/main/lib/redact.cpp
+
+lib/CMakeFiles/wscore.dir/redact.cpp.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing CXX source to CMakeFiles/wscore.dir/redact.cpp.i"
+	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -E /work/main/lib/redact.cpp > CMakeFiles/wscore.dir/redact.cpp.i
+
+lib/CMakeFiles/wscore.dir/redact.cpp.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling CXX source to assembly CMakeFiles/wscore.dir/redact.cpp.s"
+	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/main/lib/redact.cpp -o CMakeFiles/wscore.dir/redact.cpp.s
+
+lib/CMakeFiles/wscore.dir/units.cpp.o: lib/CMakeFiles/wscore.dir/flags.make
+lib/CMakeFiles/wscore.dir/units.cpp.o: /work/main/lib/units.cpp
+lib/CMakeFiles/wscore.dir/units.cpp.o: lib/CMakeFiles/wscore.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_11) "Building CXX object lib/CMakeFiles/wscore.dir/units.cpp.o"
+	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT lib/CMakeFiles/wscore.dir/units.cpp.o -MF CMakeFiles/wscore.dir/units.cpp.o.d -o CMakeFiles/wscore.dir/units.cpp.o -c /work/main/lib/units.cpp
+
+lib/CMakeFiles/wscore.dir/units.cpp.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing CXX source to CMakeFiles/wscore.dir/units.cpp.i"
+	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -E /work/main/lib/units.cpp > CMakeFiles/wscore.dir/units.cpp.i
+
+lib/CMakeFiles/wscore.dir/units.cpp.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling CXX source to assembly CMakeFiles/wscore.dir/units.cpp.s"
+	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/main/lib/units.cpp -o CMakeFiles/wscore.dir/units.cpp.s
+
+lib/CMakeFiles/wscore.dir/user_regex.cpp.o: lib/CMakeFiles/wscore.dir/flags.make
+lib/CMakeFiles/wscore.dir/user_regex.cpp.o: /work/main/lib/user_regex.cpp
+lib/CMakeFiles/wscore.dir/user_regex.cpp.o: lib/CMakeFiles/wscore.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_12) "Building CXX object lib/CMakeFiles/wscore.dir/user_regex.cpp.o"
+	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT lib/CMakeFiles/wscore.dir/user_regex.cpp.o -MF CMakeFiles/wscore.dir/user_regex.cpp.o.d -o CMakeFiles/wscore.dir/user_regex.cpp.o -c /work/main/lib/user_regex.cpp
+
+lib/CMakeFiles/wscore.dir/user_regex.cpp.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing CXX source to CMakeFiles/wscore.dir/user_regex.cpp.i"
+	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -E /work/main/lib/user_regex.cpp > CMakeFiles/wscore.dir/user_regex.cpp.i
+
+lib/CMakeFiles/wscore.dir/user_regex.cpp.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling CXX source to assembly CMakeFiles/wscore.dir/user_regex.cpp.s"
+	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/main/lib/user_regex.cpp -o CMakeFiles/wscore.dir/user_regex.cpp.s
+
 lib/CMakeFiles/wscore.dir/ws_url.cpp.o: lib/CMakeFiles/wscore.dir/flags.make
 lib/CMakeFiles/wscore.dir/ws_url.cpp.o: /work/main/lib/ws_url.cpp
 lib/CMakeFiles/wscore.dir/ws_url.cpp.o: lib/CMakeFiles/wscore.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_6) "Building CXX object lib/CMakeFiles/wscore.dir/ws_url.cpp.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_13) "Building CXX object lib/CMakeFiles/wscore.dir/ws_url.cpp.o"
 	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT lib/CMakeFiles/wscore.dir/ws_url.cpp.o -MF CMakeFiles/wscore.dir/ws_url.cpp.o.d -o CMakeFiles/wscore.dir/ws_url.cpp.o -c /work/main/lib/ws_url.cpp
 
 lib/CMakeFiles/wscore.dir/ws_url.cpp.i: cmake_force
@@ -156,7 +254,7 @@ lib/CMakeFiles/wscore.dir/ws_url.cpp.s: cmake_force
 lib/CMakeFiles/wscore.dir/session.cpp.o: lib/CMakeFiles/wscore.dir/flags.make
 lib/CMakeFiles/wscore.dir/session.cpp.o: /work/main/lib/session.cpp
 lib/CMakeFiles/wscore.dir/session.cpp.o: lib/CMakeFiles/wscore.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_7) "Building CXX object lib/CMakeFiles/wscore.dir/session.cpp.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_14) "Building CXX object lib/CMakeFiles/wscore.dir/session.cpp.o"
 	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT lib/CMakeFiles/wscore.dir/session.cpp.o -MF CMakeFiles/wscore.dir/session.cpp.o.d -o CMakeFiles/wscore.dir/session.cpp.o -c /work/main/lib/session.cpp
 
 lib/CMakeFiles/wscore.dir/session.cpp.i: cmake_force
@@ -170,7 +268,7 @@ lib/CMakeFiles/wscore.dir/session.cpp.s: cmake_force
 lib/CMakeFiles/wscore.dir/engine.cpp.o: lib/CMakeFiles/wscore.dir/flags.make
 lib/CMakeFiles/wscore.dir/engine.cpp.o: /work/main/lib/engine.cpp
 lib/CMakeFiles/wscore.dir/engine.cpp.o: lib/CMakeFiles/wscore.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_8) "Building CXX object lib/CMakeFiles/wscore.dir/engine.cpp.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_15) "Building CXX object lib/CMakeFiles/wscore.dir/engine.cpp.o"
 	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT lib/CMakeFiles/wscore.dir/engine.cpp.o -MF CMakeFiles/wscore.dir/engine.cpp.o.d -o CMakeFiles/wscore.dir/engine.cpp.o -c /work/main/lib/engine.cpp
 
 lib/CMakeFiles/wscore.dir/engine.cpp.i: cmake_force
@@ -181,16 +279,38 @@ lib/CMakeFiles/wscore.dir/engine.cpp.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling CXX source to assembly CMakeFiles/wscore.dir/engine.cpp.s"
 	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/main/lib/engine.cpp -o CMakeFiles/wscore.dir/engine.cpp.s
 
+lib/CMakeFiles/wscore.dir/versions.cpp.o: lib/CMakeFiles/wscore.dir/flags.make
+lib/CMakeFiles/wscore.dir/versions.cpp.o: /work/main/lib/versions.cpp
+lib/CMakeFiles/wscore.dir/versions.cpp.o: lib/CMakeFiles/wscore.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_16) "Building CXX object lib/CMakeFiles/wscore.dir/versions.cpp.o"
+	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT lib/CMakeFiles/wscore.dir/versions.cpp.o -MF CMakeFiles/wscore.dir/versions.cpp.o.d -o CMakeFiles/wscore.dir/versions.cpp.o -c /work/main/lib/versions.cpp
+
+lib/CMakeFiles/wscore.dir/versions.cpp.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing CXX source to CMakeFiles/wscore.dir/versions.cpp.i"
+	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -E /work/main/lib/versions.cpp > CMakeFiles/wscore.dir/versions.cpp.i
+
+lib/CMakeFiles/wscore.dir/versions.cpp.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling CXX source to assembly CMakeFiles/wscore.dir/versions.cpp.s"
+	cd /work/main/build/lib && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/main/lib/versions.cpp -o CMakeFiles/wscore.dir/versions.cpp.s
+
 # Object files for target wscore
 wscore_OBJECTS = \
 "CMakeFiles/wscore.dir/error.cpp.o" \
 "CMakeFiles/wscore.dir/frame.cpp.o" \
 "CMakeFiles/wscore.dir/utf8.cpp.o" \
 "CMakeFiles/wscore.dir/permessage_deflate.cpp.o" \
+"CMakeFiles/wscore.dir/client_options.cpp.o" \
+"CMakeFiles/wscore.dir/fd_limit.cpp.o" \
 "CMakeFiles/wscore.dir/handshake.cpp.o" \
+"CMakeFiles/wscore.dir/json_limits.cpp.o" \
+"CMakeFiles/wscore.dir/listen_address.cpp.o" \
+"CMakeFiles/wscore.dir/redact.cpp.o" \
+"CMakeFiles/wscore.dir/units.cpp.o" \
+"CMakeFiles/wscore.dir/user_regex.cpp.o" \
 "CMakeFiles/wscore.dir/ws_url.cpp.o" \
 "CMakeFiles/wscore.dir/session.cpp.o" \
-"CMakeFiles/wscore.dir/engine.cpp.o"
+"CMakeFiles/wscore.dir/engine.cpp.o" \
+"CMakeFiles/wscore.dir/versions.cpp.o"
 
 # External object files for target wscore
 wscore_EXTERNAL_OBJECTS =
@@ -199,13 +319,21 @@ lib/libwscore.a: lib/CMakeFiles/wscore.dir/error.cpp.o
 lib/libwscore.a: lib/CMakeFiles/wscore.dir/frame.cpp.o
 lib/libwscore.a: lib/CMakeFiles/wscore.dir/utf8.cpp.o
 lib/libwscore.a: lib/CMakeFiles/wscore.dir/permessage_deflate.cpp.o
+lib/libwscore.a: lib/CMakeFiles/wscore.dir/client_options.cpp.o
+lib/libwscore.a: lib/CMakeFiles/wscore.dir/fd_limit.cpp.o
 lib/libwscore.a: lib/CMakeFiles/wscore.dir/handshake.cpp.o
+lib/libwscore.a: lib/CMakeFiles/wscore.dir/json_limits.cpp.o
+lib/libwscore.a: lib/CMakeFiles/wscore.dir/listen_address.cpp.o
+lib/libwscore.a: lib/CMakeFiles/wscore.dir/redact.cpp.o
+lib/libwscore.a: lib/CMakeFiles/wscore.dir/units.cpp.o
+lib/libwscore.a: lib/CMakeFiles/wscore.dir/user_regex.cpp.o
 lib/libwscore.a: lib/CMakeFiles/wscore.dir/ws_url.cpp.o
 lib/libwscore.a: lib/CMakeFiles/wscore.dir/session.cpp.o
 lib/libwscore.a: lib/CMakeFiles/wscore.dir/engine.cpp.o
+lib/libwscore.a: lib/CMakeFiles/wscore.dir/versions.cpp.o
 lib/libwscore.a: lib/CMakeFiles/wscore.dir/build.make
 lib/libwscore.a: lib/CMakeFiles/wscore.dir/link.txt
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_9) "Linking CXX static library libwscore.a"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_17) "Linking CXX static library libwscore.a"
 	cd /work/main/build/lib && $(CMAKE_COMMAND) -P CMakeFiles/wscore.dir/cmake_clean_target.cmake
 	cd /work/main/build/lib && $(CMAKE_COMMAND) -E cmake_link_script CMakeFiles/wscore.dir/link.txt --verbose=$(VERBOSE)
 

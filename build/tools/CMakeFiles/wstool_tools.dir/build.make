@@ -69,10 +69,24 @@ include tools/CMakeFiles/wstool_tools.dir/progress.make
 # Include the compile flags for this target's objects.
 include tools/CMakeFiles/wstool_tools.dir/flags.make
 
+tools/CMakeFiles/wstool_tools.dir/driver.cpp.o: tools/CMakeFiles/wstool_tools.dir/flags.make
+tools/CMakeFiles/wstool_tools.dir/driver.cpp.o: /work/main/tools/driver.cpp
+tools/CMakeFiles/wstool_tools.dir/driver.cpp.o: tools/CMakeFiles/wstool_tools.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_1) "Building CXX object tools/CMakeFiles/wstool_tools.dir/driver.cpp.o"
+	cd /work/main/build/tools && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT tools/CMakeFiles/wstool_tools.dir/driver.cpp.o -MF CMakeFiles/wstool_tools.dir/driver.cpp.o.d -o CMakeFiles/wstool_tools.dir/driver.cpp.o -c /work/main/tools/driver.cpp
+
+tools/CMakeFiles/wstool_tools.dir/driver.cpp.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing CXX source to CMakeFiles/wstool_tools.dir/driver.cpp.i"
+	cd /work/main/build/tools && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -E /work/main/tools/driver.cpp > CMakeFiles/wstool_tools.dir/driver.cpp.i
+
+tools/CMakeFiles/wstool_tools.dir/driver.cpp.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling CXX source to assembly CMakeFiles/wstool_tools.dir/driver.cpp.s"
+	cd /work/main/build/tools && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/main/tools/driver.cpp -o CMakeFiles/wstool_tools.dir/driver.cpp.s
+
 tools/CMakeFiles/wstool_tools.dir/shutdown_signals.cpp.o: tools/CMakeFiles/wstool_tools.dir/flags.make
 tools/CMakeFiles/wstool_tools.dir/shutdown_signals.cpp.o: /work/main/tools/shutdown_signals.cpp
 tools/CMakeFiles/wstool_tools.dir/shutdown_signals.cpp.o: tools/CMakeFiles/wstool_tools.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_1) "Building CXX object tools/CMakeFiles/wstool_tools.dir/shutdown_signals.cpp.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_2) "Building CXX object tools/CMakeFiles/wstool_tools.dir/shutdown_signals.cpp.o"
 	cd /work/main/build/tools && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT tools/CMakeFiles/wstool_tools.dir/shutdown_signals.cpp.o -MF CMakeFiles/wstool_tools.dir/shutdown_signals.cpp.o.d -o CMakeFiles/wstool_tools.dir/shutdown_signals.cpp.o -c /work/main/tools/shutdown_signals.cpp
 
 tools/CMakeFiles/wstool_tools.dir/shutdown_signals.cpp.i: cmake_force
@@ -83,17 +97,35 @@ tools/CMakeFiles/wstool_tools.dir/shutdown_signals.cpp.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling CXX source to assembly CMakeFiles/wstool_tools.dir/shutdown_signals.cpp.s"
 	cd /work/main/build/tools && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/main/tools/shutdown_signals.cpp -o CMakeFiles/wstool_tools.dir/shutdown_signals.cpp.s
 
+tools/CMakeFiles/wstool_tools.dir/echo.cpp.o: tools/CMakeFiles/wstool_tools.dir/flags.make
+tools/CMakeFiles/wstool_tools.dir/echo.cpp.o: /work/main/tools/echo.cpp
+tools/CMakeFiles/wstool_tools.dir/echo.cpp.o: tools/CMakeFiles/wstool_tools.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_3) "Building CXX object tools/CMakeFiles/wstool_tools.dir/echo.cpp.o"
+	cd /work/main/build/tools && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT tools/CMakeFiles/wstool_tools.dir/echo.cpp.o -MF CMakeFiles/wstool_tools.dir/echo.cpp.o.d -o CMakeFiles/wstool_tools.dir/echo.cpp.o -c /work/main/tools/echo.cpp
+
+tools/CMakeFiles/wstool_tools.dir/echo.cpp.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing CXX source to CMakeFiles/wstool_tools.dir/echo.cpp.i"
+	cd /work/main/build/tools && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -E /work/main/tools/echo.cpp > CMakeFiles/wstool_tools.dir/echo.cpp.i
+
+tools/CMakeFiles/wstool_tools.dir/echo.cpp.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling CXX source to assembly CMakeFiles/wstool_tools.dir/echo.cpp.s"
+	cd /work/main/build/tools && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/main/tools/echo.cpp -o CMakeFiles/wstool_tools.dir/echo.cpp.s
+
 # Object files for target wstool_tools
 wstool_tools_OBJECTS = \
-"CMakeFiles/wstool_tools.dir/shutdown_signals.cpp.o"
+"CMakeFiles/wstool_tools.dir/driver.cpp.o" \
+"CMakeFiles/wstool_tools.dir/shutdown_signals.cpp.o" \
+"CMakeFiles/wstool_tools.dir/echo.cpp.o"
 
 # External object files for target wstool_tools
 wstool_tools_EXTERNAL_OBJECTS =
 
+tools/libwstool_tools.a: tools/CMakeFiles/wstool_tools.dir/driver.cpp.o
 tools/libwstool_tools.a: tools/CMakeFiles/wstool_tools.dir/shutdown_signals.cpp.o
+tools/libwstool_tools.a: tools/CMakeFiles/wstool_tools.dir/echo.cpp.o
 tools/libwstool_tools.a: tools/CMakeFiles/wstool_tools.dir/build.make
 tools/libwstool_tools.a: tools/CMakeFiles/wstool_tools.dir/link.txt
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_2) "Linking CXX static library libwstool_tools.a"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_4) "Linking CXX static library libwstool_tools.a"
 	cd /work/main/build/tools && $(CMAKE_COMMAND) -P CMakeFiles/wstool_tools.dir/cmake_clean_target.cmake
 	cd /work/main/build/tools && $(CMAKE_COMMAND) -E cmake_link_script CMakeFiles/wstool_tools.dir/link.txt --verbose=$(VERBOSE)
 

@@ -1,4 +1,8 @@
 file(REMOVE_RECURSE
+  "CMakeFiles/wstool_tools.dir/driver.cpp.o"
+  "CMakeFiles/wstool_tools.dir/driver.cpp.o.d"
+  "CMakeFiles/wstool_tools.dir/echo.cpp.o"
+  "CMakeFiles/wstool_tools.dir/echo.cpp.o.d"
   "CMakeFiles/wstool_tools.dir/shutdown_signals.cpp.o"
   "CMakeFiles/wstool_tools.dir/shutdown_signals.cpp.o.d"
   "libwstool_tools.a"
