@@ -89,6 +89,28 @@ ws::HttpHeaders extra_request_headers(const ClientOptions& options) {
   return out;
 }
 
+bool parse_header_argument(std::string_view text, ws::HttpHeader& out, std::string& error) {
+  if (text.find_first_of("\r\n") != std::string_view::npos) {
+    error = "header must not contain CR or LF";
+    return false;
+  }
+  const std::size_t colon = text.find(':');
+  if (colon == std::string_view::npos) {
+    error = "expected 'Name: value', got '" + std::string(text) + "'";
+    return false;
+  }
+  const std::string_view name = text.substr(0, colon);
+  if (!ws::is_http_token(name)) {
+    error = "invalid header name '" + std::string(name) + "'";
+    return false;
+  }
+  std::string_view value = text.substr(colon + 1);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  out = {std::string(name), std::string(value)};
+  return true;
+}
+
 bool is_loopback_host(const std::string& host) {
   const std::string h = lower(strip_brackets(host));
   constexpr std::string_view kLocalhost = "localhost";

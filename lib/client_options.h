@@ -35,6 +35,10 @@ struct ClientOptions {
 // Authorization replaces the generated one rather than sending it twice.
 ws::HttpHeaders extra_request_headers(const ClientOptions& options);
 
+// Parses a -H argument "Name: value" (value trimmed; may be empty). Refuses a missing colon, a
+// name that is not a token, and CR/LF anywhere (header injection).
+bool parse_header_argument(std::string_view text, ws::HttpHeader& out, std::string& error);
+
 // Reads an environment variable; nullptr when unset. Injected so tests need no real environment.
 using EnvGetter = std::function<const char*(const char*)>;
 

@@ -221,6 +221,8 @@ std::string header_value(const HttpHeaders& headers, std::string_view name) {
   return out;
 }
 
+bool is_http_token(std::string_view s) { return is_token(s); }
+
 std::vector<std::string> split_list(std::string_view list) {
   std::vector<std::string> out;
   while (!list.empty()) {

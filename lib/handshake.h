@@ -24,6 +24,9 @@ std::string header_value(const HttpHeaders& headers, std::string_view name);
 // Connection: keep-alive, Upgrade needs.
 bool list_has_token(std::string_view list, std::string_view token);
 
+// True when `s` is a non-empty RFC 9110 token (header names, subprotocol names).
+bool is_http_token(std::string_view s);
+
 // The comma-separated elements of `list`, OWS trimmed, empty elements dropped.
 std::vector<std::string> split_list(std::string_view list);
 

@@ -191,7 +191,7 @@ Runner make_echo(CLI::App& app) {
       "A strictly conformant WebSocket echo endpoint: echoes every text and binary message with "
       "its type, answers pings, and closes exactly as RFC 6455 says. With --client URL it connects "
       "and echoes instead.");
-  add_listen_option(app, options->listen, "--listen", "address to listen on: HOST:PORT, [IPV6]:PORT, :PORT");
+  add_listen_option(app, options->listen, "address to listen on: HOST:PORT, [IPV6]:PORT or :PORT; port 0 picks a free port");
   app.add_option("--threads", options->threads, "event-loop threads (default: the CPUs this process may run on)")
       ->check(CLI::Range(1u, 1024u));
   app.add_option("--max-connections", options->max_connections, "open connections at most; over it: HTTP 503")

@@ -64,6 +64,27 @@ TEST(ExtraRequestHeaders, UserHeaderReplacesGeneratedOne) {
   EXPECT_EQ(h[0].value, "http://b");
 }
 
+TEST(ParseHeaderArgument, NameValueTrimmed) {
+  ws::HttpHeader h;
+  std::string error;
+  ASSERT_TRUE(parse_header_argument("X-Trace:  abc def ", h, error)) << error;
+  EXPECT_EQ(h.name, "X-Trace");
+  EXPECT_EQ(h.value, "abc def");
+  ASSERT_TRUE(parse_header_argument("X-Empty:", h, error)) << error;
+  EXPECT_EQ(h.value, "");
+  ASSERT_TRUE(parse_header_argument("X-Url: http://a:1/", h, error)) << error;
+  EXPECT_EQ(h.value, "http://a:1/");
+}
+
+TEST(ParseHeaderArgument, Rejects) {
+  ws::HttpHeader h;
+  for (const char* bad : {"NoColon", ": v", "Bad Name: v", "X: a\r\nSet-Cookie: b", "X: a\nb"}) {
+    std::string error;
+    EXPECT_FALSE(parse_header_argument(bad, h, error)) << bad;
+    EXPECT_FALSE(error.empty()) << bad;
+  }
+}
+
 TEST(EffectiveProxy, ExplicitProxyAlwaysWins) {
   ClientOptions o;
   o.proxy = "http://proxy:3128";
