@@ -8,6 +8,7 @@ set(CMAKE_DEPENDS_LANGUAGES
 
 # The set of dependency files which are needed:
 set(CMAKE_DEPENDS_DEPENDENCY_FILES
+  "/work/main/tools/common_options.cpp" "tools/CMakeFiles/wstool_tools.dir/common_options.cpp.o" "gcc" "tools/CMakeFiles/wstool_tools.dir/common_options.cpp.o.d"
   "/work/main/tools/driver.cpp" "tools/CMakeFiles/wstool_tools.dir/driver.cpp.o" "gcc" "tools/CMakeFiles/wstool_tools.dir/driver.cpp.o.d"
   "/work/main/tools/echo.cpp" "tools/CMakeFiles/wstool_tools.dir/echo.cpp.o" "gcc" "tools/CMakeFiles/wstool_tools.dir/echo.cpp.o.d"
   "/work/main/tools/shutdown_signals.cpp" "tools/CMakeFiles/wstool_tools.dir/shutdown_signals.cpp.o" "gcc" "tools/CMakeFiles/wstool_tools.dir/shutdown_signals.cpp.o.d"

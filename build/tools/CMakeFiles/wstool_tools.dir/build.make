@@ -97,10 +97,24 @@ tools/CMakeFiles/wstool_tools.dir/shutdown_signals.cpp.s: cmake_force
 	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling CXX source to assembly CMakeFiles/wstool_tools.dir/shutdown_signals.cpp.s"
 	cd /work/main/build/tools && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/main/tools/shutdown_signals.cpp -o CMakeFiles/wstool_tools.dir/shutdown_signals.cpp.s
 
+tools/CMakeFiles/wstool_tools.dir/common_options.cpp.o: tools/CMakeFiles/wstool_tools.dir/flags.make
+tools/CMakeFiles/wstool_tools.dir/common_options.cpp.o: /work/main/tools/common_options.cpp
+tools/CMakeFiles/wstool_tools.dir/common_options.cpp.o: tools/CMakeFiles/wstool_tools.dir/compiler_depend.ts
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_3) "Building CXX object tools/CMakeFiles/wstool_tools.dir/common_options.cpp.o"
+	cd /work/main/build/tools && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT tools/CMakeFiles/wstool_tools.dir/common_options.cpp.o -MF CMakeFiles/wstool_tools.dir/common_options.cpp.o.d -o CMakeFiles/wstool_tools.dir/common_options.cpp.o -c /work/main/tools/common_options.cpp
+
+tools/CMakeFiles/wstool_tools.dir/common_options.cpp.i: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Preprocessing CXX source to CMakeFiles/wstool_tools.dir/common_options.cpp.i"
+	cd /work/main/build/tools && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -E /work/main/tools/common_options.cpp > CMakeFiles/wstool_tools.dir/common_options.cpp.i
+
+tools/CMakeFiles/wstool_tools.dir/common_options.cpp.s: cmake_force
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green "Compiling CXX source to assembly CMakeFiles/wstool_tools.dir/common_options.cpp.s"
+	cd /work/main/build/tools && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -S /work/main/tools/common_options.cpp -o CMakeFiles/wstool_tools.dir/common_options.cpp.s
+
 tools/CMakeFiles/wstool_tools.dir/echo.cpp.o: tools/CMakeFiles/wstool_tools.dir/flags.make
 tools/CMakeFiles/wstool_tools.dir/echo.cpp.o: /work/main/tools/echo.cpp
 tools/CMakeFiles/wstool_tools.dir/echo.cpp.o: tools/CMakeFiles/wstool_tools.dir/compiler_depend.ts
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_3) "Building CXX object tools/CMakeFiles/wstool_tools.dir/echo.cpp.o"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_4) "Building CXX object tools/CMakeFiles/wstool_tools.dir/echo.cpp.o"
 	cd /work/main/build/tools && /usr/bin/c++ $(CXX_DEFINES) $(CXX_INCLUDES) $(CXX_FLAGS) -MD -MT tools/CMakeFiles/wstool_tools.dir/echo.cpp.o -MF CMakeFiles/wstool_tools.dir/echo.cpp.o.d -o CMakeFiles/wstool_tools.dir/echo.cpp.o -c /work/main/tools/echo.cpp
 
 tools/CMakeFiles/wstool_tools.dir/echo.cpp.i: cmake_force
@@ -115,6 +129,7 @@ tools/CMakeFiles/wstool_tools.dir/echo.cpp.s: cmake_force
 wstool_tools_OBJECTS = \
 "CMakeFiles/wstool_tools.dir/driver.cpp.o" \
 "CMakeFiles/wstool_tools.dir/shutdown_signals.cpp.o" \
+"CMakeFiles/wstool_tools.dir/common_options.cpp.o" \
 "CMakeFiles/wstool_tools.dir/echo.cpp.o"
 
 # External object files for target wstool_tools
@@ -122,10 +137,11 @@ wstool_tools_EXTERNAL_OBJECTS =
 
 tools/libwstool_tools.a: tools/CMakeFiles/wstool_tools.dir/driver.cpp.o
 tools/libwstool_tools.a: tools/CMakeFiles/wstool_tools.dir/shutdown_signals.cpp.o
+tools/libwstool_tools.a: tools/CMakeFiles/wstool_tools.dir/common_options.cpp.o
 tools/libwstool_tools.a: tools/CMakeFiles/wstool_tools.dir/echo.cpp.o
 tools/libwstool_tools.a: tools/CMakeFiles/wstool_tools.dir/build.make
 tools/libwstool_tools.a: tools/CMakeFiles/wstool_tools.dir/link.txt
-	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_4) "Linking CXX static library libwstool_tools.a"
+	@$(CMAKE_COMMAND) -E cmake_echo_color --switch=$(COLOR) --green --bold --progress-dir=/work/main/build/CMakeFiles --progress-num=$(CMAKE_PROGRESS_5) "Linking CXX static library libwstool_tools.a"
 	cd /work/main/build/tools && $(CMAKE_COMMAND) -P CMakeFiles/wstool_tools.dir/cmake_clean_target.cmake
 	cd /work/main/build/tools && $(CMAKE_COMMAND) -E cmake_link_script CMakeFiles/wstool_tools.dir/link.txt --verbose=$(VERBOSE)
 

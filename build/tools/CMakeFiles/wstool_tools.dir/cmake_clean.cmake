@@ -1,4 +1,6 @@
 file(REMOVE_RECURSE
+  "CMakeFiles/wstool_tools.dir/common_options.cpp.o"
+  "CMakeFiles/wstool_tools.dir/common_options.cpp.o.d"
   "CMakeFiles/wstool_tools.dir/driver.cpp.o"
   "CMakeFiles/wstool_tools.dir/driver.cpp.o.d"
   "CMakeFiles/wstool_tools.dir/echo.cpp.o"
