@@ -92,6 +92,12 @@ inline Verdict run_websocketpp(std::vector<std::uint8_t> wire, ws::Role role,
 // 125 bytes, continuation only inside a message, masking by role, text valid UTF-8 (checked as
 // bytes arrive), and kMaxMessageBytes per message. Masking is undone in two pieces to exercise
 // apply_mask's offset.
+inline std::uint64_t big_endian(const std::uint8_t* p, std::size_t n) {
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < n; ++i) v = (v << 8) | p[i];
+  return v;
+}
+
 inline Verdict run_ours(const std::uint8_t* data, std::size_t size, ws::Role role) {
   constexpr std::size_t kBasicHeaderBytes = 2;
   constexpr std::size_t kMaskKeyBytes = 4;
@@ -123,6 +129,12 @@ inline Verdict run_ours(const std::uint8_t* data, std::size_t size, ws::Role rol
       // We judge the length as soon as its bytes are in, websocketpp only once the masking key
       // is too: in between, we have rejected and it is still waiting.
       v.end = left < h.header_length ? End::kUndefined : End::kRejected;
+      if (status == ws::HeaderStatus::kLengthTooLarge && in_message &&
+          message_payload.size() > UINT64_MAX - big_endian(p + kBasicHeaderBytes, sizeof(std::uint64_t))) {
+        // websocketpp checks a continuation frame with size-so-far + length > limit, which
+        // wraps around for lengths this close to 2^64 and lets the frame through: its bug.
+        v.end = End::kUndefined;
+      }
       return v;
     }
     if (status == ws::HeaderStatus::kIncomplete) return v;

@@ -116,6 +116,9 @@ TEST(FrameOracle, EdgeCases) {
       {0x82, 0xFF, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF, 1, 2, 3, 4},        // non-minimal 64-bit
       {0x82, 0xFF, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4},           // 64-bit MSB
       {0x82, 0xFF, 0, 0, 0, 0, 0x10, 0, 0, 0, 1, 2, 3, 4},           // beyond the message limit
+      // A continuation with a 64-bit length whose top bit is set: websocketpp's size check
+      // wraps around, so only ours rejects it; the case must be recognised as undefined.
+      {0x02, 0x81, 1, 2, 3, 4, 'x', 0x80, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 1, 2, 3, 4},
   };
   Tally tally;
   for (const auto& wire : cases) {
