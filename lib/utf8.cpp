@@ -9,24 +9,24 @@
 namespace wstool {
 namespace {
 
-// Byte classes: every byte range of Table 3-7 that leads to a different transition.
-enum ByteClass : std::uint8_t {
-  kAscii,      // 00..7F
-  kCont80,     // 80..8F
-  kCont90,     // 90..9F
-  kContA0,     // A0..BF
-  kNever,      // C0, C1, F5..FF
-  kLead2,      // C2..DF
-  kLeadE0,     // E0: next A0..BF (no overlongs)
-  kLead3,      // E1..EC, EE, EF
-  kLeadED,     // ED: next 80..9F (no surrogates)
-  kLeadF0,     // F0: next 90..BF (no overlongs)
-  kLead4,      // F1..F3
-  kLeadF4,     // F4: next 80..8F (nothing above U+10FFFF)
-  kClassCount,
-};
+// Byte classes: every byte range of Table 3-7 that leads to a different transition. Plain
+// constants rather than an enum class: they index the transition table.
+constexpr std::uint8_t kAscii = 0;    // 00..7F
+constexpr std::uint8_t kCont80 = 1;   // 80..8F
+constexpr std::uint8_t kCont90 = 2;   // 90..9F
+constexpr std::uint8_t kContA0 = 3;   // A0..BF
+constexpr std::uint8_t kNever = 4;    // C0, C1, F5..FF
+constexpr std::uint8_t kLead2 = 5;    // C2..DF
+constexpr std::uint8_t kLeadE0 = 6;   // E0: next A0..BF (no overlongs)
+constexpr std::uint8_t kLead3 = 7;    // E1..EC, EE, EF
+constexpr std::uint8_t kLeadED = 8;   // ED: next 80..9F (no surrogates)
+constexpr std::uint8_t kLeadF0 = 9;   // F0: next 90..BF (no overlongs)
+constexpr std::uint8_t kLead4 = 10;   // F1..F3
+constexpr std::uint8_t kLeadF4 = 11;  // F4: next 80..8F (nothing above U+10FFFF)
+constexpr std::uint8_t kClassCount = 12;
 
-// States beyond the header's kAccept (0) and kReject (1): what the next bytes must be.
+// States, by what the next bytes must be. Utf8Validator::state_ holds the index; kAccept and
+// kReject keep the values utf8.h gives them.
 constexpr std::uint8_t kAccept = 0;
 constexpr std::uint8_t kReject = 1;
 constexpr std::uint8_t kNeed1 = 2;    // one more 80..BF
