@@ -522,6 +522,7 @@ struct DeflateCodec::Impl {
     if (stream_ended) return InflateStatus::kOk;
     std::size_t remaining = size;
     inflater.next_in = data;
+    inflater.avail_in = 0;  // input left over after a final block is not carried into this one
     for (;;) {
       if (inflater.avail_in == 0 && remaining != 0) {
         const std::size_t piece = std::min(remaining, kMaxZlibSpan);
