@@ -532,7 +532,7 @@ struct DeflateCodec::Impl {
       // One byte beyond the budget is enough to know the message is too big.
       const std::size_t budget =
           max_message_bytes >= message_out ? max_message_bytes - message_out : 0;
-      const std::size_t chunk = std::min(kInflateChunk, budget + 1);
+      const std::size_t chunk = budget >= kInflateChunk ? kInflateChunk : budget + 1;
       const std::size_t used = out.size();
       out.resize(used + chunk);
       inflater.next_out = out.data() + used;

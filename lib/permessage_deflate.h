@@ -91,8 +91,10 @@ enum class InflateStatus : std::uint8_t {
 };
 
 // One per connection, after negotiation. zlib streams are created on first use (an idle
-// connection costs nothing) and reused for every message. After kTooBig or kCorrupt the
-// connection must be failed: the codec is no longer usable.
+// connection costs nothing) and reused for every message. Memory once used: the compressor
+// about 2^(window_bits+2) + 2^(mem_level+9) bytes (256 KiB at 15 and 8), the inflater about
+// 40 KiB. After kTooBig or kCorrupt the connection must be failed: the codec is no longer
+// usable, and `out` holds whatever was inflated before the error.
 class DeflateCodec {
  public:
   DeflateCodec(Role our_role, const DeflateParams& params, const DeflateOptions& options);

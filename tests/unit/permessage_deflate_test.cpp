@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <iterator>
 #include <random>
 #include <string>
@@ -705,6 +706,25 @@ TEST(DeflateCodec, MessageLimitIsExact) {
     EXPECT_EQ(inflate_in_frames(receiver, wire, {512}, got, msg.size() - 1), InflateStatus::kTooBig);
     EXPECT_LE(got.size(), msg.size());
   }
+}
+
+TEST(DeflateCodec, LargestLimitMeansNoLimit) {
+  DeflateCodec sender(Role::kClient, DeflateParams{}, DeflateOptions{});
+  DeflateCodec receiver(Role::kServer, DeflateParams{}, DeflateOptions{});
+  const Bytes msg = sample_text(50000, 11);
+  Bytes wire, got;
+  sender.compress(msg.data(), msg.size(), wire);
+  EXPECT_EQ(inflate_in_frames(receiver, wire, {wire.size()}, got, std::numeric_limits<std::size_t>::max()), InflateStatus::kOk);
+  EXPECT_EQ(got, msg);
+}
+
+TEST(DeflateCodec, ZeroLimitAllowsOnlyTheEmptyMessage) {
+  DeflateCodec receiver(Role::kServer, DeflateParams{}, DeflateOptions{});
+  const Bytes empty = bytes({0x00});
+  Bytes got;
+  EXPECT_EQ(receiver.decompress(empty.data(), empty.size(), true, got, 0), InflateStatus::kOk);
+  const Bytes hello = bytes({0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00});
+  EXPECT_EQ(receiver.decompress(hello.data(), hello.size(), true, got, 0), InflateStatus::kTooBig);
 }
 
 TEST(DeflateCodec, DecompressionBombStopsAtTheLimitWithoutAllocating) {
