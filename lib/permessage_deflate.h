@@ -77,7 +77,7 @@ struct ClientNegotiation {
   bool ok = true;         // false: fail the connection with close code 1010 (see error)
   bool accepted = false;  // the server accepted permessage-deflate (then params hold)
   DeflateParams params;
-  std::string error;      // why not ok, for the user
+  std::string error;  // why not ok, for the user
 };
 
 // Client: checks the server's Sec-WebSocket-Extensions value (empty when the header is absent)

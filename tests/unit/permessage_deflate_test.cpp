@@ -10,8 +10,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 #include <iterator>
+#include <limits>
 #include <random>
 #include <string>
 #include <string_view>
@@ -118,30 +118,30 @@ TEST(DeflateServerNegotiation, QuotedValuesAreAccepted) {
 
 TEST(DeflateServerNegotiation, MalformedOffersAreDeclined) {
   const char* const kMalformed[] = {
-      "permessage-deflate; server_max_window_bits",         // value required
-      "permessage-deflate; server_max_window_bits=7",       // below range
-      "permessage-deflate; server_max_window_bits=16",      // above range
-      "permessage-deflate; server_max_window_bits=010",     // leading zero
+      "permessage-deflate; server_max_window_bits",      // value required
+      "permessage-deflate; server_max_window_bits=7",    // below range
+      "permessage-deflate; server_max_window_bits=16",   // above range
+      "permessage-deflate; server_max_window_bits=010",  // leading zero
       "permessage-deflate; server_max_window_bits=+9",
       "permessage-deflate; server_max_window_bits=abc",
       "permessage-deflate; server_max_window_bits=",
       "permessage-deflate; client_max_window_bits=7",
       "permessage-deflate; client_max_window_bits=16",
       "permessage-deflate; client_max_window_bits=09",
-      "permessage-deflate; server_no_context_takeover=1",   // takes no value
+      "permessage-deflate; server_no_context_takeover=1",  // takes no value
       "permessage-deflate; client_no_context_takeover=true",
       "permessage-deflate; server_no_context_takeover; server_no_context_takeover",
       "permessage-deflate; client_no_context_takeover; client_no_context_takeover",
       "permessage-deflate; server_max_window_bits=10; server_max_window_bits=10",
       "permessage-deflate; client_max_window_bits; client_max_window_bits=10",
-      "permessage-deflate; foo",                             // unknown parameter
+      "permessage-deflate; foo",  // unknown parameter
       "permessage-deflate; x=1",
-      "permessage-deflate;",                                 // empty parameter
+      "permessage-deflate;",  // empty parameter
       "permessage-deflate; ; server_no_context_takeover",
       "permessage-deflate; server_max_window_bits=\"10",     // unterminated quote
       "permessage-deflate; server_max_window_bits=\"1 0\"",  // quoted value not a token
       "permessage-deflate; server_max_window_bits=\"\"",
-      "permessage-deflate server_no_context_takeover",      // missing ';'
+      "permessage-deflate server_no_context_takeover",  // missing ';'
       "permessage-deflate; server_max_window_bits=1 0",
   };
   for (const char* offer : kMalformed) {
@@ -286,7 +286,8 @@ TEST(DeflateClientOffer, OurOfferIsAcceptedByOurServer) {
   all.request_server_max_window_bits = 10;
   all.request_client_max_window_bits = 12;
   for (const DeflateOptions& options : {DeflateOptions{}, all}) {
-    const ServerNegotiation s = negotiate_deflate_server(make_deflate_offer(options), DeflateOptions{});
+    const ServerNegotiation s =
+        negotiate_deflate_server(make_deflate_offer(options), DeflateOptions{});
     ASSERT_TRUE(s.accepted);
     const ClientNegotiation c = accept_deflate_response(s.response, options);
     ASSERT_TRUE(c.ok) << c.error;
@@ -319,11 +320,16 @@ TEST(DeflateClientResponse, DefaultOffer) {
       {
           {"", true, false, kDefaults},  // the server declined: uncompressed
           {"permessage-deflate", true, true, kDefaults},
-          {"permessage-deflate; client_max_window_bits=10", true, true, params(false, false, 15, 10)},
-          {"permessage-deflate; client_max_window_bits=\"9\"", true, true, params(false, false, 15, 9)},
-          {"permessage-deflate; server_max_window_bits=12", true, true, params(false, false, 12, 15)},
-          {"permessage-deflate; server_no_context_takeover", true, true, params(true, false, 15, 15)},
-          {"permessage-deflate; client_no_context_takeover", true, true, params(false, true, 15, 15)},
+          {"permessage-deflate; client_max_window_bits=10", true, true,
+           params(false, false, 15, 10)},
+          {"permessage-deflate; client_max_window_bits=\"9\"", true, true,
+           params(false, false, 15, 9)},
+          {"permessage-deflate; server_max_window_bits=12", true, true,
+           params(false, false, 12, 15)},
+          {"permessage-deflate; server_no_context_takeover", true, true,
+           params(true, false, 15, 15)},
+          {"permessage-deflate; client_no_context_takeover", true, true,
+           params(false, true, 15, 15)},
           {"permessage-deflate; server_max_window_bits=8", true, true, params(false, false, 8, 15)},
           // Failures (close 1010).
           {"permessage-deflate; client_max_window_bits=8", false, false, kDefaults},
@@ -394,9 +400,19 @@ constexpr std::size_t kNoLimit = std::size_t{1} << 40;
 
 // Semi-compressible text: words from a small vocabulary, so there are long-distance matches.
 Bytes sample_text(std::size_t size, std::uint32_t seed) {
-  static const char* const kWords[] = {"alpha ", "bravo ", "charlie ", "delta ", "echo ",
-                                       "foxtrot ", "golf ", "hotel ", "india ", "juliet ",
-                                       "{\"type\":\"echo\",", "\"roomId\":42}", "\n"};
+  static const char* const kWords[] = {"alpha ",
+                                       "bravo ",
+                                       "charlie ",
+                                       "delta ",
+                                       "echo ",
+                                       "foxtrot ",
+                                       "golf ",
+                                       "hotel ",
+                                       "india ",
+                                       "juliet ",
+                                       "{\"type\":\"echo\",",
+                                       "\"roomId\":42}",
+                                       "\n"};
   std::mt19937 rng(seed);
   std::uniform_int_distribution<std::size_t> pick(0, std::size(kWords) - 1);
   std::uniform_int_distribution<int> noise(0, 255);
@@ -427,9 +443,7 @@ InflateStatus inflate_in_frames(DeflateCodec& codec, const Bytes& payload,
 // An independent raw-deflate decoder with a given window, as a peer would run it.
 class ZlibInflater {
  public:
-  explicit ZlibInflater(int window_bits) {
-    EXPECT_EQ(inflateInit2(&strm_, -window_bits), Z_OK);
-  }
+  explicit ZlibInflater(int window_bits) { EXPECT_EQ(inflateInit2(&strm_, -window_bits), Z_OK); }
   ~ZlibInflater() { inflateEnd(&strm_); }
   ZlibInflater(const ZlibInflater&) = delete;
   ZlibInflater& operator=(const ZlibInflater&) = delete;
@@ -515,10 +529,12 @@ TEST(DeflateCodec, Rfc7692Examples) {
   // 7.2.3.3: a stored (uncompressed) block.
   const Bytes stored = bytes({0x00, 0x05, 0x00, 0xfa, 0xff, 0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x00});
   out.clear();
-  ASSERT_EQ(codec.decompress(stored.data(), stored.size(), true, out, kNoLimit), InflateStatus::kOk);
+  ASSERT_EQ(codec.decompress(stored.data(), stored.size(), true, out, kNoLimit),
+            InflateStatus::kOk);
   EXPECT_EQ(text(out), "Hello");
   // 7.2.3.5: two blocks in one message.
-  const Bytes two = bytes({0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00});
+  const Bytes two =
+      bytes({0xf2, 0x48, 0x05, 0x00, 0x00, 0x00, 0xff, 0xff, 0xca, 0xc9, 0xc9, 0x07, 0x00});
   out.clear();
   ASSERT_EQ(codec.decompress(two.data(), two.size(), true, out, kNoLimit), InflateStatus::kOk);
   EXPECT_EQ(text(out), "Hello");
@@ -530,7 +546,8 @@ TEST(DeflateCodec, Rfc7692Examples) {
               InflateStatus::kOk);
     EXPECT_EQ(text(out), "Hello");
     out.clear();
-    ASSERT_EQ(codec.decompress(hello.data(), hello.size(), true, out, kNoLimit), InflateStatus::kOk);
+    ASSERT_EQ(codec.decompress(hello.data(), hello.size(), true, out, kNoLimit),
+              InflateStatus::kOk);
     EXPECT_EQ(text(out), "Hello");
   }
 
@@ -573,7 +590,8 @@ TEST(DeflateCodec, RoundTripsAcrossWindowsAndContextTakeover) {
             }
           }
           Bytes got;
-          ASSERT_EQ(inflate_in_frames(receiver, wire, {1000, 0, 37}, got), InflateStatus::kOk) << what;
+          ASSERT_EQ(inflate_in_frames(receiver, wire, {1000, 0, 37}, got), InflateStatus::kOk)
+              << what;
           ASSERT_EQ(got, msg) << what << " message " << i;
           Bytes peer_got;
           ASSERT_TRUE(peer.message(wire, peer_got)) << what;
@@ -636,7 +654,8 @@ TEST(DeflateCodec, EmptyMessage) {
         EXPECT_EQ(wire, bytes({0x00}));
       }
       Bytes got;
-      ASSERT_EQ(receiver.decompress(wire.data(), wire.size(), true, got, kNoLimit), InflateStatus::kOk);
+      ASSERT_EQ(receiver.decompress(wire.data(), wire.size(), true, got, kNoLimit),
+                InflateStatus::kOk);
       EXPECT_EQ(got, *msg);
       ASSERT_TRUE(peer.message(wire, got));
       EXPECT_EQ(got, *msg);
@@ -647,7 +666,8 @@ TEST(DeflateCodec, EmptyMessage) {
     EXPECT_TRUE(got.empty());
     Bytes wire;
     sender.compress(hello.data(), hello.size(), wire);
-    ASSERT_EQ(receiver.decompress(wire.data(), wire.size(), true, got, kNoLimit), InflateStatus::kOk);
+    ASSERT_EQ(receiver.decompress(wire.data(), wire.size(), true, got, kNoLimit),
+              InflateStatus::kOk);
     EXPECT_EQ(got, hello);
   }
 }
@@ -662,7 +682,8 @@ TEST(DeflateCodec, CompressAppendsAndDecompressAppends) {
   EXPECT_EQ(wire[0], 0xAA);
   EXPECT_EQ(wire[1], 0xBB);
   Bytes got = bytes({0x01});
-  ASSERT_EQ(receiver.decompress(wire.data() + 2, wire.size() - 2, true, got, kNoLimit), InflateStatus::kOk);
+  ASSERT_EQ(receiver.decompress(wire.data() + 2, wire.size() - 2, true, got, kNoLimit),
+            InflateStatus::kOk);
   ASSERT_EQ(got.size(), msg.size() + 1);
   EXPECT_EQ(got[0], 0x01);
   EXPECT_TRUE(std::equal(msg.begin(), msg.end(), got.begin() + 1));
@@ -678,7 +699,8 @@ TEST(DeflateCodec, ReusedBuffersStopGrowing) {
     wire.clear();
     got.clear();
     sender.compress(msg.data(), msg.size(), wire);
-    ASSERT_EQ(receiver.decompress(wire.data(), wire.size(), true, got, kNoLimit), InflateStatus::kOk);
+    ASSERT_EQ(receiver.decompress(wire.data(), wire.size(), true, got, kNoLimit),
+              InflateStatus::kOk);
     ASSERT_EQ(got, msg);
     if (i == 1) {
       wire_cap = wire.capacity();
@@ -703,7 +725,8 @@ TEST(DeflateCodec, MessageLimitIsExact) {
   {
     DeflateCodec receiver(Role::kServer, DeflateParams{}, DeflateOptions{});
     Bytes got;
-    EXPECT_EQ(inflate_in_frames(receiver, wire, {512}, got, msg.size() - 1), InflateStatus::kTooBig);
+    EXPECT_EQ(inflate_in_frames(receiver, wire, {512}, got, msg.size() - 1),
+              InflateStatus::kTooBig);
     EXPECT_LE(got.size(), msg.size());
   }
 }
@@ -714,7 +737,9 @@ TEST(DeflateCodec, LargestLimitMeansNoLimit) {
   const Bytes msg = sample_text(50000, 11);
   Bytes wire, got;
   sender.compress(msg.data(), msg.size(), wire);
-  EXPECT_EQ(inflate_in_frames(receiver, wire, {wire.size()}, got, std::numeric_limits<std::size_t>::max()), InflateStatus::kOk);
+  EXPECT_EQ(inflate_in_frames(receiver, wire, {wire.size()}, got,
+                              std::numeric_limits<std::size_t>::max()),
+            InflateStatus::kOk);
   EXPECT_EQ(got, msg);
 }
 
@@ -759,7 +784,8 @@ TEST(DeflateCodec, CorruptInputIsReported) {
   for (const Bytes* bad : {&reserved_block_type, &bad_stored_length, &too_far_back}) {
     DeflateCodec receiver(Role::kServer, DeflateParams{}, DeflateOptions{});
     Bytes got;
-    EXPECT_EQ(receiver.decompress(bad->data(), bad->size(), true, got, kNoLimit), InflateStatus::kCorrupt);
+    EXPECT_EQ(receiver.decompress(bad->data(), bad->size(), true, got, kNoLimit),
+              InflateStatus::kCorrupt);
   }
   // Good data, then garbage in a later frame of the same message.
   DeflateCodec sender(Role::kClient, DeflateParams{}, DeflateOptions{});
