@@ -562,6 +562,28 @@ TEST(DeflateCodec, Rfc7692Examples) {
   EXPECT_EQ(wire, again);
 }
 
+// Regression: bytes after a BFINAL block stayed queued in the inflater and were read again,
+// one past the end of the next message's buffer (found by the RFC 7.2.3.4 example).
+TEST(DeflateCodec, DataAfterAFinalBlockIsNotCarriedIntoTheNextMessage) {
+  DeflateCodec receiver(Role::kServer, DeflateParams{}, DeflateOptions{});
+  const Bytes final_block = bytes({0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00, 0x00});
+  const Bytes hello = bytes({0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00});
+  for (int i = 0; i < 3; ++i) {
+    // As the session feeds it: the frame's payload, then the end of the message.
+    Bytes got;
+    ASSERT_EQ(receiver.decompress(final_block.data(), final_block.size(), false, got, kNoLimit),
+              InflateStatus::kOk);
+    ASSERT_EQ(receiver.decompress(nullptr, 0, true, got, kNoLimit), InflateStatus::kOk);
+    EXPECT_EQ(text(got), "Hello");
+    got.clear();
+    const Bytes copy = hello;  // its own heap block, so an over-read shows under ASan
+    ASSERT_EQ(receiver.decompress(copy.data(), copy.size(), false, got, kNoLimit),
+              InflateStatus::kOk);
+    ASSERT_EQ(receiver.decompress(nullptr, 0, true, got, kNoLimit), InflateStatus::kOk);
+    EXPECT_EQ(text(got), "Hello");
+  }
+}
+
 TEST(DeflateCodec, RoundTripsAcrossWindowsAndContextTakeover) {
   for (const bool no_takeover : {false, true}) {
     for (int bits = 9; bits <= 15; ++bits) {
