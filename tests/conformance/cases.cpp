@@ -604,12 +604,18 @@ std::vector<CaseDef> build_cases() {
   add("7.13.1", fail_case([](Peer& p) { return std::vector<std::string>{p.build_frame(kOpClose, close_payload(5000))}; }, {}, kProtocolError));
   add("7.13.2", fail_case([](Peer& p) { return std::vector<std::string>{p.build_frame(kOpClose, close_payload(65535))}; }, {}, kProtocolError));
 
-  // 9 Limits and performance.
+  // 9 Limits and performance. Payloads are made when a case runs, not when it is listed.
+  auto big_payload = [](bool binary, std::size_t n) {
+    return binary ? binary_payload(n) : repeat("BAsd7&jh23", n);
+  };
+  auto big_echo = [=](bool binary, std::size_t n, Chops chops, std::size_t fragment) {
+    return [=](Peer& p) { echo_case(binary ? kOpBinary : kOpText, big_payload(binary, n), chops, fragment)(p); };
+  };
   const std::size_t big_sizes[] = {64 * 1024, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024, 8 * 1024 * 1024, 16 * 1024 * 1024};
   for (int b = 0; b < 2; ++b) {
     for (int i = 0; i < 6; ++i) {
       std::size_t n = big_sizes[i];
-      auto& c = add(id(9, 1 + b, i + 1), b == 0 ? echo_case(kOpText, repeat("BAsd7&jh23", n)) : echo_case(kOpBinary, binary_payload(n)));
+      auto& c = add(id(9, 1 + b, i + 1), big_echo(b == 1, n, {}, 0));
       c.timeout = kLargeTimeout;
       c.release_only = n >= kLargeCaseBytes;
     }
@@ -617,9 +623,7 @@ std::vector<CaseDef> build_cases() {
   const std::size_t frag_sizes[] = {64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304};
   for (int b = 0; b < 2; ++b) {
     for (int i = 0; i < 9; ++i) {
-      std::size_t n = 4 * 1024 * 1024;
-      auto& c = add(id(9, 3 + b, i + 1), b == 0 ? echo_case(kOpText, repeat("BAsd7&jh23", n), {}, frag_sizes[i])
-                                                : echo_case(kOpBinary, binary_payload(n), {}, frag_sizes[i]));
+      auto& c = add(id(9, 3 + b, i + 1), big_echo(b == 1, 4 * 1024 * 1024, {}, frag_sizes[i]));
       c.timeout = kLargeTimeout;
       c.release_only = true;
     }
@@ -627,9 +631,7 @@ std::vector<CaseDef> build_cases() {
   const std::size_t chop_sizes[] = {64, 128, 256, 512, 1024, 2048};
   for (int b = 0; b < 2; ++b) {
     for (int i = 0; i < 6; ++i) {
-      std::size_t n = 1024 * 1024;
-      auto& c = add(id(9, 5 + b, i + 1), b == 0 ? echo_case(kOpText, repeat("BAsd7&jh23", n), Chops{chop_sizes[i], {}})
-                                                : echo_case(kOpBinary, binary_payload(n), Chops{chop_sizes[i], {}}));
+      auto& c = add(id(9, 5 + b, i + 1), big_echo(b == 1, 1024 * 1024, Chops{chop_sizes[i], {}}, 0));
       c.timeout = kLargeTimeout;
     }
   }

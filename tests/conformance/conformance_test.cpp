@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <memory>
 #include <sstream>
+#include <thread>
 
 #include "tests/conformance/cases.h"
 #include "tests/conformance/child_process.h"
@@ -306,6 +307,68 @@ TEST(Handshake, NoCompressDeclinesDeflate) {
     }
     ExitStatus st = s.stop();
     EXPECT_TRUE(st.exited && st.code == 0) << st.describe();
+  } catch (const CaseFailure& e) {
+    ADD_FAILURE() << e.what();
+  }
+}
+
+// ---- lifecycle and limits (the echo contract beyond Autobahn) ----
+
+TEST(Lifecycle, SigtermClosesConnectionsWith1001AndExitsZero) {
+  try {
+    EchoServer s;
+    Peer peer = open_client(s.port(), "/", "", nullptr, Clock::now() + kHandshakeTimeout);
+    peer.send_message(kOpText, "before shutdown");
+    peer.expect_message(kOpText, "before shutdown");
+    ExitStatus st;
+    {
+      // The server announces going away; the harness answers, and the server then exits 0.
+      std::thread stopper([&] { st = s.stop(); });
+      try {
+        peer.expect_close({1001});
+      } catch (...) {
+        stopper.join();
+        throw;
+      }
+      stopper.join();
+    }
+    EXPECT_TRUE(st.exited && st.code == 0) << st.describe();
+  } catch (const CaseFailure& e) {
+    ADD_FAILURE() << e.what();
+  }
+}
+
+// A frame announcing more than --max-message-size (16 MiB) fails the connection with 1009 as
+// soon as its header arrives: the server must not wait for (or buffer) the payload.
+TEST(Limits, OversizedFrameFails1009) {
+  try {
+    Peer peer = open_client(server().port(), "/", "", nullptr, Clock::now() + kHandshakeTimeout);
+    std::string frame = peer.build_frame(kOpBinary, std::string(kMaxMessageBytes + 1, 'x'));
+    try {
+      peer.send_raw(frame.substr(0, 64 * 1024));
+    } catch (const CaseFailure&) {
+      // Already refused and closed: the close frame is still to be read.
+    }
+    peer.expect_close({1009});
+  } catch (const CaseFailure& e) {
+    ADD_FAILURE() << e.what();
+  }
+}
+
+// The limit is on the message: two fragments of 9 MiB each fail at the second one's header.
+TEST(Limits, OversizedFragmentedMessageFails1009) {
+  try {
+    Peer peer = open_client(server().port(), "/", "", nullptr, Clock::now() + kHandshakeTimeout);
+    peer.set_expect_timeout(seconds(30));
+    const std::size_t nine_mib = 9u * 1024u * 1024u;
+    peer.send_frame(kOpBinary, std::string(nine_mib, 'x'), false);
+    std::string second = peer.build_frame(kOpContinuation, std::string(nine_mib, 'y'));
+    try {
+      peer.send_raw(second.substr(0, 64 * 1024));
+    } catch (const CaseFailure&) {
+      // Already refused and closed: the close frame is still to be read.
+    }
+    peer.expect_close({1009});
   } catch (const CaseFailure& e) {
     ADD_FAILURE() << e.what();
   }
