@@ -1,0 +1,178 @@
+// The RFC 6455 frame codec: header decoding and encoding, payload masking and the close-frame
+// rules (see frame.h). Pure functions; the connection engine calls them on its hot path.
+#include "lib/frame.h"
+
+#include <array>
+#include <cstring>
+
+#include "lib/utf8.h"
+
+namespace wstool::ws {
+namespace {
+
+// Second-byte length markers (RFC 6455 5.2).
+constexpr std::uint8_t kLength16Marker = 126;
+constexpr std::uint8_t kLength64Marker = 127;
+constexpr std::uint64_t kMaxLength7 = 125;
+constexpr std::uint64_t kMaxLength16 = 0xFFFF;
+constexpr std::uint64_t kLength64Msb = std::uint64_t{1} << 63;
+constexpr std::size_t kBaseHeaderBytes = 2;
+constexpr std::size_t kLength16Bytes = 2;
+constexpr std::size_t kLength64Bytes = 8;
+constexpr std::size_t kMaskKeyBytes = 4;
+constexpr std::size_t kCloseCodeBytes = 2;
+
+constexpr std::uint8_t kFinBit = 0x80;
+constexpr std::uint8_t kMaskBit = 0x80;
+constexpr std::uint8_t kLength7Bits = 0x7F;
+constexpr std::uint8_t kOpcodeBits = 0x0F;
+constexpr std::uint8_t kRsvBits = 0x07;
+constexpr unsigned kRsvShift = 4;
+
+std::uint64_t load_big_endian(const std::uint8_t* p, std::size_t n) {
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < n; ++i) v = (v << 8) | p[i];
+  return v;
+}
+
+void store_big_endian(std::uint8_t* p, std::uint64_t v, std::size_t n) {
+  for (std::size_t i = n; i-- > 0;) {
+    p[i] = static_cast<std::uint8_t>(v);
+    v >>= 8;
+  }
+}
+
+}  // namespace
+
+std::string_view opcode_name(std::uint8_t op) {
+  static constexpr std::array<std::string_view, 16> kNames = {
+      "cont", "text", "binary", "op3",   "op4",  "op5",  "op6", "op7",
+      "close", "ping", "pong",  "opB",   "opC",  "opD",  "opE", "opF"};
+  return kNames[op & kOpcodeBits];
+}
+
+HeaderStatus decode_header(const std::uint8_t* data, std::size_t size, FrameHeader& out) {
+  if (size < kBaseHeaderBytes) {
+    // The second byte decides the rest; until then only the minimum is known.
+    out.header_length = kBaseHeaderBytes;
+    return HeaderStatus::kIncomplete;
+  }
+  const std::uint8_t b0 = data[0];
+  const std::uint8_t b1 = data[1];
+  out.fin = (b0 & kFinBit) != 0;
+  out.rsv = static_cast<std::uint8_t>((b0 >> kRsvShift) & kRsvBits);
+  out.opcode = static_cast<std::uint8_t>(b0 & kOpcodeBits);
+  out.masked = (b1 & kMaskBit) != 0;
+  const std::uint8_t len7 = static_cast<std::uint8_t>(b1 & kLength7Bits);
+  const std::size_t ext_bytes = len7 == kLength16Marker   ? kLength16Bytes
+                                : len7 == kLength64Marker ? kLength64Bytes
+                                                          : 0;
+  const std::size_t need = kBaseHeaderBytes + ext_bytes + (out.masked ? kMaskKeyBytes : 0);
+  out.header_length = need;
+  if (size < kBaseHeaderBytes + ext_bytes) return HeaderStatus::kIncomplete;
+
+  // The length is judged as soon as its bytes are here, before the masking key arrives, so a
+  // bad header fails at the earliest byte possible.
+  std::uint64_t length = len7;
+  if (ext_bytes != 0) {
+    length = load_big_endian(data + kBaseHeaderBytes, ext_bytes);
+    if (ext_bytes == kLength64Bytes) {
+      if ((length & kLength64Msb) != 0) return HeaderStatus::kLengthTooLarge;
+      if (length <= kMaxLength16) return HeaderStatus::kNonMinimalLength;
+    } else if (length <= kMaxLength7) {
+      return HeaderStatus::kNonMinimalLength;
+    }
+  }
+  out.payload_length = length;
+  if (size < need) return HeaderStatus::kIncomplete;
+  out.mask_key = 0;
+  if (out.masked) std::memcpy(&out.mask_key, data + kBaseHeaderBytes + ext_bytes, kMaskKeyBytes);
+  return HeaderStatus::kComplete;
+}
+
+std::size_t encode_header(std::uint8_t* out, const FrameHeader& h) {
+  out[0] = static_cast<std::uint8_t>((h.fin ? kFinBit : 0) | ((h.rsv & kRsvBits) << kRsvShift) |
+                                     (h.opcode & kOpcodeBits));
+  const std::uint8_t mask_bit = h.masked ? kMaskBit : 0;
+  std::size_t n = kBaseHeaderBytes;
+  if (h.payload_length <= kMaxLength7) {
+    out[1] = static_cast<std::uint8_t>(mask_bit | h.payload_length);
+  } else if (h.payload_length <= kMaxLength16) {
+    out[1] = static_cast<std::uint8_t>(mask_bit | kLength16Marker);
+    store_big_endian(out + n, h.payload_length, kLength16Bytes);
+    n += kLength16Bytes;
+  } else {
+    out[1] = static_cast<std::uint8_t>(mask_bit | kLength64Marker);
+    store_big_endian(out + n, h.payload_length, kLength64Bytes);
+    n += kLength64Bytes;
+  }
+  if (h.masked) {
+    std::memcpy(out + n, &h.mask_key, kMaskKeyBytes);
+    n += kMaskKeyBytes;
+  }
+  return n;
+}
+
+void apply_mask(std::uint8_t* data, std::size_t size, std::uint32_t mask_key, std::size_t offset) {
+  std::uint8_t key[kMaskKeyBytes];
+  std::memcpy(key, &mask_key, kMaskKeyBytes);
+  std::size_t phase = offset % kMaskKeyBytes;
+  std::size_t i = 0;
+
+  // Bytewise up to a word boundary so the word loop reads aligned memory.
+  const auto misalign = reinterpret_cast<std::uintptr_t>(data) % sizeof(std::uint64_t);
+  std::size_t head = misalign == 0 ? 0 : sizeof(std::uint64_t) - misalign;
+  if (head > size) head = size;
+  for (; i < head; ++i) {
+    data[i] ^= key[phase];
+    phase = (phase + 1) % kMaskKeyBytes;
+  }
+
+  // The key rotated to the current phase, repeated across a word: a word is a whole number of
+  // key periods, so the same pattern applies to every word.
+  std::uint8_t pattern_bytes[sizeof(std::uint64_t)];
+  for (std::size_t j = 0; j < sizeof(pattern_bytes); ++j) {
+    pattern_bytes[j] = key[(phase + j) % kMaskKeyBytes];
+  }
+  std::uint64_t pattern;
+  std::memcpy(&pattern, pattern_bytes, sizeof(pattern));
+  constexpr std::size_t kWordsPerStep = 4;
+  constexpr std::size_t kStepBytes = kWordsPerStep * sizeof(std::uint64_t);
+  for (; size - i >= kStepBytes; i += kStepBytes) {
+    std::uint64_t w[kWordsPerStep];
+    std::memcpy(w, data + i, kStepBytes);
+    for (auto& x : w) x ^= pattern;
+    std::memcpy(data + i, w, kStepBytes);
+  }
+  for (; size - i >= sizeof(std::uint64_t); i += sizeof(std::uint64_t)) {
+    std::uint64_t w;
+    std::memcpy(&w, data + i, sizeof(w));
+    w ^= pattern;
+    std::memcpy(data + i, &w, sizeof(w));
+  }
+  for (std::size_t j = 0; i < size; ++i, ++j) data[i] ^= pattern_bytes[j];
+}
+
+bool is_valid_wire_close_code(std::uint16_t code) {
+  constexpr std::uint16_t kFirstPrivate = 3000;  // 3000-3999 registered, 4000-4999 private use
+  constexpr std::uint16_t kLastPrivate = 4999;
+  return (code >= close_code::kNormal && code <= close_code::kUnsupportedData) ||
+         (code >= close_code::kInvalidPayload && code <= close_code::kBadGateway) ||
+         (code >= kFirstPrivate && code <= kLastPrivate);
+}
+
+CloseStatus parse_close_payload(const std::uint8_t* data, std::size_t size, ClosePayload& out) {
+  out = ClosePayload{};
+  if (size == 0) return CloseStatus::kEmpty;
+  if (size < kCloseCodeBytes) return CloseStatus::kBadLength;
+  out.code = static_cast<std::uint16_t>(load_big_endian(data, kCloseCodeBytes));
+  out.reason = std::string_view(reinterpret_cast<const char*>(data + kCloseCodeBytes),
+                                size - kCloseCodeBytes);
+  if (!is_valid_wire_close_code(out.code)) return CloseStatus::kBadCode;
+  if (!is_valid_utf8(data + kCloseCodeBytes, size - kCloseCodeBytes)) {
+    return CloseStatus::kBadReason;
+  }
+  return CloseStatus::kOk;
+}
+
+}  // namespace wstool::ws
