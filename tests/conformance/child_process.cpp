@@ -4,7 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,8 +12,6 @@
 #include <cstring>
 #include <stdexcept>
 #include <thread>
-
-extern char** environ;
 
 namespace conformance {
 namespace {
@@ -36,20 +34,35 @@ std::string ExitStatus::describe() const {
 ChildProcess::ChildProcess(const std::vector<std::string>& argv) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   std::vector<char*> args;
   args.reserve(argv.size() + 1);
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  int rc = posix_spawnp(&pid_, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
+  int err_pipe[2];  // carries errno from a failed exec; closed by a successful one
+  if (pipe2(err_pipe, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  pid_ = fork();
+  if (pid_ == 0) {
+    // A test binary that dies (timeout, crash) must not leave the server running.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    dup2(fds[1], STDOUT_FILENO);
+    int devnull = open("/dev/null", O_RDONLY);
+    dup2(devnull, STDIN_FILENO);
+    execvp(args[0], args.data());
+    int e = errno;
+    ssize_t ignored = write(err_pipe[1], &e, sizeof e);
+    (void)ignored;
+    _exit(127);
+  }
   close(fds[1]);
-  if (rc != 0) {
+  close(err_pipe[1]);
+  int exec_errno = 0;
+  ssize_t got = pid_ > 0 ? read(err_pipe[0], &exec_errno, sizeof exec_errno) : -1;
+  close(err_pipe[0]);
+  if (pid_ < 0 || got > 0) {
     close(fds[0]);
-    throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(rc));
+    if (pid_ > 0) waitpid(pid_, nullptr, 0);
+    status_ = ExitStatus{};
+    throw std::runtime_error("cannot start " + argv[0] + ": " + std::strerror(pid_ < 0 ? errno : exec_errno));
   }
   stdout_fd_ = fds[0];
 }
