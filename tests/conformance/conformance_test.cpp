@@ -3,8 +3,8 @@
 // fuzzingserver for one `wstool echo --client` run), plus handshake refusals and client checks.
 //
 // The binary under test: $WSTOOL_CONFORMANCE_BINARY (a command, split on spaces, e.g. a mock)
-// or else the wstool CMake built. Large cases run only in Release builds or with
-// WSTOOL_CONFORMANCE_FULL=1.
+// or else the wstool CMake built. Large cases are listed only in Release builds, the largest
+// only with WSTOOL_CONFORMANCE_FULL=1 (see CaseDef::Tier).
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -40,12 +40,21 @@ std::vector<std::string> binary_command() {
 }
 
 bool full_run() {
-#ifdef WSTOOL_CONFORMANCE_FULL
-  return true;
-#else
   const char* env = std::getenv("WSTOOL_CONFORMANCE_FULL");
   return env && std::string(env) == "1";
+}
+
+bool listed(CaseDef::Tier tier) {
+  switch (tier) {
+    case CaseDef::Tier::kDefault: return true;
+#ifdef WSTOOL_CONFORMANCE_RELEASE
+    case CaseDef::Tier::kRelease: return true;
+#else
+    case CaseDef::Tier::kRelease: return full_run();
 #endif
+    case CaseDef::Tier::kFull: return full_run();
+  }
+  return false;
 }
 
 // A `wstool echo` server: started, its readiness line read, SIGTERM'd at the end.
@@ -229,11 +238,10 @@ class ClientCase : public testing::Test {
 };
 
 void register_cases() {
-  bool full = full_run();
   int number = 0;
   for (const CaseDef& def : all_cases()) {
     ++number;
-    if (def.release_only && !full) continue;
+    if (!listed(def.tier)) continue;
     std::string name = test_name(def.id);
     testing::RegisterTest("Server", name.c_str(), nullptr, def.id.c_str(), __FILE__, __LINE__,
                           [&def]() -> testing::Test* { return new ServerCase(def); });
