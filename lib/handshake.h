@@ -47,8 +47,12 @@ enum class ParseState { kIncomplete, kComplete, kError };
 
 // Server side: parses the request head incrementally. Stops exactly at the blank line that ends
 // the head, so bytes the client pipelined after it (its first frames) stay with the caller.
+// request().headers come back one entry per field name, repeated fields joined with ", ", in
+// case-insensitive name order (websocketpp keeps them in a map): the wire order is not kept.
 class RequestParser {
  public:
+  // Heads above `max_header_bytes` fail with 431; websocketpp caps them at 16000 bytes whatever
+  // this says.
   explicit RequestParser(std::size_t max_header_bytes = kDefaultMaxHeaderBytes);
 
   // Consumes bytes of the request head; returns how many it used (fewer than `size` only once

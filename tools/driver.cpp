@@ -137,8 +137,11 @@ int run_subcommand(const Entry& entry, std::vector<std::string> args) {
   } catch (const CLI::CallForVersion& version) {
     write_to(stdout, fmt::format("{}\n", version.what()));
     return static_cast<int>(ExitCode::kOk);
-  } catch (const CLI::Error& error) {
-    // Every other CLI11 error is a usage error: exit 64, never CLI11's own 100-127 codes.
+  } catch (const CLI::Success&) {
+    return static_cast<int>(ExitCode::kOk);
+  } catch (const CLI::ParseError& error) {
+    // Every other parse error is a usage error: exit 64, never CLI11's own 100-127 codes.
+    // (CLI11's construction errors are bugs in a subcommand's options and fall through to 70.)
     report_error(prog, as_diagnostic(error.what()));
     write_to(stderr, fmt::format("{}: note: run '{} help {}' for its options\n", prog,
                                  kDriverName, entry.info.name));

@@ -6,9 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <csignal>
+#include <algorithm>
 #include <cctype>
-
+#include <csignal>
 #include <filesystem>
 #include <regex>
 #include <string>

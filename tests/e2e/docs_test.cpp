@@ -3,7 +3,9 @@
 // and man/wstool.1's EXIT STATUS table and precedence rule match lib/error's.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <regex>
 #include <set>
