@@ -667,7 +667,7 @@ std::vector<CaseDef> build_cases() {
   for (int data = 0; data < 5; ++data) {
     for (int i = 0; i < 18; ++i) {
       auto& c = add(id(12, data + 1, i + 1), deflate_case(data, kMsgSizes[i]));
-      c.deflate = DeflateCase{{kDefaultOffer}, 1, false, {}, {}};
+      c.deflate = DeflateCase{{kDefaultOffer}, 1, {}, {}};
       c.timeout = kDeflateTimeout;
       c.tier = deflate_tier(kMsgSizes[i]);
     }
@@ -676,14 +676,14 @@ std::vector<CaseDef> build_cases() {
   // accept functions 1-7, plus what wstool's server must answer.
   const std::string nct = "; server_no_context_takeover";
   const std::vector<DeflateCase> params = {
-      {{kDefaultOffer}, 1, false, {}, {}},
-      {{kDefaultOffer + nct}, 2, false, {"server_no_context_takeover"}, {}},
-      {{std::string(kDefaultOffer) + "; server_max_window_bits=8"}, 3, true, {}, {}},
-      {{std::string(kDefaultOffer) + "; server_max_window_bits=15"}, 4, false, {"server_max_window_bits"}, {}},
-      {{kDefaultOffer + nct + "; server_max_window_bits=8"}, 5, true, {}, {}},
-      {{kDefaultOffer + nct + "; server_max_window_bits=15"}, 6, false, {"server_no_context_takeover", "server_max_window_bits"}, {}},
-      {{kDefaultOffer + nct + "; server_max_window_bits=8", kDefaultOffer + nct, kDefaultOffer}, 7, false,
-       {"server_no_context_takeover"}, {"server_max_window_bits"}},
+      {{kDefaultOffer}, 1, {}, {}},
+      {{kDefaultOffer + nct}, 2, {"server_no_context_takeover"}, {}},
+      {{std::string(kDefaultOffer) + "; server_max_window_bits=8"}, 3, {"server_max_window_bits"}, {}},
+      {{std::string(kDefaultOffer) + "; server_max_window_bits=15"}, 4, {"server_max_window_bits"}, {}},
+      {{kDefaultOffer + nct + "; server_max_window_bits=8"}, 5, {"server_no_context_takeover", "server_max_window_bits"}, {}},
+      {{kDefaultOffer + nct + "; server_max_window_bits=15"}, 6, {"server_no_context_takeover", "server_max_window_bits"}, {}},
+      {{kDefaultOffer + nct + "; server_max_window_bits=8", kDefaultOffer + nct, kDefaultOffer}, 7,
+       {"server_no_context_takeover", "server_max_window_bits"}, {}},
   };
   for (int j = 0; j < 7; ++j) {
     for (int i = 0; i < 18; ++i) {

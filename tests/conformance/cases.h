@@ -19,9 +19,8 @@ struct DeflateCase {
   // Which Autobahn fuzzingserver accept function applies when the harness is the server (1-7;
   // section 12 uses 1).
   int accept = 1;
-  // wstool's server contract for these offers: true when it must decline every offer (it cannot
-  // deflate with server_max_window_bits=8); otherwise it must accept.
-  bool server_declines = false;
+  // wstool's server accepts every one of these offers (a window of 8 is served by zlib's 9-bit
+  // compressor, whose matches reach at most 250 bytes back).
   // Parameters the server's answer must hold (e.g. server_no_context_takeover) and must not.
   std::vector<std::string> answer_has;
   std::vector<std::string> answer_lacks;
