@@ -826,7 +826,6 @@ void BasicConnection<Stream>::start_client(ClientSide& client) {
                                                                  client.config.subprotocols, offer, client.config.headers);
                 client.response_parser = std::make_unique<ResponseParser>(self->settings_.max_header_bytes);
                 self->session_.send_raw_bytes(reinterpret_cast<const std::uint8_t*>(request.data()), request.size());
-                self->skip_report_bytes_ = request.size();
                 self->flush();
                 self->start_read();
               };

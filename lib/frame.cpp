@@ -46,8 +46,8 @@ void store_big_endian(std::uint8_t* p, std::uint64_t v, std::size_t n) {
 
 std::string_view opcode_name(std::uint8_t op) {
   static constexpr std::array<std::string_view, 16> kNames = {
-      "cont", "text", "binary", "op3",   "op4",  "op5",  "op6", "op7",
-      "close", "ping", "pong",  "opB",   "opC",  "opD",  "opE", "opF"};
+      "cont", "text", "binary", "op3", "op4", "op5", "op6", "op7",
+      "close", "ping", "pong", "opB", "opC", "opD", "opE", "opF"};
   return kNames[op & kOpcodeBits];
 }
 

@@ -56,6 +56,9 @@ enum class HeaderStatus : std::uint8_t {
 
 // Decodes the frame header at the front of `data`. Checks only what the header's own encoding
 // demands; role, extension and fragmentation rules are the session's.
+// Once two bytes are present, fin, rsv, opcode, masked and header_length are filled even when
+// the result is kIncomplete, so the session can fail a bad frame before the rest arrives. The
+// length is judged as soon as its own bytes are present, before the masking key.
 HeaderStatus decode_header(const std::uint8_t* data, std::size_t size, FrameHeader& out);
 
 // Encodes `h` (fin, rsv, opcode, masked, mask_key, payload_length; header_length is ignored)

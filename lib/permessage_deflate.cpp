@@ -32,15 +32,12 @@ struct Extension {
   std::vector<ExtensionParam> params;
 };
 
+// RFC 7230 3.2.6: tchar = ALPHA / DIGIT / one of these.
+constexpr std::string_view kTokenSymbols = "!#$%&'*+-.^_`|~";
+
 bool is_tchar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
-    case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
-  }
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         kTokenSymbols.find(c) != std::string_view::npos;
 }
 
 bool is_token(std::string_view s) {
@@ -183,9 +180,9 @@ std::optional<int> parse_window_bits(std::string_view s) {
 struct PmdParams {
   bool server_no_context_takeover = false;
   bool client_no_context_takeover = false;
-  int server_max_window_bits = 0;   // 0 = absent
+  int server_max_window_bits = 0;  // 0 = absent
   bool has_client_max_window_bits = false;
-  int client_max_window_bits = 0;   // 0 = absent or without value
+  int client_max_window_bits = 0;  // 0 = absent or without value
 };
 
 enum class Side : std::uint8_t { kOffer, kResponse };
@@ -229,9 +226,7 @@ std::string read_pmd_params(const Extension& ext, Side side, PmdParams& out) {
   return {};
 }
 
-bool valid_request_bits(int bits) {
-  return bits >= kMinWindowBits && bits <= kMaxWindowBits;
-}
+bool valid_request_bits(int bits) { return bits >= kMinWindowBits && bits <= kMaxWindowBits; }
 
 // The window our own compressor can honour when asked for at most `bits`.
 bool can_compress_with(int bits, const DeflateOptions& options) {
@@ -275,9 +270,12 @@ std::optional<PmdParams> answer_offer(const PmdParams& offer, const DeflateOptio
 
   // 7.1.2.2: only when offered; we inflate with the largest window, so we never need to ask.
   int client_bits = 0;
-  if (offer.has_client_max_window_bits && valid_request_bits(options.request_client_max_window_bits)) {
+  if (offer.has_client_max_window_bits &&
+      valid_request_bits(options.request_client_max_window_bits)) {
     client_bits = options.request_client_max_window_bits;
-    if (offer.client_max_window_bits != 0) client_bits = std::min(client_bits, offer.client_max_window_bits);
+    if (offer.client_max_window_bits != 0) {
+      client_bits = std::min(client_bits, offer.client_max_window_bits);
+    }
     answer.has_client_max_window_bits = true;
     answer.client_max_window_bits = client_bits;
   }
@@ -286,7 +284,7 @@ std::optional<PmdParams> answer_offer(const PmdParams& offer, const DeflateOptio
   params.client_no_context_takeover = answer.client_no_context_takeover;
   params.server_max_window_bits = server_bits != 0 ? server_bits : kMaxWindowBits;
   // Without our answer the client keeps to its own offered value, if it gave one.
-  params.client_max_window_bits = client_bits != 0                  ? client_bits
+  params.client_max_window_bits = client_bits != 0                    ? client_bits
                                   : offer.client_max_window_bits != 0 ? offer.client_max_window_bits
                                                                       : kMaxWindowBits;
   return answer;
@@ -321,13 +319,15 @@ std::string make_deflate_offer(const DeflateOptions& options) {
     offer.server_max_window_bits = options.request_server_max_window_bits;
   }
   offer.has_client_max_window_bits = options.offer_client_max_window_bits;
-  if (offer.has_client_max_window_bits && valid_request_bits(options.request_client_max_window_bits)) {
+  if (offer.has_client_max_window_bits &&
+      valid_request_bits(options.request_client_max_window_bits)) {
     offer.client_max_window_bits = options.request_client_max_window_bits;
   }
   return format_pmd(offer);
 }
 
-ClientNegotiation accept_deflate_response(std::string_view response, const DeflateOptions& options) {
+ClientNegotiation accept_deflate_response(std::string_view response,
+                                          const DeflateOptions& options) {
   ClientNegotiation result;
   auto fail = [&result](std::string why) {
     result.ok = false;
@@ -380,8 +380,9 @@ ClientNegotiation accept_deflate_response(std::string_view response, const Defla
                   std::to_string(offered_client_value) + " we offered");
     }
     if (!can_compress_with(got.client_max_window_bits, options)) {
-      return fail("permessage-deflate response asks for client_max_window_bits=8, "
-                  "which zlib cannot compress with");
+      return fail(
+          "permessage-deflate response asks for client_max_window_bits=8, "
+          "which zlib cannot compress with");
     }
   }
 
@@ -392,9 +393,10 @@ ClientNegotiation accept_deflate_response(std::string_view response, const Defla
       got.client_no_context_takeover || options.request_client_no_context_takeover;
   result.params.server_max_window_bits =
       got.server_max_window_bits != 0 ? got.server_max_window_bits : kMaxWindowBits;
-  result.params.client_max_window_bits = got.client_max_window_bits != 0 ? got.client_max_window_bits
-                                         : offered_client_value != 0     ? offered_client_value
-                                                                         : kMaxWindowBits;
+  result.params.client_max_window_bits = got.client_max_window_bits != 0
+                                             ? got.client_max_window_bits
+                                         : offered_client_value != 0 ? offered_client_value
+                                                                     : kMaxWindowBits;
   return result;
 }
 
@@ -443,8 +445,8 @@ struct DeflateCodec::Impl {
   void ensure_deflater() {
     if (deflate_ready) return;
     deflater = z_stream{};
-    const int rc = deflateInit2(&deflater, level, Z_DEFLATED, -compress_bits, mem_level,
-                                Z_DEFAULT_STRATEGY);
+    const int rc =
+        deflateInit2(&deflater, level, Z_DEFLATED, -compress_bits, mem_level, Z_DEFAULT_STRATEGY);
     if (rc != Z_OK) throw std::bad_alloc();  // parameters are clamped valid: only memory fails
     deflate_ready = true;
   }
@@ -480,7 +482,9 @@ struct DeflateCodec::Impl {
       // Run until this piece is consumed and, on the last one, the flush has fully come out
       // (zlib: avail_out == 0 means there may be more).
       for (;;) {
-        if (out.size() - used < kDeflateSlack) out.resize(out.size() + out.size() / 2 + kDeflateSlack);
+        if (out.size() - used < kDeflateSlack) {
+          out.resize(out.size() + out.size() / 2 + kDeflateSlack);
+        }
         const std::size_t space = std::min(out.size() - used, kMaxZlibSpan);
         deflater.next_out = out.data() + used;
         deflater.avail_out = static_cast<uInt>(space);
@@ -492,7 +496,8 @@ struct DeflateCodec::Impl {
     }
     // A sync flush always ends with the empty stored block 00 00 FF FF; RFC 7692 7.2.1 drops it.
     if (used - start >= kFlushTailSize &&
-        std::equal(kFlushTail, kFlushTail + kFlushTailSize, out.begin() + static_cast<std::ptrdiff_t>(used - kFlushTailSize))) {
+        std::equal(kFlushTail, kFlushTail + kFlushTailSize,
+                   out.begin() + static_cast<std::ptrdiff_t>(used - kFlushTailSize))) {
       used -= kFlushTailSize;
     }
     out.resize(used);
@@ -522,6 +527,7 @@ struct DeflateCodec::Impl {
     if (stream_ended) return InflateStatus::kOk;
     std::size_t remaining = size;
     inflater.next_in = data;
+    inflater.avail_in = 0;  // input left over after a final block is not carried into this one
     for (;;) {
       if (inflater.avail_in == 0 && remaining != 0) {
         const std::size_t piece = std::min(remaining, kMaxZlibSpan);
@@ -531,7 +537,7 @@ struct DeflateCodec::Impl {
       // One byte beyond the budget is enough to know the message is too big.
       const std::size_t budget =
           max_message_bytes >= message_out ? max_message_bytes - message_out : 0;
-      const std::size_t chunk = std::min(kInflateChunk, budget + 1);
+      const std::size_t chunk = budget >= kInflateChunk ? kInflateChunk : budget + 1;
       const std::size_t used = out.size();
       out.resize(used + chunk);
       inflater.next_out = out.data() + used;
@@ -584,7 +590,8 @@ struct DeflateCodec::Impl {
   bool stream_ended = false;
 };
 
-DeflateCodec::DeflateCodec(Role our_role, const DeflateParams& params, const DeflateOptions& options)
+DeflateCodec::DeflateCodec(Role our_role, const DeflateParams& params,
+                           const DeflateOptions& options)
     : impl_(std::make_unique<Impl>(our_role, params, options)) {}
 DeflateCodec::~DeflateCodec() = default;
 DeflateCodec::DeflateCodec(DeflateCodec&&) noexcept = default;

@@ -1,5 +1,6 @@
-// Incremental UTF-8 validation as a small DFA over byte classes (Unicode Table 3-7), with a
-// word-at-a-time ASCII fast path. Runs over every text message, so the loop is kept tight.
+// Incremental UTF-8 validation as a small DFA over byte classes (Unicode Table 3-7), run as a
+// "shift DFA" (one table row per byte holding every state's successor, so a step is one load
+// and one shift), with a word-at-a-time ASCII fast path. Runs over every text message.
 #include "lib/utf8.h"
 
 #include <array>
@@ -8,24 +9,24 @@
 namespace wstool {
 namespace {
 
-// Byte classes: every byte range of Table 3-7 that leads to a different transition.
-enum ByteClass : std::uint8_t {
-  kAscii,      // 00..7F
-  kCont80,     // 80..8F
-  kCont90,     // 90..9F
-  kContA0,     // A0..BF
-  kNever,      // C0, C1, F5..FF
-  kLead2,      // C2..DF
-  kLeadE0,     // E0: next A0..BF (no overlongs)
-  kLead3,      // E1..EC, EE, EF
-  kLeadED,     // ED: next 80..9F (no surrogates)
-  kLeadF0,     // F0: next 90..BF (no overlongs)
-  kLead4,      // F1..F3
-  kLeadF4,     // F4: next 80..8F (nothing above U+10FFFF)
-  kClassCount,
-};
+// Byte classes: every byte range of Table 3-7 that leads to a different transition. Plain
+// constants rather than an enum class: they index the transition table.
+constexpr std::uint8_t kAscii = 0;    // 00..7F
+constexpr std::uint8_t kCont80 = 1;   // 80..8F
+constexpr std::uint8_t kCont90 = 2;   // 90..9F
+constexpr std::uint8_t kContA0 = 3;   // A0..BF
+constexpr std::uint8_t kNever = 4;    // C0, C1, F5..FF
+constexpr std::uint8_t kLead2 = 5;    // C2..DF
+constexpr std::uint8_t kLeadE0 = 6;   // E0: next A0..BF (no overlongs)
+constexpr std::uint8_t kLead3 = 7;    // E1..EC, EE, EF
+constexpr std::uint8_t kLeadED = 8;   // ED: next 80..9F (no surrogates)
+constexpr std::uint8_t kLeadF0 = 9;   // F0: next 90..BF (no overlongs)
+constexpr std::uint8_t kLead4 = 10;   // F1..F3
+constexpr std::uint8_t kLeadF4 = 11;  // F4: next 80..8F (nothing above U+10FFFF)
+constexpr std::uint8_t kClassCount = 12;
 
-// States beyond the header's kAccept (0) and kReject (1): what the next bytes must be.
+// States, by what the next bytes must be. Utf8Validator::state_ holds the index; kAccept and
+// kReject keep the values utf8.h gives them.
 constexpr std::uint8_t kAccept = 0;
 constexpr std::uint8_t kReject = 1;
 constexpr std::uint8_t kNeed1 = 2;    // one more 80..BF
@@ -86,11 +87,37 @@ constexpr std::array<std::uint8_t, kStateCount * kClassCount> make_transitions()
   return t;
 }
 
-constexpr std::array<std::uint8_t, 256> kClasses = make_classes();
-constexpr std::array<std::uint8_t, kStateCount * kClassCount> kTransitions = make_transitions();
+// The DFA run as a shift DFA: state k is the bit offset k * kStateBits, and kRows[byte] holds
+// the successor offset of every state at that state's offset. The byte's row does not depend on
+// the state, so the only serial dependency per byte is a shift.
+constexpr unsigned kStateBits = 6;
+constexpr std::uint64_t kStateMask = (1u << kStateBits) - 1;
+static_assert(kStateCount * kStateBits <= 64, "every state's successor must fit in a row");
+
+constexpr std::array<std::uint64_t, 256> make_rows() {
+  constexpr auto classes = make_classes();
+  constexpr auto transitions = make_transitions();
+  std::array<std::uint64_t, 256> rows{};
+  for (std::size_t b = 0; b < rows.size(); ++b) {
+    std::uint64_t row = 0;
+    for (std::size_t state = 0; state < kStateCount; ++state) {
+      const std::uint64_t next = transitions[state * kClassCount + classes[b]];
+      row |= (next * kStateBits) << (state * kStateBits);
+    }
+    rows[b] = row;
+  }
+  return rows;
+}
+
+constexpr std::array<std::uint64_t, 256> kRows = make_rows();
+constexpr std::uint64_t kAcceptOffset = kAccept * kStateBits;
+constexpr std::uint64_t kRejectOffset = kReject * kStateBits;
 
 constexpr std::uint64_t kHighBits = 0x8080808080808080ULL;
 constexpr std::uint8_t kFirstNonAscii = 0x80;
+// Bytes run through the DFA between checks for rejection (rejection is absorbing, so the exact
+// offending byte is found by rerunning the block only when it failed).
+constexpr std::size_t kBlockBytes = 16;
 
 }  // namespace
 
@@ -100,14 +127,14 @@ bool Utf8Validator::feed(const std::uint8_t* data, std::size_t size) {
 }
 
 bool Utf8Validator::feed(const std::uint8_t* data, std::size_t size, std::size_t& valid_bytes) {
-  std::uint8_t s = state_;
-  if (s == kReject) {
+  if (state_ == kReject) {
     valid_bytes = 0;
     return false;
   }
+  std::uint64_t s = std::uint64_t{state_} * kStateBits;
   std::size_t i = 0;
   while (i < size) {
-    if (s == kAccept && data[i] < kFirstNonAscii) {
+    if (s == kAcceptOffset && data[i] < kFirstNonAscii) {
       // Between code points: skip ASCII two words, then one word, at a time.
       constexpr std::size_t kWord = sizeof(std::uint64_t);
       while (size - i >= 2 * kWord) {
@@ -125,15 +152,23 @@ bool Utf8Validator::feed(const std::uint8_t* data, std::size_t size, std::size_t
       while (i < size && data[i] < kFirstNonAscii) ++i;
       if (i == size) break;
     }
-    s = kTransitions[std::size_t{s} * kClassCount + kClasses[data[i]]];
-    if (s == kReject) {
-      state_ = s;
+    const std::size_t end = size - i > kBlockBytes ? i + kBlockBytes : size;
+    std::uint64_t t = s;
+    for (std::size_t j = i; j < end; ++j) t = kRows[data[j]] >> (t & kStateMask);
+    t &= kStateMask;
+    if (t == kRejectOffset) {
+      for (;; ++i) {
+        s = (kRows[data[i]] >> s) & kStateMask;
+        if (s == kRejectOffset) break;
+      }
+      state_ = kReject;
       valid_bytes = i;
       return false;
     }
-    ++i;
+    s = t;
+    i = end;
   }
-  state_ = s;
+  state_ = static_cast<std::uint8_t>(s / kStateBits);
   valid_bytes = size;
   return true;
 }

@@ -1,0 +1,317 @@
+// `wstool echo` end to end: the real binary on loopback, as a server (readiness line, limits,
+// shutdown) and with --client (one test per exit code a client can reach on loopback).
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "lib/frame.h"
+#include "tests/support/raw_socket.h"
+#include "tests/support/run_process.h"
+
+namespace wstool::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::string kBinary = WSTOOL_BINARY;
+
+constexpr const char* kUpgradeRequest =
+    "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+constexpr const char* kSwitchingResponse =
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Accept: ";
+
+std::string frame(std::uint8_t opcode, const std::string& payload, bool masked) {
+  ws::FrameHeader h;
+  h.opcode = opcode;
+  h.masked = masked;
+  h.mask_key = 0x0badf00d;
+  h.payload_length = payload.size();
+  std::uint8_t header[ws::kMaxFrameHeaderBytes];
+  const std::size_t n = ws::encode_header(header, h);
+  std::string body = payload;
+  if (masked) ws::apply_mask(reinterpret_cast<std::uint8_t*>(body.data()), body.size(), h.mask_key, 0);
+  return std::string(reinterpret_cast<const char*>(header), n) + body;
+}
+
+// A server started with --listen 127.0.0.1:0, its port read from the readiness line.
+struct EchoServer {
+  Process process;
+  std::uint16_t port = 0;
+  explicit EchoServer(std::vector<std::string> extra = {})
+      : process([&] {
+          std::vector<std::string> argv = {kBinary, "echo", "--listen", "127.0.0.1:0", "-v"};
+          argv.insert(argv.end(), extra.begin(), extra.end());
+          return argv;
+        }()) {
+    const auto line = process.read_line(5s);
+    if (line) port = port_from_readiness_line(*line);
+  }
+  ProcessResult stop() {
+    process.signal(SIGTERM);
+    return process.wait(5s);
+  }
+};
+
+// Connects and completes the opening handshake; returns the socket (invalid on failure).
+Socket open_websocket(std::uint16_t port) {
+  Socket s = connect_loopback(port);
+  if (!s.valid() || !s.send_all(kUpgradeRequest)) return Socket();
+  const std::string head = s.read_until("\r\n\r\n", 5s);
+  if (head.rfind("HTTP/1.1 101", 0) != 0) return Socket();
+  return s;
+}
+
+TEST(EchoServer, PrintsTheReadinessLineAndEchoesTextAndBinary) {
+  EchoServer server;
+  ASSERT_NE(server.port, 0);
+  Socket s = open_websocket(server.port);
+  ASSERT_TRUE(s.valid());
+  ASSERT_TRUE(s.send_all(frame(ws::opcode::kText, "héllo", true) + frame(ws::opcode::kBinary, std::string("\0\1\2", 3), true)));
+  const std::string expected = frame(ws::opcode::kText, "héllo", false) + frame(ws::opcode::kBinary, std::string("\0\1\2", 3), false);
+  EXPECT_EQ(s.read_exactly(expected.size(), 5s), expected);
+  ASSERT_TRUE(s.send_all(frame(ws::opcode::kClose, "\x03\xe8", true)));
+  EXPECT_EQ(s.read_exactly(4, 5s), frame(ws::opcode::kClose, "\x03\xe8", false));
+  EXPECT_TRUE(s.wait_closed(5s));  // the server closes TCP after the closing handshake
+  const ProcessResult result = server.stop();
+  EXPECT_TRUE(result.exited_with(0)) << result.err;
+  EXPECT_NE(result.err.find("closed: 1000"), std::string::npos) << result.err;
+}
+
+TEST(EchoServer, SigtermClosesOpenConnectionsWith1001AndExitsZero) {
+  EchoServer server;
+  ASSERT_NE(server.port, 0);
+  Socket s = open_websocket(server.port);
+  ASSERT_TRUE(s.valid());
+  const auto start = Clock::now();
+  server.process.signal(SIGTERM);
+  const std::string close = s.read_exactly(4, 3s);  // a close frame: 0x88, length, code
+  ASSERT_GE(close.size(), 4u);
+  EXPECT_EQ(static_cast<unsigned char>(close[0]), 0x88);  // FIN + close
+  EXPECT_EQ(close.substr(2, 2), "\x03\xe9");             // 1001 going away
+  // The server exits within 2 s even though this client never answers the close.
+  const ProcessResult result = server.process.wait(5s);
+  EXPECT_TRUE(result.exited_with(0)) << result.err;
+  EXPECT_LT(Clock::now() - start, 2500ms);
+}
+
+TEST(EchoServer, BindFailureExits71WithNothingOnStdout) {
+  EchoServer first;
+  ASSERT_NE(first.port, 0);
+  const ProcessResult second =
+      run_process({kBinary, "echo", "--listen", "127.0.0.1:" + std::to_string(first.port)}, {{}, {}, 5000ms});
+  EXPECT_TRUE(second.exited_with(71)) << second.exit_code << second.err;
+  EXPECT_EQ(second.out, "");
+  EXPECT_NE(second.err.find("cannot listen"), std::string::npos) << second.err;
+  EXPECT_TRUE(first.stop().exited_with(0));
+}
+
+TEST(EchoServer, AnswersBadHandshakesWithTheRightStatus) {
+  EchoServer server;
+  ASSERT_NE(server.port, 0);
+  {
+    Socket s = connect_loopback(server.port);
+    s.send_all("GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n");
+    const std::string answer = s.read_until("\r\n\r\n", 5s);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 426", 0), 0u) << answer;
+    EXPECT_NE(answer.find("Sec-WebSocket-Version: 13"), std::string::npos) << answer;
+  }
+  {
+    Socket s = connect_loopback(server.port);
+    s.send_all("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(s.read_until("\r\n\r\n", 5s).rfind("HTTP/1.1 400", 0), 0u);
+  }
+  {
+    Socket s = connect_loopback(server.port);
+    s.send_all("GET / HTTP/1.1\r\nHost: x\r\nX-Filler: " + std::string(20000, 'a') + "\r\n\r\n");
+    EXPECT_EQ(s.read_until("\r\n\r\n", 5s).rfind("HTTP/1.1 431", 0), 0u);
+  }
+  EXPECT_TRUE(server.stop().exited_with(0));
+}
+
+TEST(EchoServer, OverMaxConnectionsAnswers503) {
+  EchoServer server({"--max-connections", "1"});
+  ASSERT_NE(server.port, 0);
+  Socket first = open_websocket(server.port);
+  ASSERT_TRUE(first.valid());
+  Socket second = connect_loopback(server.port);
+  second.send_all(kUpgradeRequest);
+  EXPECT_EQ(second.read_until("\r\n\r\n", 5s).rfind("HTTP/1.1 503", 0), 0u);
+  first.close();
+  EXPECT_TRUE(server.stop().exited_with(0));
+}
+
+TEST(EchoServer, APeerThatNeverReadsIsClosedWith1008) {
+  EchoServer server({"--max-send-queue", "64KiB", "--close-timeout", "300ms"});
+  ASSERT_NE(server.port, 0);
+  Socket s = open_websocket(server.port);
+  ASSERT_TRUE(s.valid());
+  // Send far more than the kernel's socket buffers hold, never reading the echoes.
+  const std::string message = frame(ws::opcode::kBinary, std::string(60000, 'x'), true);
+  bool closed = false;
+  for (int i = 0; i < 2000 && !closed; ++i) closed = !s.send_all(message);
+  // Either the sends started failing (the server closed) or the server closes now.
+  EXPECT_TRUE(closed || s.wait_closed(5s));
+  const ProcessResult result = server.stop();
+  EXPECT_TRUE(result.exited_with(0));
+  EXPECT_NE(result.err.find("sent 1008"), std::string::npos) << result.err;
+}
+
+TEST(EchoServer, BadUnitValueIsAUsageError) {
+  const ProcessResult result = run_process({kBinary, "echo", "--max-message-size", "12parsecs"}, {{}, {}, 5000ms});
+  EXPECT_TRUE(result.exited_with(64)) << result.exit_code;
+  EXPECT_NE(result.err.find("--max-message-size"), std::string::npos) << result.err;
+}
+
+// --- the client side -------------------------------------------------------------------------
+
+ProcessResult run_client(const std::string& url, std::vector<std::string> extra = {}) {
+  std::vector<std::string> argv = {kBinary, "echo", "--client", url};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return run_process(argv, {{}, {}, 10000ms});
+}
+
+// Plays a server: accepts the client, answers 101 with the accept value a real echo server
+// computes for this client's key (the client's key is random, so relay it through one).
+struct FakeServer {
+  Listener listener;
+  EchoServer reference;
+  std::optional<Socket> client;
+
+  // Accepts and completes the handshake; false on failure.
+  bool accept_and_upgrade() {
+    client = listener.accept(5s);
+    if (!client) return false;
+    const std::string request = client->read_until("\r\n\r\n", 5s);
+    Socket relay = connect_loopback(reference.port);
+    if (!relay.valid() || !relay.send_all(request)) return false;
+    const std::string answer = relay.read_until("\r\n\r\n", 5s);
+    const auto at = answer.find("Sec-WebSocket-Accept: ");
+    if (at == std::string::npos) return false;
+    const std::string accept = answer.substr(at + 22, 28);
+    return client->send_all(std::string(kSwitchingResponse) + accept + "\r\n\r\n");
+  }
+};
+
+TEST(EchoClient, EchoesUntilTheServerClosesCleanlyThenExitsZero) {
+  FakeServer fake;
+  ASSERT_NE(fake.reference.port, 0);
+  ProcessOptions options;
+  options.timeout = 10s;
+  Process client({kBinary, "echo", "--client", "ws://127.0.0.1:" + std::to_string(fake.listener.port()) + "/",
+                  "--no-compress"},
+                 options);
+  ASSERT_TRUE(fake.accept_and_upgrade());
+  Socket& s = *fake.client;
+  s.send_all(frame(ws::opcode::kText, "round trip", false));
+  const std::string echoed = s.read_exactly(2 + 4 + 10, 5s);  // masked by the client
+  ASSERT_EQ(echoed.size(), 16u);
+  std::string payload = echoed.substr(6);
+  std::uint32_t key;
+  std::memcpy(&key, echoed.data() + 2, 4);
+  ws::apply_mask(reinterpret_cast<std::uint8_t*>(payload.data()), payload.size(), key, 0);
+  EXPECT_EQ(payload, "round trip");
+  EXPECT_EQ(static_cast<unsigned char>(echoed[1]) & 0x80, 0x80);  // masked
+  s.send_all(frame(ws::opcode::kClose, "\x03\xe8", false));
+  s.read_exactly(2 + 4 + 2, 5s);
+  s.close();  // the server closes TCP first
+  const ProcessResult result = client.wait(5s);
+  EXPECT_TRUE(result.exited_with(0)) << result.exit_code << result.err;
+}
+
+TEST(EchoClient, ConnectionRefusedExits69) {
+  std::uint16_t port;
+  {
+    Listener closed;
+    port = closed.port();
+  }
+  const ProcessResult result = run_client("ws://127.0.0.1:" + std::to_string(port) + "/");
+  EXPECT_TRUE(result.exited_with(69)) << result.exit_code << result.err;
+  EXPECT_NE(result.err.find("refused"), std::string::npos) << result.err;
+}
+
+TEST(EchoClient, UnknownHostExits68) {
+  const ProcessResult result = run_client("ws://no-such-host.invalid/");
+  EXPECT_TRUE(result.exited_with(68)) << result.exit_code << result.err;
+}
+
+TEST(EchoClient, HandshakeTimeoutExits75) {
+  Listener silent;  // accepts (the kernel does) and never answers
+  const ProcessResult result =
+      run_client("ws://127.0.0.1:" + std::to_string(silent.port()) + "/", {"--connect-timeout", "300ms"});
+  EXPECT_TRUE(result.exited_with(75)) << result.exit_code << result.err;
+}
+
+TEST(EchoClient, Non101AnswerExits69AndShowsTheStatus) {
+  Listener listener;
+  Process client({kBinary, "echo", "--client", "ws://127.0.0.1:" + std::to_string(listener.port()) + "/"});
+  auto s = listener.accept(5s);
+  ASSERT_TRUE(s);
+  s->read_until("\r\n\r\n", 5s);
+  s->send_all("HTTP/1.1 403 Forbidden\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot today");
+  const ProcessResult result = client.wait(5s);
+  EXPECT_TRUE(result.exited_with(69)) << result.exit_code << result.err;
+  EXPECT_NE(result.err.find("403"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("not today"), std::string::npos) << result.err;
+}
+
+TEST(EchoClient, MaskedFrameFromTheServerExits76) {
+  FakeServer fake;
+  ASSERT_NE(fake.reference.port, 0);
+  Process client({kBinary, "echo", "--client", "ws://127.0.0.1:" + std::to_string(fake.listener.port()) + "/"});
+  ASSERT_TRUE(fake.accept_and_upgrade());
+  fake.client->send_all(frame(ws::opcode::kText, "masked", true));
+  const std::string close = fake.client->read_exactly(2 + 4 + 2, 5s);
+  ASSERT_EQ(close.size(), 8u);
+  std::string code = close.substr(6);
+  std::uint32_t key;
+  std::memcpy(&key, close.data() + 2, 4);
+  ws::apply_mask(reinterpret_cast<std::uint8_t*>(code.data()), 2, key, 0);
+  EXPECT_EQ(code, "\x03\xea");  // 1002
+  const ProcessResult result = client.wait(5s);
+  EXPECT_TRUE(result.exited_with(76)) << result.exit_code << result.err;
+}
+
+TEST(EchoClient, ConnectionDroppedMidSessionExits74) {
+  FakeServer fake;
+  ASSERT_NE(fake.reference.port, 0);
+  Process client({kBinary, "echo", "--client", "ws://127.0.0.1:" + std::to_string(fake.listener.port()) + "/"});
+  ASSERT_TRUE(fake.accept_and_upgrade());
+  fake.client->close();
+  const ProcessResult result = client.wait(5s);
+  EXPECT_TRUE(result.exited_with(74)) << result.exit_code << result.err;
+  EXPECT_NE(result.err.find("1006"), std::string::npos) << result.err;
+}
+
+TEST(EchoClient, SigintExits130) {
+  FakeServer fake;
+  ASSERT_NE(fake.reference.port, 0);
+  Process client({kBinary, "echo", "--client", "ws://127.0.0.1:" + std::to_string(fake.listener.port()) + "/"});
+  ASSERT_TRUE(fake.accept_and_upgrade());
+  client.signal(SIGINT);
+  // The client starts a closing handshake with 1001 (masked: 2 + 4 + 2 bytes at least).
+  const std::string close = fake.client->read_exactly(8, 5s);
+  ASSERT_GE(close.size(), 8u);
+  std::string code = close.substr(6, 2);
+  std::uint32_t key;
+  std::memcpy(&key, close.data() + 2, 4);
+  ws::apply_mask(reinterpret_cast<std::uint8_t*>(code.data()), 2, key, 0);
+  EXPECT_EQ(code, "\x03\xe9");
+  fake.client->close();
+  const ProcessResult result = client.wait(5s);
+  EXPECT_TRUE(result.exited_with(130)) << result.exit_code << result.err;
+}
+
+TEST(EchoClient, BadUrlIsAUsageError) {
+  const ProcessResult result = run_client("ftp://example/");
+  EXPECT_TRUE(result.exited_with(64)) << result.exit_code << result.err;
+}
+
+}  // namespace
+}  // namespace wstool::test
