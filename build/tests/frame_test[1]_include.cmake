@@ -1,0 +1,5 @@
+if(EXISTS "/work/main/build/tests/frame_test[1]_tests.cmake")
+  include("/work/main/build/tests/frame_test[1]_tests.cmake")
+else()
+  add_test(frame_test_NOT_BUILT frame_test_NOT_BUILT)
+endif()

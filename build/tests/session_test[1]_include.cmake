@@ -1,0 +1,5 @@
+if(EXISTS "/work/main/build/tests/session_test[1]_tests.cmake")
+  include("/work/main/build/tests/session_test[1]_tests.cmake")
+else()
+  add_test(session_test_NOT_BUILT session_test_NOT_BUILT)
+endif()

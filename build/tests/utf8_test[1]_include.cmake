@@ -1,0 +1,5 @@
+if(EXISTS "/work/main/build/tests/utf8_test[1]_tests.cmake")
+  include("/work/main/build/tests/utf8_test[1]_tests.cmake")
+else()
+  add_test(utf8_test_NOT_BUILT utf8_test_NOT_BUILT)
+endif()

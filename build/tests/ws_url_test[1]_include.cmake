@@ -1,0 +1,5 @@
+if(EXISTS "/work/main/build/tests/ws_url_test[1]_tests.cmake")
+  include("/work/main/build/tests/ws_url_test[1]_tests.cmake")
+else()
+  add_test(ws_url_test_NOT_BUILT ws_url_test_NOT_BUILT)
+endif()

@@ -1,0 +1,1186 @@
+// The connection engine on standalone Asio: one event loop per thread, connections pinned to a
+// thread (no locks on the data path), plain sockets read through one buffer per thread so an
+// idle connection holds almost no memory, output batched and written without waiting when the
+// socket can take it, timeouts checked by a periodic sweep instead of a timer per connection.
+#include "lib/engine.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <asio.hpp>
+#include <asio/ssl.hpp>
+#include <atomic>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <type_traits>
+#include <utility>
+
+#include "lib/ws_url.h"
+
+namespace wstool::ws {
+
+namespace {
+
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using TlsStream = asio::ssl::stream<tcp::socket>;
+using std::chrono::milliseconds;
+
+// One read buffer per thread serves every plain connection on it.
+constexpr std::size_t kSharedReadBufferBytes = std::size_t{256} << 10;
+// TLS connections read into a buffer of their own (a pending TLS read owns its buffer).
+constexpr std::size_t kTlsReadBufferBytes = std::size_t{32} << 10;
+// A write buffer larger than this is released once written, so idle connections stay small.
+constexpr std::size_t kKeptWriteBufferBytes = std::size_t{64} << 10;
+// Timeouts are checked this often at most (and at least every kMaxSweepInterval).
+constexpr milliseconds kMinSweepInterval{10};
+constexpr milliseconds kMaxSweepInterval{250};
+// After an accept failure (out of file descriptors, say), wait before accepting again.
+constexpr milliseconds kAcceptRetryDelay{100};
+// The socket listen backlog.
+constexpr int kListenBacklog = 4096;
+
+std::string endpoint_string(const tcp::endpoint& ep) {
+  const asio::ip::address addr = ep.address();
+  if (addr.is_v6()) return "[" + addr.to_string() + "]:" + std::to_string(ep.port());
+  return addr.to_string() + ":" + std::to_string(ep.port());
+}
+
+std::string_view as_view(const std::uint8_t* data, std::size_t size) {
+  return {reinterpret_cast<const char*>(data), size};
+}
+
+milliseconds sweep_interval_for(std::initializer_list<milliseconds> timeouts) {
+  milliseconds interval = kMaxSweepInterval;
+  for (milliseconds t : timeouts) {
+    if (t.count() > 0) interval = std::min(interval, t / 4);
+  }
+  return std::max(interval, kMinSweepInterval);
+}
+
+std::string openssl_error_string() {
+  unsigned long code = ERR_get_error();
+  if (code == 0) return "unknown TLS error";
+  char text[256];
+  ERR_error_string_n(code, text, sizeof text);
+  return text;
+}
+
+class ConnectionNode;
+
+// One event loop and what its connections share.
+struct Worker {
+  asio::io_context io{1};
+  std::vector<std::uint8_t> read_buffer;
+  ConnectionNode* head = nullptr;
+  std::size_t connections = 0;
+  asio::steady_timer sweep{io};
+  milliseconds sweep_every{kMaxSweepInterval};
+  Clock::time_point now = Clock::now();  // refreshed by every sweep; coarse is enough
+  bool stopping = false;
+  Clock::time_point hard_stop = Clock::time_point::max();
+  std::function<void()> on_empty;  // called when stopping and the last connection is gone
+
+  void link(ConnectionNode* node);
+  void unlink(ConnectionNode* node);
+  void start_sweep();
+  void sweep_once();
+};
+
+// The part of a connection the worker's list and sweep see.
+class ConnectionNode {
+ public:
+  virtual ~ConnectionNode() = default;
+  virtual void on_tick(Clock::time_point now) = 0;
+  virtual void begin_shutdown(std::uint16_t code) = 0;
+  virtual void abort_now() = 0;
+
+  ConnectionNode* prev_ = nullptr;
+  ConnectionNode* next_ = nullptr;
+  std::shared_ptr<ConnectionNode> self_;  // keeps the connection alive while it is listed
+};
+
+void Worker::link(ConnectionNode* node) {
+  node->next_ = head;
+  if (head != nullptr) head->prev_ = node;
+  head = node;
+  ++connections;
+}
+
+void Worker::unlink(ConnectionNode* node) {
+  if (node->prev_ != nullptr) node->prev_->next_ = node->next_;
+  else head = node->next_;
+  if (node->next_ != nullptr) node->next_->prev_ = node->prev_;
+  node->prev_ = node->next_ = nullptr;
+  --connections;
+  if (stopping && connections == 0 && on_empty) on_empty();
+}
+
+void Worker::start_sweep() {
+  sweep.expires_after(sweep_every);
+  sweep.async_wait([this](const asio::error_code& ec) {
+    if (ec) return;
+    sweep_once();
+    if (!(stopping && connections == 0)) start_sweep();
+  });
+}
+
+void Worker::sweep_once() {
+  now = Clock::now();
+  const bool hard = stopping && now >= hard_stop;
+  // A node may unlink itself (and others may not): take the next pointer first.
+  for (ConnectionNode* node = head; node != nullptr;) {
+    ConnectionNode* next = node->next_;
+    std::shared_ptr<ConnectionNode> keep = node->self_;
+    if (hard) node->abort_now();
+    else node->on_tick(now);
+    node = next;
+  }
+}
+
+enum class Phase : std::uint8_t {
+  kResolving,     // client: DNS
+  kConnecting,    // client: TCP connect
+  kTlsHandshake,
+  kHttp,          // the opening handshake
+  kOpen,
+  kClosing,       // the session ended; flushing, then closing TCP (or waiting for the server to)
+  kDone,
+};
+
+// --- client-only state ---
+struct ClientSide {
+  ClientConfig config;
+  WsUrl url;
+  std::string key;
+  std::unique_ptr<ResponseParser> response_parser;
+  tcp::resolver resolver;
+  ClientResult result;
+  explicit ClientSide(asio::io_context& io) : resolver(io) {}
+};
+
+
+// Settings shared by every connection of one server or client.
+struct EngineSettings {
+  Role role = Role::kServer;
+  ConnectionLimits limits;
+  milliseconds handshake_timeout{10000};
+  std::size_t max_header_bytes = kDefaultMaxHeaderBytes;
+  DeflateOptions deflate;
+  std::vector<std::string> subprotocols;
+  bool keep_request = false;
+  bool report_frames = false;
+  ConnectionHandler* handler = nullptr;
+  Logger* logger = nullptr;
+  std::atomic<std::uint64_t>* next_id = nullptr;
+  std::atomic<std::uint64_t>* open_connections = nullptr;
+  std::atomic<std::uint64_t>* rejected = nullptr;
+  std::atomic<std::uint64_t>* send_queue_overflows = nullptr;
+};
+
+template <class Stream>
+class BasicConnection final : public Connection,
+                              public ConnectionNode,
+                              private SessionEvents,
+                              public std::enable_shared_from_this<BasicConnection<Stream>> {
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+ public:
+  // Server role: an accepted socket (the stream is built around it).
+  template <class... StreamArgs>
+  BasicConnection(Worker& worker, const EngineSettings& settings, StreamArgs&&... stream_args)
+      : worker_(worker),
+        settings_(settings),
+        stream_(std::forward<StreamArgs>(stream_args)...),
+        session_(settings.role, settings.limits.max_message_bytes),
+        id_(settings.next_id->fetch_add(1) + 1) {}
+
+  ~BasicConnection() override = default;
+
+  // --- Connection ---
+  std::uint64_t id() const override { return id_; }
+  const std::string& remote_address() const override { return remote_; }
+  const std::string& subprotocol() const override { return subprotocol_; }
+  const std::string& extensions() const override { return extensions_; }
+  const UpgradeRequest& request() const override {
+    static const UpgradeRequest kEmpty;
+    return request_ ? *request_ : kEmpty;
+  }
+
+  bool send(std::uint8_t op, const std::uint8_t* data, std::size_t size) override {
+    if (phase_ != Phase::kOpen) return false;
+    const bool ok = session_.send_message(op, data, size);
+    after_output();
+    return ok;
+  }
+  bool ping(std::string_view payload) override {
+    if (phase_ != Phase::kOpen) return false;
+    const bool ok = session_.send_ping(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size());
+    after_output();
+    return ok;
+  }
+  bool pong(std::string_view payload) override {
+    if (phase_ != Phase::kOpen) return false;
+    const bool ok = session_.send_pong(reinterpret_cast<const std::uint8_t*>(payload.data()), payload.size());
+    after_output();
+    return ok;
+  }
+  void close(std::uint16_t code, std::string_view reason) override {
+    if (phase_ != Phase::kOpen) return;
+    session_.send_close(code, reason);
+    after_session_change();
+  }
+  void send_raw_frame(const RawFrame& frame) override {
+    if (phase_ != Phase::kOpen) return;
+    session_.send_raw_frame(frame);
+    after_output();
+  }
+  void send_raw_bytes(const std::uint8_t* data, std::size_t size) override {
+    if (phase_ != Phase::kOpen) return;
+    session_.send_raw_bytes(data, size);
+    after_output();
+  }
+  std::size_t queued_bytes() const override {
+    return session_.output_size() + (writing_.size() - write_offset_);
+  }
+
+  // --- lifecycle ---
+  Stream& stream() { return stream_; }
+  tcp::socket& socket() {
+    if constexpr (kTls) return stream_.next_layer();
+    else return stream_;
+  }
+
+  // Registers with the worker; from here on the sweep sees it.
+  void attach() {
+    self_ = this->shared_from_this();
+    worker_.link(this);
+  }
+
+  // Server role: the socket is connected.
+  void start_server(std::size_t reject_status) {
+    reject_status_ = reject_status;
+    attach();
+    asio::error_code ec;
+    socket().set_option(tcp::no_delay(true), ec);
+    socket().non_blocking(true, ec);
+    const tcp::endpoint remote = socket().remote_endpoint(ec);
+    remote_ = ec ? std::string("unknown") : endpoint_string(remote);
+    deadline_ = worker_.now + settings_.handshake_timeout;
+    request_parser_ = std::make_unique<RequestParser>(settings_.max_header_bytes);
+    if constexpr (kTls) {
+      phase_ = Phase::kTlsHandshake;
+      stream_.async_handshake(asio::ssl::stream_base::server,
+                              [self = this->shared_from_this()](const asio::error_code& error) {
+                                if (self->phase_ == Phase::kDone) return;
+                                if (error) {
+                                  self->fail_handshake("TLS handshake failed: " + error.message());
+                                  return;
+                                }
+                                self->phase_ = Phase::kHttp;
+                                self->start_read();
+                              });
+    } else {
+      phase_ = Phase::kHttp;
+      start_read();
+    }
+  }
+
+  // Client role.
+  void start_client(ClientSide& client);
+
+  void on_tick(Clock::time_point now) override {
+    if (phase_ == Phase::kDone) return;
+    if (phase_ == Phase::kOpen && session_.state() == Session::State::kOpen &&
+        settings_.limits.idle_timeout.count() > 0 &&
+        now - last_activity_ >= settings_.limits.idle_timeout) {
+      last_activity_ = now;
+      session_.send_close(close_code::kGoingAway, "idle timeout");
+      after_session_change();
+      return;
+    }
+    if (now < deadline_) return;
+    switch (phase_) {
+      case Phase::kResolving:
+      case Phase::kConnecting:
+      case Phase::kTlsHandshake:
+      case Phase::kHttp:
+        fail_handshake("opening handshake timed out", Errc::kTimeout);
+        return;
+      case Phase::kOpen:  // our close frame got no answer in time
+      case Phase::kClosing:
+        close_transport(session_.state() == Session::State::kClosed
+                            ? std::string()
+                            : std::string("closing handshake timed out"));
+        return;
+      case Phase::kDone:
+        return;
+    }
+  }
+
+  void begin_shutdown(std::uint16_t code) override {
+    switch (phase_) {
+      case Phase::kOpen:
+        session_.send_close(code, "going away");
+        after_session_change();
+        return;
+      case Phase::kClosing:
+      case Phase::kDone:
+        return;
+      default:
+        fail_handshake("shutting down");
+        return;
+    }
+  }
+
+  void abort_now() override {
+    if (phase_ == Phase::kDone) return;
+    close_transport("closed at shutdown without a closing handshake");
+  }
+
+ private:
+  // --- SessionEvents: forward to the handler ---
+  void on_frame_header(const FrameHeader& header) override {
+    if (settings_.report_frames) settings_.handler->on_frame_header(*this, header, false);
+  }
+  void on_message(std::uint8_t op, const std::uint8_t* data, std::size_t size) override {
+    settings_.handler->on_message(*this, op, data, size);
+  }
+  void on_ping(const std::uint8_t* data, std::size_t size) override {
+    settings_.handler->on_ping(*this, as_view(data, size));
+  }
+  void on_pong(const std::uint8_t* data, std::size_t size) override {
+    settings_.handler->on_pong(*this, as_view(data, size));
+  }
+  void on_close_frame(std::uint16_t /*code*/, std::string_view /*reason*/) override {
+    if (session_.state() == Session::State::kOpen) peer_started_close_ = true;
+  }
+  void on_fail(std::uint16_t /*code*/, std::string_view why) override { fail_reason_.assign(why); }
+
+  // --- reading ---
+  void start_read() {
+    if (read_in_flight_ || phase_ == Phase::kDone) return;
+    read_in_flight_ = true;
+    if constexpr (kTls) {
+      if (inbuf_.size() < kTlsReadBufferBytes) inbuf_.resize(kTlsReadBufferBytes);
+      stream_.async_read_some(
+          asio::buffer(inbuf_.data() + inbuf_used_, inbuf_.size() - inbuf_used_),
+          [self = this->shared_from_this()](const asio::error_code& ec, std::size_t n) {
+            self->read_in_flight_ = false;
+            if (self->phase_ == Phase::kDone) return;
+            if (ec) {
+              self->on_read_error(ec);
+              return;
+            }
+            const std::size_t total = self->inbuf_used_ + n;
+            const std::size_t used = self->process(self->inbuf_.data(), total);
+            if (self->phase_ == Phase::kDone) return;
+            std::memmove(self->inbuf_.data(), self->inbuf_.data() + used, total - used);
+            self->inbuf_used_ = total - used;
+            self->start_read();
+          });
+    } else {
+      socket().async_wait(tcp::socket::wait_read,
+                          [self = this->shared_from_this()](const asio::error_code& ec) {
+                            self->read_in_flight_ = false;
+                            if (self->phase_ == Phase::kDone) return;
+                            if (ec) {
+                              self->on_read_error(ec);
+                              return;
+                            }
+                            self->on_readable();
+                          });
+    }
+  }
+
+  // Plain sockets: read what is there into the thread's buffer, after any leftover bytes.
+  void on_readable() {
+    std::vector<std::uint8_t>& buffer = worker_.read_buffer;
+    const std::size_t carried = pending_.size();
+    if (carried > 0) std::memcpy(buffer.data(), pending_.data(), carried);
+    asio::error_code ec;
+    const std::size_t n = socket().read_some(asio::buffer(buffer.data() + carried, buffer.size() - carried), ec);
+    if (ec == asio::error::would_block || ec == asio::error::try_again) {
+      start_read();
+      return;
+    }
+    if (ec) {
+      on_read_error(ec);
+      return;
+    }
+    const std::size_t total = carried + n;
+    const std::size_t used = process(buffer.data(), total);
+    if (phase_ == Phase::kDone) return;
+    pending_.assign(buffer.data() + used, buffer.data() + total);
+    if (pending_.empty() && pending_.capacity() > 0) std::vector<std::uint8_t>().swap(pending_);
+    start_read();
+  }
+
+  void on_read_error(const asio::error_code& ec) {
+    if (ec == asio::error::operation_aborted) return;
+    const bool eof = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
+    switch (phase_) {
+      case Phase::kHttp:
+        if (client_ != nullptr && client_->response_parser && eof) {
+          client_->response_parser->end_of_stream();
+          if (client_->response_parser->state() == ParseState::kComplete) {
+            process_response(nullptr, 0);
+            if (phase_ == Phase::kDone) return;
+          }
+        }
+        [[fallthrough]];
+      case Phase::kTlsHandshake:
+        fail_handshake(eof ? "connection closed during the opening handshake"
+                           : "read failed during the opening handshake: " + ec.message(),
+                       Errc::kConnectionLost);
+        return;
+      case Phase::kOpen:
+      case Phase::kClosing:
+        if (session_.state() == Session::State::kClosed) {
+          close_transport({});
+        } else {
+          close_transport(eof ? "connection closed without a close frame" : "read failed: " + ec.message());
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  // Consumes received bytes; returns how many were used.
+  std::size_t process(std::uint8_t* data, std::size_t size) {
+    last_activity_ = worker_.now;
+    std::size_t used = 0;
+    if (phase_ == Phase::kHttp) {
+      used = settings_.role == Role::kServer ? process_request(data, size) : process_response(data, size);
+      if (phase_ != Phase::kOpen) return size;
+    }
+    if (phase_ == Phase::kOpen || phase_ == Phase::kClosing) {
+      if (session_.state() == Session::State::kOpen || session_.state() == Session::State::kCloseSent) {
+        used += session_.consume(data + used, size - used, *this);
+        after_session_change();
+      } else {
+        used = size;  // after the closing handshake, input is ignored
+      }
+    }
+    return used;
+  }
+
+  std::size_t process_request(std::uint8_t* data, std::size_t size);
+  std::size_t process_response(std::uint8_t* data, std::size_t size);
+
+  // --- writing ---
+  void after_output() {
+    if (queued_bytes() > settings_.limits.max_send_queue_bytes) {
+      settings_.send_queue_overflows->fetch_add(1, std::memory_order_relaxed);
+      session_.fail(close_code::kPolicyViolation, "send queue full: the peer is not reading", *this, true);
+      after_session_change();
+      return;
+    }
+    flush();
+  }
+
+  void after_session_change() {
+    switch (session_.state()) {
+      case Session::State::kOpen:
+        break;
+      case Session::State::kCloseSent:
+        if (!close_deadline_set_) {
+          close_deadline_set_ = true;
+          deadline_ = worker_.now + settings_.limits.close_timeout;
+        }
+        break;
+      case Session::State::kClosed:
+      case Session::State::kFailed:
+        if (phase_ == Phase::kOpen) {
+          phase_ = Phase::kClosing;
+          deadline_ = worker_.now + settings_.limits.close_timeout;
+          // RFC 6455 7.1.1: the server closes TCP first; a client waits for it, unless it
+          // failed the connection.
+          close_after_flush_ = settings_.role == Role::kServer || session_.state() == Session::State::kFailed;
+        }
+        break;
+    }
+    flush();
+  }
+
+  void flush() {
+    if (write_in_flight_ || phase_ == Phase::kDone) return;
+    if (!session_.has_output()) {
+      if (close_after_flush_) close_transport({});
+      return;
+    }
+    writing_.clear();
+    write_offset_ = 0;
+    session_.take_output(writing_);
+    if (settings_.report_frames && phase_ != Phase::kHttp) report_outgoing_frames();
+    if constexpr (!kTls) {
+      asio::error_code ec;
+      const std::size_t n = socket().write_some(asio::buffer(writing_), ec);
+      if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+        close_transport("write failed: " + ec.message());
+        return;
+      }
+      if (!ec) write_offset_ = n;
+      if (write_offset_ == writing_.size()) {
+        written();
+        return;
+      }
+    }
+    write_in_flight_ = true;
+    asio::async_write(stream_, asio::buffer(writing_.data() + write_offset_, writing_.size() - write_offset_),
+                      [self = this->shared_from_this()](const asio::error_code& ec, std::size_t) {
+                        self->write_in_flight_ = false;
+                        if (self->phase_ == Phase::kDone) return;
+                        if (ec) {
+                          self->close_transport("write failed: " + ec.message());
+                          return;
+                        }
+                        self->written();
+                      });
+  }
+
+  void written() {
+    write_offset_ = 0;
+    if (writing_.capacity() > kKeptWriteBufferBytes) {
+      std::vector<std::uint8_t>().swap(writing_);
+    } else {
+      writing_.clear();
+    }
+    flush();
+  }
+
+  void report_outgoing_frames() {
+    std::size_t pos = skip_report_bytes_;
+    skip_report_bytes_ = 0;
+    while (pos < writing_.size()) {
+      FrameHeader h;
+      if (decode_header(writing_.data() + pos, writing_.size() - pos, h) != HeaderStatus::kComplete) break;
+      settings_.handler->on_frame_header(*this, h, true);
+      pos += h.header_length + static_cast<std::size_t>(h.payload_length);
+    }
+  }
+
+  // --- ending ---
+  void reject(int status, std::string reason, std::string body, HttpHeaders headers = {}) {
+    settings_.rejected->fetch_add(1, std::memory_order_relaxed);
+    Rejection rejection{status, std::move(reason), std::move(headers), std::move(body)};
+    const std::string response = make_rejection_response(rejection);
+    session_.send_raw_bytes(reinterpret_cast<const std::uint8_t*>(response.data()), response.size());
+    handshake_error_ = std::to_string(rejection.status) + " " + rejection.reason +
+                       (rejection.body.empty() ? std::string() : ": " + rejection.body);
+    phase_ = Phase::kClosing;
+    close_after_flush_ = true;
+    deadline_ = worker_.now + settings_.limits.close_timeout;
+    flush();
+  }
+
+  void fail_handshake(std::string why, Errc errc = Errc::kConnectionLost);
+
+  void close_transport(std::string error) {
+    if (phase_ == Phase::kDone) return;
+    auto keep = this->shared_from_this();
+    const Phase was = phase_;
+    phase_ = Phase::kDone;
+    asio::error_code ec;
+    socket().shutdown(tcp::socket::shutdown_both, ec);
+    socket().close(ec);
+    if (opened_) {
+      CloseEvent event;
+      event.code = session_.close_received() ? session_.received_close_code() : close_code::kAbnormal;
+      event.reason = session_.received_close_reason();
+      event.sent_code = session_.sent_close_code();
+      event.clean = session_.state() == Session::State::kClosed;
+      event.by_peer = peer_started_close_;
+      event.we_failed = session_.state() == Session::State::kFailed;
+      event.error = !fail_reason_.empty() ? fail_reason_ : std::move(error);
+      settings_.open_connections->fetch_sub(1, std::memory_order_relaxed);
+      on_closed(event);
+    } else if (was != Phase::kDone) {
+      on_never_opened(handshake_error_.empty() ? error : handshake_error_);
+    }
+    worker_.unlink(this);
+    self_.reset();
+  }
+
+  void on_closed(const CloseEvent& event);
+  void on_never_opened(const std::string& why);
+
+  void mark_open() {
+    opened_ = true;
+    phase_ = Phase::kOpen;
+    deadline_ = Clock::time_point::max();
+    last_activity_ = worker_.now;
+    settings_.open_connections->fetch_add(1, std::memory_order_relaxed);
+  }
+
+  Worker& worker_;
+  const EngineSettings& settings_;
+  Stream stream_;
+  Session session_;
+  std::uint64_t id_;
+  Phase phase_ = Phase::kHttp;
+  bool opened_ = false;
+  bool read_in_flight_ = false;
+  bool write_in_flight_ = false;
+  bool close_after_flush_ = false;
+  bool close_deadline_set_ = false;
+  bool peer_started_close_ = false;
+  std::size_t reject_status_ = 0;  // server at its connection limit: answer this status
+  Clock::time_point deadline_ = Clock::time_point::max();
+  Clock::time_point last_activity_{};
+
+  std::string remote_;
+  std::string subprotocol_;
+  std::string extensions_;
+  std::string fail_reason_;
+  std::string handshake_error_;
+  std::unique_ptr<UpgradeRequest> request_;
+  std::unique_ptr<RequestParser> request_parser_;
+
+  std::vector<std::uint8_t> pending_;  // plain: bytes of an incomplete frame, carried over
+  std::vector<std::uint8_t> inbuf_;    // TLS: the connection's own read buffer
+  std::size_t inbuf_used_ = 0;
+  std::vector<std::uint8_t> writing_;  // bytes being written
+  std::size_t write_offset_ = 0;
+  std::size_t skip_report_bytes_ = 0;  // handshake bytes at the front of the output
+
+ public:
+  ClientSide* client_ = nullptr;  // client role only
+};
+
+template <class Stream>
+std::size_t BasicConnection<Stream>::process_request(std::uint8_t* data, std::size_t size) {
+  const std::size_t used = request_parser_->consume(reinterpret_cast<const char*>(data), size);
+  switch (request_parser_->state()) {
+    case ParseState::kIncomplete:
+      return size;
+    case ParseState::kError:
+      reject(request_parser_->error_status(), "Bad Request", request_parser_->error());
+      request_parser_.reset();
+      return size;
+    case ParseState::kComplete:
+      break;
+  }
+  const UpgradeRequest& request = request_parser_->request();
+  if (reject_status_ != 0) {
+    reject(static_cast<int>(reject_status_), "Service Unavailable", "the server is at its connection limit");
+    request_parser_.reset();
+    return size;
+  }
+  if (std::optional<Rejection> rejection = check_upgrade_request(request)) {
+    reject(rejection->status, rejection->reason, rejection->body, rejection->headers);
+    request_parser_.reset();
+    return size;
+  }
+  for (const std::string& offered : requested_subprotocols(request)) {
+    if (std::find(settings_.subprotocols.begin(), settings_.subprotocols.end(), offered) !=
+        settings_.subprotocols.end()) {
+      subprotocol_ = offered;
+      break;
+    }
+  }
+  if (settings_.deflate.enabled) {
+    const std::string offers = header_value(request.headers, "Sec-WebSocket-Extensions");
+    if (!offers.empty()) {
+      ServerNegotiation negotiation = negotiate_deflate_server(offers, settings_.deflate);
+      if (negotiation.accepted) {
+        session_.enable_deflate(std::make_unique<DeflateCodec>(Role::kServer, negotiation.params, settings_.deflate));
+        extensions_ = std::move(negotiation.response);
+      }
+    }
+  }
+  const std::string response = make_switching_response(
+      accept_key_for(header_value(request.headers, "Sec-WebSocket-Key")), subprotocol_, extensions_, {});
+  session_.send_raw_bytes(reinterpret_cast<const std::uint8_t*>(response.data()), response.size());
+  skip_report_bytes_ = response.size();
+  if (settings_.keep_request) request_ = std::make_unique<UpgradeRequest>(request);
+  request_parser_.reset();
+  mark_open();
+  settings_.handler->on_open(*this);
+  flush();
+  return used;
+}
+
+template <class Stream>
+std::size_t BasicConnection<Stream>::process_response(std::uint8_t* data, std::size_t size) {
+  ClientSide& client = *client_;
+  const std::size_t used = client.response_parser->consume(reinterpret_cast<const char*>(data), size);
+  switch (client.response_parser->state()) {
+    case ParseState::kIncomplete:
+      return size;
+    case ParseState::kError:
+      fail_handshake("malformed HTTP response: " + client.response_parser->error(), Errc::kHandshakeRejected);
+      return size;
+    case ParseState::kComplete:
+      break;
+  }
+  const UpgradeResponse& response = client.response_parser->response();
+  const std::string problem = check_upgrade_response(response, client.key, client.config.subprotocols);
+  if (!problem.empty()) {
+    constexpr std::size_t kShownBodyBytes = 200;
+    std::string why = problem;
+    if (response.status != 101 && !response.body.empty()) {
+      why += ": " + response.body.substr(0, kShownBodyBytes);
+      while (!why.empty() && (why.back() == '\n' || why.back() == '\r')) why.pop_back();
+    }
+    fail_handshake(why, Errc::kHandshakeRejected);
+    return size;
+  }
+  subprotocol_ = header_value(response.headers, "Sec-WebSocket-Protocol");
+  const std::string extensions = header_value(response.headers, "Sec-WebSocket-Extensions");
+  std::string extension_error;
+  if (!extensions.empty() && !settings_.deflate.enabled) {
+    extension_error = "server accepted an extension that was not offered: " + extensions;
+  } else if (settings_.deflate.enabled) {
+    ClientNegotiation negotiation = accept_deflate_response(extensions, settings_.deflate);
+    if (!negotiation.ok) {
+      extension_error = std::move(negotiation.error);
+    } else if (negotiation.accepted) {
+      session_.enable_deflate(std::make_unique<DeflateCodec>(Role::kClient, negotiation.params, settings_.deflate));
+      extensions_ = extensions;
+    }
+  }
+  client.response_parser.reset();
+  mark_open();
+  client.result.opened = true;
+  if (!extension_error.empty()) {
+    // RFC 6455 9.1 / RFC 7692 5: an extension we cannot honour fails the connection.
+    client.result.error = Error(Errc::kProtocolViolation, extension_error);
+    session_.fail(close_code::kMandatoryExtension, extension_error, *this);
+    after_session_change();
+    return size;
+  }
+  settings_.handler->on_open(*this);
+  flush();
+  return used;
+}
+
+template <class Stream>
+void BasicConnection<Stream>::fail_handshake(std::string why, Errc errc) {
+  if (handshake_error_.empty()) handshake_error_ = std::move(why);
+  if (client_ != nullptr && !client_->result.error) {
+    client_->result.error = Error(errc, handshake_error_);
+  }
+  close_transport(handshake_error_);
+}
+
+template <class Stream>
+void BasicConnection<Stream>::on_closed(const CloseEvent& event) {
+  if (client_ != nullptr) client_->result.close = event;
+  settings_.handler->on_close(*this, event);
+}
+
+template <class Stream>
+void BasicConnection<Stream>::on_never_opened(const std::string& why) {
+  if (client_ != nullptr) {
+    if (!client_->result.error) client_->result.error = Error(Errc::kConnectionLost, why);
+    return;
+  }
+  settings_.handler->on_handshake_failed(remote_, why);
+}
+
+template <class Stream>
+void BasicConnection<Stream>::start_client(ClientSide& client) {
+  client_ = &client;
+  attach();
+  remote_ = host_header(client.url);
+  deadline_ = worker_.now + client.config.connect_timeout;
+  phase_ = Phase::kResolving;
+  auto self = this->shared_from_this();
+  client.resolver.async_resolve(
+      client.url.host, std::to_string(client.url.port),
+      [self, &client](const asio::error_code& ec, const tcp::resolver::results_type& results) {
+        if (self->phase_ == Phase::kDone) return;
+        if (ec) {
+          self->fail_handshake("cannot resolve host '" + client.url.host + "': " + ec.message(), Errc::kUnknownHost);
+          return;
+        }
+        self->phase_ = Phase::kConnecting;
+        asio::async_connect(
+            self->socket(), results, [self, &client](const asio::error_code& error, const tcp::endpoint& ep) {
+              if (self->phase_ == Phase::kDone) return;
+              if (error) {
+                const Errc errc = error == asio::error::connection_refused ? Errc::kConnectionRefused
+                                  : error == asio::error::timed_out      ? Errc::kTimeout
+                                                                          : Errc::kConnectionRefused;
+                self->fail_handshake("cannot connect: " + error.message(), errc);
+                return;
+              }
+              asio::error_code ignored;
+              self->socket().set_option(tcp::no_delay(true), ignored);
+              self->socket().non_blocking(true, ignored);
+              self->remote_ = endpoint_string(ep);
+              auto send_upgrade = [self, &client]() {
+                self->phase_ = Phase::kHttp;
+                client.key = make_client_key();
+                const std::string offer = self->settings_.deflate.enabled ? make_deflate_offer(self->settings_.deflate)
+                                                                          : std::string();
+                const std::string request = make_upgrade_request(host_header(client.url), client.url.target, client.key,
+                                                                 client.config.subprotocols, offer, client.config.headers);
+                client.response_parser = std::make_unique<ResponseParser>(self->settings_.max_header_bytes);
+                self->session_.send_raw_bytes(reinterpret_cast<const std::uint8_t*>(request.data()), request.size());
+                self->skip_report_bytes_ = request.size();
+                self->flush();
+                self->start_read();
+              };
+              if constexpr (kTls) {
+                self->phase_ = Phase::kTlsHandshake;
+                self->stream_.async_handshake(
+                    asio::ssl::stream_base::client, [self, send_upgrade](const asio::error_code& tls_error) {
+                      if (self->phase_ == Phase::kDone) return;
+                      if (tls_error) {
+                        std::string why = "TLS handshake failed: ";
+                        const long verify = SSL_get_verify_result(self->stream_.native_handle());
+                        if (verify != X509_V_OK) {
+                          why += std::string("certificate verification failed: ") +
+                                 X509_verify_cert_error_string(verify);
+                        } else {
+                          why += tls_error.message();
+                        }
+                        self->fail_handshake(why, Errc::kTlsFailure);
+                        return;
+                      }
+                      send_upgrade();
+                    });
+              } else {
+                send_upgrade();
+              }
+            });
+      });
+}
+
+// The handler-facing close notification needs the concrete types; defined after both exist.
+using PlainConnection = BasicConnection<tcp::socket>;
+using TlsConnection = BasicConnection<TlsStream>;
+
+unsigned thread_count(unsigned requested) { return requested == 0 ? available_cpus() : requested; }
+
+}  // namespace
+
+unsigned available_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    const int count = CPU_COUNT(&set);
+    if (count > 0) return static_cast<unsigned>(count);
+  }
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : hw;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server
+
+struct Server::Impl {
+  ServerConfig config;
+  Logger& logger;
+  EngineSettings settings;
+  std::vector<std::unique_ptr<Worker>> workers;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  std::unique_ptr<asio::ssl::context> tls;
+  asio::steady_timer* accept_retry = nullptr;
+  std::unique_ptr<asio::steady_timer> accept_retry_timer;
+  std::string address;
+  std::uint16_t port = 0;
+  std::size_t next_worker = 0;
+  std::atomic<std::uint64_t> next_id{0};
+  std::atomic<std::uint64_t> open{0};
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<std::uint64_t> rejected{0};
+  std::atomic<std::uint64_t> overflows{0};
+  std::atomic<bool> shutting_down{false};
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+
+  Impl(ServerConfig c, ConnectionHandler& handler, Logger& l) : config(std::move(c)), logger(l) {
+    settings.role = Role::kServer;
+    settings.limits = config.limits;
+    settings.handshake_timeout = config.handshake_timeout;
+    settings.max_header_bytes = config.max_header_bytes;
+    settings.deflate = config.deflate;
+    settings.subprotocols = config.subprotocols;
+    settings.keep_request = config.keep_request;
+    settings.report_frames = config.report_frames;
+    settings.handler = &handler;
+    settings.logger = &logger;
+    settings.next_id = &next_id;
+    settings.open_connections = &open;
+    settings.rejected = &rejected;
+    settings.send_queue_overflows = &overflows;
+    const unsigned n = thread_count(config.threads);
+    const milliseconds every = sweep_interval_for(
+        {config.handshake_timeout, config.limits.idle_timeout, config.limits.close_timeout});
+    for (unsigned i = 0; i < n; ++i) {
+      auto worker = std::make_unique<Worker>();
+      worker->read_buffer.resize(kSharedReadBufferBytes);
+      worker->sweep_every = every;
+      workers.push_back(std::move(worker));
+    }
+  }
+
+  void accept_next() {
+    if (shutting_down.load()) return;
+    Worker& target = *workers[next_worker];
+    next_worker = (next_worker + 1) % workers.size();
+    acceptor->async_accept(target.io, [this, &target](const asio::error_code& ec, tcp::socket socket) {
+      if (ec == asio::error::operation_aborted || shutting_down.load()) return;
+      if (ec) {
+        if (logger.enabled(LogLevel::kWarning)) logger.log(LogLevel::kWarning, "accept failed: " + ec.message());
+        accept_retry_timer->expires_after(kAcceptRetryDelay);
+        accept_retry_timer->async_wait([this](const asio::error_code& error) {
+          if (!error) accept_next();
+        });
+        return;
+      }
+      accepted.fetch_add(1, std::memory_order_relaxed);
+      const std::size_t reject = open.load(std::memory_order_relaxed) >= config.max_connections ? 503 : 0;
+      asio::post(target.io, [this, &target, s = std::move(socket), reject]() mutable {
+        start_connection(target, std::move(s), reject);
+      });
+      accept_next();
+    });
+  }
+
+  void start_connection(Worker& worker, tcp::socket socket, std::size_t reject) {
+    if (worker.stopping) return;
+    worker.now = Clock::now();
+    if (tls) {
+      auto conn = std::make_shared<TlsConnection>(worker, settings, std::move(socket), *tls);
+      conn->start_server(reject);
+    } else {
+      auto conn = std::make_shared<PlainConnection>(worker, settings, std::move(socket));
+      conn->start_server(reject);
+    }
+  }
+};
+
+Server::Server(ServerConfig config, ConnectionHandler& handler, Logger& logger)
+    : impl_(std::make_unique<Impl>(std::move(config), handler, logger)) {}
+
+Server::~Server() = default;
+
+Error Server::listen() {
+  Impl& s = *impl_;
+  if (!s.config.tls_cert_file.empty() || !s.config.tls_key_file.empty()) {
+    if (s.config.tls_cert_file.empty() || s.config.tls_key_file.empty()) {
+      return Error(Errc::kUsage, "--tls-cert and --tls-key go together");
+    }
+    s.tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    s.tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                       asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                       asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+    asio::error_code ec;
+    s.tls->use_certificate_chain_file(s.config.tls_cert_file, ec);
+    if (ec) {
+      const bool missing = access(s.config.tls_cert_file.c_str(), R_OK) != 0;
+      return Error(missing ? Errc::kMissingInput : Errc::kBadData,
+                   s.config.tls_cert_file + ": cannot load certificate: " + openssl_error_string());
+    }
+    s.tls->use_private_key_file(s.config.tls_key_file, asio::ssl::context::pem, ec);
+    if (ec) {
+      const bool missing = access(s.config.tls_key_file.c_str(), R_OK) != 0;
+      return Error(missing ? Errc::kMissingInput : Errc::kBadData,
+                   s.config.tls_key_file + ": cannot load private key: " + openssl_error_string());
+    }
+  }
+  Worker& first = *s.workers.front();
+  asio::error_code ec;
+  const asio::ip::address addr = asio::ip::make_address(s.config.host, ec);
+  tcp::endpoint endpoint;
+  if (ec) {
+    tcp::resolver resolver(first.io);
+    auto results = resolver.resolve(s.config.host, std::to_string(s.config.port), ec);
+    if (ec || results.empty()) {
+      return Error(Errc::kOsError, "cannot resolve listen address '" + s.config.host + "': " + ec.message());
+    }
+    endpoint = results.begin()->endpoint();
+  } else {
+    endpoint = tcp::endpoint(addr, s.config.port);
+  }
+  s.acceptor = std::make_unique<tcp::acceptor>(first.io);
+  const std::string where = s.config.host + ":" + std::to_string(s.config.port);
+  s.acceptor->open(endpoint.protocol(), ec);
+  if (!ec) s.acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec && endpoint.address().is_v6()) s.acceptor->set_option(asio::ip::v6_only(true), ec);
+  if (!ec) s.acceptor->bind(endpoint, ec);
+  if (!ec) s.acceptor->listen(kListenBacklog, ec);
+  if (ec) return Error(Errc::kOsError, "cannot listen on " + where + ": " + ec.message());
+  const tcp::endpoint bound = s.acceptor->local_endpoint(ec);
+  s.address = bound.address().to_string();
+  s.port = bound.port();
+  s.accept_retry_timer = std::make_unique<asio::steady_timer>(first.io);
+  return {};
+}
+
+std::uint16_t Server::port() const { return impl_->port; }
+const std::string& Server::address() const { return impl_->address; }
+bool Server::tls() const { return impl_->tls != nullptr; }
+
+void Server::run() {
+  Impl& s = *impl_;
+  for (auto& worker : s.workers) {
+    s.guards.push_back(asio::make_work_guard(worker->io));
+    worker->start_sweep();
+  }
+  s.accept_next();
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < s.workers.size(); ++i) {
+    threads.emplace_back([&worker = *s.workers[i]] { worker.io.run(); });
+  }
+  s.workers.front()->io.run();
+  for (auto& t : threads) t.join();
+}
+
+void Server::shutdown(std::uint16_t code, std::chrono::milliseconds grace) {
+  Impl& s = *impl_;
+  if (s.shutting_down.exchange(true)) return;
+  for (std::size_t i = 0; i < s.workers.size(); ++i) {
+    Worker& worker = *s.workers[i];
+    asio::post(worker.io, [&s, &worker, i, code, grace] {
+      if (i == 0) {
+        asio::error_code ec;
+        s.acceptor->close(ec);
+        s.accept_retry_timer->cancel();
+      }
+      worker.now = Clock::now();
+      worker.stopping = true;
+      worker.hard_stop = worker.now + grace;
+      worker.on_empty = [&worker] { worker.sweep.cancel(); };
+      for (ConnectionNode* node = worker.head; node != nullptr;) {
+        ConnectionNode* next = node->next_;
+        std::shared_ptr<ConnectionNode> keep = node->self_;
+        node->begin_shutdown(code);
+        node = next;
+      }
+      if (worker.connections == 0) worker.sweep.cancel();
+      s.guards[i].reset();
+    });
+  }
+}
+
+Server::Stats Server::stats() const {
+  Stats stats;
+  stats.accepted = impl_->accepted.load();
+  stats.rejected = impl_->rejected.load();
+  stats.send_queue_overflows = impl_->overflows.load();
+  stats.open = impl_->open.load();
+  return stats;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client
+
+struct Client::Impl {
+  Logger& logger;
+  Worker worker;
+  EngineSettings settings;
+  ClientSide side;
+  std::unique_ptr<asio::ssl::context> tls;
+  std::atomic<std::uint64_t> next_id{0};
+  std::atomic<std::uint64_t> open{0};
+  std::atomic<std::uint64_t> rejected{0};
+  std::atomic<std::uint64_t> overflows{0};
+  std::shared_ptr<ConnectionNode> connection;
+
+  Impl(ClientConfig config, ConnectionHandler& handler, Logger& l) : logger(l), side(worker.io) {
+    side.config = std::move(config);
+    settings.role = Role::kClient;
+    settings.limits = side.config.limits;
+    settings.deflate = side.config.deflate;
+    settings.subprotocols = side.config.subprotocols;
+    settings.report_frames = side.config.report_frames;
+    settings.handler = &handler;
+    settings.logger = &logger;
+    settings.next_id = &next_id;
+    settings.open_connections = &open;
+    settings.rejected = &rejected;
+    settings.send_queue_overflows = &overflows;
+    worker.read_buffer.resize(kSharedReadBufferBytes);
+    worker.sweep_every = sweep_interval_for({side.config.connect_timeout, side.config.limits.idle_timeout,
+                                             side.config.limits.close_timeout});
+  }
+
+  Error make_tls_context() {
+    tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+    tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                     asio::ssl::context::no_tlsv1_1);
+    asio::error_code ec;
+    const ClientConfig& c = side.config;
+    if (!c.ca_file.empty()) {
+      tls->load_verify_file(c.ca_file, ec);
+      if (ec) {
+        const bool missing = access(c.ca_file.c_str(), R_OK) != 0;
+        return Error(missing ? Errc::kMissingInput : Errc::kBadData, c.ca_file + ": cannot load CA file: " + openssl_error_string());
+      }
+    } else {
+      tls->set_default_verify_paths(ec);
+    }
+    if (!c.cert_file.empty()) {
+      if (!c.key_passphrase.empty()) {
+        tls->set_password_callback([pass = c.key_passphrase](std::size_t, asio::ssl::context::password_purpose) { return pass; });
+      }
+      tls->use_certificate_chain_file(c.cert_file, ec);
+      if (ec) return Error(Errc::kBadData, c.cert_file + ": cannot load client certificate: " + openssl_error_string());
+      tls->use_private_key_file(c.key_file.empty() ? c.cert_file : c.key_file, asio::ssl::context::pem, ec);
+      if (ec) return Error(Errc::kBadData, (c.key_file.empty() ? c.cert_file : c.key_file) + ": cannot load client key: " + openssl_error_string());
+    }
+    tls->set_verify_mode(c.insecure ? asio::ssl::verify_none : asio::ssl::verify_peer);
+    return {};
+  }
+};
+
+Client::Client(ClientConfig config, ConnectionHandler& handler, Logger& logger)
+    : impl_(std::make_unique<Impl>(std::move(config), handler, logger)) {}
+
+Client::~Client() = default;
+
+ClientResult Client::run() {
+  Impl& c = *impl_;
+  std::string error;
+  if (!parse_ws_url(c.side.config.url, c.side.url, error)) {
+    c.side.result.error = Error(Errc::kUsage, c.side.config.url + ": " + error);
+    return c.side.result;
+  }
+  c.worker.now = Clock::now();
+  c.worker.on_empty = [&c] { c.worker.sweep.cancel(); };
+  c.worker.stopping = true;  // a client's loop ends with its one connection
+  if (c.side.url.secure) {
+    if (Error tls_error = c.make_tls_context()) {
+      c.side.result.error = tls_error;
+      return c.side.result;
+    }
+    auto conn = std::make_shared<TlsConnection>(c.worker, c.settings, c.worker.io, *c.tls);
+    // SSL_set_tlsext_host_name, spelled out: the macro casts in the old style.
+    SSL_ctrl(conn->stream().native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+             const_cast<char*>(c.side.url.host.c_str()));
+    if (!c.side.config.insecure) {
+      conn->stream().set_verify_callback(asio::ssl::host_name_verification(c.side.url.host));
+    }
+    c.connection = conn;
+    conn->start_client(c.side);
+  } else {
+    auto conn = std::make_shared<PlainConnection>(c.worker, c.settings, c.worker.io);
+    c.connection = conn;
+    conn->start_client(c.side);
+  }
+  c.worker.start_sweep();
+  c.worker.io.run();
+  c.connection.reset();
+  return c.side.result;
+}
+
+void Client::shutdown(std::uint16_t code) {
+  Impl& c = *impl_;
+  asio::post(c.worker.io, [&c, code] {
+    if (c.connection) c.connection->begin_shutdown(code);
+  });
+}
+
+}  // namespace wstool::ws

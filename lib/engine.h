@@ -1,0 +1,184 @@
+// The connection engine: WebSocket servers and clients on standalone Asio, plain and TLS, one
+// implementation for every subcommand. Asio stays inside engine.cpp; callers see connections,
+// handlers and configuration only.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lib/error.h"
+#include "lib/frame.h"
+#include "lib/handshake.h"
+#include "lib/logger.h"
+#include "lib/permessage_deflate.h"
+#include "lib/session.h"
+
+namespace wstool::ws {
+
+constexpr std::size_t kDefaultMaxMessageBytes = std::size_t{16} << 20;
+constexpr std::size_t kDefaultMaxSendQueueBytes = std::size_t{64} << 20;
+
+// How a connection ended.
+struct CloseEvent {
+  std::uint16_t code = close_code::kAbnormal;  // the peer's close code; kAbnormal: no close frame
+  std::string reason;                          // the peer's close reason
+  std::uint16_t sent_code = close_code::kNoStatus;  // the code we sent, if we sent a close frame
+  bool clean = false;    // close frames went both ways before the TCP connection closed
+  bool by_peer = false;  // the peer started the closing handshake
+  bool we_failed = false;  // we failed the connection (the peer broke a rule, or a limit)
+  std::string error;     // why it was not clean, for people
+};
+
+// A connection as handlers see it. Methods must be called on the connection's own thread
+// (inside a handler callback); they queue output and return at once.
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  virtual std::uint64_t id() const = 0;
+  virtual const std::string& remote_address() const = 0;  // "127.0.0.1:54321", "[::1]:80"
+  virtual const std::string& subprotocol() const = 0;     // negotiated, or ""
+  virtual const std::string& extensions() const = 0;      // negotiated Sec-WebSocket-Extensions
+  virtual const UpgradeRequest& request() const = 0;      // the opening request (server role)
+
+  virtual bool send(std::uint8_t opcode, const std::uint8_t* data, std::size_t size) = 0;
+  bool send_text(std::string_view text) {
+    return send(opcode::kText, reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
+  }
+  bool send_binary(const std::uint8_t* data, std::size_t size) {
+    return send(opcode::kBinary, data, size);
+  }
+  virtual bool ping(std::string_view payload) = 0;
+  virtual bool pong(std::string_view payload) = 0;
+  // Starts the closing handshake; kNoStatus sends an empty close frame.
+  virtual void close(std::uint16_t code, std::string_view reason) = 0;
+  // The frame-level API: any frame, valid or not, or raw bytes.
+  virtual void send_raw_frame(const RawFrame& frame) = 0;
+  virtual void send_raw_bytes(const std::uint8_t* data, std::size_t size) = 0;
+  // Bytes queued and not yet written to the socket.
+  virtual std::size_t queued_bytes() const = 0;
+};
+
+// Callbacks, on the connection's thread.
+class ConnectionHandler {
+ public:
+  virtual ~ConnectionHandler() = default;
+  virtual void on_open(Connection& /*conn*/) {}
+  virtual void on_message(Connection& conn, std::uint8_t opcode, const std::uint8_t* data,
+                          std::size_t size) = 0;
+  // Only when the configuration asks for frame reports.
+  virtual void on_frame_header(Connection& /*conn*/, const FrameHeader& /*header*/, bool /*outgoing*/) {}
+  virtual void on_ping(Connection& /*conn*/, std::string_view /*payload*/) {}
+  virtual void on_pong(Connection& /*conn*/, std::string_view /*payload*/) {}
+  virtual void on_close(Connection& /*conn*/, const CloseEvent& /*event*/) {}
+  // A connection that never opened (bad request, timeout, TLS failure); server role.
+  virtual void on_handshake_failed(const std::string& /*remote*/, const std::string& /*why*/) {}
+};
+
+struct ConnectionLimits {
+  std::size_t max_message_bytes = kDefaultMaxMessageBytes;
+  std::size_t max_send_queue_bytes = kDefaultMaxSendQueueBytes;
+  std::chrono::milliseconds idle_timeout{0};  // 0: none
+  std::chrono::milliseconds close_timeout{5000};
+};
+
+struct ServerConfig {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 9001;
+  unsigned threads = 1;
+  std::size_t max_connections = 10000;
+  std::size_t max_header_bytes = kDefaultMaxHeaderBytes;
+  std::chrono::milliseconds handshake_timeout{10000};
+  ConnectionLimits limits;
+  DeflateOptions deflate;  // deflate.enabled: accept permessage-deflate offers
+  // Subprotocols the server speaks; it picks the client's first offer found here.
+  std::vector<std::string> subprotocols;
+  bool keep_request = false;  // keep the opening request for Connection::request()
+  std::string tls_cert_file;  // both set: serve wss://
+  std::string tls_key_file;
+  bool report_frames = false;
+};
+
+class Server {
+ public:
+  Server(ServerConfig config, ConnectionHandler& handler, Logger& logger);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Loads TLS material, binds and listens. Errors: kOsError (bind), kMissingInput/kBadData (TLS files).
+  Error listen();
+  std::uint16_t port() const;
+  const std::string& address() const;  // the literal bound address
+  bool tls() const;
+
+  // Runs the event loops on config.threads threads (the caller's among them) until shutdown()
+  // completes.
+  void run();
+  // Thread-safe. Stops accepting, sends every open connection a close frame with `code`, and
+  // makes run() return once they are closed or `grace` has passed.
+  void shutdown(std::uint16_t code = close_code::kGoingAway,
+                std::chrono::milliseconds grace = std::chrono::milliseconds(1500));
+
+  struct Stats {
+    std::uint64_t accepted = 0;
+    std::uint64_t rejected = 0;           // answered with an HTTP error
+    std::uint64_t send_queue_overflows = 0;
+    std::uint64_t open = 0;
+  };
+  Stats stats() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+struct ClientConfig {
+  std::string url;
+  HttpHeaders headers;                    // extra request headers (Origin, Authorization, -H)
+  std::vector<std::string> subprotocols;
+  std::chrono::milliseconds connect_timeout{10000};  // resolve + connect + TLS + upgrade
+  ConnectionLimits limits;
+  DeflateOptions deflate;  // deflate.enabled: offer permessage-deflate
+  std::string ca_file;     // "" = the system store
+  bool insecure = false;   // skip certificate verification
+  std::string cert_file;   // client certificate
+  std::string key_file;
+  std::string key_passphrase;
+  bool report_frames = false;
+};
+
+// The result of a client run: why it ended and how.
+struct ClientResult {
+  Error error;          // kOk: the connection opened and ended (see close)
+  bool opened = false;
+  CloseEvent close;
+};
+
+class Client {
+ public:
+  Client(ClientConfig config, ConnectionHandler& handler, Logger& logger);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  // Connects and runs the connection on the calling thread until it ends.
+  ClientResult run();
+  // Thread-safe: close with `code` (or give up connecting).
+  void shutdown(std::uint16_t code = close_code::kGoingAway);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// The CPUs this process may run on (its affinity mask), at least 1.
+unsigned available_cpus();
+
+}  // namespace wstool::ws

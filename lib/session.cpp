@@ -1,0 +1,394 @@
+// The per-connection protocol state machine: frame validation, message assembly with fail-fast
+// UTF-8 checks, control frames and the closing handshake.
+#include "lib/session.h"
+
+#include <openssl/rand.h>
+
+#include <cstring>
+
+#include "lib/permessage_deflate.h"
+
+namespace wstool::ws {
+
+namespace {
+
+// Masking keys fetched from the CSPRNG at once; refills are rare and cheap.
+constexpr std::size_t kMaskKeyBatch = 256;
+
+// A compressed frame payload can exceed the message it decodes to only by deflate's framing
+// overhead; anything far past the limit is rejected before inflating.
+constexpr std::size_t kCompressedSlackBytes = 1024;
+
+}  // namespace
+
+Session::Session(Role role, std::size_t max_message_bytes)
+    : role_(role), max_message_bytes_(max_message_bytes) {}
+
+Session::~Session() = default;
+
+void Session::enable_deflate(std::unique_ptr<DeflateCodec> codec) { deflate_ = std::move(codec); }
+
+std::uint32_t Session::next_mask_key() {
+  if (mask_keys_.empty()) {
+    mask_keys_.resize(kMaskKeyBatch);
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(mask_keys_.data()),
+                   static_cast<int>(mask_keys_.size() * sizeof(std::uint32_t))) != 1) {
+      // OpenSSL's generator does not fail once seeded; should it, an all-zero key is still a
+      // valid frame, merely unmasked in effect.
+      std::fill(mask_keys_.begin(), mask_keys_.end(), 0u);
+    }
+  }
+  std::uint32_t key = mask_keys_.back();
+  mask_keys_.pop_back();
+  return key;
+}
+
+bool Session::check_header(const FrameHeader& h, SessionEvents& events) {
+  const bool control = is_control_opcode(h.opcode);
+  if (!is_defined_opcode(h.opcode)) {
+    fail(close_code::kProtocolError, "reserved opcode", events);
+    return false;
+  }
+  if (h.rsv != 0) {
+    const bool compressed_start = deflate_ != nullptr && h.rsv == kRsv1 && !control &&
+                                  h.opcode != opcode::kContinuation;
+    if (!compressed_start) {
+      fail(close_code::kProtocolError, "reserved bits set without a negotiated extension", events);
+      return false;
+    }
+  }
+  if (role_ == Role::kServer && !h.masked) {
+    fail(close_code::kProtocolError, "unmasked frame from a client", events);
+    return false;
+  }
+  if (role_ == Role::kClient && h.masked) {
+    fail(close_code::kProtocolError, "masked frame from a server", events);
+    return false;
+  }
+  if (control) {
+    if (!h.fin) {
+      fail(close_code::kProtocolError, "fragmented control frame", events);
+      return false;
+    }
+    if (h.payload_length > kMaxControlPayloadBytes) {
+      fail(close_code::kProtocolError, "control frame payload over 125 bytes", events);
+      return false;
+    }
+    return true;
+  }
+  if (h.opcode == opcode::kContinuation && !in_message_) {
+    fail(close_code::kProtocolError, "continuation frame without a message to continue", events);
+    return false;
+  }
+  if (h.opcode != opcode::kContinuation && in_message_) {
+    fail(close_code::kProtocolError, "new data frame inside a fragmented message", events);
+    return false;
+  }
+  const bool compressed = h.opcode == opcode::kContinuation ? message_compressed_ : (h.rsv & kRsv1) != 0;
+  const std::size_t limit = compressed ? max_message_bytes_ + kCompressedSlackBytes : max_message_bytes_;
+  const std::size_t so_far = h.opcode == opcode::kContinuation ? message_bytes_ : 0;
+  if (h.payload_length > limit - so_far) {
+    fail(close_code::kMessageTooBig, "message larger than the limit", events);
+    return false;
+  }
+  return true;
+}
+
+std::size_t Session::consume(std::uint8_t* data, std::size_t size, SessionEvents& events) {
+  std::size_t pos = 0;
+  while (state_ == State::kOpen || state_ == State::kCloseSent) {
+    if (!in_frame_) {
+      FrameHeader h;
+      const HeaderStatus status = decode_header(data + pos, size - pos, h);
+      if (status == HeaderStatus::kIncomplete) break;
+      if (status == HeaderStatus::kNonMinimalLength) {
+        fail(close_code::kProtocolError, "frame length not minimally encoded", events);
+        break;
+      }
+      if (status == HeaderStatus::kLengthTooLarge) {
+        fail(close_code::kProtocolError, "frame length has its most significant bit set", events);
+        break;
+      }
+      const std::size_t available = size - pos - h.header_length;
+      if (is_control_opcode(h.opcode) && h.payload_length <= kMaxControlPayloadBytes &&
+          available < h.payload_length) {
+        break;  // control frames are handled whole; they are small
+      }
+      events.on_frame_header(h);
+      if (!check_header(h, events)) break;
+      pos += h.header_length;
+      std::uint8_t* payload = data + pos;
+      const auto length = static_cast<std::size_t>(h.payload_length);
+      if (is_control_opcode(h.opcode)) {
+        if (h.masked) apply_mask(payload, length, h.mask_key, 0);
+        pos += length;
+        handle_control(h, payload, events);
+        continue;
+      }
+      // Fast path: a whole, unfragmented, uncompressed message already in the buffer is
+      // delivered in place, with no copy.
+      if (h.fin && h.opcode != opcode::kContinuation && (h.rsv & kRsv1) == 0 && available >= length) {
+        if (h.masked) apply_mask(payload, length, h.mask_key, 0);
+        pos += length;
+        if (h.opcode == opcode::kText) {
+          std::size_t valid = 0;
+          utf8_.reset();
+          if (!utf8_.feed(payload, length, valid) || !utf8_.at_boundary()) {
+            fail(close_code::kInvalidPayload, "invalid UTF-8 in a text message", events);
+            break;
+          }
+        }
+        // After our close, data is still parsed (to find the peer's close) but not delivered.
+        if (state_ == State::kOpen) events.on_message(h.opcode, payload, length);
+        continue;
+      }
+      if (h.opcode != opcode::kContinuation) {
+        in_message_ = true;
+        message_opcode_ = h.opcode;
+        message_compressed_ = (h.rsv & kRsv1) != 0;
+        message_bytes_ = 0;
+        message_.clear();
+        utf8_.reset();
+      }
+      frame_ = h;
+      in_frame_ = true;
+      frame_received_ = 0;
+    }
+    // Stream the data frame's payload as it comes.
+    const std::uint64_t remaining = frame_.payload_length - frame_received_;
+    const std::size_t chunk = static_cast<std::size_t>(
+        std::min<std::uint64_t>(remaining, static_cast<std::uint64_t>(size - pos)));
+    if (chunk > 0) {
+      if (frame_.masked) {
+        apply_mask(data + pos, chunk, frame_.mask_key, static_cast<std::size_t>(frame_received_));
+      }
+      const bool ok = take_payload_chunk(data + pos, chunk, events);
+      pos += chunk;
+      frame_received_ += chunk;
+      if (!ok) break;
+    }
+    if (frame_received_ < frame_.payload_length) break;  // wait for more of this frame
+    in_frame_ = false;
+    if (frame_.fin && !finish_message(events)) break;
+  }
+  if (state_ == State::kFailed || state_ == State::kClosed) return size;  // input no longer matters
+  return pos;
+}
+
+bool Session::take_payload_chunk(std::uint8_t* data, std::size_t size, SessionEvents& events) {
+  message_bytes_ += size;
+  if (message_compressed_) {
+    const std::size_t before = message_.size();
+    const InflateStatus status = deflate_->decompress(data, size, false, message_, max_message_bytes_);
+    if (status == InflateStatus::kTooBig) {
+      fail(close_code::kMessageTooBig, "decompressed message larger than the limit", events);
+      return false;
+    }
+    if (status == InflateStatus::kCorrupt) {
+      fail(close_code::kInvalidPayload, "corrupt compressed data", events);
+      return false;
+    }
+    if (message_opcode_ == opcode::kText &&
+        !utf8_.feed(message_.data() + before, message_.size() - before)) {
+      fail(close_code::kInvalidPayload, "invalid UTF-8 in a text message", events);
+      return false;
+    }
+    return true;
+  }
+  if (message_opcode_ == opcode::kText && !utf8_.feed(data, size)) {
+    fail(close_code::kInvalidPayload, "invalid UTF-8 in a text message", events);
+    return false;
+  }
+  message_.insert(message_.end(), data, data + size);
+  return true;
+}
+
+bool Session::finish_message(SessionEvents& events) {
+  in_message_ = false;
+  if (message_compressed_) {
+    const std::size_t before = message_.size();
+    const InflateStatus status = deflate_->decompress(nullptr, 0, true, message_, max_message_bytes_);
+    if (status == InflateStatus::kTooBig) {
+      fail(close_code::kMessageTooBig, "decompressed message larger than the limit", events);
+      return false;
+    }
+    if (status == InflateStatus::kCorrupt) {
+      fail(close_code::kInvalidPayload, "corrupt compressed data", events);
+      return false;
+    }
+    if (message_opcode_ == opcode::kText &&
+        !utf8_.feed(message_.data() + before, message_.size() - before)) {
+      fail(close_code::kInvalidPayload, "invalid UTF-8 in a text message", events);
+      return false;
+    }
+  }
+  if (message_opcode_ == opcode::kText && !utf8_.at_boundary()) {
+    fail(close_code::kInvalidPayload, "text message ends inside a UTF-8 sequence", events);
+    return false;
+  }
+  if (state_ == State::kOpen) events.on_message(message_opcode_, message_.data(), message_.size());
+  // Keep the buffer for the next message, but do not let one huge message pin its memory.
+  constexpr std::size_t kKeptMessageCapacity = 64 * 1024;
+  if (message_.capacity() > kKeptMessageCapacity) {
+    std::vector<std::uint8_t>().swap(message_);
+  } else {
+    message_.clear();
+  }
+  return true;
+}
+
+void Session::handle_control(const FrameHeader& h, std::uint8_t* payload, SessionEvents& events) {
+  const auto size = static_cast<std::size_t>(h.payload_length);
+  switch (h.opcode) {
+    case opcode::kPing:
+      events.on_ping(payload, size);
+      if (state_ == State::kOpen) append_frame(opcode::kPong, true, 0, payload, size);
+      return;
+    case opcode::kPong:
+      events.on_pong(payload, size);
+      return;
+    case opcode::kClose: {
+      ClosePayload close;
+      switch (parse_close_payload(payload, size, close)) {
+        case CloseStatus::kOk:
+        case CloseStatus::kEmpty:
+          break;
+        case CloseStatus::kBadLength:
+          fail(close_code::kProtocolError, "close frame with a 1-byte payload", events);
+          return;
+        case CloseStatus::kBadCode:
+          fail(close_code::kProtocolError, "close frame with a code not allowed on the wire", events);
+          return;
+        case CloseStatus::kBadReason:
+          fail(close_code::kInvalidPayload, "close reason is not valid UTF-8", events);
+          return;
+      }
+      close_received_ = true;
+      received_close_code_ = close.code;
+      received_close_reason_.assign(close.reason);
+      events.on_close_frame(close.code, close.reason);
+      if (state_ == State::kOpen) {
+        // Echo the peer's code (RFC 6455 5.5.1); an empty close is answered with an empty one.
+        sent_close_code_ = close.code;
+        if (close.code == close_code::kNoStatus) {
+          append_frame(opcode::kClose, true, 0, nullptr, 0);
+        } else {
+          const std::uint8_t code_bytes[2] = {static_cast<std::uint8_t>(close.code >> 8),
+                                              static_cast<std::uint8_t>(close.code & 0xFF)};
+          append_frame(opcode::kClose, true, 0, code_bytes, sizeof code_bytes);
+        }
+      }
+      state_ = State::kClosed;
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+void Session::fail(std::uint16_t code, std::string_view why, SessionEvents& events, bool discard_output) {
+  if (state_ == State::kFailed || state_ == State::kClosed) return;
+  if (discard_output) out_.clear();
+  const bool send = state_ == State::kOpen;
+  state_ = State::kFailed;
+  if (send) {
+    sent_close_code_ = code;
+    const std::uint8_t code_bytes[2] = {static_cast<std::uint8_t>(code >> 8),
+                                        static_cast<std::uint8_t>(code & 0xFF)};
+    append_frame(opcode::kClose, true, 0, code_bytes, sizeof code_bytes);
+  }
+  events.on_fail(code, why);
+}
+
+void Session::append_frame(std::uint8_t op, bool fin, std::uint8_t rsv, const std::uint8_t* data,
+                           std::size_t size) {
+  FrameHeader h;
+  h.fin = fin;
+  h.rsv = rsv;
+  h.opcode = op;
+  h.payload_length = size;
+  h.masked = role_ == Role::kClient;
+  if (h.masked) h.mask_key = next_mask_key();
+  const std::size_t start = out_.size();
+  out_.resize(start + kMaxFrameHeaderBytes + size);
+  const std::size_t header_bytes = encode_header(out_.data() + start, h);
+  if (size > 0) std::memcpy(out_.data() + start + header_bytes, data, size);
+  out_.resize(start + header_bytes + size);
+  if (h.masked) apply_mask(out_.data() + start + header_bytes, size, h.mask_key, 0);
+}
+
+bool Session::send_message(std::uint8_t op, const std::uint8_t* data, std::size_t size) {
+  if (state_ != State::kOpen) return false;
+  if (deflate_ != nullptr && (op == opcode::kText || op == opcode::kBinary)) {
+    scratch_.clear();
+    deflate_->compress(data, size, scratch_);
+    append_frame(op, true, kRsv1, scratch_.data(), scratch_.size());
+    return true;
+  }
+  append_frame(op, true, 0, data, size);
+  return true;
+}
+
+bool Session::send_ping(const std::uint8_t* data, std::size_t size) {
+  if (state_ != State::kOpen || size > kMaxControlPayloadBytes) return false;
+  append_frame(opcode::kPing, true, 0, data, size);
+  return true;
+}
+
+bool Session::send_pong(const std::uint8_t* data, std::size_t size) {
+  if (state_ != State::kOpen || size > kMaxControlPayloadBytes) return false;
+  append_frame(opcode::kPong, true, 0, data, size);
+  return true;
+}
+
+bool Session::send_close(std::uint16_t code, std::string_view reason) {
+  if (state_ != State::kOpen) return false;
+  sent_close_code_ = code;
+  state_ = State::kCloseSent;
+  if (code == close_code::kNoStatus) {
+    append_frame(opcode::kClose, true, 0, nullptr, 0);
+    return true;
+  }
+  // A close payload is at most 125 bytes: the code and up to 123 bytes of reason.
+  constexpr std::size_t kMaxReasonBytes = kMaxControlPayloadBytes - 2;
+  std::uint8_t payload[kMaxControlPayloadBytes];
+  payload[0] = static_cast<std::uint8_t>(code >> 8);
+  payload[1] = static_cast<std::uint8_t>(code & 0xFF);
+  std::size_t reason_bytes = std::min(reason.size(), kMaxReasonBytes);
+  // Never cut a UTF-8 sequence in half.
+  while (reason_bytes > 0 && reason_bytes < reason.size() &&
+         (static_cast<std::uint8_t>(reason[reason_bytes]) & 0xC0) == 0x80) {
+    --reason_bytes;
+  }
+  std::memcpy(payload + 2, reason.data(), reason_bytes);
+  append_frame(opcode::kClose, true, 0, payload, 2 + reason_bytes);
+  return true;
+}
+
+void Session::send_raw_frame(const RawFrame& frame) {
+  FrameHeader h;
+  h.fin = frame.fin;
+  h.rsv = frame.rsv;
+  h.opcode = frame.opcode;
+  h.payload_length = frame.declared_length.value_or(frame.payload.size());
+  switch (frame.masking) {
+    case RawFrame::Masking::kRoleDefault: h.masked = role_ == Role::kClient; break;
+    case RawFrame::Masking::kMasked: h.masked = true; break;
+    case RawFrame::Masking::kUnmasked: h.masked = false; break;
+  }
+  if (h.masked) h.mask_key = frame.mask_key.value_or(next_mask_key());
+  const std::size_t start = out_.size();
+  out_.resize(start + kMaxFrameHeaderBytes + frame.payload.size());
+  const std::size_t header_bytes = encode_header(out_.data() + start, h);
+  if (!frame.payload.empty()) {
+    std::memcpy(out_.data() + start + header_bytes, frame.payload.data(), frame.payload.size());
+  }
+  out_.resize(start + header_bytes + frame.payload.size());
+  if (h.masked) apply_mask(out_.data() + start + header_bytes, frame.payload.size(), h.mask_key, 0);
+}
+
+void Session::send_raw_bytes(const std::uint8_t* data, std::size_t size) {
+  out_.insert(out_.end(), data, data + size);
+}
+
+}  // namespace wstool::ws

@@ -1,0 +1,141 @@
+// The WebSocket protocol state machine of one connection, for either role: bytes in, events and
+// bytes out, no sockets (RFC 6455 sections 5-7, with RFC 7692 compression when negotiated).
+// The connection engine feeds it what the socket reads and writes what it produces; tests drive
+// it directly.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "lib/frame.h"
+#include "lib/utf8.h"
+
+namespace wstool::ws {
+
+class DeflateCodec;
+
+// What the session reports while consuming input. Pointers are valid only during the call.
+class SessionEvents {
+ public:
+  virtual ~SessionEvents() = default;
+  // Every frame header as it arrives (before validation), for frame logs.
+  virtual void on_frame_header(const FrameHeader& /*header*/) {}
+  // A complete, validated data message (text is valid UTF-8), decompressed.
+  virtual void on_message(std::uint8_t opcode, const std::uint8_t* data, std::size_t size) = 0;
+  virtual void on_ping(const std::uint8_t* /*data*/, std::size_t /*size*/) {}
+  virtual void on_pong(const std::uint8_t* /*data*/, std::size_t /*size*/) {}
+  // The peer's (valid) close frame; code is close_code::kNoStatus for an empty one.
+  virtual void on_close_frame(std::uint16_t /*code*/, std::string_view /*reason*/) {}
+  // We failed the connection: a close frame with `code` is queued and input is no longer read.
+  virtual void on_fail(std::uint16_t /*code*/, std::string_view /*why*/) {}
+};
+
+// A frame exactly as a tester wants it on the wire, valid or not.
+struct RawFrame {
+  enum class Masking : std::uint8_t { kRoleDefault, kMasked, kUnmasked };
+  bool fin = true;
+  std::uint8_t rsv = 0;
+  std::uint8_t opcode = opcode::kText;
+  Masking masking = Masking::kRoleDefault;
+  std::optional<std::uint32_t> mask_key;          // random when masked and not given
+  std::optional<std::uint64_t> declared_length;   // a length field that lies, on purpose
+  std::string_view payload;
+};
+
+class Session {
+ public:
+  enum class State : std::uint8_t {
+    kOpen,        // data flows both ways
+    kCloseSent,   // we sent a close frame and wait for the peer's
+    kClosed,      // close frames went both ways: the TCP connection may be closed
+    kFailed,      // we failed the connection (close frame queued); ignore further input
+  };
+
+  Session(Role role, std::size_t max_message_bytes);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Turns on permessage-deflate once negotiated.
+  void enable_deflate(std::unique_ptr<DeflateCodec> codec);
+  bool deflate_enabled() const { return deflate_ != nullptr; }
+
+  // Consumes received bytes, unmasking them in place. Returns how many were consumed; the rest
+  // (at most an incomplete frame header or control frame) must be passed again, followed by
+  // more data. Data frame payloads are taken as they come, so big frames need no big buffer.
+  std::size_t consume(std::uint8_t* data, std::size_t size, SessionEvents& events);
+
+  // Queues a whole data message (compressed when deflate is on). False when the state no longer
+  // allows data (a close was sent or the connection failed).
+  bool send_message(std::uint8_t opcode, const std::uint8_t* data, std::size_t size);
+  bool send_ping(const std::uint8_t* data, std::size_t size);
+  bool send_pong(const std::uint8_t* data, std::size_t size);
+  // Starts the closing handshake; close_code::kNoStatus sends an empty close frame.
+  bool send_close(std::uint16_t code, std::string_view reason);
+  // Queues a frame as given, bypassing every protocol rule (the testing tool's raw mode).
+  void send_raw_frame(const RawFrame& frame);
+  // Queues bytes verbatim.
+  void send_raw_bytes(const std::uint8_t* data, std::size_t size);
+
+  // Fails the connection from outside (e.g. a full send queue): queues a close frame with
+  // `code` unless one was already sent, and stops reading. Pending output is dropped first
+  // when `discard_output` is set.
+  void fail(std::uint16_t code, std::string_view why, SessionEvents& events, bool discard_output = false);
+
+  // Bytes waiting to be written. The engine takes them with take_output().
+  bool has_output() const { return !out_.empty(); }
+  std::size_t output_size() const { return out_.size(); }
+  // Swaps the pending output into `buffer` (which should be empty); avoids copies.
+  void take_output(std::vector<std::uint8_t>& buffer) { buffer.swap(out_); }
+
+  State state() const { return state_; }
+  Role role() const { return role_; }
+  // The close code we sent and the peer's, when known (kNoStatus otherwise).
+  std::uint16_t sent_close_code() const { return sent_close_code_; }
+  std::uint16_t received_close_code() const { return received_close_code_; }
+  const std::string& received_close_reason() const { return received_close_reason_; }
+  bool close_received() const { return close_received_; }
+
+ private:
+  bool check_header(const FrameHeader& h, SessionEvents& events);
+  void handle_control(const FrameHeader& h, std::uint8_t* payload, SessionEvents& events);
+  bool take_payload_chunk(std::uint8_t* data, std::size_t size, SessionEvents& events);
+  bool finish_message(SessionEvents& events);
+  void append_frame(std::uint8_t opcode, bool fin, std::uint8_t rsv, const std::uint8_t* data,
+                    std::size_t size);
+  std::uint32_t next_mask_key();
+
+  Role role_;
+  State state_ = State::kOpen;
+  std::size_t max_message_bytes_;
+  std::unique_ptr<DeflateCodec> deflate_;
+
+  // Receive state.
+  FrameHeader frame_;             // the data frame whose payload is being received
+  bool in_frame_ = false;
+  std::uint64_t frame_received_ = 0;
+  bool in_message_ = false;
+  std::uint8_t message_opcode_ = 0;
+  bool message_compressed_ = false;
+  std::size_t message_bytes_ = 0;  // payload bytes received for the message (compressed or not)
+  std::vector<std::uint8_t> message_;
+  Utf8Validator utf8_;
+
+  std::vector<std::uint8_t> out_;
+  std::vector<std::uint8_t> scratch_;  // compression output
+
+  std::uint16_t sent_close_code_ = close_code::kNoStatus;
+  std::uint16_t received_close_code_ = close_code::kNoStatus;
+  std::string received_close_reason_;
+  bool close_received_ = false;
+
+  // Masking keys come from OpenSSL's CSPRNG (RFC 6455 10.3), fetched in batches.
+  std::vector<std::uint32_t> mask_keys_;
+};
+
+}  // namespace wstool::ws

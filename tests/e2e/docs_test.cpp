@@ -1,0 +1,205 @@
+// Holds the man pages to the code (curl's test1139): every subcommand has man/wstool-NAME.1,
+// every long option its --help prints is documented there and every option documented exists,
+// and man/wstool.1's EXIT STATUS table and precedence rule match lib/error's.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "lib/error.h"
+#include "tests/e2e/registry.h"
+#include "tests/support/run_process.h"
+
+namespace wstool::test {
+namespace {
+
+const std::string kBinary = WSTOOL_BINARY;
+const std::string kManDir = std::string(WSTOOL_SOURCE_DIR) + "/man";
+
+// Options every subcommand gets from the driver; documented once, in wstool(1).
+const std::set<std::string> kDriverOptions = {"--help", "--version"};
+
+// roff source to the text a reader sees, enough to search it: font changes and zero-width
+// escapes dropped, escaped hyphens made plain.
+std::string roff_to_text(const std::string& roff) {
+  static const std::regex kFont(R"(\\f(\[[A-Z]*\]|\(..|.))");
+  std::string text = std::regex_replace(roff, kFont, "");
+  static const std::vector<std::pair<std::string, std::string>> kEscapes = {
+      {"\\-", "-"}, {"\\&", ""}, {"\\(aq", "'"}, {"\\(em", "--"}, {"\\e", "\\"}, {"\\ ", " "}};
+  for (const auto& [escape, plain] : kEscapes) {
+    for (std::size_t at = text.find(escape); at != std::string::npos; at = text.find(escape, at)) {
+      text.replace(at, escape.size(), plain);
+      at += plain.size();
+    }
+  }
+  return text;
+}
+
+std::set<std::string> long_options_in(const std::string& text) {
+  static const std::regex kLongOption(R"((^|[^A-Za-z0-9-])(--[a-z0-9][a-z0-9-]*))");
+  std::set<std::string> options;
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), kLongOption);
+       it != std::sregex_iterator(); ++it) {
+    options.insert((*it)[2]);
+  }
+  return options;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return lines;
+}
+
+// The roff lines of section `title` (.SH TITLE or .SH "TITLE"), up to the next .SH.
+std::vector<std::string> section(const std::string& roff, const std::string& title) {
+  std::vector<std::string> lines;
+  bool inside = false;
+  for (const std::string& line : lines_of(roff)) {
+    if (line.rfind(".SH", 0) == 0) {
+      std::string name = line.substr(3);
+      name.erase(0, name.find_first_not_of(" \""));
+      name.erase(name.find_last_not_of(" \"") + 1);
+      inside = name == title;
+      continue;
+    }
+    if (inside) lines.push_back(line);
+  }
+  return lines;
+}
+
+// The tags of the .TP entries in some section lines (the line after each .TP), as plain text.
+std::vector<std::string> tp_tags(const std::vector<std::string>& lines) {
+  std::vector<std::string> tags;
+  for (std::size_t i = 0; i + 1 < lines.size(); ++i) {
+    if (lines[i].rfind(".TP", 0) == 0) tags.push_back(roff_to_text(lines[i + 1]));
+  }
+  return tags;
+}
+
+std::string strip_macro(const std::string& line) {
+  if (line.rfind(".B ", 0) == 0 || line.rfind(".I ", 0) == 0) return line.substr(3);
+  if (line.rfind(".BR ", 0) == 0 || line.rfind(".IR ", 0) == 0) return line.substr(4);
+  return line;
+}
+
+std::string help_of(const std::string& name) {
+  const ProcessResult result = run_process({kBinary, name, "--help"});
+  EXPECT_TRUE(result.exited_with(0)) << name << ": " << result.err;
+  return result.out;
+}
+
+TEST(DocsTest, EverySubcommandHasAManPage) {
+  for (const auto& sub : registered_subcommands()) {
+    EXPECT_TRUE(std::filesystem::is_regular_file(kManDir + "/wstool-" + sub.name + ".1"))
+        << "man/wstool-" << sub.name << ".1 is missing";
+  }
+}
+
+TEST(DocsTest, OverviewPageListsEverySubcommand) {
+  const std::string overview = roff_to_text(read_file(kManDir + "/wstool.1"));
+  for (const auto& sub : registered_subcommands()) {
+    EXPECT_NE(overview.find("wstool-" + sub.name + "(1)"), std::string::npos)
+        << "wstool.1 does not refer to wstool-" << sub.name << "(1)";
+  }
+}
+
+TEST(DocsTest, EveryOptionInHelpIsInTheManPage) {
+  const std::string overview = roff_to_text(read_file(kManDir + "/wstool.1"));
+  const std::set<std::string> overview_options = long_options_in(overview);
+  for (const auto& sub : registered_subcommands()) {
+    const std::string page_path = kManDir + "/wstool-" + sub.name + ".1";
+    if (!std::filesystem::exists(page_path)) continue;  // reported by EverySubcommandHasAManPage
+    const std::set<std::string> documented = long_options_in(roff_to_text(read_file(page_path)));
+    const std::set<std::string> offered = long_options_in(help_of(sub.name));
+    ASSERT_FALSE(offered.empty()) << sub.name;
+    for (const std::string& option : offered) {
+      if (kDriverOptions.count(option) != 0) {
+        EXPECT_EQ(overview_options.count(option), 1U) << option << " is not in wstool.1";
+      } else {
+        EXPECT_EQ(documented.count(option), 1U)
+            << "wstool " << sub.name << " " << option << " is not in man/wstool-" << sub.name << ".1";
+      }
+    }
+  }
+}
+
+// The other direction: an option described in the OPTIONS section must exist.
+TEST(DocsTest, EveryOptionInTheManPageExists) {
+  for (const auto& sub : registered_subcommands()) {
+    const std::string page_path = kManDir + "/wstool-" + sub.name + ".1";
+    if (!std::filesystem::exists(page_path)) continue;
+    const std::string roff = read_file(page_path);
+    const std::set<std::string> offered = long_options_in(help_of(sub.name));
+    std::vector<std::string> tags;
+    for (const char* title : {"OPTIONS", "CLIENT OPTIONS"}) {
+      for (const std::string& tag : tp_tags(section(roff, title))) tags.push_back(tag);
+    }
+    ASSERT_FALSE(tags.empty()) << "man/wstool-" << sub.name << ".1 has no OPTIONS entries";
+    for (const std::string& tag : tags) {
+      for (const std::string& option : long_options_in(tag)) {
+        EXPECT_EQ(offered.count(option), 1U)
+            << "man/wstool-" << sub.name << ".1 documents " << option
+            << " but `wstool " << sub.name << " --help` does not list it";
+      }
+    }
+  }
+}
+
+// The EXIT STATUS table: one .TP entry per code, tag = the number, body = the meaning, in the
+// order and words of exit_code_docs().
+TEST(DocsTest, ExitStatusTableMatchesTheCode) {
+  const std::vector<std::string> lines = section(read_file(kManDir + "/wstool.1"), "EXIT STATUS");
+  ASSERT_FALSE(lines.empty()) << "wstool.1 has no EXIT STATUS section";
+  std::vector<std::pair<std::string, std::string>> table;  // code, meaning
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (lines[i].rfind(".TP", 0) != 0 || i + 1 >= lines.size()) continue;
+    std::string code = roff_to_text(strip_macro(lines[++i]));
+    std::string meaning;
+    while (i + 1 < lines.size() && !lines[i + 1].empty() && lines[i + 1][0] != '.') {
+      meaning += (meaning.empty() ? "" : " ") + roff_to_text(lines[++i]);
+    }
+    table.emplace_back(code, meaning);
+  }
+  std::size_t count = 0;
+  const ExitCodeDoc* docs = exit_code_docs(count);
+  ASSERT_EQ(table.size(), count) << "wstool.1 lists " << table.size() << " exit codes, lib has " << count;
+  for (std::size_t i = 0; i < count; ++i) {
+    EXPECT_EQ(table[i].first, std::to_string(static_cast<int>(docs[i].code)));
+    EXPECT_EQ(table[i].second, std::string(docs[i].meaning)) << "exit code " << table[i].first;
+  }
+}
+
+// The precedence sentence, derived from exit_code_rank(): groups of equal rank, highest first.
+TEST(DocsTest, ExitStatusPrecedenceMatchesTheCode) {
+  std::size_t count = 0;
+  const ExitCodeDoc* docs = exit_code_docs(count);
+  std::map<int, std::vector<int>, std::greater<>> by_rank;
+  for (std::size_t i = 0; i < count; ++i) {
+    by_rank[exit_code_rank(docs[i].code)].push_back(static_cast<int>(docs[i].code));
+  }
+  std::string rule;
+  for (auto& [rank, codes] : by_rank) {
+    std::sort(codes.begin(), codes.end());
+    if (!rule.empty()) rule += " > ";
+    for (std::size_t i = 0; i < codes.size(); ++i) rule += (i == 0 ? "" : "/") + std::to_string(codes[i]);
+  }
+  std::string text;
+  for (const std::string& line : section(read_file(kManDir + "/wstool.1"), "EXIT STATUS")) {
+    text += roff_to_text(line) + "\n";
+  }
+  EXPECT_NE(text.find(rule), std::string::npos) << "wstool.1 EXIT STATUS lacks the precedence " << rule;
+}
+
+}  // namespace
+}  // namespace wstool::test

@@ -1,0 +1,310 @@
+// The protocol state machine driven as bytes in, events and bytes out: no sockets.
+#include "lib/session.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "lib/permessage_deflate.h"
+
+namespace wstool::ws {
+namespace {
+
+using Bytes = std::vector<std::uint8_t>;
+
+struct Recorder : SessionEvents {
+  std::vector<std::pair<std::uint8_t, std::string>> messages;
+  std::vector<std::string> pings;
+  std::vector<std::string> pongs;
+  std::uint16_t close_code = 0;
+  std::uint16_t fail_code = 0;
+  std::string fail_why;
+  int headers = 0;
+
+  void on_frame_header(const FrameHeader&) override { ++headers; }
+  void on_message(std::uint8_t op, const std::uint8_t* data, std::size_t size) override {
+    messages.emplace_back(op, std::string(reinterpret_cast<const char*>(data), size));
+  }
+  void on_ping(const std::uint8_t* data, std::size_t size) override {
+    pings.emplace_back(reinterpret_cast<const char*>(data), size);
+  }
+  void on_pong(const std::uint8_t* data, std::size_t size) override {
+    pongs.emplace_back(reinterpret_cast<const char*>(data), size);
+  }
+  void on_close_frame(std::uint16_t code, std::string_view) override { close_code = code; }
+  void on_fail(std::uint16_t code, std::string_view why) override {
+    fail_code = code;
+    fail_why = std::string(why);
+  }
+};
+
+// A frame as a client would send it (masked with a fixed key) unless told otherwise.
+Bytes frame(std::uint8_t op, std::string_view payload, bool fin = true, std::uint8_t rsv = 0, bool masked = true) {
+  FrameHeader h;
+  h.fin = fin;
+  h.rsv = rsv;
+  h.opcode = op;
+  h.masked = masked;
+  h.mask_key = 0x12345678;
+  h.payload_length = payload.size();
+  Bytes out(kMaxFrameHeaderBytes + payload.size());
+  const std::size_t n = encode_header(out.data(), h);
+  std::memcpy(out.data() + n, payload.data(), payload.size());
+  out.resize(n + payload.size());
+  if (masked) apply_mask(out.data() + n, payload.size(), h.mask_key, 0);
+  return out;
+}
+
+Bytes concat(std::initializer_list<Bytes> parts) {
+  Bytes out;
+  for (const Bytes& p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+// Decodes the frames a session produced (unmasking them).
+struct OutFrame {
+  std::uint8_t opcode;
+  bool fin;
+  std::uint8_t rsv;
+  bool masked;
+  std::string payload;
+};
+
+std::vector<OutFrame> output_frames(Session& session) {
+  Bytes out;
+  session.take_output(out);
+  std::vector<OutFrame> frames;
+  std::size_t pos = 0;
+  while (pos < out.size()) {
+    FrameHeader h;
+    EXPECT_EQ(decode_header(out.data() + pos, out.size() - pos, h), HeaderStatus::kComplete);
+    pos += h.header_length;
+    std::string payload(reinterpret_cast<const char*>(out.data() + pos), static_cast<std::size_t>(h.payload_length));
+    if (h.masked) apply_mask(reinterpret_cast<std::uint8_t*>(payload.data()), payload.size(), h.mask_key, 0);
+    frames.push_back({h.opcode, h.fin, h.rsv, h.masked, payload});
+    pos += static_cast<std::size_t>(h.payload_length);
+  }
+  return frames;
+}
+
+std::size_t feed(Session& s, Bytes bytes, Recorder& r) { return s.consume(bytes.data(), bytes.size(), r); }
+
+TEST(Session, DeliversAWholeTextMessage) {
+  Session s(Role::kServer, 1 << 20);
+  Recorder r;
+  EXPECT_EQ(feed(s, frame(opcode::kText, "hello"), r), 11u);
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].first, opcode::kText);
+  EXPECT_EQ(r.messages[0].second, "hello");
+  EXPECT_EQ(s.state(), Session::State::kOpen);
+}
+
+TEST(Session, ReassemblesFragmentsAroundAPing) {
+  Session s(Role::kServer, 1 << 20);
+  Recorder r;
+  feed(s, concat({frame(opcode::kBinary, "ab", false), frame(opcode::kPing, "p"),
+                  frame(opcode::kContinuation, "cd", false), frame(opcode::kContinuation, "", true)}),
+       r);
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].first, opcode::kBinary);
+  EXPECT_EQ(r.messages[0].second, "abcd");
+  auto out = output_frames(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].opcode, opcode::kPong);
+  EXPECT_EQ(out[0].payload, "p");
+  EXPECT_FALSE(out[0].masked);  // a server never masks
+}
+
+TEST(Session, TakesAFrameByteByByte) {
+  Session s(Role::kServer, 1 << 20);
+  Recorder r;
+  Bytes bytes = concat({frame(opcode::kText, std::string(300, 'x')), frame(opcode::kPing, "hi")});
+  Bytes pending;
+  for (std::uint8_t b : bytes) {
+    pending.push_back(b);
+    const std::size_t used = s.consume(pending.data(), pending.size(), r);
+    pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(used));
+  }
+  EXPECT_TRUE(pending.empty());
+  ASSERT_EQ(r.messages.size(), 1u);
+  EXPECT_EQ(r.messages[0].second, std::string(300, 'x'));
+  ASSERT_EQ(r.pings.size(), 1u);
+  EXPECT_EQ(r.pings[0], "hi");
+}
+
+TEST(Session, FailsFastOnInvalidUtf8InTheMiddleFragment) {
+  Session s(Role::kServer, 1 << 20);
+  Recorder r;
+  feed(s, frame(opcode::kText, "valid", false), r);
+  EXPECT_EQ(s.state(), Session::State::kOpen);
+  feed(s, frame(opcode::kContinuation, "\xCE\xBA\xE1\xBD\xB9\xCF\x83\xCE\xBC\xCE\xB5\xED\xA0\x80", false), r);
+  EXPECT_EQ(s.state(), Session::State::kFailed);
+  EXPECT_EQ(r.fail_code, close_code::kInvalidPayload);
+  auto out = output_frames(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].opcode, opcode::kClose);
+  EXPECT_EQ(out[0].payload.substr(0, 2), std::string("\x03\xEF", 2));  // 1007
+}
+
+TEST(Session, FailsATextMessageEndingMidSequence) {
+  Session s(Role::kServer, 1 << 20);
+  Recorder r;
+  feed(s, frame(opcode::kText, "ok\xE2\x82"), r);
+  EXPECT_EQ(r.fail_code, close_code::kInvalidPayload);
+  EXPECT_TRUE(r.messages.empty());
+}
+
+TEST(Session, ProtocolErrorsClose1002) {
+  struct Case {
+    const char* name;
+    Bytes bytes;
+  };
+  const std::vector<Case> cases = {
+      {"rsv1 without extension", frame(opcode::kText, "x", true, kRsv1)},
+      {"rsv2", frame(opcode::kText, "x", true, kRsv2)},
+      {"reserved opcode 3", frame(3, "")},
+      {"reserved control opcode 11", frame(11, "")},
+      {"fragmented ping", frame(opcode::kPing, "x", false)},
+      {"ping over 125 bytes", frame(opcode::kPing, std::string(126, 'p'))},
+      {"continuation first", frame(opcode::kContinuation, "x")},
+      {"text inside fragmented message", concat({frame(opcode::kText, "a", false), frame(opcode::kText, "b")})},
+      {"unmasked client frame", frame(opcode::kText, "x", true, 0, false)},
+      {"close with 1-byte payload", frame(opcode::kClose, "\x03")},
+      {"close code 1005", frame(opcode::kClose, "\x03\xED")},
+      {"close code 999", frame(opcode::kClose, "\x03\xE7")},
+  };
+  for (const Case& c : cases) {
+    Session s(Role::kServer, 1 << 20);
+    Recorder r;
+    feed(s, c.bytes, r);
+    EXPECT_EQ(s.state(), Session::State::kFailed) << c.name;
+    EXPECT_EQ(r.fail_code, close_code::kProtocolError) << c.name;
+    EXPECT_TRUE(r.messages.empty()) << c.name;
+  }
+}
+
+TEST(Session, ClientRejectsMaskedServerFrames) {
+  Session s(Role::kClient, 1 << 20);
+  Recorder r;
+  feed(s, frame(opcode::kText, "x", true, 0, true), r);
+  EXPECT_EQ(r.fail_code, close_code::kProtocolError);
+  // And its own frames are masked.
+  Session c(Role::kClient, 1 << 20);
+  c.send_message(opcode::kText, reinterpret_cast<const std::uint8_t*>("abc"), 3);
+  auto out = output_frames(c);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].masked);
+  EXPECT_EQ(out[0].payload, "abc");
+}
+
+TEST(Session, MessageOverTheLimitCloses1009BeforeBuffering) {
+  Session s(Role::kServer, 100);
+  Recorder r;
+  feed(s, frame(opcode::kBinary, std::string(60, 'a'), false), r);
+  EXPECT_EQ(s.state(), Session::State::kOpen);
+  // The header alone of the second fragment is enough to know the message is too big.
+  Bytes second = frame(opcode::kContinuation, std::string(60, 'b'));
+  s.consume(second.data(), 6, r);  // its header (with mask key) alone
+  EXPECT_EQ(r.fail_code, close_code::kMessageTooBig);
+}
+
+TEST(Session, EchoesThePeersCloseCodeAndCompletes) {
+  Session s(Role::kServer, 1 << 20);
+  Recorder r;
+  feed(s, frame(opcode::kClose, std::string("\x0F\xA0", 2) + "bye"), r);  // 4000
+  EXPECT_EQ(r.close_code, 4000);
+  EXPECT_EQ(s.state(), Session::State::kClosed);
+  auto out = output_frames(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].payload, std::string("\x0F\xA0", 2));
+  // Nothing more is sent after the close.
+  EXPECT_FALSE(s.send_message(opcode::kText, reinterpret_cast<const std::uint8_t*>("x"), 1));
+}
+
+TEST(Session, AnswersAnEmptyCloseWithAnEmptyClose) {
+  Session s(Role::kServer, 1 << 20);
+  Recorder r;
+  feed(s, frame(opcode::kClose, ""), r);
+  EXPECT_EQ(s.state(), Session::State::kClosed);
+  auto out = output_frames(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].payload, "");
+}
+
+TEST(Session, OurCloseThenTheirsIsClean) {
+  Session s(Role::kServer, 1 << 20);
+  Recorder r;
+  ASSERT_TRUE(s.send_close(close_code::kGoingAway, "bye"));
+  EXPECT_EQ(s.state(), Session::State::kCloseSent);
+  // Data that crosses our close is parsed but not delivered.
+  feed(s, concat({frame(opcode::kText, "late"), frame(opcode::kClose, "\x03\xE9")}), r);
+  EXPECT_TRUE(r.messages.empty());
+  EXPECT_EQ(s.state(), Session::State::kClosed);
+  auto out = output_frames(s);
+  ASSERT_EQ(out.size(), 1u);  // only our close: no echo of theirs
+}
+
+TEST(Session, CloseReasonIsCutAtACodePointBoundary) {
+  Session s(Role::kServer, 1 << 20);
+  std::string reason;
+  for (int i = 0; i < 60; ++i) reason += "\xC3\xA9";  // 120 bytes of 2-byte characters
+  reason = "x" + reason;                              // 121 bytes: the cut falls mid-character
+  ASSERT_TRUE(s.send_close(close_code::kNormal, reason));
+  auto out = output_frames(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_LE(out[0].payload.size(), kMaxControlPayloadBytes);
+  ClosePayload parsed;
+  EXPECT_EQ(parse_close_payload(reinterpret_cast<const std::uint8_t*>(out[0].payload.data()), out[0].payload.size(), parsed),
+            CloseStatus::kOk);
+}
+
+TEST(Session, RawFramesBypassTheRules) {
+  Session s(Role::kServer, 1 << 20);
+  RawFrame raw;
+  raw.fin = false;
+  raw.rsv = kRsv2 | kRsv3;
+  raw.opcode = 0xB;
+  raw.masking = RawFrame::Masking::kMasked;
+  raw.payload = "odd";
+  s.send_raw_frame(raw);
+  auto out = output_frames(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].opcode, 0xB);
+  EXPECT_FALSE(out[0].fin);
+  EXPECT_EQ(out[0].rsv, kRsv2 | kRsv3);
+  EXPECT_TRUE(out[0].masked);
+  EXPECT_EQ(out[0].payload, "odd");
+}
+
+TEST(Session, CompressedMessagesRoundTrip) {
+  DeflateOptions options;
+  DeflateParams params;
+  Session server(Role::kServer, 1 << 20);
+  Session client(Role::kClient, 1 << 20);
+  server.enable_deflate(std::make_unique<DeflateCodec>(Role::kServer, params, options));
+  client.enable_deflate(std::make_unique<DeflateCodec>(Role::kClient, params, options));
+  const std::string text(1000, 'z');
+  for (int round = 0; round < 3; ++round) {  // context takeover across messages
+    ASSERT_TRUE(client.send_message(opcode::kText, reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+    Bytes wire;
+    client.take_output(wire);
+    EXPECT_LT(wire.size(), text.size() / 4);
+    Recorder r;
+    EXPECT_EQ(server.consume(wire.data(), wire.size(), r), wire.size());
+    ASSERT_EQ(r.messages.size(), 1u) << r.fail_why;
+    EXPECT_EQ(r.messages[0].second, text);
+  }
+}
+
+TEST(Session, CompressedBitOnAContinuationIsAnError) {
+  Session s(Role::kServer, 1 << 20);
+  s.enable_deflate(std::make_unique<DeflateCodec>(Role::kServer, DeflateParams{}, DeflateOptions{}));
+  Recorder r;
+  feed(s, concat({frame(opcode::kBinary, "a", false), frame(opcode::kContinuation, "b", true, kRsv1)}), r);
+  EXPECT_EQ(r.fail_code, close_code::kProtocolError);
+}
+
+}  // namespace
+}  // namespace wstool::ws

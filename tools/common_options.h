@@ -1,0 +1,48 @@
+// CLI11 glue for the conventions every subcommand shares: unit-valued options, --listen, the
+// client options and --color are added the same way everywhere, and parsed by lib/ once.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "lib/client_options.h"
+#include "lib/listen_address.h"
+
+namespace CLI {
+class App;
+class Option;
+}  // namespace CLI
+
+namespace wstool::tools {
+
+// Each adds an option whose value is parsed by lib/units; a bad value throws
+// CLI::ValidationError naming the flag ("--idle-timeout: unknown duration unit 'x' …"), which
+// the driver maps to exit 64. The current value of `target` is shown as the default.
+CLI::Option* add_duration_option(CLI::App& app, const std::string& name,
+                                 std::chrono::nanoseconds& target, const std::string& help);
+CLI::Option* add_rate_option(CLI::App& app, const std::string& name, double& per_second,
+                             const std::string& help);
+CLI::Option* add_size_option(CLI::App& app, const std::string& name, std::uint64_t& bytes,
+                             const std::string& help);
+
+// --listen HOST:PORT (default: `target` as given, normally 127.0.0.1:0).
+CLI::Option* add_listen_option(CLI::App& app, ListenAddress& target,
+                               const std::string& help = "address to listen on; port 0 picks a "
+                                                         "free port");
+
+// -H (repeatable "Name: value"), --origin, --subprotocol (repeatable), --bearer, --auth,
+// --ca, --insecure, --cert, --key, --key-passphrase, --connect-timeout, --compress/--no-compress,
+// --proxy. --bearer and --auth exclude each other.
+void add_client_options(CLI::App& app, ClientOptions& options);
+
+enum class ColorMode { kAuto, kAlways, kNever };
+
+// --color auto|always|never.
+CLI::Option* add_color_option(CLI::App& app, ColorMode& mode);
+
+// Whether to colour a stream: always/never as asked; auto only on a terminal and never when
+// NO_COLOR is set to anything (https://no-color.org).
+bool color_enabled(ColorMode mode, bool stream_is_tty, const char* no_color_env);
+
+}  // namespace wstool::tools

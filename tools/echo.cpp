@@ -1,0 +1,222 @@
+// wstool echo: a strictly conformant echo endpoint to point a client under test at, or with
+// --client, the echoing client side of a conformance run.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+
+#include "lib/client_options.h"
+#include "lib/engine.h"
+#include "lib/fd_limit.h"
+#include "lib/listen_address.h"
+#include "tools/common_options.h"
+#include "tools/shutdown_signals.h"
+#include "tools/subcommand.h"
+
+namespace wstool::tools {
+
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+
+constexpr std::uint64_t kDefaultMaxConnections = 10000;
+
+struct EchoOptions {
+  ListenAddress listen{std::string(kDefaultListenHost), 9001};
+  unsigned threads = 0;  // 0: the CPUs in the affinity mask
+  std::uint64_t max_connections = kDefaultMaxConnections;
+  std::uint64_t max_message_size = ws::kDefaultMaxMessageBytes;
+  std::uint64_t max_header_size = ws::kDefaultMaxHeaderBytes;
+  std::uint64_t max_send_queue = ws::kDefaultMaxSendQueueBytes;
+  std::chrono::nanoseconds handshake_timeout = std::chrono::seconds(10);
+  std::chrono::nanoseconds idle_timeout{0};
+  std::chrono::nanoseconds close_timeout = std::chrono::seconds(5);
+  std::string tls_cert;
+  std::string tls_key;
+  std::string client_url;
+  ClientOptions client;
+  bool verbose = false;
+  bool log_frames = false;
+};
+
+// stderr is shared by every event-loop thread; one lock keeps lines whole.
+class StderrLog final : public Logger {
+ public:
+  explicit StderrLog(LogLevel level) : level_(level) {}
+  bool enabled(LogLevel level) const override { return level <= level_; }
+  void log(LogLevel level, std::string_view message) override {
+    if (!enabled(level)) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    fmt::print(stderr, "wsecho: {}{}\n", level == LogLevel::kError ? "error: " : level == LogLevel::kWarning ? "warning: " : "",
+               message);
+  }
+
+ private:
+  LogLevel level_;
+  std::mutex mutex_;
+};
+
+std::string describe_close(const ws::CloseEvent& event) {
+  std::string text = event.code == ws::close_code::kAbnormal ? std::string("1006 (no close frame)")
+                                                              : std::to_string(event.code);
+  if (!event.reason.empty()) text += fmt::format(" \"{}\"", event.reason);
+  if (event.sent_code != ws::close_code::kNoStatus) text += fmt::format(", sent {}", event.sent_code);
+  text += event.clean ? ", clean" : ", not clean";
+  if (event.by_peer) text += ", closed by peer";
+  if (!event.error.empty()) text += ": " + event.error;
+  return text;
+}
+
+class EchoHandler final : public ws::ConnectionHandler {
+ public:
+  EchoHandler(Logger& log, bool verbose, bool log_frames) : log_(log), verbose_(verbose), log_frames_(log_frames) {}
+
+  void on_open(ws::Connection& conn) override {
+    if (!verbose_) return;
+    log_.log(LogLevel::kInfo, fmt::format("#{} open {}{}", conn.id(), conn.remote_address(),
+                                          conn.extensions().empty() ? "" : " [" + conn.extensions() + "]"));
+  }
+  void on_message(ws::Connection& conn, std::uint8_t opcode, const std::uint8_t* data, std::size_t size) override {
+    conn.send(opcode, data, size);
+  }
+  void on_frame_header(ws::Connection& conn, const ws::FrameHeader& h, bool outgoing) override {
+    if (!log_frames_) return;
+    log_.log(LogLevel::kInfo,
+             fmt::format("#{} {} {} fin={} rsv={}{}{} len={}{}", conn.id(), outgoing ? ">" : "<",
+                         ws::opcode_name(h.opcode), h.fin ? 1 : 0, (h.rsv & ws::kRsv1) ? 1 : 0,
+                         (h.rsv & ws::kRsv2) ? 1 : 0, (h.rsv & ws::kRsv3) ? 1 : 0, h.payload_length,
+                         h.masked ? " masked" : ""));
+  }
+  void on_close(ws::Connection& conn, const ws::CloseEvent& event) override {
+    if (!verbose_) return;
+    log_.log(LogLevel::kInfo, fmt::format("#{} closed: {}", conn.id(), describe_close(event)));
+  }
+  void on_handshake_failed(const std::string& remote, const std::string& why) override {
+    if (!verbose_) return;
+    log_.log(LogLevel::kInfo, fmt::format("handshake from {} failed: {}", remote, why));
+  }
+
+ private:
+  Logger& log_;
+  bool verbose_;
+  bool log_frames_;
+};
+
+ws::ConnectionLimits limits_from(const EchoOptions& options) {
+  ws::ConnectionLimits limits;
+  limits.max_message_bytes = static_cast<std::size_t>(options.max_message_size);
+  limits.max_send_queue_bytes = static_cast<std::size_t>(options.max_send_queue);
+  limits.idle_timeout = duration_cast<milliseconds>(options.idle_timeout);
+  limits.close_timeout = duration_cast<milliseconds>(options.close_timeout);
+  return limits;
+}
+
+ExitCode report(const Error& error) {
+  fmt::print(stderr, "wsecho: error: {}\n", error.message);
+  return exit_code_for(error.code);
+}
+
+ExitCode run_server(const EchoOptions& options) {
+  StderrLog log(options.verbose || options.log_frames ? LogLevel::kInfo : LogLevel::kWarning);
+  std::string fd_error;
+  raise_fd_limit(&fd_error);
+  if (!fd_error.empty()) log.log(LogLevel::kWarning, fd_error);
+
+  ws::ServerConfig config;
+  config.host = options.listen.host;
+  config.port = options.listen.port;
+  config.threads = options.threads;
+  config.max_connections = static_cast<std::size_t>(options.max_connections);
+  config.max_header_bytes = static_cast<std::size_t>(options.max_header_size);
+  config.handshake_timeout = duration_cast<milliseconds>(options.handshake_timeout);
+  config.limits = limits_from(options);
+  config.deflate.enabled = options.client.compress;
+  config.tls_cert_file = options.tls_cert;
+  config.tls_key_file = options.tls_key;
+  config.report_frames = options.log_frames;
+
+  EchoHandler handler(log, options.verbose, options.log_frames);
+  ws::Server server(config, handler, log);
+  if (Error error = server.listen()) return report(error);
+  // The readiness line: a documented interface scripts and tests wait for.
+  fmt::print("{}\n", readiness_line(server.tls(), server.address(), server.port()));
+  std::fflush(stdout);
+
+  ShutdownSignals signals([&server](int) { server.shutdown(ws::close_code::kGoingAway); });
+  server.run();
+  const ws::Server::Stats stats = server.stats();
+  if (stats.send_queue_overflows > 0) {
+    log.log(LogLevel::kWarning,
+            fmt::format("{} connection(s) closed because they did not read (send queue full)", stats.send_queue_overflows));
+  }
+  return ExitCode::kOk;
+}
+
+ExitCode run_client(const EchoOptions& options) {
+  StderrLog log(options.verbose || options.log_frames ? LogLevel::kInfo : LogLevel::kWarning);
+  ws::ClientConfig config;
+  config.url = options.client_url;
+  config.headers = extra_request_headers(options.client);
+  config.subprotocols = options.client.subprotocols;
+  config.connect_timeout = duration_cast<milliseconds>(options.client.connect_timeout);
+  config.limits = limits_from(options);
+  config.deflate.enabled = options.client.compress;
+  config.ca_file = options.client.ca_file;
+  config.insecure = options.client.insecure;
+  config.cert_file = options.client.cert_file;
+  config.key_file = options.client.key_file;
+  config.key_passphrase = options.client.key_passphrase;
+  config.report_frames = options.log_frames;
+
+  EchoHandler handler(log, options.verbose, options.log_frames);
+  ws::Client client(config, handler, log);
+  ShutdownSignals signals([&client](int) { client.shutdown(ws::close_code::kGoingAway); });
+  const ws::ClientResult result = client.run();
+  if (signals.received() == SIGINT) return ExitCode::kInterrupted;
+  if (result.error) return report(result.error);
+  if (result.close.clean || signals.received() != 0) return ExitCode::kOk;
+  fmt::print(stderr, "wsecho: error: {}: connection ended: {}\n", options.client_url, describe_close(result.close));
+  return result.close.we_failed ? ExitCode::kProtocolError : ExitCode::kIoError;
+}
+
+}  // namespace
+
+Runner make_echo(CLI::App& app) {
+  auto options = std::make_shared<EchoOptions>();
+  app.description(
+      "A strictly conformant WebSocket echo endpoint: echoes every text and binary message with "
+      "its type, answers pings, and closes exactly as RFC 6455 says. With --client URL it connects "
+      "and echoes instead.");
+  add_listen_option(app, options->listen, "address to listen on: HOST:PORT, [IPV6]:PORT or :PORT; port 0 picks a free port");
+  app.add_option("--threads", options->threads, "event-loop threads (default: the CPUs this process may run on)")
+      ->check(CLI::Range(1u, 1024u));
+  app.add_option("--max-connections", options->max_connections, "open connections at most; over it: HTTP 503")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{10'000'000}))
+      ->capture_default_str();
+  add_size_option(app, "--max-message-size", options->max_message_size, "largest message; larger ones close with 1009");
+  add_size_option(app, "--max-header-size", options->max_header_size, "largest opening-handshake head; larger: HTTP 431");
+  add_size_option(app, "--max-send-queue", options->max_send_queue,
+                  "bytes queued for a peer at most; a peer that does not read is closed with 1008");
+  add_duration_option(app, "--handshake-timeout", options->handshake_timeout, "time allowed for the opening handshake");
+  add_duration_option(app, "--idle-timeout", options->idle_timeout, "close connections silent this long (0: never)");
+  add_duration_option(app, "--close-timeout", options->close_timeout, "time allowed for the closing handshake");
+  app.add_option("--tls-cert", options->tls_cert, "certificate chain (PEM) to serve wss://");
+  app.add_option("--tls-key", options->tls_key, "private key (PEM) for --tls-cert");
+  app.add_option("--client", options->client_url, "connect to URL and echo every message until the peer closes");
+  add_client_options(app, options->client);
+  app.add_flag("-v,--verbose", options->verbose, "show connections and closes with their codes on stderr");
+  app.add_flag("--log-frames", options->log_frames, "show every frame header on stderr");
+  return [options]() -> ExitCode {
+    if (!options->tls_cert.empty() != !options->tls_key.empty()) {
+      fmt::print(stderr, "wsecho: error: --tls-cert and --tls-key go together\n");
+      return ExitCode::kUsage;
+    }
+    return options->client_url.empty() ? run_server(*options) : run_client(*options);
+  };
+}
+
+}  // namespace wstool::tools
