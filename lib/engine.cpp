@@ -469,7 +469,10 @@ class BasicConnection final : public Connection,
     }
     if (phase_ == Phase::kOpen || phase_ == Phase::kClosing) {
       if (session_.state() == Session::State::kOpen || session_.state() == Session::State::kCloseSent) {
+        // Replies queued by handlers while this batch is parsed go out in one write at the end.
+        consuming_ = true;
         used += session_.consume(data + used, size - used, *this);
+        consuming_ = false;
         after_session_change();
       } else {
         used = size;  // after the closing handshake, input is ignored
@@ -489,7 +492,7 @@ class BasicConnection final : public Connection,
       after_session_change();
       return;
     }
-    flush();
+    if (!consuming_) flush();
   }
 
   void after_session_change() {
@@ -636,6 +639,7 @@ class BasicConnection final : public Connection,
   bool read_in_flight_ = false;
   bool write_in_flight_ = false;
   bool close_after_flush_ = false;
+  bool consuming_ = false;  // inside Session::consume: writes wait for the end of the batch
   bool close_deadline_set_ = false;
   bool peer_started_close_ = false;
   std::size_t reject_status_ = 0;  // server at its connection limit: answer this status
@@ -1038,6 +1042,8 @@ Error Server::listen() {
     s.tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                        asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
                        asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+    // Idle TLS connections give their record buffers back to the allocator.
+    SSL_CTX_set_mode(s.tls->native_handle(), SSL_MODE_RELEASE_BUFFERS);
     asio::error_code ec;
     s.tls->use_certificate_chain_file(s.config.tls_cert_file, ec);
     if (ec) {

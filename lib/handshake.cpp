@@ -362,7 +362,11 @@ std::string accept_key_for(std::string_view client_key) {
   input += kWebSocketGuid;
   std::array<unsigned char, kSha1Bytes> digest{};
   unsigned int digest_size = 0;
-  if (EVP_Digest(input.data(), input.size(), digest.data(), &digest_size, EVP_sha1(), nullptr) !=
+  // Fetched once: OpenSSL 3 otherwise looks the algorithm up on every call, a sixth of the
+  // cost of a handshake (measured with callgrind).
+  static EVP_MD* const sha1 = EVP_MD_fetch(nullptr, "SHA1", nullptr);
+  if (sha1 == nullptr ||
+      EVP_Digest(input.data(), input.size(), digest.data(), &digest_size, sha1, nullptr) !=
           1 ||
       digest_size != kSha1Bytes) {
     return {};  // SHA-1 unavailable: an empty accept key never matches, the handshake fails

@@ -309,12 +309,13 @@ void Session::append_frame(std::uint8_t op, bool fin, std::uint8_t rsv, const st
   h.payload_length = size;
   h.masked = role_ == Role::kClient;
   if (h.masked) h.mask_key = next_mask_key();
-  const std::size_t start = out_.size();
-  out_.resize(start + kMaxFrameHeaderBytes + size);
-  const std::size_t header_bytes = encode_header(out_.data() + start, h);
-  if (size > 0) std::memcpy(out_.data() + start + header_bytes, data, size);
-  out_.resize(start + header_bytes + size);
-  if (h.masked) apply_mask(out_.data() + start + header_bytes, size, h.mask_key, 0);
+  // insert() rather than resize(): no zero-filling of a payload about to be overwritten.
+  std::uint8_t header[kMaxFrameHeaderBytes];
+  const std::size_t header_bytes = encode_header(header, h);
+  const std::size_t payload_at = out_.size() + header_bytes;
+  out_.insert(out_.end(), header, header + header_bytes);
+  if (size > 0) out_.insert(out_.end(), data, data + size);
+  if (h.masked) apply_mask(out_.data() + payload_at, size, h.mask_key, 0);
 }
 
 bool Session::send_message(std::uint8_t op, const std::uint8_t* data, std::size_t size) {

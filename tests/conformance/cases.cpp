@@ -713,7 +713,9 @@ std::string fuzzingserver_accept(int accept, const std::string& offers_header, D
   auto try_accept = [&](bool need_nct, bool need_bits, Pick pick, std::string& answer) {
     for (const auto& offer : parse_extensions(offers_header)) {
       if (offer.name != "permessage-deflate") continue;
-      bool accepts_nct = offer.params.count("client_no_context_takeover") > 0;
+      // Autobahn's offer parser takes every client as accepting client_no_context_takeover
+      // (RFC 7692 7.1.1.1 lets a server ask for it unoffered); only the window needs the offer.
+      const bool accepts_nct = true;
       bool accepts_bits = offer.params.count("client_max_window_bits") > 0;
       if ((need_nct && !accepts_nct) || (need_bits && !accepts_bits)) continue;
       answer = "permessage-deflate";
