@@ -43,6 +43,8 @@ constexpr milliseconds kMinSweepInterval{10};
 constexpr milliseconds kMaxSweepInterval{250};
 // After an accept failure (out of file descriptors, say), wait before accepting again.
 constexpr milliseconds kAcceptRetryDelay{100};
+// The most of a proxy's answer to CONNECT we read.
+constexpr std::size_t kProxyAnswerMaxBytes = 16 * 1024;
 // The socket listen backlog.
 constexpr int kListenBacklog = 4096;
 
@@ -158,6 +160,8 @@ enum class Phase : std::uint8_t {
 struct ClientSide {
   ClientConfig config;
   WsUrl url;
+  WsUrl proxy;  // used when config.proxy is set
+  std::string proxy_exchange;  // the CONNECT request, then the proxy's answer
   std::string key;
   std::unique_ptr<ResponseParser> response_parser;
   tcp::resolver resolver;
@@ -294,6 +298,8 @@ class BasicConnection final : public Connection,
 
   // Client role.
   void start_client(ClientSide& client);
+  template <class Next>
+  void proxy_connect(Next next);
 
   void on_tick(Clock::time_point now) override {
     if (phase_ == Phase::kDone) return;
@@ -727,8 +733,13 @@ std::size_t BasicConnection<Stream>::process_response(std::uint8_t* data, std::s
     constexpr std::size_t kShownBodyBytes = 200;
     std::string why = problem;
     if (response.status != 101 && !response.body.empty()) {
-      why += ": " + response.body.substr(0, kShownBodyBytes);
-      while (!why.empty() && (why.back() == '\n' || why.back() == '\r')) why.pop_back();
+      // The body is the server's, untrusted: no terminal escapes or line breaks reach the user.
+      std::string body = response.body.substr(0, kShownBodyBytes);
+      for (char& c : body) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F) c = ' ';
+      }
+      while (!body.empty() && body.back() == ' ') body.pop_back();
+      if (!body.empty()) why += ": " + body;
     }
     fail_handshake(why, Errc::kHandshakeRejected);
     return size;
@@ -794,12 +805,13 @@ void BasicConnection<Stream>::start_client(ClientSide& client) {
   deadline_ = worker_.now + client.config.connect_timeout;
   phase_ = Phase::kResolving;
   auto self = this->shared_from_this();
+  const WsUrl& first_hop = client.config.proxy.empty() ? client.url : client.proxy;
   client.resolver.async_resolve(
-      client.url.host, std::to_string(client.url.port),
-      [self, &client](const asio::error_code& ec, const tcp::resolver::results_type& results) {
+      first_hop.host, std::to_string(first_hop.port),
+      [self, &client, &first_hop](const asio::error_code& ec, const tcp::resolver::results_type& results) {
         if (self->phase_ == Phase::kDone) return;
         if (ec) {
-          self->fail_handshake("cannot resolve host '" + client.url.host + "': " + ec.message(), Errc::kUnknownHost);
+          self->fail_handshake("cannot resolve host '" + first_hop.host + "': " + ec.message(), Errc::kUnknownHost);
           return;
         }
         self->phase_ = Phase::kConnecting;
@@ -829,6 +841,7 @@ void BasicConnection<Stream>::start_client(ClientSide& client) {
                 self->flush();
                 self->start_read();
               };
+              auto secure_then_upgrade = [self, send_upgrade]() {
               if constexpr (kTls) {
                 self->phase_ = Phase::kTlsHandshake;
                 self->stream_.async_handshake(
@@ -851,8 +864,59 @@ void BasicConnection<Stream>::start_client(ClientSide& client) {
               } else {
                 send_upgrade();
               }
+              };
+              if (client.config.proxy.empty()) {
+                secure_then_upgrade();
+              } else {
+                self->proxy_connect(secure_then_upgrade);
+              }
             });
       });
+}
+
+// Opens the tunnel through an HTTP proxy (RFC 9110 9.3.6): CONNECT host:port, expect 200.
+template <class Stream>
+template <class Next>
+void BasicConnection<Stream>::proxy_connect(Next next) {
+  ClientSide& client = *client_;
+  const std::string authority = (client.url.host.find(':') != std::string::npos ? "[" + client.url.host + "]"
+                                                                                  : client.url.host) +
+                                ":" + std::to_string(client.url.port);
+  client.proxy_exchange = "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n\r\n";
+  auto self = this->shared_from_this();
+  asio::async_write(socket(), asio::buffer(client.proxy_exchange), [self, &client, next](const asio::error_code& ec,
+                                                                                         std::size_t) {
+    if (self->phase_ == Phase::kDone) return;
+    if (ec) {
+      self->fail_handshake("proxy " + host_header(client.proxy) + ": " + ec.message(), Errc::kConnectionRefused);
+      return;
+    }
+    client.proxy_exchange.clear();
+    asio::async_read_until(
+        self->socket(), asio::dynamic_buffer(client.proxy_exchange, kProxyAnswerMaxBytes), "\r\n\r\n",
+        [self, &client, next](const asio::error_code& error, std::size_t head_bytes) {
+          if (self->phase_ == Phase::kDone) return;
+          const std::string proxy_name = "proxy " + host_header(client.proxy);
+          if (error) {
+            self->fail_handshake(proxy_name + " did not answer CONNECT: " + error.message(), Errc::kConnectionRefused);
+            return;
+          }
+          const std::string status_line = client.proxy_exchange.substr(0, client.proxy_exchange.find("\r\n"));
+          // "HTTP/1.1 200 Connection established": any 2xx opens the tunnel.
+          const bool ok = status_line.size() >= 12 && status_line.compare(0, 5, "HTTP/") == 0 &&
+                          status_line[9] == '2';
+          if (!ok) {
+            self->fail_handshake(proxy_name + " refused the tunnel: " + status_line, Errc::kHandshakeRejected);
+            return;
+          }
+          if (client.proxy_exchange.size() != head_bytes) {
+            self->fail_handshake(proxy_name + " sent data before the tunnel opened", Errc::kProtocolViolation);
+            return;
+          }
+          client.proxy_exchange.clear();
+          next();
+        });
+  });
 }
 
 // The handler-facing close notification needs the concrete types; defined after both exist.
@@ -1146,6 +1210,15 @@ ClientResult Client::run() {
   if (!parse_ws_url(c.side.config.url, c.side.url, error)) {
     c.side.result.error = Error(Errc::kUsage, c.side.config.url + ": " + error);
     return c.side.result;
+  }
+  if (!c.side.config.proxy.empty()) {
+    std::string proxy = c.side.config.proxy;
+    if (proxy.find("://") == std::string::npos) proxy = "http://" + proxy;
+    if (proxy.rfind("http://", 0) != 0 || !parse_ws_url(proxy, c.side.proxy, error)) {
+      c.side.result.error = Error(Errc::kUsage, "proxy " + c.side.config.proxy + ": " +
+                                                    (error.empty() ? "only http:// proxies are supported" : error));
+      return c.side.result;
+    }
   }
   c.worker.now = Clock::now();
   c.worker.on_empty = [&c] { c.worker.sweep.cancel(); };

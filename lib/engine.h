@@ -142,6 +142,8 @@ struct ClientConfig {
   std::string url;
   HttpHeaders headers;                    // extra request headers (Origin, Authorization, -H)
   std::vector<std::string> subprotocols;
+  // An HTTP proxy ("http://host:port" or "host:port") to tunnel through with CONNECT; "" = direct.
+  std::string proxy;
   std::chrono::milliseconds connect_timeout{10000};  // resolve + connect + TLS + upgrade
   ConnectionLimits limits;
   DeflateOptions deflate;  // deflate.enabled: offer permessage-deflate

@@ -46,8 +46,9 @@ struct DeflateOptions {
   // 1.2.9). Its 9-bit compressor never emits a distance beyond 512 - 262 = 250 bytes
   // (MAX_DIST in zlib's deflate.c), so its output is valid for a 256-byte window. When true we
   // accept a window of 8 for our compressor and compress with 9; when false such an offer is
-  // declined (server) or such a response fails the connection (client).
-  bool allow_window_bits_8 = false;
+  // declined (server) or such a response fails the connection (client). On by default: peers
+  // (Autobahn's 13.3/13.5 cases among them) ask for 8, and declining loses compression for them.
+  bool allow_window_bits_8 = true;
   int compression_level = kDefaultCompressionLevel;  // 0..9; negative: zlib's default (6)
   int mem_level = kDefaultMemLevel;                  // 1..9
 };

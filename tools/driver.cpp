@@ -2,8 +2,6 @@
 // and the build's ws<name> symlinks; this file is also wstool's single exception barrier.
 #include "tools/driver.h"
 
-#include <sys/resource.h>
-
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
@@ -152,15 +150,6 @@ int run_subcommand(const Entry& entry, std::vector<std::string> args) {
   }
 }
 
-// Many concurrent connections need many descriptors; the soft limit is often far below the hard.
-void raise_fd_limit() {
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
-    limit.rlim_cur = limit.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &limit);
-  }
-}
-
 int dispatch(int argc, char** argv) {
   std::vector<std::string> args(argv + std::min(argc, 1), argv + argc);
   if (argc > 0) {
@@ -256,7 +245,6 @@ std::string_view suggest_subcommand(std::string_view name) {
 int run_driver(int argc, char** argv) {
   // A peer or reader that goes away must show up as an error on the write, not kill us (curl).
   std::signal(SIGPIPE, SIG_IGN);
-  raise_fd_limit();
   try {
     return dispatch(argc, argv);
   } catch (const std::exception& error) {

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 
@@ -12,6 +13,7 @@
 #include "lib/engine.h"
 #include "lib/fd_limit.h"
 #include "lib/listen_address.h"
+#include "lib/ws_url.h"
 #include "tools/common_options.h"
 #include "tools/shutdown_signals.h"
 #include "tools/subcommand.h"
@@ -162,6 +164,11 @@ ExitCode run_client(const EchoOptions& options) {
   config.url = options.client_url;
   config.headers = extra_request_headers(options.client);
   config.subprotocols = options.client.subprotocols;
+  ws::WsUrl url;
+  std::string url_error;
+  if (ws::parse_ws_url(options.client_url, url, url_error)) {
+    config.proxy = effective_proxy(options.client, url, [](const char* name) { return std::getenv(name); });
+  }
   config.connect_timeout = duration_cast<milliseconds>(options.client.connect_timeout);
   config.limits = limits_from(options);
   config.deflate.enabled = options.client.compress;

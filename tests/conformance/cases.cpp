@@ -253,8 +253,15 @@ constexpr MsgSize kMsgSizes[] = {
     {8192, 1000, 256},   {16384, 1000, 256}, {32768, 1000, 256}, {65536, 1000, 256}, {131072, 1000, 256},
     {131072, 1000, 1024}, {131072, 1000, 4096}, {131072, 1000, 32768},
 };
-// Message sizes from this one up run only in full (Release) runs.
-constexpr std::size_t kFirstLargeDeflateSize = 8192;
+// Message sizes from which 12.x/13.x cases run only in Release builds, and only in full runs.
+constexpr std::size_t kFirstReleaseDeflateSize = 8192;
+constexpr std::size_t kFirstFullDeflateSize = 32768;
+
+CaseDef::Tier deflate_tier(const MsgSize& m) {
+  if (m.len >= kFirstFullDeflateSize) return CaseDef::Tier::kFull;
+  if (m.len >= kFirstReleaseDeflateSize) return CaseDef::Tier::kRelease;
+  return CaseDef::Tier::kDefault;
+}
 
 // Autobahn's 12.x/13.x body: send COUNT messages one at a time, each consecutive slice of the
 // test data (wrapping around), and expect each echoed exactly. Declined compression is
@@ -576,7 +583,8 @@ std::vector<CaseDef> build_cases() {
     if (e.kind != Event::Kind::kClose || e.close_code != kNormal) throw CaseFailure("expected close 1000, got " + e.describe());
     p.finish_harness_close(e);
   });
-  add("7.3.1", [](Peer& p) { p.close_with(std::nullopt, {}); });
+  // An empty close may be answered empty (usual) or with 1000.
+  add("7.3.1", [](Peer& p) { p.close_with(std::nullopt, {kNoCloseCode, kNormal}); });
   add("7.3.2", fail_case([](Peer& p) { return std::vector<std::string>{p.build_frame(kOpClose, "a")}; }, {}, kProtocolError));
   add("7.3.3", [](Peer& p) { p.close_with(kNormal, {kNormal}); });
   add("7.3.4", [](Peer& p) {
@@ -617,7 +625,7 @@ std::vector<CaseDef> build_cases() {
       std::size_t n = big_sizes[i];
       auto& c = add(id(9, 1 + b, i + 1), big_echo(b == 1, n, {}, 0));
       c.timeout = kLargeTimeout;
-      c.release_only = n >= kLargeCaseBytes;
+      if (n >= kLargeCaseBytes) c.tier = CaseDef::Tier::kRelease;
     }
   }
   const std::size_t frag_sizes[] = {64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304};
@@ -625,7 +633,7 @@ std::vector<CaseDef> build_cases() {
     for (int i = 0; i < 9; ++i) {
       auto& c = add(id(9, 3 + b, i + 1), big_echo(b == 1, 4 * 1024 * 1024, {}, frag_sizes[i]));
       c.timeout = kLargeTimeout;
-      c.release_only = true;
+      c.tier = CaseDef::Tier::kRelease;
     }
   }
   const std::size_t chop_sizes[] = {64, 128, 256, 512, 1024, 2048};
@@ -659,30 +667,30 @@ std::vector<CaseDef> build_cases() {
   for (int data = 0; data < 5; ++data) {
     for (int i = 0; i < 18; ++i) {
       auto& c = add(id(12, data + 1, i + 1), deflate_case(data, kMsgSizes[i]));
-      c.deflate = DeflateCase{{kDefaultOffer}, 1, false, {}, {}};
+      c.deflate = DeflateCase{{kDefaultOffer}, 1, {}, {}};
       c.timeout = kDeflateTimeout;
-      c.release_only = kMsgSizes[i].len >= kFirstLargeDeflateSize;
+      c.tier = deflate_tier(kMsgSizes[i]);
     }
   }
   // 13 permessage-deflate parameters (JSON data): Autobahn's client offers and fuzzingserver
   // accept functions 1-7, plus what wstool's server must answer.
   const std::string nct = "; server_no_context_takeover";
   const std::vector<DeflateCase> params = {
-      {{kDefaultOffer}, 1, false, {}, {}},
-      {{kDefaultOffer + nct}, 2, false, {"server_no_context_takeover"}, {}},
-      {{std::string(kDefaultOffer) + "; server_max_window_bits=8"}, 3, true, {}, {}},
-      {{std::string(kDefaultOffer) + "; server_max_window_bits=15"}, 4, false, {"server_max_window_bits"}, {}},
-      {{kDefaultOffer + nct + "; server_max_window_bits=8"}, 5, true, {}, {}},
-      {{kDefaultOffer + nct + "; server_max_window_bits=15"}, 6, false, {"server_no_context_takeover", "server_max_window_bits"}, {}},
-      {{kDefaultOffer + nct + "; server_max_window_bits=8", kDefaultOffer + nct, kDefaultOffer}, 7, false,
-       {"server_no_context_takeover"}, {"server_max_window_bits"}},
+      {{kDefaultOffer}, 1, {}, {}},
+      {{kDefaultOffer + nct}, 2, {"server_no_context_takeover"}, {}},
+      {{std::string(kDefaultOffer) + "; server_max_window_bits=8"}, 3, {"server_max_window_bits"}, {}},
+      {{std::string(kDefaultOffer) + "; server_max_window_bits=15"}, 4, {"server_max_window_bits"}, {}},
+      {{kDefaultOffer + nct + "; server_max_window_bits=8"}, 5, {"server_no_context_takeover", "server_max_window_bits"}, {}},
+      {{kDefaultOffer + nct + "; server_max_window_bits=15"}, 6, {"server_no_context_takeover", "server_max_window_bits"}, {}},
+      {{kDefaultOffer + nct + "; server_max_window_bits=8", kDefaultOffer + nct, kDefaultOffer}, 7,
+       {"server_no_context_takeover", "server_max_window_bits"}, {}},
   };
   for (int j = 0; j < 7; ++j) {
     for (int i = 0; i < 18; ++i) {
       auto& c = add(id(13, j + 1, i + 1), deflate_case(0, kMsgSizes[i]));
       c.deflate = params[static_cast<std::size_t>(j)];
       c.timeout = kDeflateTimeout;
-      c.release_only = kMsgSizes[i].len >= kFirstLargeDeflateSize;
+      c.tier = deflate_tier(kMsgSizes[i]);
     }
   }
   return cs;

@@ -19,9 +19,8 @@ struct DeflateCase {
   // Which Autobahn fuzzingserver accept function applies when the harness is the server (1-7;
   // section 12 uses 1).
   int accept = 1;
-  // wstool's server contract for these offers: true when it must decline every offer (it cannot
-  // deflate with server_max_window_bits=8); otherwise it must accept.
-  bool server_declines = false;
+  // wstool's server accepts every one of these offers (a window of 8 is served by zlib's 9-bit
+  // compressor, whose matches reach at most 250 bytes back).
   // Parameters the server's answer must hold (e.g. server_no_context_takeover) and must not.
   std::vector<std::string> answer_has;
   std::vector<std::string> answer_lacks;
@@ -30,7 +29,10 @@ struct DeflateCase {
 struct CaseDef {
   std::string id;  // "6.4.3"
   std::function<void(Peer&)> run;
-  bool release_only = false;  // large/slow: only in Release builds (or WSTOOL_CONFORMANCE_FULL=1)
+  // Which runs list the case: every run; Release builds (large, fast when optimised); or only
+  // runs with WSTOOL_CONFORMANCE_FULL=1 (12.x/13.x with 32 KiB+ messages: 1000 of them each,
+  // minutes in total even optimised).
+  enum class Tier { kDefault, kRelease, kFull } tier = Tier::kDefault;
   std::chrono::milliseconds timeout{5000};
   std::optional<DeflateCase> deflate;
 };

@@ -30,6 +30,9 @@ constexpr std::uint8_t kOpClose = 0x8;
 constexpr std::uint8_t kOpPing = 0x9;
 constexpr std::uint8_t kOpPong = 0xA;
 
+// In a list of acceptable close codes: a close frame without a code.
+constexpr int kNoCloseCode = -1;
+
 // The role the HARNESS plays: kClient tests a server, kServer tests a client.
 enum class Role { kClient, kServer };
 

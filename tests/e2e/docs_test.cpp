@@ -158,6 +158,61 @@ TEST(DocsTest, EveryOptionInTheManPageExists) {
   }
 }
 
+// Each option's documented entries: the .TP tag naming it and the text up to the next entry.
+std::multimap<std::string, std::string> option_entries(const std::string& roff) {
+  std::multimap<std::string, std::string> entries;
+  const std::vector<std::string> lines = lines_of(roff);
+  for (std::size_t i = 0; i + 1 < lines.size(); ++i) {
+    if (lines[i].rfind(".TP", 0) != 0) continue;
+    const std::string tag = roff_to_text(lines[i + 1]);
+    std::string body;
+    for (std::size_t j = i + 2; j < lines.size(); ++j) {
+      const std::string& line = lines[j];
+      if (line.rfind(".TP", 0) == 0 || line.rfind(".SH", 0) == 0 || line.rfind(".SS", 0) == 0 ||
+          line.rfind(".PP", 0) == 0) {
+        break;
+      }
+      body += roff_to_text(strip_macro(line)) + "\n";
+    }
+    for (const std::string& option : long_options_in(tag)) entries.emplace(option, body);
+  }
+  return entries;
+}
+
+// The defaults CLI11 shows in --help (`--listen HOST:PORT=127.0.0.1:9001`), by option.
+std::map<std::string, std::string> defaults_in_help(const std::string& help) {
+  static const std::regex kOptionLine(R"(^ +(?:-[A-Za-z],)?(--[a-z0-9-]+)(.*)$)");
+  std::map<std::string, std::string> defaults;
+  for (const std::string& line : lines_of(help)) {
+    std::smatch match;
+    if (!std::regex_match(line, match, kOptionLine)) continue;
+    std::string column = match[2];
+    column = column.substr(0, column.find("  "));  // the description starts after the gap
+    const std::size_t equals = column.find('=');
+    if (equals == std::string::npos) continue;
+    defaults[match[1]] = column.substr(equals + 1, column.find(' ', equals) - equals - 1);
+  }
+  return defaults;
+}
+
+// A default the binary shows must be the default the man page states: no silent drift.
+TEST(DocsTest, EveryDefaultInHelpIsTheManPagesDefault) {
+  for (const auto& sub : registered_subcommands()) {
+    const std::string page_path = kManDir + "/wstool-" + sub.name + ".1";
+    if (!std::filesystem::exists(page_path)) continue;
+    const auto entries = option_entries(read_file(page_path));
+    for (const auto& [option, value] : defaults_in_help(help_of(sub.name))) {
+      bool stated = false;
+      const auto [first, last] = entries.equal_range(option);
+      for (auto it = first; it != last; ++it) {
+        stated = stated || it->second.find(value) != std::string::npos;
+      }
+      EXPECT_TRUE(stated) << "man/wstool-" << sub.name << ".1 does not give " << option
+                          << "'s default " << value << " (from --help)";
+    }
+  }
+}
+
 // The EXIT STATUS table: one .TP entry per code, tag = the number, body = the meaning, in the
 // order and words of exit_code_docs().
 TEST(DocsTest, ExitStatusTableMatchesTheCode) {

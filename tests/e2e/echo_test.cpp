@@ -1,7 +1,12 @@
 // `wstool echo` end to end: the real binary on loopback, as a server (readiness line, limits,
 // shutdown) and with --client (one test per exit code a client can reach on loopback).
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <thread>
 
 #include <cstring>
 #include <string>
@@ -294,6 +299,9 @@ TEST(EchoClient, SigintExits130) {
   ASSERT_NE(fake.reference.port, 0);
   Process client({kBinary, "echo", "--client", "ws://127.0.0.1:" + std::to_string(fake.listener.port()) + "/"});
   ASSERT_TRUE(fake.accept_and_upgrade());
+  // Once a message came back, the client is surely open.
+  fake.client->send_all(frame(ws::opcode::kText, "hi", false));
+  ASSERT_EQ(fake.client->read_exactly(8, 5s).size(), 8u);
   client.signal(SIGINT);
   // The client starts a closing handshake with 1001 (masked: 2 + 4 + 2 bytes at least).
   const std::string close = fake.client->read_exactly(8, 5s);
@@ -306,6 +314,115 @@ TEST(EchoClient, SigintExits130) {
   fake.client->close();
   const ProcessResult result = client.wait(5s);
   EXPECT_TRUE(result.exited_with(130)) << result.exit_code << result.err;
+}
+
+// An HTTP CONNECT proxy for one tunnel: answers `status`, then relays bytes both ways.
+class OneTunnelProxy {
+ public:
+  explicit OneTunnelProxy(std::string status = "200 Connection established") : status_(std::move(status)) {
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~OneTunnelProxy() {
+    stop_ = true;
+    thread_.join();
+  }
+  std::uint16_t port() const { return listener_.port(); }
+  const std::string& request() const { return request_; }
+
+ private:
+  void serve() {
+    auto client = listener_.accept(5s);
+    if (!client) return;
+    request_ = client->read_until("\r\n\r\n", 5s);
+    const auto colon = request_.find(':', request_.find(' '));
+    const auto space = request_.find(' ', colon);
+    if (colon == std::string::npos || space == std::string::npos) return;
+    const auto port = static_cast<std::uint16_t>(std::stoi(request_.substr(colon + 1, space - colon - 1)));
+    if (status_.rfind("200", 0) != 0) {
+      client->send_all("HTTP/1.1 " + status_ + "\r\nContent-Length: 0\r\n\r\n");
+      return;
+    }
+    Socket upstream = connect_loopback(port);
+    client->send_all("HTTP/1.1 " + status_ + "\r\n\r\n");
+    pollfd fds[2] = {{client->fd(), POLLIN, 0}, {upstream.fd(), POLLIN, 0}};
+    char buffer[65536];
+    while (!stop_) {
+      if (::poll(fds, 2, 50) <= 0) continue;
+      for (int i = 0; i < 2; ++i) {
+        if ((fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+        const ssize_t n = ::recv(fds[i].fd, buffer, sizeof buffer, 0);
+        if (n <= 0) return;
+        Socket& to = i == 0 ? upstream : *client;
+        if (!to.send_all(std::string(buffer, static_cast<std::size_t>(n)))) return;
+      }
+    }
+  }
+
+  std::string status_;
+  Listener listener_;
+  std::string request_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+TEST(EchoClient, TunnelsThroughAnHttpProxy) {
+  FakeServer fake;
+  ASSERT_NE(fake.reference.port, 0);
+  OneTunnelProxy proxy;
+  Process client({kBinary, "echo", "--client", "ws://127.0.0.1:" + std::to_string(fake.listener.port()) + "/",
+                  "--proxy", "http://127.0.0.1:" + std::to_string(proxy.port())});
+  ASSERT_TRUE(fake.accept_and_upgrade());
+  fake.client->send_all(frame(ws::opcode::kClose, "\x03\xe8", false));
+  fake.client->read_exactly(8, 5s);
+  fake.client->close();
+  const ProcessResult result = client.wait(5s);
+  EXPECT_TRUE(result.exited_with(0)) << result.exit_code << result.err;
+  EXPECT_EQ(proxy.request().rfind("CONNECT 127.0.0.1:" + std::to_string(fake.listener.port()) + " HTTP/1.1\r\n", 0), 0u)
+      << proxy.request();
+}
+
+TEST(EchoClient, AProxyRefusingTheTunnelExits69) {
+  OneTunnelProxy proxy("407 Proxy Authentication Required");
+  const ProcessResult result =
+      run_client("ws://127.0.0.1:9/", {"--proxy", "127.0.0.1:" + std::to_string(proxy.port())});
+  EXPECT_TRUE(result.exited_with(69)) << result.exit_code << result.err;
+  EXPECT_NE(result.err.find("407"), std::string::npos) << result.err;
+}
+
+// --- TLS: a server with tests/data/localhost.{crt,key} (self-signed, CN and SAN localhost/127.0.0.1)
+
+const std::string kCert = std::string(WSTOOL_SOURCE_DIR) + "/tests/data/localhost.crt";
+const std::string kKey = std::string(WSTOOL_SOURCE_DIR) + "/tests/data/localhost.key";
+
+TEST(EchoTls, ServesWssAndTheClientVerifiesWithTheGivenCa) {
+  // The server's idle timeout ends the session: it closes with 1001, the client answers and
+  // exits 0 — which it can only do after TLS with verification and the upgrade succeeded.
+  EchoServer server({"--tls-cert", kCert, "--tls-key", kKey, "--idle-timeout", "300ms"});
+  ASSERT_NE(server.port, 0);
+  const ProcessResult result =
+      run_client("wss://localhost:" + std::to_string(server.port) + "/", {"--ca", kCert, "-v"});
+  EXPECT_TRUE(result.exited_with(0)) << result.exit_code << result.err;
+  EXPECT_NE(result.err.find("closed: 1001 \"idle timeout\""), std::string::npos) << result.err;
+  const ProcessResult server_result = server.stop();
+  EXPECT_TRUE(server_result.exited_with(0));
+  EXPECT_NE(server_result.err.find("closed: 1001"), std::string::npos) << server_result.err;
+}
+
+TEST(EchoTls, UntrustedCertificateExits69WithTheReason) {
+  EchoServer server({"--tls-cert", kCert, "--tls-key", kKey});
+  ASSERT_NE(server.port, 0);
+  const ProcessResult result = run_client("wss://127.0.0.1:" + std::to_string(server.port) + "/");
+  EXPECT_TRUE(result.exited_with(69)) << result.exit_code << result.err;
+  EXPECT_NE(result.err.find("certificate"), std::string::npos) << result.err;
+  EXPECT_TRUE(server.stop().exited_with(0));
+}
+
+TEST(EchoTls, MissingCertificateFileExits66) {
+  const ProcessResult result =
+      run_process({kBinary, "echo", "--listen", "127.0.0.1:0", "--tls-cert", "/nonexistent.crt", "--tls-key", kKey},
+                  {{}, {}, 5000ms});
+  EXPECT_TRUE(result.exited_with(66)) << result.exit_code << result.err;
+  EXPECT_EQ(result.out, "");
 }
 
 TEST(EchoClient, BadUrlIsAUsageError) {

@@ -151,6 +151,13 @@ TEST(DeflateServerNegotiation, MalformedOffersAreDeclined) {
   }
 }
 
+// Options that refuse an 8-bit compression window, to exercise declining and fallback.
+DeflateOptions no_window_bits_8() {
+  DeflateOptions options;
+  options.allow_window_bits_8 = false;
+  return options;
+}
+
 TEST(DeflateServerNegotiation, DeclinedOffersFallBackToTheNextOne) {
   run_server_cases(
       {
@@ -169,7 +176,7 @@ TEST(DeflateServerNegotiation, DeclinedOffersFallBackToTheNextOne) {
           {"permessage-deflate; server_max_window_bits=8, permessage-deflate; bogus", false, "",
            kDefaults},
       },
-      DeflateOptions{});
+      no_window_bits_8());
 }
 
 TEST(DeflateServerNegotiation, OtherExtensionsAreIgnored) {
@@ -241,7 +248,8 @@ TEST(DeflateServerNegotiation, AutobahnCase13Offers) {
            params(true, true, 15, 15)},
           {"permessage-deflate; client_no_context_takeover; client_max_window_bits; "
            "server_max_window_bits=8",
-           false, "", kDefaults},
+           true, "permessage-deflate; client_no_context_takeover; server_max_window_bits=8",
+           params(false, true, 8, 15)},
           {"permessage-deflate; client_no_context_takeover; client_max_window_bits; "
            "server_max_window_bits=15",
            true, "permessage-deflate; client_no_context_takeover; server_max_window_bits=15",
@@ -251,8 +259,10 @@ TEST(DeflateServerNegotiation, AutobahnCase13Offers) {
            "permessage-deflate; client_no_context_takeover; client_max_window_bits; "
            "server_no_context_takeover, "
            "permessage-deflate; client_no_context_takeover; client_max_window_bits",
-           true, "permessage-deflate; server_no_context_takeover; client_no_context_takeover",
-           params(true, true, 15, 15)},
+           true,
+           "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+           "server_max_window_bits=8",
+           params(true, true, 8, 15)},
       },
       DeflateOptions{});
 }
@@ -331,8 +341,9 @@ TEST(DeflateClientResponse, DefaultOffer) {
           {"permessage-deflate; client_no_context_takeover", true, true,
            params(false, true, 15, 15)},
           {"permessage-deflate; server_max_window_bits=8", true, true, params(false, false, 8, 15)},
+          // An 8-bit window for our compressor: served by zlib's 9-bit one (see DeflateOptions).
+          {"permessage-deflate; client_max_window_bits=8", true, true, params(false, false, 15, 8)},
           // Failures (close 1010).
-          {"permessage-deflate; client_max_window_bits=8", false, false, kDefaults},
           {"permessage-deflate; client_max_window_bits", false, false, kDefaults},
           {"permessage-deflate; client_max_window_bits=16", false, false, kDefaults},
           {"permessage-deflate; server_max_window_bits", false, false, kDefaults},
