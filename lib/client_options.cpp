@@ -1,5 +1,6 @@
 // Client options: request headers and proxy selection.
 #include "lib/client_options.h"
+#include "lib/ascii.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -11,13 +12,6 @@
 
 namespace wstool {
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 std::string base64(std::string_view in) {
   std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
@@ -44,9 +38,9 @@ std::string strip_brackets(std::string s) {
 // no_proxy entry matching: "*", the host itself, or a domain suffix ("example.com" and
 // ".example.com" both match "api.example.com"). A ":port" on an entry is ignored.
 bool no_proxy_matches(std::string_view list, const std::string& host) {
-  const std::string h = lower(host);
+  const std::string h = ascii_lowercase(host);
   for (const std::string& raw : ws::split_list(list)) {
-    std::string entry = lower(raw);
+    std::string entry = ascii_lowercase(raw);
     if (entry == "*") return true;
     if (!entry.empty() && entry.front() == '[') {
       entry = strip_brackets(entry.substr(0, entry.find(']') + 1));
@@ -78,7 +72,7 @@ ws::HttpHeaders extra_request_headers(const ClientOptions& options) {
   for (const auto& h : options.headers) {
     const auto end = out.begin() + static_cast<std::ptrdiff_t>(generated);
     const auto same = std::find_if(out.begin(), end, [&](const ws::HttpHeader& g) {
-      return lower(g.name) == lower(h.name);
+      return ascii_lowercase(g.name) == ascii_lowercase(h.name);
     });
     if (same != end) {
       same->value = h.value;
@@ -112,7 +106,7 @@ bool parse_header_argument(std::string_view text, ws::HttpHeader& out, std::stri
 }
 
 bool is_loopback_host(const std::string& host) {
-  const std::string h = lower(strip_brackets(host));
+  const std::string h = ascii_lowercase(strip_brackets(host));
   constexpr std::string_view kLocalhost = "localhost";
   constexpr std::string_view kDotLocalhost = ".localhost";
   if (h == kLocalhost) return true;

@@ -2,6 +2,7 @@
 // the head itself (so pipelined bytes stay unconsumed and the size limit is ours) and validates
 // what websocketpp leaves loose (request line, version, control characters, line folding).
 #include "lib/handshake.h"
+#include "lib/ascii.h"
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -32,18 +33,6 @@ constexpr int kStatusBadRequest = 400;
 constexpr int kStatusUpgradeRequired = 426;
 constexpr int kStatusHeaderTooLarge = 431;
 constexpr int kStatusDigits = 3;
-
-char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
-}
 
 bool is_ows(char c) { return c == ' ' || c == '\t'; }
 
@@ -214,7 +203,7 @@ Rejection reject(int status, std::string why) {
 std::string header_value(const HttpHeaders& headers, std::string_view name) {
   std::string out;
   for (const auto& h : headers) {
-    if (!iequals(h.name, name)) continue;
+    if (!ascii_iequals(h.name, name)) continue;
     if (!out.empty()) out += ", ";
     out += h.value;
   }
@@ -238,7 +227,7 @@ std::vector<std::string> split_list(std::string_view list) {
 bool list_has_token(std::string_view list, std::string_view token) {
   const auto items = split_list(list);
   return std::any_of(items.begin(), items.end(),
-                     [&](const std::string& item) { return iequals(item, token); });
+                     [&](const std::string& item) { return ascii_iequals(item, token); });
 }
 
 // ---- RequestParser ----
@@ -393,8 +382,8 @@ std::string make_rejection_response(const Rejection& rejection) {
   bool has_type = false;
   for (const auto& h : rejection.headers) {
     // We own the framing headers: a caller's copy would contradict ours.
-    if (iequals(h.name, "Content-Length") || iequals(h.name, "Connection")) continue;
-    if (iequals(h.name, "Content-Type")) has_type = true;
+    if (ascii_iequals(h.name, "Content-Length") || ascii_iequals(h.name, "Connection")) continue;
+    if (ascii_iequals(h.name, "Content-Type")) has_type = true;
     append_header(out, h.name, h.value);
   }
   if (!rejection.body.empty() && !has_type) {
@@ -465,7 +454,7 @@ std::string make_upgrade_request(std::string_view host_header, std::string_view 
   const std::size_t generated = headers.size();
   for (const auto& h : extra) {
     const auto same = std::find_if(headers.begin(), headers.begin() + static_cast<std::ptrdiff_t>(generated),
-                                   [&](const HttpHeader& g) { return iequals(g.name, h.name); });
+                                   [&](const HttpHeader& g) { return ascii_iequals(g.name, h.name); });
     if (same != headers.begin() + static_cast<std::ptrdiff_t>(generated)) {
       same->value = h.value;
     } else {

@@ -1,5 +1,6 @@
 // Redaction of secret header values and URL parts.
 #include "lib/redact.h"
+#include "lib/ascii.h"
 
 #include <array>
 #include <cctype>
@@ -7,24 +8,13 @@
 namespace wstool {
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 constexpr std::array<std::string_view, 4> kSecretHeaders = {
     "Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie"};
 constexpr std::array<std::string_view, 2> kSecretQueryKeys = {"token", "access_token"};
 
 bool is_secret_query_key(std::string_view key) {
   for (const auto k : kSecretQueryKeys) {
-    if (iequals(key, k)) return true;
+    if (ascii_iequals(key, k)) return true;
   }
   return false;
 }
@@ -53,7 +43,7 @@ std::string redact_query(std::string_view query) {
 
 bool is_secret_header(std::string_view name) {
   for (const auto h : kSecretHeaders) {
-    if (iequals(name, h)) return true;
+    if (ascii_iequals(name, h)) return true;
   }
   return false;
 }

@@ -177,24 +177,7 @@ std::size_t Session::consume(std::uint8_t* data, std::size_t size, SessionEvents
 
 bool Session::take_payload_chunk(std::uint8_t* data, std::size_t size, SessionEvents& events) {
   message_bytes_ += size;
-  if (message_compressed_) {
-    const std::size_t before = message_.size();
-    const InflateStatus status = deflate_->decompress(data, size, false, message_, max_message_bytes_);
-    if (status == InflateStatus::kTooBig) {
-      fail(close_code::kMessageTooBig, "decompressed message larger than the limit", events);
-      return false;
-    }
-    if (status == InflateStatus::kCorrupt) {
-      fail(close_code::kInvalidPayload, "corrupt compressed data", events);
-      return false;
-    }
-    if (message_opcode_ == opcode::kText &&
-        !utf8_.feed(message_.data() + before, message_.size() - before)) {
-      fail(close_code::kInvalidPayload, "invalid UTF-8 in a text message", events);
-      return false;
-    }
-    return true;
-  }
+  if (message_compressed_) return inflate_into_message(data, size, false, events);
   if (message_opcode_ == opcode::kText && !utf8_.feed(data, size)) {
     fail(close_code::kInvalidPayload, "invalid UTF-8 in a text message", events);
     return false;
@@ -203,25 +186,29 @@ bool Session::take_payload_chunk(std::uint8_t* data, std::size_t size, SessionEv
   return true;
 }
 
+// Inflates compressed payload onto the message, validating text as it appears (fail fast).
+bool Session::inflate_into_message(const std::uint8_t* data, std::size_t size, bool final,
+                                   SessionEvents& events) {
+  const std::size_t before = message_.size();
+  const InflateStatus status = deflate_->decompress(data, size, final, message_, max_message_bytes_);
+  if (status == InflateStatus::kTooBig) {
+    fail(close_code::kMessageTooBig, "decompressed message larger than the limit", events);
+    return false;
+  }
+  if (status == InflateStatus::kCorrupt) {
+    fail(close_code::kInvalidPayload, "corrupt compressed data", events);
+    return false;
+  }
+  if (message_opcode_ == opcode::kText && !utf8_.feed(message_.data() + before, message_.size() - before)) {
+    fail(close_code::kInvalidPayload, "invalid UTF-8 in a text message", events);
+    return false;
+  }
+  return true;
+}
+
 bool Session::finish_message(SessionEvents& events) {
   in_message_ = false;
-  if (message_compressed_) {
-    const std::size_t before = message_.size();
-    const InflateStatus status = deflate_->decompress(nullptr, 0, true, message_, max_message_bytes_);
-    if (status == InflateStatus::kTooBig) {
-      fail(close_code::kMessageTooBig, "decompressed message larger than the limit", events);
-      return false;
-    }
-    if (status == InflateStatus::kCorrupt) {
-      fail(close_code::kInvalidPayload, "corrupt compressed data", events);
-      return false;
-    }
-    if (message_opcode_ == opcode::kText &&
-        !utf8_.feed(message_.data() + before, message_.size() - before)) {
-      fail(close_code::kInvalidPayload, "invalid UTF-8 in a text message", events);
-      return false;
-    }
-  }
+  if (message_compressed_ && !inflate_into_message(nullptr, 0, true, events)) return false;
   if (message_opcode_ == opcode::kText && !utf8_.at_boundary()) {
     fail(close_code::kInvalidPayload, "text message ends inside a UTF-8 sequence", events);
     return false;

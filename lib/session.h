@@ -105,6 +105,7 @@ class Session {
   bool check_header(const FrameHeader& h, SessionEvents& events);
   void handle_control(const FrameHeader& h, std::uint8_t* payload, SessionEvents& events);
   bool take_payload_chunk(std::uint8_t* data, std::size_t size, SessionEvents& events);
+  bool inflate_into_message(const std::uint8_t* data, std::size_t size, bool final, SessionEvents& events);
   bool finish_message(SessionEvents& events);
   void append_frame(std::uint8_t opcode, bool fin, std::uint8_t rsv, const std::uint8_t* data,
                     std::size_t size);

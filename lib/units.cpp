@@ -1,6 +1,7 @@
 // Units: a decimal number followed by a unit suffix, parsed exactly (integer arithmetic for the
 // whole part, so 9223372036s is refused rather than silently wrapped).
 #include "lib/units.h"
+#include "lib/ascii.h"
 
 #include <array>
 #include <cctype>
@@ -64,17 +65,6 @@ bool scale(const Number& n, std::uint64_t unit, std::uint64_t max, std::uint64_t
   const auto extra = static_cast<std::uint64_t>(part);
   if (whole > max - extra) return false;
   out = whole + extra;
-  return true;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
   return true;
 }
 
@@ -180,7 +170,7 @@ bool parse_size(std::string_view text, std::uint64_t& bytes, std::string& error)
     unit = 1;
   } else {
     for (const auto& u : kSizeUnits) {
-      if (iequals(suffix, u.suffix)) unit = u.factor;
+      if (ascii_iequals(suffix, u.suffix)) unit = u.factor;
     }
   }
   if (unit == 0) {

@@ -1,6 +1,7 @@
 // A small strict RFC 3986 authority parser for WebSocket URLs. websocketpp::uri accepts too
 // much (ports above 65535 wrap, junk hosts pass), so wstool has its own.
 #include "lib/ws_url.h"
+#include "lib/ascii.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -11,13 +12,6 @@
 
 namespace wstool::ws {
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 bool is_unreserved_host_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '.' || c == '_' ||
@@ -61,7 +55,7 @@ bool parse_ws_url(std::string_view text, WsUrl& out, std::string& error) {
   if (sep == std::string_view::npos) {
     return fail(error, "'" + std::string(text) + "' is not a URL (expected ws://HOST[:PORT]/PATH)");
   }
-  const std::string scheme = lower(text.substr(0, sep));
+  const std::string scheme = ascii_lowercase(text.substr(0, sep));
   if (scheme == "ws" || scheme == "http") {
     out.secure = false;
   } else if (scheme == "wss" || scheme == "https") {
