@@ -170,6 +170,15 @@ struct ClientSide {
 };
 
 
+// What a server or client counts, across its threads.
+struct Counters {
+  std::atomic<std::uint64_t> next_id{0};
+  std::atomic<std::uint64_t> open{0};
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<std::uint64_t> rejected{0};
+  std::atomic<std::uint64_t> send_queue_overflows{0};
+};
+
 // Settings shared by every connection of one server or client.
 struct EngineSettings {
   Role role = Role::kServer;
@@ -182,10 +191,7 @@ struct EngineSettings {
   bool report_frames = false;
   ConnectionHandler* handler = nullptr;
   Logger* logger = nullptr;
-  std::atomic<std::uint64_t>* next_id = nullptr;
-  std::atomic<std::uint64_t>* open_connections = nullptr;
-  std::atomic<std::uint64_t>* rejected = nullptr;
-  std::atomic<std::uint64_t>* send_queue_overflows = nullptr;
+  struct Counters* counters = nullptr;
 };
 
 template <class Stream>
@@ -203,7 +209,7 @@ class BasicConnection final : public Connection,
         settings_(settings),
         stream_(std::forward<StreamArgs>(stream_args)...),
         session_(settings.role, settings.limits.max_message_bytes),
-        id_(settings.next_id->fetch_add(1) + 1) {}
+        id_(settings.counters->next_id.fetch_add(1) + 1) {}
 
   ~BasicConnection() override = default;
 
@@ -487,7 +493,7 @@ class BasicConnection final : public Connection,
   // --- writing ---
   void after_output() {
     if (queued_bytes() > settings_.limits.max_send_queue_bytes) {
-      settings_.send_queue_overflows->fetch_add(1, std::memory_order_relaxed);
+      settings_.counters->send_queue_overflows.fetch_add(1, std::memory_order_relaxed);
       session_.fail(close_code::kPolicyViolation, "send queue full: the peer is not reading", *this, true);
       after_session_change();
       return;
@@ -578,7 +584,7 @@ class BasicConnection final : public Connection,
 
   // --- ending ---
   void reject(int status, std::string reason, std::string body, HttpHeaders headers = {}) {
-    settings_.rejected->fetch_add(1, std::memory_order_relaxed);
+    settings_.counters->rejected.fetch_add(1, std::memory_order_relaxed);
     Rejection rejection{status, std::move(reason), std::move(headers), std::move(body)};
     const std::string response = make_rejection_response(rejection);
     session_.send_raw_bytes(reinterpret_cast<const std::uint8_t*>(response.data()), response.size());
@@ -609,7 +615,7 @@ class BasicConnection final : public Connection,
       event.by_peer = peer_started_close_;
       event.we_failed = session_.state() == Session::State::kFailed;
       event.error = !fail_reason_.empty() ? fail_reason_ : std::move(error);
-      settings_.open_connections->fetch_sub(1, std::memory_order_relaxed);
+      settings_.counters->open.fetch_sub(1, std::memory_order_relaxed);
       on_closed(event);
     } else if (was != Phase::kDone) {
       on_never_opened(handshake_error_.empty() ? error : handshake_error_);
@@ -626,7 +632,7 @@ class BasicConnection final : public Connection,
     phase_ = Phase::kOpen;
     deadline_ = Clock::time_point::max();
     last_activity_ = worker_.now;
-    settings_.open_connections->fetch_add(1, std::memory_order_relaxed);
+    settings_.counters->open.fetch_add(1, std::memory_order_relaxed);
   }
 
   Worker& worker_;
@@ -957,11 +963,7 @@ struct Server::Impl {
   std::string address;
   std::uint16_t port = 0;
   std::size_t next_worker = 0;
-  std::atomic<std::uint64_t> next_id{0};
-  std::atomic<std::uint64_t> open{0};
-  std::atomic<std::uint64_t> accepted{0};
-  std::atomic<std::uint64_t> rejected{0};
-  std::atomic<std::uint64_t> overflows{0};
+  Counters counters;
   std::atomic<bool> shutting_down{false};
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
 
@@ -976,10 +978,7 @@ struct Server::Impl {
     settings.report_frames = config.report_frames;
     settings.handler = &handler;
     settings.logger = &logger;
-    settings.next_id = &next_id;
-    settings.open_connections = &open;
-    settings.rejected = &rejected;
-    settings.send_queue_overflows = &overflows;
+    settings.counters = &counters;
     const unsigned n = thread_count(config.threads);
     const milliseconds every = sweep_interval_for(
         {config.handshake_timeout, config.limits.idle_timeout, config.limits.close_timeout});
@@ -1005,8 +1004,8 @@ struct Server::Impl {
         });
         return;
       }
-      accepted.fetch_add(1, std::memory_order_relaxed);
-      const std::size_t reject = open.load(std::memory_order_relaxed) >= config.max_connections ? 503 : 0;
+      counters.accepted.fetch_add(1, std::memory_order_relaxed);
+      const std::size_t reject = counters.open.load(std::memory_order_relaxed) >= config.max_connections ? 503 : 0;
       asio::post(target.io, [this, &target, s = std::move(socket), reject]() mutable {
         start_connection(target, std::move(s), reject);
       });
@@ -1135,10 +1134,10 @@ void Server::shutdown(std::uint16_t code, std::chrono::milliseconds grace) {
 
 Server::Stats Server::stats() const {
   Stats stats;
-  stats.accepted = impl_->accepted.load();
-  stats.rejected = impl_->rejected.load();
-  stats.send_queue_overflows = impl_->overflows.load();
-  stats.open = impl_->open.load();
+  stats.accepted = impl_->counters.accepted.load();
+  stats.rejected = impl_->counters.rejected.load();
+  stats.send_queue_overflows = impl_->counters.send_queue_overflows.load();
+  stats.open = impl_->counters.open.load();
   return stats;
 }
 
@@ -1151,10 +1150,7 @@ struct Client::Impl {
   EngineSettings settings;
   ClientSide side;
   std::unique_ptr<asio::ssl::context> tls;
-  std::atomic<std::uint64_t> next_id{0};
-  std::atomic<std::uint64_t> open{0};
-  std::atomic<std::uint64_t> rejected{0};
-  std::atomic<std::uint64_t> overflows{0};
+  Counters counters;
   std::shared_ptr<ConnectionNode> connection;
 
   Impl(ClientConfig config, ConnectionHandler& handler, Logger& l) : logger(l), side(worker.io) {
@@ -1166,10 +1162,7 @@ struct Client::Impl {
     settings.report_frames = side.config.report_frames;
     settings.handler = &handler;
     settings.logger = &logger;
-    settings.next_id = &next_id;
-    settings.open_connections = &open;
-    settings.rejected = &rejected;
-    settings.send_queue_overflows = &overflows;
+    settings.counters = &counters;
     worker.read_buffer.resize(kSharedReadBufferBytes);
     worker.sweep_every = sweep_interval_for({side.config.connect_timeout, side.config.limits.idle_timeout,
                                              side.config.limits.close_timeout});
