@@ -36,8 +36,10 @@ using std::chrono::milliseconds;
 constexpr std::size_t kSharedReadBufferBytes = std::size_t{256} << 10;
 // TLS connections read into a buffer of their own (a pending TLS read owns its buffer).
 constexpr std::size_t kTlsReadBufferBytes = std::size_t{32} << 10;
-// A write buffer larger than this is released once written, so idle connections stay small.
+// Buffers larger than this are released once a connection has been quiet for
+// kBufferReleaseAfter, so idle connections stay small.
 constexpr std::size_t kKeptWriteBufferBytes = std::size_t{64} << 10;
+constexpr milliseconds kBufferReleaseAfter{1000};
 // Timeouts are checked this often at most (and at least every kMaxSweepInterval).
 constexpr milliseconds kMinSweepInterval{10};
 constexpr milliseconds kMaxSweepInterval{250};
@@ -309,6 +311,10 @@ class BasicConnection final : public Connection,
 
   void on_tick(Clock::time_point now) override {
     if (phase_ == Phase::kDone) return;
+    if (now - last_activity_ >= kBufferReleaseAfter) {
+      release_idle_buffers();
+      session_.release_idle_buffers();
+    }
     if (phase_ == Phase::kOpen && session_.state() == Session::State::kOpen &&
         settings_.limits.idle_timeout.count() > 0 &&
         now - last_activity_ >= settings_.limits.idle_timeout) {
@@ -562,13 +568,17 @@ class BasicConnection final : public Connection,
   }
 
   void written() {
+    // The buffer keeps its capacity while the connection is busy (the two output buffers swap
+    // without reallocating); on_tick releases it once the connection goes quiet.
     write_offset_ = 0;
-    if (writing_.capacity() > kKeptWriteBufferBytes) {
-      std::vector<std::uint8_t>().swap(writing_);
-    } else {
-      writing_.clear();
-    }
+    writing_.clear();
     flush();
+  }
+
+  // A quiet connection gives back buffers a burst of traffic left large.
+  void release_idle_buffers() {
+    if (write_in_flight_ || writing_.capacity() <= kKeptWriteBufferBytes) return;
+    std::vector<std::uint8_t>().swap(writing_);
   }
 
   void report_outgoing_frames() {

@@ -12,6 +12,9 @@ namespace wstool::ws {
 
 namespace {
 
+// Buffers up to this size are kept between messages; larger ones are given back.
+constexpr std::size_t kKeptBufferBytes = std::size_t{64} << 10;
+
 // Masking keys fetched from the CSPRNG at once; refills are rare and cheap.
 constexpr std::size_t kMaskKeyBatch = 256;
 
@@ -215,13 +218,17 @@ bool Session::finish_message(SessionEvents& events) {
   }
   if (state_ == State::kOpen) events.on_message(message_opcode_, message_.data(), message_.size());
   // Keep the buffer for the next message, but do not let one huge message pin its memory.
-  constexpr std::size_t kKeptMessageCapacity = 64 * 1024;
-  if (message_.capacity() > kKeptMessageCapacity) {
+  if (message_.capacity() > kKeptBufferBytes) {
     std::vector<std::uint8_t>().swap(message_);
   } else {
     message_.clear();
   }
   return true;
+}
+
+void Session::release_idle_buffers() {
+  if (out_.empty() && out_.capacity() > kKeptBufferBytes) std::vector<std::uint8_t>().swap(out_);
+  if (scratch_.capacity() > kKeptBufferBytes) std::vector<std::uint8_t>().swap(scratch_);
 }
 
 void Session::handle_control(const FrameHeader& h, std::uint8_t* payload, SessionEvents& events) {

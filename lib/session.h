@@ -93,6 +93,9 @@ class Session {
   // Swaps the pending output into `buffer` (which should be empty); avoids copies.
   void take_output(std::vector<std::uint8_t>& buffer) { buffer.swap(out_); }
 
+  // Gives back output and message buffers grown large by earlier traffic, when unused.
+  void release_idle_buffers();
+
   State state() const { return state_; }
   Role role() const { return role_; }
   // The close code we sent and the peer's, when known (kNoStatus otherwise).
