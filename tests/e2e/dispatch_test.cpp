@@ -28,18 +28,6 @@ ProcessResult wstool(std::vector<std::string> args) {
   return run_process(args);
 }
 
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    lines.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return lines;
-}
-
 // A diagnostic reads `PROG: error: message`: lowercase start, no trailing period.
 void expect_diagnostic(const std::string& line, const std::string& prog) {
   const std::string prefix = prog + ": error: ";

@@ -51,18 +51,6 @@ std::set<std::string> long_options_in(const std::string& text) {
   return options;
 }
 
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    lines.push_back(text.substr(start, end - start));
-    start = end + 1;
-  }
-  return lines;
-}
-
 // The roff lines of section `title` (.SH TITLE or .SH "TITLE"), up to the next .SH.
 std::vector<std::string> section(const std::string& roff, const std::string& title) {
   std::vector<std::string> lines;

@@ -93,6 +93,9 @@ class TempDir {
   std::string path_;
 };
 
+// The lines of `text`, without their newlines (a last line without one included).
+std::vector<std::string> lines_of(const std::string& text);
+
 // The whole contents of a file; throws std::runtime_error when it cannot be read.
 std::string read_file(const std::string& path);
 
