@@ -67,6 +67,7 @@ struct Options {
   double rate_max = 1e6;
   std::size_t search_steps = 3;
   double max_p99_ms = 100;
+  double overload_ms = 1000;
   std::size_t count = 0;
   std::size_t size = 64;
   double duration = 2;
@@ -528,8 +529,9 @@ class Coordinator {
 
   // --- fan-out steps ---
   struct StepResult {
-    bool ok = false;         // the step ran to its barrier
-    bool sustained = false;  // every delivery made, nobody dropped, p99 within bound
+    bool ok = false;          // the step ran to its barrier
+    bool sustained = false;   // every delivery made, nobody dropped, p99 within bound
+    bool overloaded = false;  // p99 beyond --overload-ms, or the barrier timed out
   };
 
   // The next rate: the fixed ones first, then the search (doubling, then bisection).
@@ -537,7 +539,13 @@ class Coordinator {
     if (fixed_done_ < options_.rates.size()) {
       double rate = options_.rates[fixed_done_++];
       return run_step(rate, [this](StepResult r) {
-        if (!r.ok) return finish(1);
+        if (!r.overloaded) return plan_next();
+        // Rates are given ascending: a server behind at this one only falls further behind at
+        // the next, and its backlog would spoil them; they are reported as skipped.
+        for (; fixed_done_ < options_.rates.size(); ++fixed_done_)
+          std::printf("step=- members=%zu rate=%.0f skipped=1 overloaded=1 sustained=0\n", conns_.size(),
+                      options_.rates[fixed_done_]);
+        if (!r.ok || !options_.search) return finish(exit_code);
         plan_next();
       });
     }
@@ -689,19 +697,20 @@ class Coordinator {
     StepResult result;
     result.ok = ok;
     result.sustained = ok && lost == 0 && closed == 0 && errors == 0 && p99_ms <= options_.max_p99_ms;
-    if (!ok || errors > 0) exit_code = 1;
+    result.overloaded = !ok || p99_ms > options_.overload_ms;
+    if (errors > 0) exit_code = 1;
     auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / kNsPerUs; };
     char line[512];
     std::snprintf(line, sizeof line,
                   "rate=%.0f sent=%llu sent_per_s=%.0f delivered=%llu expected=%llu lost=%llu delivered_per_s=%.0f "
-                  "p50_us=%.0f p90_us=%.0f p99_us=%.0f max_us=%.0f closed=%llu errors=%llu client_cpu=%.2f sustained=%d",
+                  "p50_us=%.0f p90_us=%.0f p99_us=%.0f max_us=%.0f closed=%llu errors=%llu client_cpu=%.2f drained=%d overloaded=%d sustained=%d",
                   rate_, static_cast<unsigned long long>(measure_sent_),
                   static_cast<double>(measure_sent_) / measure_seconds_, static_cast<unsigned long long>(total.delivered),
                   static_cast<unsigned long long>(expected), static_cast<unsigned long long>(lost),
                   static_cast<double>(total.delivered) / measure_seconds_, us(total.latency.quantile(0.5)),
                   us(total.latency.quantile(0.9)), us(total.latency.quantile(0.99)), us(total.latency.max()),
                   static_cast<unsigned long long>(closed), static_cast<unsigned long long>(errors), measure_cpu_,
-                  result.sustained ? 1 : 0);
+                  ok ? 1 : 0, result.overloaded ? 1 : 0, result.sustained ? 1 : 0);
     last_line_ = line;
     std::printf("step=%u members=%zu %s\n", step_, conns_.size(), line);
     std::fflush(stdout);
@@ -822,6 +831,7 @@ int main(int argc, char** argv) {
       "fanout_client: the load generator of scripts/bench-serve. fanout: --members join one room, "
       "--senders send room_message at each of --rates (and/or --search the highest sustained rate); "
       "echo: --connections closed-loop echo requests");
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // later flags win
   app.add_option("host", o.host, "server IP address")->required();
   app.add_option("port", o.port, "server port")->required();
   app.add_option("--mode", mode, "fanout or echo")->check(CLI::IsMember({"fanout", "echo"}));
@@ -833,6 +843,8 @@ int main(int argc, char** argv) {
   app.add_option("--rate-max", o.rate_max, "search: highest rate tried")->check(CLI::PositiveNumber);
   app.add_option("--search-steps", o.search_steps, "search: bisection steps after the doubling")->check(CLI::Range(0, 20));
   app.add_option("--max-p99-ms", o.max_p99_ms, "sustained: p99 delivery latency at most this")->check(CLI::PositiveNumber);
+  app.add_option("--overload-ms", o.overload_ms, "fixed rates: after a p99 beyond this, higher rates are skipped")
+      ->check(CLI::PositiveNumber);
   app.add_option("--count", o.count, "measured messages per sender per step (default: by --duration)");
   app.add_option("--size", o.size, "content (fanout) or data (echo) bytes per message")->check(CLI::Range(32, 1 << 20));
   app.add_option("--duration", o.duration, "seconds measured per step")->check(CLI::PositiveNumber);
