@@ -100,7 +100,7 @@ bool contains(const char* data, std::size_t size, std::string_view needle) {
 class Histogram {
  public:
   static constexpr unsigned kSubBits = 5;
-  static constexpr std::size_t kBuckets = (64 - kSubBits) << kSubBits;
+  static constexpr std::size_t kBuckets = (64 - kSubBits + 1) << kSubBits;  // index(2^64 - 1) + 1
 
   void record(std::uint64_t v) {
     ++counts_[index(v)];
