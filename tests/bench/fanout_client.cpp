@@ -3,6 +3,7 @@
 // delivery latency per member), a search for the highest sustained rate, and closed-loop `echo`.
 #include <CLI/CLI.hpp>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -78,6 +79,7 @@ struct Options {
   std::string room = "bench";
   std::size_t connections = 100;
   std::size_t depth = 1;
+  long server_pid = 0;
 };
 
 std::int64_t now_ns() {
@@ -89,6 +91,25 @@ double cpu_seconds() {
   getrusage(RUSAGE_SELF, &usage);
   auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+// The CPU seconds (user + system) process `pid` has used, from /proc/PID/stat; 0 when unknown.
+double process_cpu_seconds(long pid) {
+  if (pid <= 0) return 0;
+  std::FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
+  if (f == nullptr) return 0;
+  char text[1024];
+  std::size_t n = std::fread(text, 1, sizeof text - 1, f);
+  std::fclose(f);
+  text[n] = '\0';
+  // Fields after the command name (which may hold blanks, so it is skipped up to its last ')'):
+  // state is field 3; utime and stime are fields 14 and 15.
+  const char* p = std::strrchr(text, ')');
+  if (p == nullptr) return 0;
+  unsigned long long utime = 0;
+  unsigned long long stime = 0;
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2) return 0;
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 bool contains(const char* data, std::size_t size, std::string_view needle) {
@@ -514,14 +535,18 @@ class Coordinator {
       echo_start_ = now_ns();
       echo_start_count_ = shared_.echoes.load();
       cpu_start_ = cpu_seconds();
+      server_cpu_start_ = process_cpu_seconds(options_.server_pid);
       poll_at(echo_start_ + to_ns(options_.duration), [this] {
         double seconds = seconds_between(echo_start_, now_ns());
         std::uint64_t count = shared_.echoes.load() - echo_start_count_;
         double cpu = (cpu_seconds() - cpu_start_) / seconds;
+        double server_cpu = process_cpu_seconds(options_.server_pid) - server_cpu_start_;
         std::uint64_t errors = shared_.protocol_errors.load() + shared_.closed.load();
-        std::printf("msgs_per_s=%.0f errors=%llu messages=%llu seconds=%.3f connections=%zu depth=%zu client_cpu=%.2f\n",
+        std::printf("msgs_per_s=%.0f errors=%llu messages=%llu seconds=%.3f connections=%zu depth=%zu client_cpu=%.2f "
+                    "server_cpu=%.2f server_us_per_msg=%.2f\n",
                     static_cast<double>(count) / seconds, static_cast<unsigned long long>(errors),
-                    static_cast<unsigned long long>(count), seconds, conns_.size(), options_.depth, cpu);
+                    static_cast<unsigned long long>(count), seconds, conns_.size(), options_.depth, cpu,
+                    server_cpu / seconds, count > 0 ? server_cpu * kNsPerSecond / kNsPerUs / static_cast<double>(count) : 0);
         finish(errors == 0 && count > 0 ? 0 : 1);
       });
     });
@@ -595,6 +620,7 @@ class Coordinator {
     sent_.assign(options_.senders, 0);
     phase_start_ = now_ns();
     cpu_start_ = cpu_seconds();
+    server_cpu_start_ = process_cpu_seconds(options_.server_pid);
   }
 
   // The senders' clock: each sender sends what its share of the rate owes since the phase began.
@@ -629,6 +655,8 @@ class Coordinator {
     measure_seconds_ = seconds_between(phase_start_, now);
     if (options_.count == 0) measure_seconds_ = options_.duration;
     measure_cpu_ = (cpu_seconds() - cpu_start_) / seconds_between(phase_start_, now);
+    measure_server_cpu_ = process_cpu_seconds(options_.server_pid) - server_cpu_start_;
+    measure_wall_ = seconds_between(phase_start_, now);
     for (std::uint64_t s : sent_) measure_sent_ += s;
     barrier([this](bool ok) {
       if (!ok) return report(false);
@@ -700,16 +728,18 @@ class Coordinator {
     result.overloaded = !ok || p99_ms > options_.overload_ms;
     if (errors > 0) exit_code = 1;
     auto us = [](std::uint64_t ns) { return static_cast<double>(ns) / kNsPerUs; };
-    char line[512];
+    char line[768];
     std::snprintf(line, sizeof line,
                   "rate=%.0f sent=%llu sent_per_s=%.0f delivered=%llu expected=%llu lost=%llu delivered_per_s=%.0f "
-                  "p50_us=%.0f p90_us=%.0f p99_us=%.0f max_us=%.0f closed=%llu errors=%llu client_cpu=%.2f drained=%d overloaded=%d sustained=%d",
+                  "p50_us=%.0f p90_us=%.0f p99_us=%.0f max_us=%.0f closed=%llu errors=%llu client_cpu=%.2f server_cpu=%.2f server_us_per_delivery=%.2f drained=%d overloaded=%d sustained=%d",
                   rate_, static_cast<unsigned long long>(measure_sent_),
                   static_cast<double>(measure_sent_) / measure_seconds_, static_cast<unsigned long long>(total.delivered),
                   static_cast<unsigned long long>(expected), static_cast<unsigned long long>(lost),
                   static_cast<double>(total.delivered) / measure_seconds_, us(total.latency.quantile(0.5)),
                   us(total.latency.quantile(0.9)), us(total.latency.quantile(0.99)), us(total.latency.max()),
                   static_cast<unsigned long long>(closed), static_cast<unsigned long long>(errors), measure_cpu_,
+                  measure_server_cpu_ / measure_wall_,
+                  expected > 0 ? measure_server_cpu_ * kNsPerSecond / kNsPerUs / static_cast<double>(expected) : 0,
                   ok ? 1 : 0, result.overloaded ? 1 : 0, result.sustained ? 1 : 0);
     last_line_ = line;
     std::printf("step=%u members=%zu %s\n", step_, conns_.size(), line);
@@ -761,7 +791,10 @@ class Coordinator {
   std::uint64_t measure_sent_ = 0;
   double measure_seconds_ = 0;
   double measure_cpu_ = 0;
+  double measure_server_cpu_ = 0;  // seconds of server CPU while sending (not while draining)
+  double measure_wall_ = 0;
   double cpu_start_ = 0;
+  double server_cpu_start_ = 0;
   std::function<void(StepResult)> step_done_;
   std::int64_t barrier_start_ = 0;
   std::function<void(bool)> barrier_done_;
@@ -854,6 +887,7 @@ int main(int argc, char** argv) {
   app.add_option("--parallel", o.parallel, "connections being set up at once")->check(CLI::Range(1, 1 << 16));
   app.add_option("--room", o.room, "room id (fanout)");
   app.add_option("--connections", o.connections, "connections (echo)")->check(CLI::Range(1, 1 << 20));
+  app.add_option("--server-pid", o.server_pid, "report this process's CPU time per message (from /proc)");
   app.add_option("--depth", o.depth, "echo requests in flight per connection (echo)")->check(CLI::Range(1, 1 << 16));
   CLI11_PARSE(app, argc, argv);
   o.echo = mode == "echo";
