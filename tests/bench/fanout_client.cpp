@@ -40,7 +40,10 @@ constexpr std::size_t kMaxResponseHeaderBytes = 16 * 1024;
 constexpr std::size_t kMaxErrorsShown = 5;
 constexpr double kSetupTimeoutSeconds = 120;
 constexpr auto kPollInterval = std::chrono::milliseconds(1);
-constexpr auto kSendTick = std::chrono::microseconds(500);
+// The senders wake when their next message is due, at least this often and at most this often
+// (above 1/kMinSendWait msgs/s several messages go out per wake-up, in one write).
+constexpr std::int64_t kMinSendWaitNs = 500'000;
+constexpr std::int64_t kMaxSendWaitNs = 10'000'000;
 constexpr double kNsPerUs = 1e3;
 constexpr double kNsPerSecond = 1e9;
 constexpr double kMsPerSecond = 1e3;
@@ -644,7 +647,11 @@ class Coordinator {
       for (; sent_[s] < owed; ++sent_[s]) sender->send_room_message(step_, phase_, sent_[s]);
     }
     if (measure_over) return end_measure(now);
-    tick_.expires_after(kSendTick);
+    // Next due: when the slowest sender owes its next message.
+    double next_due_s = static_cast<double>(owed + 1) / per_sender;
+    std::int64_t wait = phase_start_ + to_ns(next_due_s) - now;
+    wait = std::clamp(wait, kMinSendWaitNs, kMaxSendWaitNs);
+    tick_.expires_after(std::chrono::nanoseconds(wait));
     tick_.async_wait([this](const asio::error_code& ec) {
       if (!ec) tick();
     });
