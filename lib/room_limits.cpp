@@ -47,10 +47,12 @@ void DedupeWindow::record(const std::string& key, Clock::time_point now) {
 
 bool EventWindow::record(Clock::time_point now) {
   if (limit_ == 0) return false;
-  while (!events_.empty() && events_.front() + window_ <= now) events_.pop_front();
+  const auto live = std::find_if(events_.begin(), events_.end(),
+                                 [&](Clock::time_point at) { return at + window_ > now; });
+  events_.erase(events_.begin(), live);
   events_.push_back(now);
   // Only limit + 1 entries matter; older ones cannot change the verdict.
-  if (events_.size() > limit_ + 1) events_.pop_front();
+  if (events_.size() > limit_ + 1) events_.erase(events_.begin());
   return events_.size() > limit_;
 }
 

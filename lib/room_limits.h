@@ -9,6 +9,7 @@
 #include <deque>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace wstool::room {
 
@@ -60,7 +61,9 @@ class EventWindow {
  private:
   std::size_t limit_;
   std::chrono::milliseconds window_;
-  std::deque<Clock::time_point> events_;
+  // Oldest first; a vector (not a deque, which allocates when constructed) since every
+  // connection has one and most never see an error.
+  std::vector<Clock::time_point> events_;
 };
 
 // The wait before resend number `attempt` (1-based) of an unacknowledged delivery: the ack
