@@ -55,7 +55,7 @@ struct ServeOptions {
   std::uint64_t max_rooms_per_connection = room::kDefaultMaxRoomsPerConnection;
   std::uint64_t max_rooms = room::kDefaultMaxRooms;
   double rate = room::kDefaultRatePerSecond;
-  double burst = room::kDefaultBurst;
+  std::uint64_t burst = static_cast<std::uint64_t>(room::kDefaultBurst);
   double rate_per_ip = 0;
   std::uint64_t abuse_limit = room::kDefaultAbuseLimit;
   bool allow_binary = false;
@@ -150,7 +150,7 @@ room::HubConfig hub_config_from(const ServeOptions& options) {
   config.ack_retries = options.ack_retries;
   config.dedupe_window = duration_cast<milliseconds>(options.dedupe_window);
   config.rate_per_second = options.rate;
-  config.burst = options.burst;
+  config.burst = static_cast<double>(options.burst);
   config.rate_per_ip = options.rate_per_ip;
   config.abuse_limit = static_cast<std::size_t>(options.abuse_limit);
   config.allow_binary = options.allow_binary;
@@ -260,7 +260,7 @@ Runner make_serve(CLI::App& app) {
   app.add_option("--max-rooms", options->max_rooms, "rooms on the server at most (0: no limit)")->capture_default_str();
   add_rate_option(app, "--rate", options->rate, "requests per connection (token bucket; 0: unlimited)");
   app.add_option("--burst", options->burst, "token bucket size: requests allowed at once")
-      ->check(CLI::Range(1.0, 1e9))
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1'000'000'000}))
       ->capture_default_str();
   add_rate_option(app, "--rate-per-ip", options->rate_per_ip, "requests per client IP address, all its connections together (0: off)");
   app.add_option("--abuse-limit", options->abuse_limit, "close a connection (1008) after more errors than this within a minute (0: never)")
