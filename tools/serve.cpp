@@ -269,8 +269,14 @@ Runner make_serve(CLI::App& app) {
   app.add_flag("--no-compress", options->no_compress, "refuse permessage-deflate");
   add_duration_option(app, "--shutdown-timeout", options->shutdown_timeout,
                       "on SIGINT/SIGTERM, wait this long for clients to answer the 1001 close");
-  app.add_option("--log-format", options->log_format, "text or json (JSON Lines on stderr)")
-      ->transform(CLI::CheckedTransformer(std::map<std::string, LogFormat>{{"text", LogFormat::kText}, {"json", LogFormat::kJson}}))
+  app.add_option_function<std::string>(
+         "--log-format",
+         [options](const std::string& format) {
+           options->log_format = format == "json" ? LogFormat::kJson : LogFormat::kText;
+         },
+         "text, or json: one JSON object per line on stderr")
+      ->type_name("FORMAT")
+      ->check(CLI::IsMember({"text", "json"}))
       ->default_str("text");
   app.add_flag("-v,--verbose", options->verbosity, "log connections and closes; twice: more");
   app.add_flag("-q,--quiet", options->quiet, "log errors only");
