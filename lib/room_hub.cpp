@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "lib/room_limits.h"
+#include "lib/units.h"
 
 namespace wstool::room {
 
@@ -501,7 +502,7 @@ struct RoomHub::Impl {
     if (!answer && !rate_allows(m, now)) {
       add(counters.rate_limited);
       send_error(m, ErrorCode::kRateLimited,
-                 fmt::format("rate limit exceeded ({}/s, burst {})", config.rate_per_second, config.burst), request.id,
+                 fmt::format("rate limit exceeded ({}, burst {})", format_rate(config.rate_per_second), config.burst), request.id,
                  now);
       return;
     }

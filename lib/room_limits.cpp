@@ -24,11 +24,15 @@ DedupeWindow::DedupeWindow(std::chrono::milliseconds window, std::size_t max_ent
     : window_(window), max_entries_(std::max<std::size_t>(max_entries, 1)) {}
 
 void DedupeWindow::expire(Clock::time_point now) {
-  while (!order_.empty() && (order_.front().first <= now || order_.size() > max_entries_)) {
-    const auto it = expiry_.find(order_.front().second);
+  while (queued() > 0 && (order_[head_].first <= now || queued() > max_entries_)) {
+    const auto it = expiry_.find(order_[head_].second);
     // A key recorded again later has a later expiry: only its last entry removes it.
-    if (it != expiry_.end() && it->second == order_.front().first) expiry_.erase(it);
-    order_.pop_front();
+    if (it != expiry_.end() && it->second == order_[head_].first) expiry_.erase(it);
+    ++head_;
+  }
+  if (head_ > 0 && head_ * 2 >= order_.size()) {
+    order_.erase(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
   }
 }
 

@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -43,12 +42,16 @@ class DedupeWindow {
   std::size_t size() const { return expiry_.size(); }
 
  private:
+  std::size_t queued() const { return order_.size() - head_; }
   void expire(Clock::time_point now);
 
   std::chrono::milliseconds window_;
   std::size_t max_entries_;
   std::unordered_map<std::string, Clock::time_point> expiry_;
-  std::deque<std::pair<Clock::time_point, std::string>> order_;  // oldest first
+  // Oldest first from head_; a vector compacted as it drains, not a deque, which allocates when
+  // constructed: every session has one.
+  std::vector<std::pair<Clock::time_point, std::string>> order_;
+  std::size_t head_ = 0;
 };
 
 // Counts events in the last `window`; over_limit() once more than `limit` happened in it.

@@ -165,6 +165,7 @@ class WsClient {
   void drop() { socket_.close(); }
 
   std::uint16_t close_code() const { return close_code_; }
+  bool eof() const { return socket_.eof(); }
   const std::string& close_reason() const { return close_reason_; }
   std::uint8_t last_opcode() const { return last_opcode_; }
 
@@ -478,6 +479,51 @@ TEST(Serve, RateLimitAnswersRateLimitedNeverDrops) {
   EXPECT_EQ(echoes, 3);
   EXPECT_EQ(limited, (std::vector<int>{3, 4}));
   EXPECT_TRUE(server.stop().exited_with(0));
+}
+
+TEST(Serve, RatePerIpIsSharedByEveryConnectionFromOneAddress) {
+  ServeServer server({"--rate-per-ip", "1/m", "--burst", "3"});
+  ASSERT_NE(server.port, 0);
+  Joined a = connect(server.port);
+  Joined b = connect(server.port);
+  for (int i = 0; i < 2; ++i) {
+    a.client->send(json{{"type", "echo"}, {"data", i}});
+    EXPECT_EQ(a.client->next()->at("type"), "echo");
+  }
+  b.client->send(json{{"type", "echo"}, {"data", 2}});
+  EXPECT_EQ(b.client->next()->at("type"), "echo");
+  b.client->send(json{{"type", "echo"}, {"data", 3}, {"_id", 3}});
+  const json limited = error_of(*b.client);
+  EXPECT_EQ(limited["code"], "RATE_LIMITED");
+  EXPECT_EQ(limited["_id"], 3);
+  EXPECT_TRUE(server.stop().exited_with(0));
+}
+
+TEST(Serve, AMemberThatDoesNotReadIsClosedAndNeverHoldsTheRoomBack) {
+  ServeServer server({"--max-send-queue", "64KiB", "--max-content", "60KiB", "--rate", "0"});
+  ASSERT_NE(server.port, 0);
+  Joined stalled = connect(server.port, "/?userId=stalled");
+  Joined reader = connect(server.port, "/?userId=reader");
+  for (Joined* j : {&stalled, &reader}) {
+    j->client->send(json{{"type", "join_room"}, {"roomId", "r"}});
+    EXPECT_EQ(j->client->wait_for("room_joined")["roomId"], "r");
+  }
+  // Far more than the kernel's socket buffers hold for a client that never reads.
+  const std::string content(50000, 'x');
+  constexpr int kMessages = 250;
+  for (int i = 0; i < kMessages; ++i) {
+    reader.client->send(json{{"type", "room_message"}, {"roomId", "r"}, {"content", content}});
+    const json got = reader.client->wait_for("room_message");
+    ASSERT_EQ(got.value("userId", ""), "reader") << "message " << i;
+  }
+  // Its close frame sits behind what it never read, so it may never see it: the server drops
+  // the TCP connection after the close timeout either way.
+  const std::uint16_t code = stalled.client->wait_close(15s);
+  EXPECT_TRUE(code == 1008 || (code == 0 && stalled.client->eof())) << code;
+  const ProcessResult result = server.stop();
+  EXPECT_TRUE(result.exited_with(0));
+  EXPECT_NE(result.err.find("stalled closed: 1008"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("closed because they did not read"), std::string::npos) << result.err;
 }
 
 TEST(Serve, AbuseLimitClosesWith1008) {
