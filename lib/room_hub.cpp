@@ -134,8 +134,9 @@ struct Member {
   bool closing = false;
 };
 
+// Owns its connections' Members (user_data points at them), so none outlives the hub.
 struct alignas(64) WorkerState {
-  std::unordered_map<std::uint64_t, Member*> members;
+  std::unordered_map<std::uint64_t, std::unique_ptr<Member>> members;
 };
 
 struct IpState {
@@ -439,7 +440,8 @@ struct RoomHub::Impl {
         m.app_pong_due = kNever;
         return true;
       case RequestType::kAck:
-        if (request.id.is_number_unsigned() || request.id.is_number_integer()) {
+        // Delivery ids are positive integers; an ack of anything else acknowledges nothing.
+        if (request.id.is_number_integer()) {
           const auto delivery = request.id.get<std::int64_t>();
           if (delivery > 0 && m.pending.erase(static_cast<std::uint64_t>(delivery)) > 0) add(counters.acks_received);
         }
@@ -613,8 +615,8 @@ struct RoomHub::Impl {
       if (inserted) it->second.bucket = TokenBucket(config.rate_per_ip, config.burst, now);
       ++it->second.connections;
     }
-    conn.set_user_data(member.release());
-    workers[conn.worker()].members[conn.id()] = &m;
+    conn.set_user_data(&m);
+    workers[conn.worker()].members[conn.id()] = std::move(member);
     add(counters.connections);
     add(counters.connections_opened);
     if (resumed) add(counters.sessions_resumed);
@@ -690,13 +692,16 @@ struct RoomHub::Impl {
   }
 
   void on_close(ws::Connection& conn, const ws::CloseEvent& event) {
-    std::unique_ptr<Member> member(member_of(conn));
-    if (!member) return;
+    if (member_of(conn) == nullptr) return;
     conn.set_user_data(nullptr);
+    auto& owned = workers[conn.worker()].members;
+    const auto found = owned.find(conn.id());
+    if (found == owned.end()) return;
+    const std::unique_ptr<Member> member = std::move(found->second);  // freed when this returns
+    owned.erase(found);
     Member& m = *member;
     m.closing = true;
     const Clock::time_point now = Clock::now();
-    workers[conn.worker()].members.erase(conn.id());
     const auto joined = m.rooms;
     for (const auto& room : joined) leave(m, room.first, false);
     {

@@ -336,9 +336,13 @@ TEST(Serve, LeavingWithoutRoomIdLeavesEveryRoomAndEmptyRoomsDisappear) {
   ASSERT_NE(server.port, 0);
   Joined a = connect(server.port, "/?userId=a");
   Joined b = connect(server.port, "/?userId=b");
+  // One after the other: connections live on different threads, so concurrent requests from
+  // two clients may be processed in either order.
   for (const char* room : {"r1", "r2"}) {
     a.client->send(json{{"type", "join_room"}, {"roomId", room}});
+    EXPECT_EQ(a.client->wait_for("room_joined")["roomId"], room);
     b.client->send(json{{"type", "join_room"}, {"roomId", room}});
+    EXPECT_EQ(b.client->wait_for("room_joined")["roomId"], room);
   }
   b.client->send(json{{"type", "leave_room"}});
   std::vector<json> left;
