@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -188,11 +189,13 @@ struct ServeServer {
   std::uint16_t port = 0;
   explicit ServeServer(std::vector<std::string> extra = {})
       : process([&] {
-          std::vector<std::string> argv = {kBinary, "serve", "--listen", "127.0.0.1:0", "-v", "--threads", "2"};
-          // The test clients are still open at stop() and never answer the close: do not let
-          // each test wait the default 5 s for them.
-          if (std::find(extra.begin(), extra.end(), "--shutdown-timeout") == extra.end()) {
-            argv.insert(argv.end(), {"--shutdown-timeout", "300ms"});
+          std::vector<std::string> argv = {kBinary, "serve", "--listen", "127.0.0.1:0", "-v"};
+          // Defaults a test may override. Two threads, so fan-out crosses threads; the test
+          // clients are still open at stop() and never answer the close, so do not wait the
+          // default 5 s for them.
+          for (const auto& [flag, value] : {std::pair<std::string, std::string>{"--threads", "2"},
+                                            {"--shutdown-timeout", "300ms"}}) {
+            if (std::find(extra.begin(), extra.end(), flag) == extra.end()) argv.insert(argv.end(), {flag, value});
           }
           argv.insert(argv.end(), extra.begin(), extra.end());
           return argv;
@@ -379,6 +382,36 @@ TEST(Serve, DisconnectLeavesEveryRoomAndTellsTheOthers) {
   EXPECT_NE(first["roomId"], second["roomId"]);
   a.client->send(json{{"type", "get_room_info"}, {"roomId", "r1"}});
   EXPECT_EQ(a.client->next()->at("users"), json::array({"a"}));
+  EXPECT_TRUE(server.stop().exited_with(0));
+}
+
+TEST(Serve, ManyClientsOnSeveralThreadsSeeEveryMessageInEachSendersOrder) {
+  ServeServer server({"--threads", "4"});
+  ASSERT_NE(server.port, 0);
+  constexpr int kClients = 16;
+  constexpr int kPerClient = 20;
+  std::vector<Joined> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(connect(server.port, "/?userId=c" + std::to_string(i)));
+    clients.back().client->send(json{{"type", "join_room"}, {"roomId", "busy"}});
+    ASSERT_EQ(clients.back().client->wait_for("room_joined")["users"].size(), static_cast<std::size_t>(i + 1));
+  }
+  for (int n = 0; n < kPerClient; ++n) {
+    for (int i = 0; i < kClients; ++i) {
+      clients[static_cast<std::size_t>(i)].client->send(
+          json{{"type", "room_message"}, {"roomId", "busy"}, {"content", n}});
+    }
+  }
+  for (int i = 0; i < kClients; ++i) {
+    std::map<std::string, int> next_from;  // per sender, the content expected next
+    for (int got = 0; got < kClients * kPerClient; ++got) {
+      const json message = clients[static_cast<std::size_t>(i)].client->wait_for("room_message");
+      ASSERT_FALSE(message.is_null()) << "client " << i << " got only " << got;
+      int& expected = next_from[message["userId"].get<std::string>()];
+      EXPECT_EQ(message["content"], expected) << "from " << message["userId"];
+      ++expected;
+    }
+  }
   EXPECT_TRUE(server.stop().exited_with(0));
 }
 
