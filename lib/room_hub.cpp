@@ -473,12 +473,17 @@ struct RoomHub::Impl {
     return true;
   }
 
-  bool rate_allows(Member& m, Clock::time_point now) {
-    if (!m.bucket.take(now)) return false;
-    if (config.rate_per_ip <= 0) return true;
+  // Why a request may not run now: "" when it may, else which limit it is over.
+  std::string over_rate(Member& m, Clock::time_point now) {
+    if (!m.bucket.take(now)) {
+      return fmt::format("rate limit exceeded ({}, burst {})", format_rate(config.rate_per_second), config.burst);
+    }
+    if (config.rate_per_ip <= 0) return {};
     std::lock_guard<std::mutex> lock(ip_mutex);
     const auto it = ips.find(m.ip);
-    return it == ips.end() || it->second.bucket.take(now);
+    if (it == ips.end() || it->second.bucket.take(now)) return {};
+    return fmt::format("rate limit of this IP address exceeded ({}, burst {})", format_rate(config.rate_per_ip),
+                       config.burst);
   }
 
   void on_message(ws::Connection& conn, std::uint8_t opcode, const std::uint8_t* data, std::size_t size) {
@@ -501,12 +506,12 @@ struct RoomHub::Impl {
     // Answers to the server (acks, pongs) are never rate limited: limiting them would only
     // cause resends.
     const bool answer = request.type == RequestType::kAck || request.type == RequestType::kPong;
-    if (!answer && !rate_allows(m, now)) {
-      add(counters.rate_limited);
-      send_error(m, ErrorCode::kRateLimited,
-                 fmt::format("rate limit exceeded ({}, burst {})", format_rate(config.rate_per_second), config.burst), request.id,
-                 now);
-      return;
+    if (!answer) {
+      if (const std::string over = over_rate(m, now); !over.empty()) {
+        add(counters.rate_limited);
+        send_error(m, ErrorCode::kRateLimited, over, request.id, now);
+        return;
+      }
     }
     const bool acknowledged = !request.id.is_null() && request.type != RequestType::kAck;
     std::string dedupe_key;

@@ -533,6 +533,7 @@ TEST(Serve, RatePerIpIsSharedByEveryConnectionFromOneAddress) {
   const json limited = error_of(*b.client);
   EXPECT_EQ(limited["code"], "RATE_LIMITED");
   EXPECT_EQ(limited["_id"], 3);
+  EXPECT_NE(limited.value("message", "").find("IP address"), std::string::npos) << limited;
   EXPECT_TRUE(server.stop().exited_with(0));
 }
 
