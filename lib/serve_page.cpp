@@ -42,7 +42,7 @@ constexpr std::string_view kBody = R"html(
 <form id="connect-form">
   <input id="url" type="text" aria-label="WebSocket URL" spellcheck="false">
   <input id="user" type="text" placeholder="userId (optional)" aria-label="user id">
-  <input id="token" type="password" placeholder="token (optional)" aria-label="token">
+  <input id="token" type="password" placeholder="token (optional)" aria-label="token" autocomplete="off">
   <button id="connect" type="submit">Connect</button>
   <button id="disconnect" type="button" disabled>Disconnect</button>
 </form>
@@ -80,7 +80,8 @@ constexpr std::string_view kScript = R"js(
   let socket = null;
   let sent = 0;
   let received = 0;
-  const rooms = new Set();
+  // roomId -> userIds present, as the server reported them (a list: one user may connect twice)
+  const rooms = new Map();
   let autoRoom = params.get('room');
   let autoSend = params.get('send');
 
@@ -170,9 +171,19 @@ constexpr std::string_view kScript = R"js(
   }
 
   function updateRooms() {
-    const list = Array.from(rooms);
-    el('rooms').dataset.rooms = list.join(' ');
-    el('rooms').textContent = list.length ? 'rooms: ' + list.join(', ') : '';
+    const names = Array.from(rooms.keys());
+    el('rooms').dataset.rooms = names.join(' ');
+    const shown = names.map((id) => id + ' (' + rooms.get(id).join(', ') + ')');
+    el('rooms').textContent = shown.length ? 'rooms: ' + shown.join('; ') : '';
+  }
+
+  function presence(roomId, userId, present) {
+    const members = rooms.get(String(roomId));
+    if (!members) return;
+    const index = members.indexOf(String(userId));
+    if (present) members.push(String(userId));
+    else if (index >= 0) members.splice(index, 1);
+    updateRooms();
   }
 
   function sendText(text) {
@@ -214,9 +225,15 @@ constexpr std::string_view kScript = R"js(
         el('identity').textContent = 'you are ' + (m.userId || '?');
         break;
       case 'room_joined':
-        rooms.add(String(m.roomId));
+        rooms.set(String(m.roomId), Array.isArray(m.users) ? m.users.map(String) : []);
         updateRooms();
         if (m.roomId === autoRoom) sendAuto();
+        break;
+      case 'user_joined':
+        presence(m.roomId, m.userId, true);
+        break;
+      case 'user_left':
+        presence(m.roomId, m.userId, false);
         break;
       case 'room_message':
         showMessage('room', m);
