@@ -81,6 +81,10 @@ class ConnectionNode;
 // One event loop and what its connections share.
 struct Worker {
   asio::io_context io{1};
+  unsigned index = 0;
+  // Written by this worker's thread only; others read them for statistics.
+  std::atomic<std::uint64_t> bytes_read{0};
+  std::atomic<std::uint64_t> bytes_written{0};
   std::vector<std::uint8_t> read_buffer;
   ConnectionNode* head = nullptr;
   std::size_t connections = 0;
@@ -91,6 +95,12 @@ struct Worker {
   Clock::time_point hard_stop = Clock::time_point::max();
   std::function<void()> on_empty;  // called when stopping and the last connection is gone
 
+  void count_read(std::size_t n) {
+    bytes_read.store(bytes_read.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+  void count_written(std::size_t n) {
+    bytes_written.store(bytes_written.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   void link(ConnectionNode* node);
   void unlink(ConnectionNode* node);
   void start_sweep();
@@ -179,6 +189,7 @@ struct Counters {
   std::atomic<std::uint64_t> accepted{0};
   std::atomic<std::uint64_t> rejected{0};
   std::atomic<std::uint64_t> send_queue_overflows{0};
+  std::atomic<std::uint64_t> ping_timeouts{0};
 };
 
 // Settings shared by every connection of one server or client.
@@ -261,6 +272,30 @@ class BasicConnection final : public Connection,
   std::size_t queued_bytes() const override {
     return session_.output_size() + (writing_.size() - write_offset_);
   }
+  bool send_shared(const SharedMessage& message) override {
+    if (phase_ != Phase::kOpen) return false;
+    const std::string& frame = message.frame();
+    const bool ok = session_.send_encoded(message.opcode(), reinterpret_cast<const std::uint8_t*>(frame.data()),
+                                          frame.size(), message.header_bytes());
+    after_output();
+    return ok;
+  }
+  unsigned worker() const override { return worker_.index; }
+  void set_timer(milliseconds after) override {
+    if (phase_ == Phase::kDone) return;
+    if (after.count() < 0) {
+      if (timer_) timer_->cancel();
+      return;
+    }
+    // Allocated on first use: most connections never set one, and idle memory counts.
+    if (!timer_) timer_ = std::make_unique<asio::steady_timer>(worker_.io);
+    timer_->expires_after(after);
+    timer_->async_wait([self = this->shared_from_this()](const asio::error_code& ec) {
+      if (ec || self->phase_ != Phase::kOpen) return;
+      self->worker_.now = Clock::now();
+      self->settings_.handler->on_timer(*self);
+    });
+  }
 
   // --- lifecycle ---
   Stream& stream() { return stream_; }
@@ -316,6 +351,10 @@ class BasicConnection final : public Connection,
       session_.release_idle_buffers();
     }
     if (phase_ == Phase::kOpen && session_.state() == Session::State::kOpen &&
+        settings_.limits.ping_interval.count() > 0 && heartbeat(now)) {
+      return;
+    }
+    if (phase_ == Phase::kOpen && session_.state() == Session::State::kOpen &&
         settings_.limits.idle_timeout.count() > 0 &&
         now - last_activity_ >= settings_.limits.idle_timeout) {
       last_activity_ = now;
@@ -362,6 +401,27 @@ class BasicConnection final : public Connection,
     close_transport("closed at shutdown without a closing handshake");
   }
 
+  // Pings every ping_interval; a peer silent for ping_timeout after a ping is gone (a dead
+  // laptop, a dropped NAT mapping): closed without waiting for a close frame that will not come.
+  // True when the connection was closed.
+  bool heartbeat(Clock::time_point now) {
+    if (ping_outstanding_ && now - ping_sent_ >= settings_.limits.ping_timeout) {
+      settings_.counters->ping_timeouts.fetch_add(1, std::memory_order_relaxed);
+      session_.fail(close_code::kGoingAway, "ping timeout", *this, true);
+      after_session_change();
+      if (phase_ != Phase::kDone) close_transport("no pong within the ping timeout");
+      return true;
+    }
+    if (!ping_outstanding_ && now >= next_ping_) {
+      ping_outstanding_ = true;
+      ping_sent_ = now;
+      next_ping_ = now + settings_.limits.ping_interval;
+      session_.send_ping(nullptr, 0);
+      after_output();
+    }
+    return false;
+  }
+
  private:
   // --- SessionEvents: forward to the handler ---
   void on_frame_header(const FrameHeader& header) override {
@@ -374,6 +434,7 @@ class BasicConnection final : public Connection,
     settings_.handler->on_ping(*this, as_view(data, size));
   }
   void on_pong(const std::uint8_t* data, std::size_t size) override {
+    ping_outstanding_ = false;
     settings_.handler->on_pong(*this, as_view(data, size));
   }
   void on_close_frame(std::uint16_t /*code*/, std::string_view /*reason*/) override {
@@ -396,6 +457,7 @@ class BasicConnection final : public Connection,
               self->on_read_error(ec);
               return;
             }
+            self->worker_.count_read(n);
             const std::size_t total = self->inbuf_used_ + n;
             const std::size_t used = self->process(self->inbuf_.data(), total);
             if (self->phase_ == Phase::kDone) return;
@@ -432,6 +494,7 @@ class BasicConnection final : public Connection,
       on_read_error(ec);
       return;
     }
+    worker_.count_read(n);
     const std::size_t total = carried + n;
     const std::size_t used = process(buffer.data(), total);
     if (phase_ == Phase::kDone) return;
@@ -548,7 +611,10 @@ class BasicConnection final : public Connection,
         close_transport("write failed: " + ec.message());
         return;
       }
-      if (!ec) write_offset_ = n;
+      if (!ec) {
+        write_offset_ = n;
+        worker_.count_written(n);
+      }
       if (write_offset_ == writing_.size()) {
         written();
         return;
@@ -556,8 +622,9 @@ class BasicConnection final : public Connection,
     }
     write_in_flight_ = true;
     asio::async_write(stream_, asio::buffer(writing_.data() + write_offset_, writing_.size() - write_offset_),
-                      [self = this->shared_from_this()](const asio::error_code& ec, std::size_t) {
+                      [self = this->shared_from_this()](const asio::error_code& ec, std::size_t n) {
                         self->write_in_flight_ = false;
+                        self->worker_.count_written(n);
                         if (self->phase_ == Phase::kDone) return;
                         if (ec) {
                           self->close_transport("write failed: " + ec.message());
@@ -606,6 +673,16 @@ class BasicConnection final : public Connection,
     flush();
   }
 
+  // Answers a plain HTTP request, then closes.
+  void respond(const HttpResponse& response) {
+    const std::string bytes = make_http_response(response);
+    session_.send_raw_bytes(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+    phase_ = Phase::kClosing;
+    close_after_flush_ = true;
+    deadline_ = worker_.now + settings_.limits.close_timeout;
+    flush();
+  }
+
   void fail_handshake(std::string why, Errc errc = Errc::kConnectionLost);
 
   void close_transport(std::string error) {
@@ -614,6 +691,7 @@ class BasicConnection final : public Connection,
     const Phase was = phase_;
     phase_ = Phase::kDone;
     asio::error_code ec;
+    if (timer_) timer_->cancel();
     socket().shutdown(tcp::socket::shutdown_both, ec);
     socket().close(ec);
     if (opened_) {
@@ -642,6 +720,7 @@ class BasicConnection final : public Connection,
     phase_ = Phase::kOpen;
     deadline_ = Clock::time_point::max();
     last_activity_ = worker_.now;
+    next_ping_ = worker_.now + settings_.limits.ping_interval;
     settings_.counters->open.fetch_add(1, std::memory_order_relaxed);
   }
 
@@ -661,6 +740,10 @@ class BasicConnection final : public Connection,
   std::size_t reject_status_ = 0;  // server at its connection limit: answer this status
   Clock::time_point deadline_ = Clock::time_point::max();
   Clock::time_point last_activity_{};
+  bool ping_outstanding_ = false;
+  Clock::time_point ping_sent_{};
+  Clock::time_point next_ping_{};
+  std::unique_ptr<asio::steady_timer> timer_;  // Connection::set_timer, allocated on first use
 
   std::string remote_;
   std::string subprotocol_;
@@ -700,7 +783,17 @@ std::size_t BasicConnection<Stream>::process_request(std::uint8_t* data, std::si
     request_parser_.reset();
     return size;
   }
-  if (std::optional<Rejection> rejection = check_upgrade_request(request)) {
+  if (header_value(request.headers, "Upgrade").empty()) {
+    // Plain HTTP on the WebSocket port (health checks, metrics, a page): the handler may answer.
+    if (std::optional<HttpResponse> answer = settings_.handler->on_http_request(request, remote_)) {
+      respond(*answer);
+      request_parser_.reset();
+      return size;
+    }
+  }
+  std::optional<Rejection> rejection = check_upgrade_request(request);
+  if (!rejection) rejection = settings_.handler->on_upgrade_request(request, remote_);
+  if (rejection) {
     reject(rejection->status, rejection->reason, rejection->body, rejection->headers);
     request_parser_.reset();
     return size;
@@ -958,6 +1051,18 @@ unsigned available_cpus() {
   return hw == 0 ? 1 : hw;
 }
 
+SharedMessage::SharedMessage(std::uint8_t opcode, std::string payload) : opcode_(opcode) {
+  FrameHeader h;
+  h.fin = true;
+  h.opcode = opcode;
+  h.payload_length = payload.size();
+  std::uint8_t header[kMaxFrameHeaderBytes];
+  header_bytes_ = encode_header(header, h);
+  frame_.reserve(header_bytes_ + payload.size());
+  frame_.assign(reinterpret_cast<const char*>(header), header_bytes_);
+  frame_ += payload;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Server
 
@@ -991,9 +1096,11 @@ struct Server::Impl {
     settings.counters = &counters;
     const unsigned n = thread_count(config.threads);
     const milliseconds every = sweep_interval_for(
-        {config.handshake_timeout, config.limits.idle_timeout, config.limits.close_timeout});
+        {config.handshake_timeout, config.limits.idle_timeout, config.limits.close_timeout,
+         config.limits.ping_interval, config.limits.ping_timeout});
     for (unsigned i = 0; i < n; ++i) {
       auto worker = std::make_unique<Worker>();
+      worker->index = i;
       worker->read_buffer.resize(kSharedReadBufferBytes);
       worker->sweep_every = every;
       workers.push_back(std::move(worker));
@@ -1043,8 +1150,13 @@ Server::~Server() = default;
 
 Error Server::listen() {
   Impl& s = *impl_;
-  if (!s.config.tls_cert_file.empty() || !s.config.tls_key_file.empty()) {
-    if (s.config.tls_cert_file.empty() || s.config.tls_key_file.empty()) {
+  const bool pem = !s.config.tls_cert_pem.empty() || !s.config.tls_key_pem.empty();
+  const bool files = !s.config.tls_cert_file.empty() || !s.config.tls_key_file.empty();
+  if (pem || files) {
+    if (pem && (s.config.tls_cert_pem.empty() || s.config.tls_key_pem.empty())) {
+      return Error(Errc::kUsage, "a TLS certificate and its key go together");
+    }
+    if (!pem && (s.config.tls_cert_file.empty() || s.config.tls_key_file.empty())) {
       return Error(Errc::kUsage, "--tls-cert and --tls-key go together");
     }
     s.tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
@@ -1054,17 +1166,24 @@ Error Server::listen() {
     // Idle TLS connections give their record buffers back to the allocator.
     SSL_CTX_set_mode(s.tls->native_handle(), SSL_MODE_RELEASE_BUFFERS);
     asio::error_code ec;
-    s.tls->use_certificate_chain_file(s.config.tls_cert_file, ec);
-    if (ec) {
-      const bool missing = access(s.config.tls_cert_file.c_str(), R_OK) != 0;
-      return Error(missing ? Errc::kMissingInput : Errc::kBadData,
-                   s.config.tls_cert_file + ": cannot load certificate: " + openssl_error_string());
-    }
-    s.tls->use_private_key_file(s.config.tls_key_file, asio::ssl::context::pem, ec);
-    if (ec) {
-      const bool missing = access(s.config.tls_key_file.c_str(), R_OK) != 0;
-      return Error(missing ? Errc::kMissingInput : Errc::kBadData,
-                   s.config.tls_key_file + ": cannot load private key: " + openssl_error_string());
+    if (pem) {
+      s.tls->use_certificate_chain(asio::buffer(s.config.tls_cert_pem), ec);
+      if (ec) return Error(Errc::kBadData, "cannot load the TLS certificate: " + openssl_error_string());
+      s.tls->use_private_key(asio::buffer(s.config.tls_key_pem), asio::ssl::context::pem, ec);
+      if (ec) return Error(Errc::kBadData, "cannot load the TLS private key: " + openssl_error_string());
+    } else {
+      s.tls->use_certificate_chain_file(s.config.tls_cert_file, ec);
+      if (ec) {
+        const bool missing = access(s.config.tls_cert_file.c_str(), R_OK) != 0;
+        return Error(missing ? Errc::kMissingInput : Errc::kBadData,
+                     s.config.tls_cert_file + ": cannot load certificate: " + openssl_error_string());
+      }
+      s.tls->use_private_key_file(s.config.tls_key_file, asio::ssl::context::pem, ec);
+      if (ec) {
+        const bool missing = access(s.config.tls_key_file.c_str(), R_OK) != 0;
+        return Error(missing ? Errc::kMissingInput : Errc::kBadData,
+                     s.config.tls_key_file + ": cannot load private key: " + openssl_error_string());
+      }
     }
   }
   Worker& first = *s.workers.front();
@@ -1148,7 +1267,22 @@ Server::Stats Server::stats() const {
   stats.rejected = impl_->counters.rejected.load();
   stats.send_queue_overflows = impl_->counters.send_queue_overflows.load();
   stats.open = impl_->counters.open.load();
+  stats.ping_timeouts = impl_->counters.ping_timeouts.load();
+  for (const auto& worker : impl_->workers) {
+    stats.bytes_read += worker->bytes_read.load(std::memory_order_relaxed);
+    stats.bytes_written += worker->bytes_written.load(std::memory_order_relaxed);
+  }
   return stats;
+}
+
+unsigned Server::worker_count() const { return static_cast<unsigned>(impl_->workers.size()); }
+
+void Server::post(unsigned index, std::function<void()> task) {
+  Worker& worker = *impl_->workers.at(index);
+  asio::post(worker.io, [&worker, task = std::move(task)] {
+    worker.now = Clock::now();
+    task();
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,7 +6,9 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +35,27 @@ struct CloseEvent {
   bool we_failed = false;  // we failed the connection (the peer broke a rule, or a limit)
   std::string error;     // why it was not clean, for people
 };
+
+// A data message encoded once and sent to many connections (a broadcast, a room message): the
+// payload is shared, and its frame is built once, not once per receiver. Immutable, so one
+// instance may be sent from several threads at once.
+class SharedMessage {
+ public:
+  SharedMessage(std::uint8_t opcode, std::string payload);
+  std::uint8_t opcode() const { return opcode_; }
+  std::string_view payload() const {
+    return std::string_view(frame_).substr(header_bytes_);
+  }
+  // The whole unmasked, uncompressed frame (what a server sends without compression).
+  const std::string& frame() const { return frame_; }
+  std::size_t header_bytes() const { return header_bytes_; }
+
+ private:
+  std::uint8_t opcode_;
+  std::size_t header_bytes_;
+  std::string frame_;
+};
+using SharedMessagePtr = std::shared_ptr<const SharedMessage>;
 
 // A connection as handlers see it. Methods must be called on the connection's own thread
 // (inside a handler callback); they queue output and return at once.
@@ -61,6 +84,22 @@ class Connection {
   virtual void send_raw_bytes(const std::uint8_t* data, std::size_t size) = 0;
   // Bytes queued and not yet written to the socket.
   virtual std::size_t queued_bytes() const = 0;
+
+  // Sends a shared message: its frame bytes as they are when nothing is negotiated that changes
+  // them (server role, no compression), otherwise encoded for this connection.
+  virtual bool send_shared(const SharedMessage& message) = 0;
+  // The index of the thread (worker) this connection runs on: 0 .. Server::worker_count()-1.
+  virtual unsigned worker() const = 0;
+  // Calls ConnectionHandler::on_timer once, `after` from now; a new call replaces the previous
+  // one; a negative duration cancels it. Closed connections get no timer calls.
+  virtual void set_timer(std::chrono::milliseconds after) = 0;
+
+  // One pointer the handler may keep with the connection (its own per-connection state).
+  void* user_data() const { return user_data_; }
+  void set_user_data(void* data) { user_data_ = data; }
+
+ private:
+  void* user_data_ = nullptr;
 };
 
 // Callbacks, on the connection's thread.
@@ -77,6 +116,21 @@ class ConnectionHandler {
   virtual void on_close(Connection& /*conn*/, const CloseEvent& /*event*/) {}
   // A connection that never opened (bad request, timeout, TLS failure); server role.
   virtual void on_handshake_failed(const std::string& /*remote*/, const std::string& /*why*/) {}
+  // Server role: a valid upgrade request, before it is accepted. A Rejection refuses it with
+  // that HTTP answer (401, 403, ...); nullopt accepts. Runs on the connection's thread.
+  virtual std::optional<Rejection> on_upgrade_request(const UpgradeRequest& /*request*/,
+                                                      const std::string& /*remote*/) {
+    return std::nullopt;
+  }
+  // Server role: a well-formed HTTP request that asks for no upgrade (GET /metrics...). An
+  // HttpResponse answers it, then the connection closes; nullopt answers as a WebSocket
+  // endpoint does (400, naming the missing Upgrade header).
+  virtual std::optional<HttpResponse> on_http_request(const UpgradeRequest& /*request*/,
+                                                      const std::string& /*remote*/) {
+    return std::nullopt;
+  }
+  // The timer set with Connection::set_timer fired.
+  virtual void on_timer(Connection& /*conn*/) {}
 };
 
 struct ConnectionLimits {
@@ -84,6 +138,10 @@ struct ConnectionLimits {
   std::size_t max_send_queue_bytes = kDefaultMaxSendQueueBytes;
   std::chrono::milliseconds idle_timeout{0};  // 0: none
   std::chrono::milliseconds close_timeout{5000};
+  // Heartbeat: a ping frame every ping_interval (0: none); a peer that has not answered with a
+  // pong within ping_timeout is closed (close code 1001) without waiting for its close.
+  std::chrono::milliseconds ping_interval{0};
+  std::chrono::milliseconds ping_timeout{10000};
 };
 
 struct ServerConfig {
@@ -100,6 +158,9 @@ struct ServerConfig {
   bool keep_request = false;  // keep the opening request for Connection::request()
   std::string tls_cert_file;  // both set: serve wss://
   std::string tls_key_file;
+  // Or the certificate chain and key themselves, PEM (e.g. generated at start).
+  std::string tls_cert_pem;
+  std::string tls_key_pem;
   bool report_frames = false;
 };
 
@@ -129,8 +190,17 @@ class Server {
     std::uint64_t rejected = 0;           // answered with an HTTP error
     std::uint64_t send_queue_overflows = 0;
     std::uint64_t open = 0;
+    std::uint64_t bytes_read = 0;      // from sockets, handshakes and TLS records included
+    std::uint64_t bytes_written = 0;
+    std::uint64_t ping_timeouts = 0;   // connections closed for want of a pong
   };
   Stats stats() const;
+
+  // The event-loop threads (config.threads, resolved); valid after construction.
+  unsigned worker_count() const;
+  // Thread-safe: runs `task` on worker `index`'s thread (where its connections live). Tasks
+  // posted after run() returned are dropped.
+  void post(unsigned index, std::function<void()> task);
 
   struct Impl;
 

@@ -398,6 +398,84 @@ std::string make_rejection_response(const Rejection& rejection) {
   return out;
 }
 
+std::string make_http_response(const HttpResponse& response) {
+  std::string_view reason = reason_phrase(response.status);
+  std::string out = "HTTP/1.1 " + std::to_string(response.status) + " " +
+                    std::string(reason.empty() ? std::string_view("Unknown") : reason) + "\r\n";
+  for (const auto& h : response.headers) {
+    if (ascii_iequals(h.name, "Content-Length") || ascii_iequals(h.name, "Connection") ||
+        ascii_iequals(h.name, "Content-Type")) {
+      continue;  // ours, from the fields below
+    }
+    append_header(out, h.name, h.value);
+  }
+  if (!response.content_type.empty()) append_header(out, "Content-Type", response.content_type);
+  append_header(out, "X-Content-Type-Options", "nosniff");
+  append_header(out, "Cache-Control", "no-store");
+  append_header(out, "Content-Length", std::to_string(response.body.size()));
+  append_header(out, "Connection", "close");
+  out += kCrlf;
+  if (!response.head_only) out += response.body;
+  return out;
+}
+
+RequestTarget split_target(std::string_view target) {
+  RequestTarget result;
+  const std::size_t fragment = target.find('#');
+  if (fragment != std::string_view::npos) target = target.substr(0, fragment);
+  const std::size_t question = target.find('?');
+  if (question == std::string_view::npos) {
+    result.path = std::string(target);
+  } else {
+    result.path = std::string(target.substr(0, question));
+    result.query = std::string(target.substr(question + 1));
+  }
+  return result;
+}
+
+namespace {
+
+int hex_digit_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// application/x-www-form-urlencoded decoding; a malformed escape is kept as it is.
+std::string percent_decode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '+') {
+      out += ' ';
+    } else if (c == '%' && i + 2 < text.size() && hex_digit_value(text[i + 1]) >= 0 &&
+               hex_digit_value(text[i + 2]) >= 0) {
+      out += static_cast<char>(hex_digit_value(text[i + 1]) * 16 + hex_digit_value(text[i + 2]));
+      i += 2;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> query_parameter(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const std::size_t amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const std::size_t eq = pair.find('=');
+    const std::string key = percent_decode(pair.substr(0, eq));
+    if (key != name) continue;
+    return eq == std::string_view::npos ? std::string() : percent_decode(pair.substr(eq + 1));
+  }
+  return std::nullopt;
+}
+
 std::string_view reason_phrase(int status) {
   switch (status) {
     case 101: return "Switching Protocols";

@@ -85,6 +85,26 @@ struct Rejection {
   std::string body;
 };
 
+// An ordinary HTTP answer (a server's /healthz, /metrics): sent, then the connection closes.
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/plain; charset=utf-8";
+  HttpHeaders headers;
+  std::string body;
+  bool head_only = false;  // answer a HEAD request: headers with the body's length, no body
+};
+std::string make_http_response(const HttpResponse& response);
+
+// The request target split: "/rooms?id=a%20b" -> path "/rooms", query "id=a%20b".
+struct RequestTarget {
+  std::string path;
+  std::string query;
+};
+RequestTarget split_target(std::string_view target);
+// The first value of `name` in a query string, percent-decoded ('+' as space); nullopt when
+// absent.
+std::optional<std::string> query_parameter(std::string_view query, std::string_view name);
+
 // RFC 6455 4.2.1: GET, HTTP/1.1 or later, Host, Upgrade: websocket, Connection: upgrade, a
 // Sec-WebSocket-Key that is base64 of 16 bytes, well-formed Sec-WebSocket-Protocol tokens
 // (400 otherwise), and Sec-WebSocket-Version: 13 (426 with `Sec-WebSocket-Version: 13`

@@ -312,6 +312,16 @@ void Session::append_frame(std::uint8_t op, bool fin, std::uint8_t rsv, const st
   if (h.masked) apply_mask(out_.data() + payload_at, size, h.mask_key, 0);
 }
 
+bool Session::send_encoded(std::uint8_t op, const std::uint8_t* frame, std::size_t frame_size,
+                           std::size_t header_size) {
+  if (state_ != State::kOpen) return false;
+  if (role_ == Role::kClient || deflate_ != nullptr) {
+    return send_message(op, frame + header_size, frame_size - header_size);
+  }
+  out_.insert(out_.end(), frame, frame + frame_size);
+  return true;
+}
+
 bool Session::send_message(std::uint8_t op, const std::uint8_t* data, std::size_t size) {
   if (state_ != State::kOpen) return false;
   if (deflate_ != nullptr && (op == opcode::kText || op == opcode::kBinary)) {

@@ -75,6 +75,11 @@ class Session {
   bool send_message(std::uint8_t opcode, const std::uint8_t* data, std::size_t size);
   bool send_ping(const std::uint8_t* data, std::size_t size);
   bool send_pong(const std::uint8_t* data, std::size_t size);
+  // Queues a data message whose frame was encoded elsewhere (a server's shared broadcast frame):
+  // `frame` is one complete, unmasked, uncompressed data frame. Server role without compression
+  // only; otherwise the payload is sent with send_message. False as for send_message.
+  bool send_encoded(std::uint8_t opcode, const std::uint8_t* frame, std::size_t frame_size,
+                    std::size_t header_size);
   // Starts the closing handshake; close_code::kNoStatus sends an empty close frame.
   bool send_close(std::uint16_t code, std::string_view reason);
   // Queues a frame as given, bypassing every protocol rule (the testing tool's raw mode).

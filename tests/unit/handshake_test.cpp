@@ -455,5 +455,46 @@ TEST(CheckUpgradeResponse, SubprotocolMustBeOneWeOffered) {
   EXPECT_EQ(check_upgrade_response(parse_response(switching()), kSampleKey, {"chat"}), "");
 }
 
+
+TEST(HttpResponse, FramesTheBodyAndClosesTheConnection) {
+  HttpResponse response;
+  response.status = 404;
+  response.body = "no such page";
+  response.headers = {{"Content-Length", "999"}, {"X-Served-By", "wstool\r\nInjected: yes"}};
+  const std::string wire = make_http_response(response);
+  EXPECT_EQ(wire.rfind("HTTP/1.1 404 Not Found\r\n", 0), 0u) << wire;
+  EXPECT_NE(wire.find("Content-Type: text/plain; charset=utf-8\r\n"), std::string::npos);
+  EXPECT_NE(wire.find("Content-Length: 12\r\n"), std::string::npos);
+  EXPECT_EQ(wire.find("999"), std::string::npos);           // framing headers are ours
+  EXPECT_EQ(wire.find("\r\nInjected"), std::string::npos);  // no header injection
+  EXPECT_NE(wire.find("Connection: close\r\n"), std::string::npos);
+  EXPECT_EQ(wire.substr(wire.size() - 12), "no such page");
+
+  response.head_only = true;
+  const std::string head = make_http_response(response);
+  EXPECT_NE(head.find("Content-Length: 12\r\n"), std::string::npos);
+  EXPECT_EQ(head.substr(head.size() - 4), "\r\n\r\n");
+}
+
+TEST(RequestTarget, SplitsPathAndQuery) {
+  EXPECT_EQ(split_target("/rooms?id=a%20b").path, "/rooms");
+  EXPECT_EQ(split_target("/rooms?id=a%20b").query, "id=a%20b");
+  EXPECT_EQ(split_target("/").query, "");
+  EXPECT_EQ(split_target("/x?y#frag").query, "y");
+  EXPECT_EQ(split_target("/x#frag?no").path, "/x");
+}
+
+TEST(RequestTarget, QueryParametersArePercentDecoded) {
+  const std::string query = "userId=al%69ce&empty=&flag&token=a+b%2Bc&bad=%zz%4&userId=second";
+  EXPECT_EQ(query_parameter(query, "userId"), "alice");  // the first one wins
+  EXPECT_EQ(query_parameter(query, "empty"), "");
+  EXPECT_EQ(query_parameter(query, "flag"), "");
+  EXPECT_EQ(query_parameter(query, "token"), "a b+c");
+  EXPECT_EQ(query_parameter(query, "bad"), "%zz%4");  // malformed escapes kept as they are
+  EXPECT_EQ(query_parameter(query, "missing"), std::nullopt);
+  EXPECT_EQ(query_parameter("", "x"), std::nullopt);
+  EXPECT_EQ(query_parameter("a%3Db=1", "a=b"), "1");
+}
+
 }  // namespace
 }  // namespace wstool::ws

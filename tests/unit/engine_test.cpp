@@ -1,0 +1,368 @@
+// The engine's server hooks as serve uses them: plain HTTP answers, upgrade refusals, shared
+// messages, per-connection timers, cross-thread posts, the protocol heartbeat and in-memory TLS
+// material. A real Server on 127.0.0.1 port 0; the peer is a raw socket speaking bytes.
+#include "lib/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <future>
+#include <sstream>
+#include <thread>
+
+#include "tests/support/raw_socket.h"
+
+namespace wstool::ws {
+namespace {
+
+using namespace std::chrono_literals;
+using test::Socket;
+
+constexpr auto kWait = 5000ms;
+
+class ServerThread {
+ public:
+  ServerThread(ServerConfig config, ConnectionHandler& handler)
+      : server_(std::move(config), handler, logger_) {}
+  ~ServerThread() { stop(); }
+
+  Error start() {
+    Error error = server_.listen();
+    if (!error) thread_ = std::thread([this] { server_.run(); });
+    return error;
+  }
+  void stop() {
+    if (!thread_.joinable()) return;
+    server_.shutdown(close_code::kGoingAway, 200ms);
+    thread_.join();
+  }
+  Server& server() { return server_; }
+  std::uint16_t port() const { return server_.port(); }
+
+ private:
+  NullLogger logger_;
+  Server server_;
+  std::thread thread_;
+};
+
+ServerConfig loopback_config() {
+  ServerConfig config;
+  config.port = 0;
+  config.threads = 1;
+  return config;
+}
+
+std::string upgrade_request(const std::string& target = "/", const std::string& extra = "") {
+  return "GET " + target +
+         " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+         extra + "\r\n";
+}
+
+// A WebSocket peer over a raw socket; bytes read past what was parsed wait in `buffered`.
+struct Peer {
+  Socket socket;
+  std::string buffered;
+  bool send_all(const std::string& bytes) { return socket.send_all(bytes); }
+  bool wait_closed(std::chrono::milliseconds timeout) { return socket.wait_closed(timeout); }
+  bool valid() const { return socket.valid(); }
+  // Waits until at least `count` bytes are buffered.
+  bool fill(std::size_t count) {
+    const auto deadline = std::chrono::steady_clock::now() + kWait;
+    while (buffered.size() < count && !socket.eof() && std::chrono::steady_clock::now() < deadline) {
+      buffered += socket.read_some(100ms);
+    }
+    return buffered.size() >= count;
+  }
+};
+
+// Connects and completes the opening handshake; `answer` gets the server's response head.
+Peer open_websocket(std::uint16_t port, std::string* answer = nullptr, const std::string& extra = "") {
+  Peer peer{test::connect_loopback(port), {}};
+  EXPECT_TRUE(peer.send_all(upgrade_request("/", extra)));
+  std::string bytes = peer.socket.read_until("\r\n\r\n", kWait);
+  const std::size_t end = bytes.find("\r\n\r\n");
+  EXPECT_NE(end, std::string::npos) << bytes;
+  const std::string head = bytes.substr(0, end == std::string::npos ? bytes.size() : end + 4);
+  if (end != std::string::npos) peer.buffered = bytes.substr(end + 4);
+  EXPECT_EQ(head.rfind("HTTP/1.1 101", 0), 0u) << head;
+  if (answer != nullptr) *answer = head;
+  return peer;
+}
+
+std::string masked_frame(std::uint8_t op, const std::string& payload) {
+  FrameHeader h;
+  h.opcode = op;
+  h.masked = true;
+  h.mask_key = 0x12345678;
+  h.payload_length = payload.size();
+  std::uint8_t header[kMaxFrameHeaderBytes];
+  const std::size_t n = encode_header(header, h);
+  std::string body = payload;
+  apply_mask(reinterpret_cast<std::uint8_t*>(body.data()), body.size(), h.mask_key, 0);
+  return std::string(reinterpret_cast<const char*>(header), n) + body;
+}
+
+struct Frame {
+  FrameHeader header;
+  std::string payload;
+};
+
+// Reads one unmasked server frame.
+std::optional<Frame> read_frame(Peer& peer) {
+  FrameHeader h;
+  for (;;) {
+    const HeaderStatus status =
+        decode_header(reinterpret_cast<const std::uint8_t*>(peer.buffered.data()), peer.buffered.size(), h);
+    if (status == HeaderStatus::kComplete) break;
+    if (status != HeaderStatus::kIncomplete) return std::nullopt;
+    if (!peer.fill(std::max<std::size_t>(h.header_length, peer.buffered.size() + 1))) return std::nullopt;
+  }
+  const std::size_t total = h.header_length + static_cast<std::size_t>(h.payload_length);
+  if (!peer.fill(total)) return std::nullopt;
+  Frame frame{h, peer.buffered.substr(h.header_length, static_cast<std::size_t>(h.payload_length))};
+  peer.buffered.erase(0, total);
+  return frame;
+}
+
+class HookHandler : public ConnectionHandler {
+ public:
+  void on_message(Connection& /*conn*/, std::uint8_t /*opcode*/, const std::uint8_t* /*data*/,
+                  std::size_t /*size*/) override {}
+};
+
+TEST(EngineHttp, PlainRequestsReachTheHandlerAndGetItsAnswer) {
+  struct Handler : HookHandler {
+    std::optional<HttpResponse> on_http_request(const UpgradeRequest& request,
+                                                const std::string& remote) override {
+      const RequestTarget target = split_target(request.target);
+      if (target.path != "/healthz") return std::nullopt;
+      HttpResponse response;
+      response.body = "ok " + query_parameter(target.query, "who").value_or("?") + " from " +
+                      remote.substr(0, remote.find(':'));
+      return response;
+    }
+  } handler;
+  ServerThread server(loopback_config(), handler);
+  ASSERT_FALSE(server.start());
+
+  Socket socket = test::connect_loopback(server.port());
+  ASSERT_TRUE(socket.send_all("GET /healthz?who=ci%20job HTTP/1.1\r\nHost: x\r\n\r\n"));
+  std::string answer = socket.read_until("ok ci job from 127.0.0.1", kWait);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << answer;
+  EXPECT_NE(answer.find("Content-Length: 24\r\n"), std::string::npos) << answer;
+  EXPECT_TRUE(socket.wait_closed(kWait));
+
+  // Paths the handler does not answer get what a WebSocket endpoint says to plain HTTP.
+  Socket other = test::connect_loopback(server.port());
+  ASSERT_TRUE(other.send_all("GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n"));
+  answer = other.read_until("\r\n\r\n", kWait);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 400", 0), 0u) << answer;
+  EXPECT_NE(answer.find("Upgrade"), std::string::npos) << answer;
+}
+
+TEST(EngineHttp, UpgradeRequestsCanBeRefusedByTheHandler) {
+  struct Handler : HookHandler {
+    std::optional<Rejection> on_upgrade_request(const UpgradeRequest& request,
+                                                const std::string& /*remote*/) override {
+      if (header_value(request.headers, "Origin") == "http://evil.example") {
+        return Rejection{403, "Forbidden", {}, "origin not allowed"};
+      }
+      return std::nullopt;
+    }
+    void on_open(Connection& /*conn*/) override { opened.fetch_add(1); }
+    std::atomic<int> opened{0};
+  } handler;
+  ServerThread server(loopback_config(), handler);
+  ASSERT_FALSE(server.start());
+
+  Socket refused = test::connect_loopback(server.port());
+  ASSERT_TRUE(refused.send_all(upgrade_request("/", "Origin: http://evil.example\r\n")));
+  const std::string answer = refused.read_until("origin not allowed", kWait);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 403", 0), 0u) << answer;
+  EXPECT_TRUE(refused.wait_closed(kWait));
+
+  Peer accepted = open_websocket(server.port(), nullptr, "Origin: http://localhost\r\n");
+  ASSERT_TRUE(accepted.valid());
+  server.stop();
+  EXPECT_EQ(handler.opened.load(), 1);
+}
+
+// One SharedMessage goes to several connections unchanged, and a post() reaches the worker.
+TEST(EngineShared, OneEncodedMessageReachesEveryConnection) {
+  struct Handler : HookHandler {
+    Server* server = nullptr;
+    std::vector<Connection*> open;  // touched on the (single) worker thread only
+    std::thread::id worker_thread;
+    void on_open(Connection& conn) override {
+      worker_thread = std::this_thread::get_id();
+      open.push_back(&conn);
+    }
+    void on_message(Connection& /*conn*/, std::uint8_t /*opcode*/, const std::uint8_t* data,
+                    std::size_t size) override {
+      auto shared = std::make_shared<const SharedMessage>(
+          opcode::kText, "all: " + std::string(reinterpret_cast<const char*>(data), size));
+      // Fan out from a task, as serve does for members on other workers.
+      server->post(0, [this, shared] {
+        posted_on_worker = std::this_thread::get_id() == worker_thread;
+        for (Connection* conn : open) conn->send_shared(*shared);
+      });
+    }
+    void on_close(Connection& conn, const CloseEvent& /*event*/) override {
+      open.erase(std::find(open.begin(), open.end(), &conn));
+    }
+    std::atomic<bool> posted_on_worker{false};
+  } handler;
+  ServerThread server(loopback_config(), handler);
+  handler.server = &server.server();
+  ASSERT_FALSE(server.start());
+  EXPECT_EQ(server.server().worker_count(), 1u);
+
+  Peer a = open_websocket(server.port());
+  Peer b = open_websocket(server.port());
+  ASSERT_TRUE(a.send_all(masked_frame(opcode::kText, "hello")));
+  for (Peer* s : {&a, &b}) {
+    std::optional<Frame> frame = read_frame(*s);
+    ASSERT_TRUE(frame);
+    EXPECT_EQ(frame->header.opcode, opcode::kText);
+    EXPECT_TRUE(frame->header.fin);
+    EXPECT_FALSE(frame->header.masked);
+    EXPECT_EQ(frame->payload, "all: hello");
+  }
+  EXPECT_TRUE(handler.posted_on_worker.load());
+  const Server::Stats stats = server.server().stats();
+  EXPECT_GT(stats.bytes_read, 2 * upgrade_request().size());
+  EXPECT_GT(stats.bytes_written, 2 * std::string("all: hello").size());
+}
+
+TEST(EngineShared, CompressedConnectionsGetTheMessageCompressed) {
+  struct Handler : HookHandler {
+    void on_open(Connection& conn) override {
+      const SharedMessage message(opcode::kText, std::string(200, 'z'));
+      conn.send_shared(message);
+    }
+  } handler;
+  ServerConfig config = loopback_config();
+  config.deflate.enabled = true;
+  ServerThread server(config, handler);
+  ASSERT_FALSE(server.start());
+
+  std::string answer;
+  Peer socket = open_websocket(server.port(), &answer, "Sec-WebSocket-Extensions: permessage-deflate\r\n");
+  ASSERT_NE(answer.find("permessage-deflate"), std::string::npos) << answer;
+  std::optional<Frame> frame = read_frame(socket);
+  ASSERT_TRUE(frame);
+  EXPECT_EQ(frame->header.rsv, kRsv1);  // compressed for this connection's context
+  EXPECT_LT(frame->payload.size(), 200u);
+}
+
+TEST(EngineTimer, FiresOnceAndCanBeReplacedOrCancelled) {
+  struct Handler : HookHandler {
+    void on_open(Connection& conn) override {
+      conn.set_timer(10s);   // replaced by the next call
+      conn.set_timer(20ms);
+    }
+    void on_message(Connection& conn, std::uint8_t /*opcode*/, const std::uint8_t* /*data*/,
+                    std::size_t /*size*/) override {
+      conn.set_timer(-1ms);  // "stop": cancels a timer set below
+    }
+    void on_timer(Connection& conn) override {
+      const int n = ++fired;
+      conn.send_text("timer " + std::to_string(n));
+      if (n == 1) conn.set_timer(30ms);
+      if (n == 2) conn.set_timer(200ms);
+    }
+    std::atomic<int> fired{0};
+  } handler;
+  ServerThread server(loopback_config(), handler);
+  ASSERT_FALSE(server.start());
+  Peer socket = open_websocket(server.port());
+  for (const char* expected : {"timer 1", "timer 2"}) {
+    std::optional<Frame> frame = read_frame(socket);
+    ASSERT_TRUE(frame);
+    EXPECT_EQ(frame->payload, expected);
+  }
+  ASSERT_TRUE(socket.send_all(masked_frame(opcode::kText, "stop")));
+  // The third timer was cancelled: nothing arrives in well over its 200 ms.
+  EXPECT_EQ(socket.socket.read_some(600ms), "");
+  EXPECT_EQ(socket.buffered, "");
+  EXPECT_EQ(handler.fired.load(), 2);
+}
+
+TEST(EngineHeartbeat, PingsAndClosesAPeerThatNeverAnswers) {
+  struct Handler : HookHandler {
+    void on_close(Connection& /*conn*/, const CloseEvent& event) override {
+      closed.set_value(event);
+    }
+    std::promise<CloseEvent> closed;
+  } handler;
+  ServerConfig config = loopback_config();
+  config.limits.ping_interval = 50ms;
+  config.limits.ping_timeout = 100ms;
+  ServerThread server(config, handler);
+  ASSERT_FALSE(server.start());
+  std::future<CloseEvent> closed = handler.closed.get_future();
+
+  Peer socket = open_websocket(server.port());
+  std::optional<Frame> ping = read_frame(socket);
+  ASSERT_TRUE(ping);
+  EXPECT_EQ(ping->header.opcode, opcode::kPing);
+  // No pong: the server closes with 1001 and drops the connection.
+  std::optional<Frame> close = read_frame(socket);
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->header.opcode, opcode::kClose);
+  ASSERT_GE(close->payload.size(), 2u);
+  EXPECT_EQ((static_cast<unsigned char>(close->payload[0]) << 8) | static_cast<unsigned char>(close->payload[1]),
+            close_code::kGoingAway);
+  EXPECT_TRUE(socket.wait_closed(kWait));
+  ASSERT_EQ(closed.wait_for(kWait), std::future_status::ready);
+  EXPECT_EQ(closed.get().sent_code, close_code::kGoingAway);
+  EXPECT_EQ(server.server().stats().ping_timeouts, 1u);
+}
+
+TEST(EngineHeartbeat, APeerThatAnswersPongsStaysOpen) {
+  HookHandler handler;
+  ServerConfig config = loopback_config();
+  config.limits.ping_interval = 30ms;
+  config.limits.ping_timeout = 60ms;
+  ServerThread server(config, handler);
+  ASSERT_FALSE(server.start());
+  Peer socket = open_websocket(server.port());
+  for (int i = 0; i < 5; ++i) {
+    std::optional<Frame> ping = read_frame(socket);
+    ASSERT_TRUE(ping);
+    ASSERT_EQ(ping->header.opcode, opcode::kPing) << "ping " << i;
+    ASSERT_TRUE(socket.send_all(masked_frame(opcode::kPong, ping->payload)));
+  }
+  EXPECT_EQ(server.server().stats().ping_timeouts, 0u);
+  EXPECT_EQ(server.server().stats().open, 1u);
+}
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+TEST(EngineTls, CertificateAndKeyMayBeGivenAsPem) {
+  HookHandler handler;
+  ServerConfig config = loopback_config();
+  config.tls_cert_pem = read_text_file(std::string(WSTOOL_SOURCE_DIR) + "/tests/data/localhost.crt");
+  config.tls_key_pem = read_text_file(std::string(WSTOOL_SOURCE_DIR) + "/tests/data/localhost.key");
+  ASSERT_FALSE(config.tls_cert_pem.empty());
+  ServerThread good(config, handler);
+  EXPECT_FALSE(good.start());
+  EXPECT_TRUE(good.server().tls());
+
+  config.tls_key_pem = "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n";
+  ServerThread bad(config, handler);
+  const Error error = bad.start();
+  EXPECT_EQ(error.code, Errc::kBadData) << error.message;
+}
+
+}  // namespace
+}  // namespace wstool::ws
