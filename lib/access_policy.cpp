@@ -77,51 +77,6 @@ AccessPolicy::Digest sha256(std::string_view data) {
   return digest;
 }
 
-int hex_value(char c) {
-  if (is_digit(c)) return c - '0';
-  const char lower = ascii_lower(c);
-  if (lower >= 'a' && lower <= 'f') return lower - 'a' + 10;
-  return -1;
-}
-
-// Percent-decodes a query component ('+' as space); a malformed escape stays as it is.
-std::string percent_decode(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out += ' ';
-    } else if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
-               hex_value(s[i + 2]) >= 0) {
-      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-// The first `name` parameter of the target's query, percent-decoded.
-// TODO(lead): replace with ws::split_target + ws::query_parameter once they land in
-// lib/handshake (engine-api.diff); this private copy exists only until then.
-std::optional<std::string> target_query_parameter(std::string_view target, std::string_view name) {
-  const std::size_t question = target.find('?');
-  if (question == std::string_view::npos) return std::nullopt;
-  std::string_view query = target.substr(question + 1);
-  query = query.substr(0, query.find('#'));
-  while (true) {
-    const std::size_t amp = query.find('&');
-    const std::string_view param = query.substr(0, amp);
-    const std::size_t eq = param.find('=');
-    if (percent_decode(param.substr(0, eq)) == name) {
-      return eq == std::string_view::npos ? std::string() : percent_decode(param.substr(eq + 1));
-    }
-    if (amp == std::string_view::npos) return std::nullopt;
-    query.remove_prefix(amp + 1);
-  }
-}
-
 ws::Rejection rejection(int status, std::string why) {
   ws::Rejection r;
   r.status = status;
@@ -276,7 +231,8 @@ std::optional<ws::Rejection> AccessPolicy::check_token(const ws::UpgradeRequest&
       if (token_matches(credentials)) return std::nullopt;
     }
   }
-  if (const auto query_token = target_query_parameter(request.target, kTokenParameter)) {
+  if (const auto query_token =
+          ws::query_parameter(ws::split_target(request.target).query, kTokenParameter)) {
     presented = true;
     if (token_matches(*query_token)) return std::nullopt;
   }

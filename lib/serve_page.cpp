@@ -266,6 +266,7 @@ constexpr std::string_view kScript = R"js(
     }
     const shown = new URL(url);
     if (shown.searchParams.has('token')) shown.searchParams.set('token', '[redacted]');
+    status.dataset.url = shown.toString();
     setState('connecting', shown.toString());
     delete status.dataset.closeCode;
     socket = new WebSocket(url);

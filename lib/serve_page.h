@@ -8,8 +8,9 @@
 //   send=TEXT      then send TEXT: a room_message to `room` once joined, else an echo
 //   connect=1      connect at load (implied by room or send)
 // State a test reads from the DOM (stable ids and data attributes):
-//   #status[data-state]      idle | connecting | open | closed; data-close-code, data-last-error,
-//                            data-sent, data-received (frame counts)
+//   #status[data-state]      idle | connecting | open | closed; data-url (the WebSocket URL, token
+//                            redacted), data-close-code, data-last-error, data-sent,
+//                            data-received (frame counts)
 //   #identity[data-user-id][data-session-id]   from the welcome message
 //   #rooms[data-rooms]       the rooms joined, space-separated
 //   #messages > li           one per received room_message / broadcast / echo: data-kind

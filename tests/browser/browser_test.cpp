@@ -5,8 +5,13 @@
 #include <signal.h>
 
 #include <fstream>
+#include <mutex>
 #include <string>
+#include <thread>
 
+#include "lib/access_policy.h"
+#include "lib/engine.h"
+#include "lib/logger.h"
 #include "lib/serve_page.h"
 #include "tests/browser/browser_driver.h"
 #include "tests/support/raw_socket.h"
@@ -126,6 +131,127 @@ TEST(BrowserPage, DriverGivesUpAtItsDeadlineAndCleansUp) {
   EXPECT_NE(run.document.at("error").get<std::string>().find("window.neverTrue === true"), std::string::npos);
   EXPECT_EQ(run.report(0).at("state"), "idle");  // no query parameters: it waits for the user
   expect_clean(run);
+}
+
+// serve's parts wired as serve will wire them, on the engine in this process: GET / answers the
+// page (with its headers), upgrades go through the AccessPolicy, and an `echo` request is
+// answered. Lets a real browser's Origin header and ?token= meet the policy before serve exists.
+class PageServer : public ws::ConnectionHandler {
+ public:
+  explicit PageServer(AccessPolicy policy) : policy_(std::move(policy)) {
+    ws::ServerConfig config;
+    config.port = 0;
+    server_ = std::make_unique<ws::Server>(config, *this, logger_);
+    const Error error = server_->listen();
+    if (!error) thread_ = std::thread([this] { server_->run(); });
+  }
+  ~PageServer() override {
+    if (thread_.joinable()) {
+      server_->shutdown(ws::close_code::kGoingAway, 200ms);
+      thread_.join();
+    }
+  }
+  std::uint16_t port() const { return thread_.joinable() ? server_->port() : 0; }
+  std::string page_url(const std::string& query) const {
+    return "http://127.0.0.1:" + std::to_string(port()) + "/?" + query;
+  }
+  // The Origin headers upgrade requests carried, in order.
+  std::vector<std::string> origins() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return origins_;
+  }
+
+  std::optional<ws::HttpResponse> on_http_request(const ws::UpgradeRequest& request,
+                                                  const std::string& /*remote*/) override {
+    ws::HttpResponse response;
+    if (ws::split_target(request.target).path != "/") {
+      response.status = 404;
+      response.body = "not found\n";
+      return response;
+    }
+    response.content_type = std::string(kServePageContentType);
+    response.headers = serve_page_headers();
+    response.body = std::string(serve_page_html());
+    return response;
+  }
+  std::optional<ws::Rejection> on_upgrade_request(const ws::UpgradeRequest& request,
+                                                  const std::string& /*remote*/) override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      origins_.push_back(ws::header_value(request.headers, "Origin"));
+    }
+    return policy_.check(request);
+  }
+  void on_message(ws::Connection& conn, std::uint8_t /*opcode*/, const std::uint8_t* data,
+                  std::size_t size) override {
+    const auto message = nlohmann::json::parse(data, data + size, nullptr, false);
+    if (message.is_object() && message.value("type", "") == "echo") {
+      conn.send_text(nlohmann::json{{"type", "echo"}, {"data", message.value("data", nlohmann::json())}}.dump());
+    }
+  }
+
+ private:
+  AccessPolicy policy_;
+  NullLogger logger_;
+  std::unique_ptr<ws::Server> server_;
+  std::thread thread_;
+  mutable std::mutex mutex_;
+  std::vector<std::string> origins_;
+};
+
+const std::string kEchoShown = "document.querySelector('#messages li[data-kind=echo]') !== null";
+const std::string kClosed = "document.getElementById('status').dataset.state === 'closed'";
+
+// By default (no --allow-origin) a page served from 127.0.0.1 may connect: the browser's own
+// Origin serialization meets the loopback default.
+TEST(BrowserPage, ServedPageConnectsUnderTheDefaultOriginPolicy) {
+  SKIP_WITHOUT_BROWSER();
+  PageServer server{AccessPolicy()};
+  ASSERT_NE(server.port(), 0);
+  const BrowserRun run = run_browser({{server.page_url("send=hi")}}, kEchoShown, kPageReport, kBrowserTimeout);
+  ASSERT_TRUE(run.ok()) << describe(run);
+  expect_clean(run);
+  EXPECT_EQ(run.report(0).at("messages")[0].at("content"), "hi");
+  ASSERT_EQ(server.origins().size(), 1U);
+  EXPECT_EQ(server.origins()[0], "http://127.0.0.1:" + std::to_string(server.port()));
+}
+
+// With an allow-list that does not name the page's origin the browser's handshake is refused:
+// the page reports the connection closed abnormally (1006, all a browser is told).
+TEST(BrowserPage, OriginNotAllowedIsRefused) {
+  SKIP_WITHOUT_BROWSER();
+  AccessPolicy policy;
+  std::string error;
+  ASSERT_TRUE(policy.allow_origin("https://app.example", error)) << error;
+  PageServer server{policy};
+  ASSERT_NE(server.port(), 0);
+  const BrowserRun run = run_browser({{server.page_url("send=hi")}}, kClosed, kPageReport, kBrowserTimeout);
+  ASSERT_TRUE(run.ok()) << describe(run);
+  EXPECT_TRUE(run.leftovers.empty());
+  EXPECT_EQ(run.report(0).at("closeCode"), "1006");
+  EXPECT_TRUE(run.report(0).at("messages").empty());
+  ASSERT_EQ(server.origins().size(), 1U);
+}
+
+// --token: the page passes its own ?token= on to the WebSocket URL (browsers cannot set
+// Authorization on a WebSocket); the right one connects, a wrong one is refused.
+TEST(BrowserPage, TokenFromThePageQuery) {
+  SKIP_WITHOUT_BROWSER();
+  AccessPolicy policy;
+  policy.require_token("s3cret/+&");
+  PageServer server{policy};
+  ASSERT_NE(server.port(), 0);
+  const BrowserRun good = run_browser({{server.page_url("send=hi&token=" + url_encode("s3cret/+&"))}},
+                                      kEchoShown, kPageReport, kBrowserTimeout);
+  ASSERT_TRUE(good.ok()) << describe(good);
+  expect_clean(good);
+  // The page shows the URL it used without the secret.
+  const BrowserRun bad = run_browser({{server.page_url("send=hi&token=wrong")}}, kClosed,
+                                     "document.getElementById('status').dataset.url", kBrowserTimeout);
+  ASSERT_TRUE(bad.ok()) << describe(bad);
+  const std::string status = bad.report(0).get<std::string>();
+  EXPECT_NE(status.find("token=%5Bredacted%5D"), std::string::npos) << status;
+  EXPECT_EQ(status.find("wrong"), std::string::npos) << status;
 }
 
 // The browser test: two pages served by `wstool serve` itself (GET /) join one room and

@@ -13,8 +13,14 @@
 
 #include <cstdio>
 #include <ctime>
+#include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
+
+#include "lib/engine.h"
+#include "lib/logger.h"
+#include "tests/support/run_process.h"
 
 namespace wstool {
 namespace {
@@ -229,6 +235,55 @@ TEST(SelfSigned, TlsClientTrustingItVerifiesTheServer) {
   // And a client that trusts another self-signed certificate does not trust this one.
   const SelfSignedCertificate other = generate();
   EXPECT_EQ(handshake(generated, "localhost", false, &other), X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT);
+}
+
+// The engine end to end: a wss:// server given the generated PEM, a client that trusts only the
+// generated certificate (as a user would after comparing the fingerprint) connects on loopback.
+class OpenThenClose : public ws::ConnectionHandler {
+ public:
+  void on_open(ws::Connection& conn) override { conn.close(ws::close_code::kNormal, "done"); }
+  void on_message(ws::Connection& /*conn*/, std::uint8_t /*opcode*/, const std::uint8_t* /*data*/,
+                  std::size_t /*size*/) override {}
+};
+
+ws::ClientResult connect_trusting(std::uint16_t port, const std::string& host, const std::string& ca_pem) {
+  test::TempDir dir;
+  const std::string ca_file = dir.path() + "/ca.pem";
+  std::ofstream(ca_file) << ca_pem;
+  ws::ClientConfig config;
+  config.url = "wss://" + host + ":" + std::to_string(port) + "/";
+  config.ca_file = ca_file;
+  config.connect_timeout = std::chrono::milliseconds(5000);
+  OpenThenClose handler;
+  NullLogger logger;
+  ws::Client client(config, handler, logger);
+  return client.run();
+}
+
+TEST(SelfSigned, EngineServesWssWithItAndAClientTrustingItConnects) {
+  const SelfSignedCertificate generated = generate();
+  ws::ServerConfig config;
+  config.port = 0;
+  config.tls_cert_pem = generated.cert_pem;
+  config.tls_key_pem = generated.key_pem;
+  OpenThenClose handler;
+  NullLogger logger;
+  ws::Server server(config, handler, logger);
+  const Error listened = server.listen();
+  ASSERT_FALSE(listened) << listened.message;
+  ASSERT_TRUE(server.tls());
+  std::thread loop([&] { server.run(); });
+
+  const ws::ClientResult by_ip = connect_trusting(server.port(), "127.0.0.1", generated.cert_pem);
+  EXPECT_FALSE(by_ip.error) << by_ip.error.message;
+  EXPECT_TRUE(by_ip.opened);
+  // Another throwaway certificate is no proof of this server's identity.
+  const ws::ClientResult distrusted = connect_trusting(server.port(), "127.0.0.1", generate().cert_pem);
+  EXPECT_EQ(distrusted.error.code, Errc::kTlsFailure) << distrusted.error.message;
+  EXPECT_FALSE(distrusted.opened);
+
+  server.shutdown(ws::close_code::kGoingAway, std::chrono::milliseconds(200));
+  loop.join();
 }
 
 }  // namespace
