@@ -2,6 +2,7 @@
 #include "lib/metrics.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <stdexcept>
@@ -254,5 +255,7 @@ nlohmann::json MetricsRegistry::to_json() const {
   }
   return out;
 }
+
+std::string MetricsRegistry::render_json() const { return to_json().dump() + "\n"; }
 
 }  // namespace wstool

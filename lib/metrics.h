@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 namespace wstool {
 
@@ -110,6 +110,8 @@ class MetricsRegistry {
   // prefix; a family with one label is an object keyed by its value, one with several an
   // array of {"labels": {...}, "value": n}.
   nlohmann::json to_json() const;
+  // to_json() as text (GET /stats), with a trailing newline.
+  std::string render_json() const;
 
   struct Entry;
 

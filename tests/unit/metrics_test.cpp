@@ -3,6 +3,7 @@
 #include "lib/metrics.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <limits>
@@ -229,7 +230,9 @@ TEST(Metrics, JsonDocument) {
   errors.with({"PARSE_ERROR"}).inc(2);
   registry.counter_family("empty_total", "e", {"code"});
   registry.gauge_family("pairs", "p", {"a", "b"}).with({"1", "2"}).set(9);
-  const nlohmann::json json = nlohmann::json::parse(registry.to_json().dump());
+  const std::string text = registry.render_json();
+  EXPECT_EQ(text.back(), '\n');
+  const nlohmann::json json = nlohmann::json::parse(text);
   EXPECT_EQ(json, nlohmann::json::parse(R"({
     "connections_total": 3,
     "connections_open": 1,
