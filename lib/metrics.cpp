@@ -21,6 +21,7 @@ struct MetricsRegistry::Entry {
   std::unique_ptr<CounterFamily> counter_family;
   std::unique_ptr<GaugeFamily> gauge_family;
   std::function<double()> read;
+  std::function<std::vector<MetricsRegistry::Sample>()> read_family;
 };
 
 namespace {
@@ -80,6 +81,30 @@ void render_family(std::string& out, const std::string& full_name, const Family&
     out += std::to_string(metric.value());
     out += '\n';
   });
+}
+
+// Whole numbers stay integers in JSON (a byte count reads 1234, not 1234.0); NaN and
+// infinities, which JSON cannot spell, become null.
+nlohmann::json json_number(double v) {
+  if (std::isfinite(v) && v == std::trunc(v) && std::fabs(v) < kMaxExactInteger) {
+    return static_cast<std::int64_t>(v);
+  }
+  if (std::isfinite(v)) return v;
+  return nullptr;
+}
+
+// The samples of a callback family, each checked against the label names.
+std::vector<MetricsRegistry::Sample> read_samples(const MetricsRegistry::Entry& entry,
+                                                  const std::string& full_name) {
+  std::vector<MetricsRegistry::Sample> samples = entry.read_family();
+  for (const auto& sample : samples) {
+    if (sample.label_values.size() != entry.label_names.size()) {
+      throw std::invalid_argument("metrics: " + full_name + ": a sample with " +
+                                  std::to_string(sample.label_values.size()) + " label values, " +
+                                  std::to_string(entry.label_names.size()) + " expected");
+    }
+  }
+  return samples;
 }
 
 template <typename Family>
@@ -205,6 +230,16 @@ void MetricsRegistry::callback(std::string_view name, std::string_view help, Met
   entry.read = std::move(read);
 }
 
+void MetricsRegistry::callback_family(std::string_view name, std::string_view help, MetricType type,
+                                      std::vector<std::string> label_names,
+                                      std::function<std::vector<Sample>()> read) {
+  if (!read) throw std::invalid_argument("metrics: empty callback for " + std::string(name));
+  if (label_names.empty()) throw std::invalid_argument("metrics: a family needs at least one label");
+  std::lock_guard<std::mutex> lock(mutex_);
+  Entry& entry = add(name, help, type, std::move(label_names));
+  entry.read_family = std::move(read);
+}
+
 std::string MetricsRegistry::render_prometheus() const {
   std::lock_guard<std::mutex> lock(mutex_);
   std::string out;
@@ -220,6 +255,11 @@ std::string MetricsRegistry::render_prometheus() const {
       render_family(out, full_name, *entry->counter_family);
     } else if (entry->gauge_family) {
       render_family(out, full_name, *entry->gauge_family);
+    } else if (entry->read_family) {
+      for (const auto& sample : read_samples(*entry, full_name)) {
+        out += full_name + labels_text(entry->label_names, sample.label_values) + ' ' +
+               format_value(sample.value) + '\n';
+      }
     } else {
       out += full_name + ' ' + format_value(entry->read()) + '\n';
     }
@@ -240,17 +280,23 @@ nlohmann::json MetricsRegistry::to_json() const {
       slot = family_json(*entry->counter_family);
     } else if (entry->gauge_family) {
       slot = family_json(*entry->gauge_family);
-    } else {
-      const double v = entry->read();
-      // Whole numbers stay integers in JSON (a byte count reads 1234, not 1234.0); NaN and
-      // infinities, which JSON cannot spell, become null.
-      if (std::isfinite(v) && v == std::trunc(v) && std::fabs(v) < kMaxExactInteger) {
-        slot = static_cast<std::int64_t>(v);
-      } else if (std::isfinite(v)) {
-        slot = v;
-      } else {
-        slot = nullptr;
+    } else if (entry->read_family) {
+      const auto samples = read_samples(*entry, prefix_ + entry->name);
+      const bool one_label = entry->label_names.size() == 1;
+      slot = one_label ? nlohmann::json::object() : nlohmann::json::array();
+      for (const auto& sample : samples) {
+        if (one_label) {
+          slot[sample.label_values.front()] = json_number(sample.value);
+          continue;
+        }
+        nlohmann::json labels = nlohmann::json::object();
+        for (std::size_t i = 0; i < sample.label_values.size(); ++i) {
+          labels[entry->label_names[i]] = sample.label_values[i];
+        }
+        slot.push_back({{"labels", std::move(labels)}, {"value", json_number(sample.value)}});
       }
+    } else {
+      slot = json_number(entry->read());
     }
   }
   return out;

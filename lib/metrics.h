@@ -103,6 +103,16 @@ class MetricsRegistry {
   void callback(std::string_view name, std::string_view help, MetricType type,
                 std::function<double()> read);
 
+  // A labelled family whose series are read when rendering: `read` returns (label values,
+  // value) pairs, e.g. from an array of atomics indexed by error code. Same rules as callback;
+  // each pair needs one value per label name (std::invalid_argument at render otherwise).
+  struct Sample {
+    std::vector<std::string> label_values;
+    double value = 0;
+  };
+  void callback_family(std::string_view name, std::string_view help, MetricType type,
+                       std::vector<std::string> label_names, std::function<std::vector<Sample>()> read);
+
   // The Prometheus text exposition format 0.0.4: per metric `# HELP`, `# TYPE`, then its
   // samples, in registration order; ends with a newline.
   std::string render_prometheus() const;

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <array>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -219,6 +221,28 @@ TEST(Metrics, CallbacksAreReadWhenRendering) {
   EXPECT_EQ(json.at("bytes_in_total"), 123456789012);
   EXPECT_DOUBLE_EQ(json.at("ratio").get<double>(), 0.25);
   EXPECT_TRUE(json.at("broken").is_null());
+}
+
+TEST(Metrics, CallbackFamiliesReadLabelledSeriesWhenRendering) {
+  MetricsRegistry registry("wstool_serve");
+  std::array<std::atomic<std::uint64_t>, 2> errors{};
+  const std::array<const char*, 2> names = {"PARSE_ERROR", "NOT_IN_ROOM"};
+  registry.callback_family("errors_total", "Error replies by code.", MetricType::kCounter, {"code"}, [&] {
+    std::vector<MetricsRegistry::Sample> samples;
+    for (std::size_t i = 0; i < errors.size(); ++i) {
+      samples.push_back({{names[i]}, static_cast<double>(errors[i].load())});
+    }
+    return samples;
+  });
+  errors[1] += 3;
+  const auto samples = check_exposition(registry.render_prometheus());
+  EXPECT_EQ(samples.at("wstool_serve_errors_total{code=NOT_IN_ROOM,}"), "3");
+  EXPECT_EQ(samples.at("wstool_serve_errors_total{code=PARSE_ERROR,}"), "0");
+  EXPECT_EQ(registry.to_json().at("errors_total"), nlohmann::json::parse(R"({"PARSE_ERROR": 0, "NOT_IN_ROOM": 3})"));
+
+  registry.callback_family("bad", "Wrong arity.", MetricType::kGauge, {"a", "b"},
+                           [] { return std::vector<MetricsRegistry::Sample>{{{"only-one"}, 1}}; });
+  EXPECT_THROW(registry.render_prometheus(), std::invalid_argument);
 }
 
 TEST(Metrics, JsonDocument) {
