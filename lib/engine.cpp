@@ -1309,7 +1309,8 @@ struct Client::Impl {
     settings.counters = &counters;
     worker.read_buffer.resize(kSharedReadBufferBytes);
     worker.sweep_every = sweep_interval_for({side.config.connect_timeout, side.config.limits.idle_timeout,
-                                             side.config.limits.close_timeout});
+                                             side.config.limits.close_timeout, side.config.limits.ping_interval,
+                                             side.config.limits.ping_timeout});
   }
 
   Error make_tls_context() {
@@ -1389,6 +1390,14 @@ ClientResult Client::run() {
   c.worker.io.run();
   c.connection.reset();
   return c.side.result;
+}
+
+void Client::post(std::function<void()> task) {
+  Worker& worker = impl_->worker;
+  asio::post(worker.io, [&worker, task = std::move(task)] {
+    worker.now = Clock::now();
+    task();
+  });
 }
 
 void Client::shutdown(std::uint16_t code) {

@@ -243,6 +243,11 @@ class Client {
   ClientResult run();
   // Thread-safe: close with `code` (or give up connecting).
   void shutdown(std::uint16_t code = close_code::kGoingAway);
+  // Thread-safe: runs `task` on the thread inside run() (where the connection and its handler
+  // live), e.g. to send what another thread read from stdin. Tasks posted before run() wait for
+  // it. A task may run after the connection closed (on_close tells the handler); tasks posted
+  // after run() returned never run.
+  void post(std::function<void()> task);
 
   struct Impl;
 

@@ -364,5 +364,53 @@ TEST(EngineTls, CertificateAndKeyMayBeGivenAsPem) {
   EXPECT_EQ(error.code, Errc::kBadData) << error.message;
 }
 
+
+// A client's connection is driven from another thread through Client::post, as connect does
+// with lines read from stdin.
+TEST(EngineClient, TasksPostedFromAnotherThreadRunOnTheConnectionThread) {
+  struct Echo : HookHandler {
+    void on_message(Connection& conn, std::uint8_t opcode, const std::uint8_t* data, std::size_t size) override {
+      conn.send(opcode, data, size);
+    }
+  } echo;
+  ServerThread server(loopback_config(), echo);
+  ASSERT_FALSE(server.start());
+
+  struct Receiver : HookHandler {
+    std::atomic<Connection*> conn{nullptr};
+    std::vector<std::string> received;  // on the client thread only
+    void on_open(Connection& c) override { conn.store(&c); }
+    void on_message(Connection& c, std::uint8_t /*opcode*/, const std::uint8_t* data, std::size_t size) override {
+      received.emplace_back(reinterpret_cast<const char*>(data), size);
+      if (received.size() == 3) c.close(close_code::kNormal, "done");
+    }
+    void on_close(Connection& /*c*/, const CloseEvent& /*event*/) override { conn.store(nullptr); }
+  } receiver;
+  ClientConfig config;
+  config.url = "ws://127.0.0.1:" + std::to_string(server.port()) + "/";
+  NullLogger logger;
+  Client client(config, receiver, logger);
+  // Posted before run(): waits for the loop, then finds no connection yet and sends nothing.
+  std::atomic<int> early_runs{0};
+  client.post([&] { early_runs.fetch_add(1); });
+  std::thread feeder([&] {
+    const auto deadline = std::chrono::steady_clock::now() + kWait;
+    while (receiver.conn.load() == nullptr && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(1ms);
+    }
+    for (const char* line : {"one", "two", "three"}) {
+      client.post([&receiver, line] {
+        if (Connection* c = receiver.conn.load()) c->send_text(line);
+      });
+    }
+  });
+  const ClientResult result = client.run();
+  feeder.join();
+  EXPECT_FALSE(result.error) << result.error.message;
+  EXPECT_EQ(early_runs.load(), 1);
+  EXPECT_EQ(receiver.received, (std::vector<std::string>{"one", "two", "three"}));
+  EXPECT_TRUE(result.close.clean);
+}
+
 }  // namespace
 }  // namespace wstool::ws
