@@ -1,5 +1,6 @@
 // wstool serve: the real-time room server of the design notes, a backend to build and test
 // WebSocket clients against (protocol: man/wstool-protocol.7; the logic lives in lib/room_hub).
+#include <arpa/inet.h>
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -9,10 +10,14 @@
 #include <memory>
 #include <mutex>
 
+#include "lib/access_policy.h"
 #include "lib/engine.h"
 #include "lib/fd_limit.h"
 #include "lib/listen_address.h"
+#include "lib/metrics.h"
 #include "lib/room_hub.h"
+#include "lib/self_signed.h"
+#include "lib/serve_page.h"
 #include "lib/units.h"
 #include "tools/common_options.h"
 #include "tools/shutdown_signals.h"
@@ -61,6 +66,11 @@ struct ServeOptions {
   bool allow_binary = false;
   bool no_compress = false;
   std::chrono::nanoseconds shutdown_timeout = std::chrono::seconds(5);
+  std::vector<std::string> allow_origins;
+  std::string token;
+  std::string tls_cert;
+  std::string tls_key;
+  bool tls_self_signed = false;
   LogFormat log_format = LogFormat::kText;
   int verbosity = 0;
   bool quiet = false;
@@ -112,32 +122,146 @@ class ServeLog final : public Logger {
   std::mutex mutex_;
 };
 
-// The room hub plus the HTTP side of the server.
-// INTEGRATION POINT: the lead adds the Origin allow-list, --token and /metrics, /stats, / here.
+// The room hub plus the HTTP side of the server: who may upgrade (Origin, token), and the plain
+// HTTP endpoints on the same port.
 class ServeHandler final : public room::RoomHub {
  public:
-  using RoomHub::RoomHub;
+  ServeHandler(room::HubConfig config, Logger& log, room::ServeCounters& counters, AccessPolicy policy)
+      : RoomHub(std::move(config), log, counters), policy_(std::move(policy)), log_(log) {}
 
-  // --- on_upgrade_request: refusals before a WebSocket is accepted. No Origin/token checks
-  // yet; malformed ?userId= / ?sessionId= get 400.
+  void set_metrics(const MetricsRegistry* metrics) { metrics_ = metrics; }
+
+  // Origin first, then the token (so a page from a foreign origin learns nothing about the
+  // token), then the protocol's own query parameters.
   std::optional<ws::Rejection> on_upgrade_request(const ws::UpgradeRequest& request,
-                                                  const std::string& /*remote*/) override {
-    return check_request(request);
+                                                  const std::string& remote) override {
+    std::optional<ws::Rejection> refusal = policy_.check(request);
+    if (!refusal) refusal = check_request(request);
+    if (refusal && log_.enabled(LogLevel::kInfo)) {
+      log_.log(LogLevel::kInfo, fmt::format("{}: upgrade refused with {}", remote, refusal->status));
+    }
+    return refusal;
   }
 
-  // --- on_http_request: plain HTTP GETs on the same port. Only /healthz so far.
+  // GET /healthz, /metrics (Prometheus), /stats (JSON), / (the browser client); 404 otherwise.
   std::optional<ws::HttpResponse> on_http_request(const ws::UpgradeRequest& request,
                                                   const std::string& /*remote*/) override {
-    const ws::RequestTarget target = ws::split_target(request.target);
-    if (target.path == "/healthz") {
-      ws::HttpResponse response;
-      response.body = "ok\n";
-      response.head_only = request.method == "HEAD";
+    ws::HttpResponse response;
+    response.head_only = request.method == "HEAD";
+    if (request.method != "GET" && request.method != "HEAD") {
+      response.status = 405;
+      response.headers.push_back({"Allow", "GET, HEAD"});
+      response.body = "only GET and HEAD are served here\n";
       return response;
     }
-    return std::nullopt;
+    const std::string path = ws::split_target(request.target).path;
+    if (path == "/healthz") {
+      response.body = "ok\n";
+    } else if (path == "/metrics" && metrics_ != nullptr) {
+      response.content_type = std::string(kPrometheusContentType);
+      response.body = metrics_->render_prometheus();
+    } else if (path == "/stats" && metrics_ != nullptr) {
+      response.content_type = "application/json";
+      response.body = metrics_->render_json();
+    } else if (path == "/" || path == "/index.html") {
+      response.content_type = std::string(kServePageContentType);
+      response.headers = serve_page_headers();
+      response.body = std::string(serve_page_html());
+    } else {
+      response.status = 404;
+      response.body = "not found: this server answers WebSocket upgrades, and GET /, /healthz, /metrics "
+                      "and /stats\n";
+    }
+    return response;
   }
+
+ private:
+  AccessPolicy policy_;
+  Logger& log_;
+  const MetricsRegistry* metrics_ = nullptr;
 };
+
+std::vector<MetricsRegistry::Sample> samples_of(const room::ServeCounters::Counter* counters, std::size_t count,
+                                                const char* (*name)(std::size_t)) {
+  std::vector<MetricsRegistry::Sample> samples;
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::uint64_t value = counters[i].load(std::memory_order_relaxed);
+    const char* label = name(i);
+    if (label != nullptr) samples.push_back({{label}, static_cast<double>(value)});
+  }
+  return samples;
+}
+
+// What /metrics and /stats show: the hub's counters and the engine's, read when rendered.
+void register_serve_metrics(MetricsRegistry& metrics, const room::ServeCounters& c, const ws::Server& server) {
+  const auto value = [](const room::ServeCounters::Counter& counter) {
+    return [&counter] { return static_cast<double>(counter.load(std::memory_order_relaxed)); };
+  };
+  metrics.callback("connections", "WebSocket connections open now", MetricType::kGauge, value(c.connections));
+  metrics.callback("connections_total", "WebSocket connections opened since start", MetricType::kCounter,
+                   value(c.connections_opened));
+  metrics.callback("handshakes_rejected_total", "opening handshakes refused with an HTTP error (400, 401, 403, 503...)",
+                   MetricType::kCounter, [&server] { return static_cast<double>(server.stats().rejected); });
+  metrics.callback("sessions_resumed_total", "connections that resumed a session with ?sessionId=",
+                   MetricType::kCounter, value(c.sessions_resumed));
+  metrics.callback_family("messages_received_total", "valid requests received, by type", MetricType::kCounter,
+                          {"type"}, [&c] {
+                            return samples_of(c.messages_in.data(), c.messages_in.size(), [](std::size_t i) {
+                              return room::request_type_name(static_cast<room::RequestType>(i));
+                            });
+                          });
+  metrics.callback_family("messages_sent_total", "messages sent, by type, one per receiver", MetricType::kCounter,
+                          {"type"}, [&c] {
+                            return samples_of(c.messages_out.data(), c.messages_out.size(), [](std::size_t i) {
+                              return room::server_message_type_name(static_cast<room::ServerMessageType>(i));
+                            });
+                          });
+  metrics.callback("bytes_received_total", "bytes read from sockets (handshakes and frames)", MetricType::kCounter,
+                   [&server] { return static_cast<double>(server.stats().bytes_read); });
+  metrics.callback("bytes_sent_total", "bytes written to sockets", MetricType::kCounter,
+                   [&server] { return static_cast<double>(server.stats().bytes_written); });
+  metrics.callback_family("errors_total", "error messages sent, by code", MetricType::kCounter, {"code"}, [&c] {
+    return samples_of(c.errors.data(), c.errors.size(), [](std::size_t i) {
+      return room::error_code_name(static_cast<room::ErrorCode>(i));
+    });
+  });
+  metrics.callback_family("closes_total", "connections closed, by close code (1006: no close frame)",
+                          MetricType::kCounter, {"code"}, [&c] {
+                            std::vector<MetricsRegistry::Sample> samples;
+                            for (std::size_t slot = 0; slot < c.closes.size(); ++slot) {
+                              const std::uint64_t n = c.closes[slot].load(std::memory_order_relaxed);
+                              if (n == 0) continue;
+                              const std::uint16_t code = room::ServeCounters::close_slot_code(slot);
+                              samples.push_back({{code == 0 ? std::string("other") : std::to_string(code)},
+                                                 static_cast<double>(n)});
+                            }
+                            return samples;
+                          });
+  metrics.callback("rate_limited_total", "requests answered RATE_LIMITED", MetricType::kCounter, value(c.rate_limited));
+  metrics.callback("duplicates_total", "retransmitted _ids acknowledged again but not processed twice",
+                   MetricType::kCounter, value(c.duplicates));
+  metrics.callback("acks_received_total", "acknowledgements of reliable deliveries", MetricType::kCounter,
+                   value(c.acks_received));
+  metrics.callback("ack_retries_total", "reliable deliveries resent for want of an ack", MetricType::kCounter,
+                   value(c.ack_retries));
+  metrics.callback("undelivered_total", "reliable deliveries given up after the last retry or a close",
+                   MetricType::kCounter, value(c.undelivered));
+  metrics.callback("abuse_closes_total", "connections closed (1008) for too many errors", MetricType::kCounter,
+                   value(c.abuse_closes));
+  metrics.callback("send_queue_overflows_total", "connections closed (1008) because they did not read",
+                   MetricType::kCounter, [&server] { return static_cast<double>(server.stats().send_queue_overflows); });
+  metrics.callback("ping_timeouts_total", "connections closed for not answering a protocol ping",
+                   MetricType::kCounter, [&server] { return static_cast<double>(server.stats().ping_timeouts); });
+  metrics.callback("app_ping_timeouts_total", "connections closed for not answering an application ping",
+                   MetricType::kCounter, value(c.app_ping_timeouts));
+  metrics.callback("rooms", "rooms now", MetricType::kGauge, value(c.rooms));
+  metrics.callback("room_members", "room memberships now", MetricType::kGauge, value(c.members));
+}
+
+bool is_ip_literal(const std::string& host) {
+  in6_addr address{};
+  return inet_pton(AF_INET, host.c_str(), &address) == 1 || inet_pton(AF_INET6, host.c_str(), &address) == 1;
+}
 
 room::HubConfig hub_config_from(const ServeOptions& options) {
   room::HubConfig config;
@@ -173,6 +297,8 @@ ws::ServerConfig server_config_from(const ServeOptions& options) {
   config.limits.ping_timeout = duration_cast<milliseconds>(options.ping_timeout);
   config.deflate.enabled = !options.no_compress;
   config.keep_request = true;  // the hub reads ?userId= and ?sessionId= from it
+  config.tls_cert_file = options.tls_cert;
+  config.tls_key_file = options.tls_key;
   return config;
 }
 
@@ -201,21 +327,57 @@ ExitCode run_serve(const ServeOptions& options) {
   raise_fd_limit(&fd_error);
   if (!fd_error.empty()) log.log(LogLevel::kWarning, fd_error);
 
+  AccessPolicy policy;
+  for (const std::string& origin : options.allow_origins) {
+    std::string why;
+    if (!policy.allow_origin(origin, why)) {
+      log.log(LogLevel::kError, fmt::format("--allow-origin {}: {}", origin, why));
+      return ExitCode::kUsage;
+    }
+  }
+  policy.require_token(options.token);
+
+  ws::ServerConfig server_config = server_config_from(options);
+  if (options.tls_self_signed) {
+    SelfSignedCertificate certificate;
+    std::string why;
+    SelfSignedOptions names;
+    // A server listening on a specific non-loopback address is reached by it: name it too.
+    const std::string& host = options.listen.host;
+    if (host != "127.0.0.1" && host != "::1" && host != "0.0.0.0" && host != "::" && is_ip_literal(host)) {
+      names.ip_addresses.push_back(host);
+    }
+    if (!generate_self_signed(names, certificate, why)) {
+      log.log(LogLevel::kError, "cannot generate a self-signed certificate: " + why);
+      return ExitCode::kInternal;
+    }
+    server_config.tls_cert_pem = std::move(certificate.cert_pem);
+    server_config.tls_key_pem = std::move(certificate.key_pem);
+    log.log(LogLevel::kWarning,
+            fmt::format("serving a throwaway self-signed certificate for localhost, 127.0.0.1 and ::1 (SHA-256 {}); "
+                        "clients must skip verification (e.g. --insecure)",
+                        certificate.sha256_fingerprint));
+  }
+
   room::ServeCounters counters;
-  ServeHandler handler(hub_config_from(options), log, counters);
-  ws::Server server(server_config_from(options), handler, log);
+  ServeHandler handler(hub_config_from(options), log, counters, std::move(policy));
+  ws::Server server(std::move(server_config), handler, log);
+  MetricsRegistry metrics("wstool_serve");
+  register_serve_metrics(metrics, counters, server);
+  handler.set_metrics(&metrics);
   handler.attach(server.worker_count(),
                  [&server](unsigned worker, std::function<void()> task) { server.post(worker, std::move(task)); });
   if (Error error = server.listen()) {
     log.log(LogLevel::kError, error.message);
     return exit_code_for(error.code);
   }
+  // Signals are taken over before the readiness line: a script may send SIGTERM the moment it
+  // reads it, and that must shut down gracefully, not kill.
+  const auto grace = duration_cast<milliseconds>(options.shutdown_timeout);
+  ShutdownSignals signals([&server, grace](int) { server.shutdown(ws::close_code::kGoingAway, grace); });
   // The readiness line: a documented interface scripts and tests wait for.
   fmt::print("{}\n", readiness_line(server.tls(), server.address(), server.port()));
   std::fflush(stdout);
-
-  const auto grace = duration_cast<milliseconds>(options.shutdown_timeout);
-  ShutdownSignals signals([&server, grace](int) { server.shutdown(ws::close_code::kGoingAway, grace); });
   server.run();
   log_summary(log, counters, server.stats());
   return ExitCode::kOk;
@@ -267,6 +429,20 @@ Runner make_serve(CLI::App& app) {
       ->capture_default_str();
   app.add_flag("--allow-binary", options->allow_binary, "accept JSON in binary messages too (refused as INVALID_MESSAGE otherwise)");
   app.add_flag("--no-compress", options->no_compress, "refuse permessage-deflate");
+  app.add_option("--allow-origin", options->allow_origins,
+                 "accept upgrades from this Origin (repeatable; replaces the default of no Origin or a "
+                 "localhost one; '*' accepts any); others get 403")
+      ->type_name("ORIGIN");
+  app.add_option("--token", options->token,
+                 "require this token, as 'Authorization: Bearer TOKEN' or ?token=TOKEN (else 401)")
+      ->type_name("TOKEN");
+  app.add_option("--tls-cert", options->tls_cert, "serve wss:// with this PEM certificate chain (with --tls-key)")
+      ->type_name("FILE");
+  app.add_option("--tls-key", options->tls_key, "the PEM private key of --tls-cert")->type_name("FILE");
+  app.add_flag("--tls-self-signed", options->tls_self_signed,
+               "serve wss:// with a certificate generated at start for localhost, 127.0.0.1 and ::1")
+      ->excludes("--tls-cert")
+      ->excludes("--tls-key");
   add_duration_option(app, "--shutdown-timeout", options->shutdown_timeout,
                       "on SIGINT/SIGTERM, wait this long for clients to answer the 1001 close");
   app.add_option_function<std::string>(

@@ -13,7 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "lib/engine.h"
 #include "lib/frame.h"
+#include "lib/logger.h"
 #include "tests/support/raw_socket.h"
 #include "tests/support/run_process.h"
 
@@ -32,11 +34,14 @@ class WsClient {
  public:
   // Connects to 127.0.0.1:port with `target` and completes the handshake; on failure
   // `handshake_status()` holds the status line.
-  WsClient(std::uint16_t port, const std::string& target = "/") : socket_(connect_loopback(port)) {
+  // `extra_headers`: whole header lines, each ending in CRLF.
+  WsClient(std::uint16_t port, const std::string& target = "/", const std::string& extra_headers = "")
+      : socket_(connect_loopback(port)) {
     if (!socket_.valid()) return;
     socket_.send_all("GET " + target +
                      " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+                     extra_headers + "\r\n");
     const auto deadline = Clock::now() + kWait;
     std::size_t end = std::string::npos;
     while ((end = buffer_.find("\r\n\r\n")) == std::string::npos && Clock::now() < deadline) {
@@ -837,6 +842,209 @@ TEST(Serve, JsonLogsAreOneObjectPerLine) {
     ++lines;
   }
   EXPECT_GE(lines, 2);  // open and close at least
+}
+
+
+// --- access: Origin policy, token, TLS ------------------------------------------------------
+
+std::string origin_header(const std::string& origin) { return "Origin: " + origin + "\r\n"; }
+
+TEST(ServeAccess, DefaultOriginPolicyAcceptsLocalPagesAndRefusesOthers) {
+  ServeServer server;
+  ASSERT_NE(server.port, 0);
+  EXPECT_TRUE(WsClient(server.port).open());  // no Origin: not a browser
+  EXPECT_TRUE(WsClient(server.port, "/", origin_header("http://localhost:3000")).open());
+  EXPECT_TRUE(WsClient(server.port, "/", origin_header("http://127.0.0.1:5173")).open());
+  EXPECT_TRUE(WsClient(server.port, "/", origin_header("https://[::1]")).open());
+  WsClient foreign(server.port, "/", origin_header("https://evil.example"));
+  EXPECT_FALSE(foreign.open());
+  EXPECT_EQ(foreign.status_line().rfind("HTTP/1.1 403", 0), 0U) << foreign.status_line();
+  EXPECT_NE(foreign.body_after_head().find("--allow-origin https://evil.example"), std::string::npos)
+      << foreign.body_after_head();
+  EXPECT_TRUE(server.stop().exited_with(0));
+}
+
+TEST(ServeAccess, AllowOriginReplacesTheDefaultAndStarAllowsAll) {
+  ServeServer listed({"--allow-origin", "https://app.example", "--allow-origin", "http://other.example:8000"});
+  ASSERT_NE(listed.port, 0);
+  EXPECT_TRUE(WsClient(listed.port, "/", origin_header("https://app.example")).open());
+  EXPECT_TRUE(WsClient(listed.port, "/", origin_header("http://other.example:8000")).open());
+  EXPECT_FALSE(WsClient(listed.port, "/", origin_header("https://evil.example")).open());
+  // The list replaces the loopback default.
+  EXPECT_FALSE(WsClient(listed.port, "/", origin_header("http://localhost:3000")).open());
+  EXPECT_TRUE(listed.stop().exited_with(0));
+
+  ServeServer any({"--allow-origin", "*"});
+  ASSERT_NE(any.port, 0);
+  EXPECT_TRUE(WsClient(any.port, "/", origin_header("https://evil.example")).open());
+  EXPECT_TRUE(any.stop().exited_with(0));
+}
+
+TEST(ServeAccess, TokenIsRequiredAsBearerOrQueryAndOriginIsCheckedFirst) {
+  ServeServer server({"--token", "s3cret"});
+  ASSERT_NE(server.port, 0);
+  WsClient missing(server.port);
+  EXPECT_FALSE(missing.open());
+  EXPECT_EQ(missing.status_line().rfind("HTTP/1.1 401", 0), 0U) << missing.status_line();
+  EXPECT_NE(missing.head().find("WWW-Authenticate: Bearer"), std::string::npos) << missing.head();
+  EXPECT_FALSE(WsClient(server.port, "/?token=wrong").open());
+  EXPECT_FALSE(WsClient(server.port, "/", "Authorization: Bearer wrong\r\n").open());
+  EXPECT_TRUE(WsClient(server.port, "/?token=s3cret").open());
+  EXPECT_TRUE(WsClient(server.port, "/?userId=ann&token=s3cret").open());
+  EXPECT_TRUE(WsClient(server.port, "/", "Authorization: Bearer s3cret\r\n").open());
+  WsClient foreign(server.port, "/?token=s3cret", origin_header("https://evil.example"));
+  EXPECT_EQ(foreign.status_line().rfind("HTTP/1.1 403", 0), 0U) << foreign.status_line();
+  // The token never reaches the logs.
+  const ProcessResult result = server.stop();
+  EXPECT_TRUE(result.exited_with(0));
+  EXPECT_EQ(result.err.find("s3cret"), std::string::npos) << result.err;
+}
+
+// A wss:// client on the library's engine: connects, reads the welcome, closes.
+struct TlsProbe : ws::ConnectionHandler {
+  std::string first_message;
+  void on_message(ws::Connection& conn, std::uint8_t /*opcode*/, const std::uint8_t* data, std::size_t size) override {
+    first_message.assign(reinterpret_cast<const char*>(data), size);
+    conn.close(ws::close_code::kNormal, "");
+  }
+};
+
+ws::ClientResult probe_tls(std::uint16_t port, const std::string& ca_file, bool insecure, std::string& welcome) {
+  ws::ClientConfig config;
+  config.url = "wss://localhost:" + std::to_string(port) + "/";
+  config.ca_file = ca_file;
+  config.insecure = insecure;
+  config.connect_timeout = kWait;
+  TlsProbe probe;
+  NullLogger logger;
+  ws::Client client(config, probe, logger);
+  ws::ClientResult result = client.run();
+  welcome = probe.first_message;
+  return result;
+}
+
+TEST(ServeAccess, TlsWithGivenCertificateOrASelfSignedOne) {
+  const std::string data = std::string(WSTOOL_SOURCE_DIR) + "/tests/data/";
+  ServeServer given({"--tls-cert", data + "localhost.crt", "--tls-key", data + "localhost.key"});
+  ASSERT_NE(given.port, 0);
+  std::string welcome;
+  ws::ClientResult result = probe_tls(given.port, data + "localhost.crt", false, welcome);
+  EXPECT_FALSE(result.error) << result.error.message;
+  EXPECT_NE(welcome.find("\"welcome\""), std::string::npos) << welcome;
+  EXPECT_TRUE(given.stop().exited_with(0));
+
+  ServeServer self_signed({"--tls-self-signed"});
+  ASSERT_NE(self_signed.port, 0);
+  // Verification fails against the system store (nobody trusts a throwaway certificate) ...
+  result = probe_tls(self_signed.port, "", false, welcome);
+  EXPECT_TRUE(result.error);
+  EXPECT_FALSE(result.opened);
+  // ... and works when the client skips it, as the log line tells users to.
+  result = probe_tls(self_signed.port, "", true, welcome);
+  EXPECT_FALSE(result.error) << result.error.message;
+  EXPECT_NE(welcome.find("\"welcome\""), std::string::npos) << welcome;
+  const ProcessResult stopped = self_signed.stop();
+  EXPECT_TRUE(stopped.exited_with(0));
+  EXPECT_NE(stopped.err.find("SHA-256"), std::string::npos) << stopped.err;
+}
+
+TEST(ServeAccess, TlsFlagsAreCheckedBeforeListening) {
+  const ProcessResult both = run_process({kBinary, "serve", "--listen", "127.0.0.1:0", "--tls-self-signed",
+                                          "--tls-cert", "x.crt", "--tls-key", "x.key"});
+  EXPECT_TRUE(both.exited_with(64)) << both.err;
+  const ProcessResult missing = run_process({kBinary, "serve", "--listen", "127.0.0.1:0", "--tls-cert",
+                                             "/nonexistent/x.crt", "--tls-key", "/nonexistent/x.key"});
+  EXPECT_TRUE(missing.exited_with(66)) << missing.err;
+  EXPECT_NE(missing.err.find("/nonexistent/x.crt"), std::string::npos) << missing.err;
+  const ProcessResult bad_origin = run_process({kBinary, "serve", "--listen", "127.0.0.1:0", "--allow-origin",
+                                                "https://app.example/path"});
+  EXPECT_TRUE(bad_origin.exited_with(64)) << bad_origin.err;
+}
+
+// --- plain HTTP: metrics, stats, the page ------------------------------------------------------
+
+std::string http_get(std::uint16_t port, const std::string& path) {
+  Socket s = connect_loopback(port);
+  s.send_all("GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  std::string answer;
+  while (!s.eof()) {
+    const std::string more = s.read_some(kWait);
+    if (more.empty()) break;
+    answer += more;
+  }
+  return answer;
+}
+
+std::string body_of(const std::string& answer) {
+  const std::size_t end = answer.find("\r\n\r\n");
+  return end == std::string::npos ? std::string() : answer.substr(end + 4);
+}
+
+// The value of one sample line ("name{labels} value") in a Prometheus exposition; -1 if absent.
+double sample(const std::string& exposition, const std::string& series) {
+  for (const std::string& line : lines_of(exposition)) {
+    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+  }
+  return -1;
+}
+
+TEST(ServeHttp, MetricsAndStatsFollowTheTraffic) {
+  ServeServer server;
+  ASSERT_NE(server.port, 0);
+  const std::string before = http_get(server.port, "/metrics");
+  EXPECT_EQ(before.rfind("HTTP/1.1 200", 0), 0U) << before;
+  EXPECT_NE(before.find("Content-Type: text/plain; version=0.0.4"), std::string::npos) << before;
+  EXPECT_EQ(sample(body_of(before), "wstool_serve_connections_total"), 0);
+  const double bytes_before = sample(body_of(before), "wstool_serve_bytes_sent_total");
+
+  {
+    Joined a = connect(server.port);
+    a.client->send_text(R"({"type":"echo","data":"x"})");
+    EXPECT_EQ(a.client->wait_for("echo").value("data", ""), "x");
+    a.client->send_text(R"({"type":"join_room","roomId":"lobby"})");
+    a.client->wait_for("room_joined");
+    a.client->send_text(R"({"type":"room_message","roomId":"nowhere","content":"hi"})");
+    EXPECT_EQ(error_of(*a.client).value("code", ""), "NOT_IN_ROOM");
+    const std::string during = body_of(http_get(server.port, "/metrics"));
+    EXPECT_EQ(sample(during, "wstool_serve_connections"), 1);
+    EXPECT_EQ(sample(during, "wstool_serve_rooms"), 1);
+    EXPECT_EQ(sample(during, "wstool_serve_room_members"), 1);
+    EXPECT_EQ(sample(during, R"(wstool_serve_messages_received_total{type="echo"})"), 1);
+    EXPECT_EQ(sample(during, R"(wstool_serve_errors_total{code="NOT_IN_ROOM"})"), 1);
+    EXPECT_GT(sample(during, "wstool_serve_bytes_sent_total"), bytes_before);
+    a.client->close();
+  }
+  // The close is counted once the server has seen it.
+  const auto deadline = Clock::now() + kWait;
+  std::string after;
+  do {
+    after = body_of(http_get(server.port, "/metrics"));
+  } while (sample(after, "wstool_serve_connections") != 0 && Clock::now() < deadline);
+  EXPECT_EQ(sample(after, "wstool_serve_connections"), 0);
+  EXPECT_EQ(sample(after, "wstool_serve_connections_total"), 1);
+  EXPECT_EQ(sample(after, "wstool_serve_rooms"), 0);
+  EXPECT_EQ(sample(after, R"(wstool_serve_closes_total{code="1000"})"), 1);
+
+  const std::string stats = http_get(server.port, "/stats");
+  EXPECT_NE(stats.find("Content-Type: application/json"), std::string::npos) << stats;
+  const json document = json::parse(body_of(stats));
+  EXPECT_EQ(document.at("connections_total"), 1);
+  EXPECT_EQ(document.at("errors_total").at("NOT_IN_ROOM"), 1);
+  EXPECT_EQ(document.at("messages_received_total").at("join_room"), 1);
+  EXPECT_TRUE(server.stop().exited_with(0));
+}
+
+TEST(ServeHttp, ThePageAndUnknownPaths) {
+  ServeServer server;
+  ASSERT_NE(server.port, 0);
+  const std::string page = http_get(server.port, "/");
+  EXPECT_EQ(page.rfind("HTTP/1.1 200", 0), 0U) << page.substr(0, 200);
+  EXPECT_NE(page.find("Content-Type: text/html; charset=utf-8"), std::string::npos);
+  EXPECT_NE(page.find("Content-Security-Policy:"), std::string::npos);
+  EXPECT_NE(body_of(page).find("<!doctype html>"), std::string::npos);
+  const std::string missing = http_get(server.port, "/nope");
+  EXPECT_EQ(missing.rfind("HTTP/1.1 404", 0), 0U) << missing;
+  EXPECT_TRUE(server.stop().exited_with(0));
 }
 
 }  // namespace
