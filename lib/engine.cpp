@@ -94,6 +94,13 @@ struct Worker {
   bool stopping = false;
   Clock::time_point hard_stop = Clock::time_point::max();
   std::function<void()> on_empty;  // called when stopping and the last connection is gone
+  // Connections given shared messages outside their own read batch: one posted task flushes
+  // them all, after every fan-out already queued on this thread has added its message, so a
+  // busy server writes several messages per system call instead of one each (a room of 1,000
+  // members: 1,000 writes per message otherwise). Declared after `io`: destroyed before it.
+  std::vector<std::shared_ptr<ConnectionNode>> dirty;
+  bool flush_posted = false;
+  void mark_dirty(std::shared_ptr<ConnectionNode> node);
 
   void count_read(std::size_t n) {
     bytes_read.store(bytes_read.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -114,11 +121,30 @@ class ConnectionNode {
   virtual void on_tick(Clock::time_point now) = 0;
   virtual void begin_shutdown(std::uint16_t code) = 0;
   virtual void abort_now() = 0;
+  virtual void deferred_flush() = 0;
+  bool dirty_ = false;  // listed in Worker::dirty
 
   ConnectionNode* prev_ = nullptr;
   ConnectionNode* next_ = nullptr;
   std::shared_ptr<ConnectionNode> self_;  // keeps the connection alive while it is listed
 };
+
+void Worker::mark_dirty(std::shared_ptr<ConnectionNode> node) {
+  if (node->dirty_) return;
+  node->dirty_ = true;
+  dirty.push_back(std::move(node));
+  if (flush_posted) return;
+  flush_posted = true;
+  asio::post(io, [this] {
+    flush_posted = false;
+    std::vector<std::shared_ptr<ConnectionNode>> list;
+    list.swap(dirty);
+    for (auto& listed : list) {
+      listed->dirty_ = false;
+      listed->deferred_flush();
+    }
+  });
+}
 
 void Worker::link(ConnectionNode* node) {
   node->next_ = head;
@@ -277,7 +303,13 @@ class BasicConnection final : public Connection,
     const std::string& frame = message.frame();
     const bool ok = session_.send_encoded(message.opcode(), reinterpret_cast<const std::uint8_t*>(frame.data()),
                                           frame.size(), message.header_bytes());
-    after_output();
+    // Inside a read batch the batch's end writes it; a full queue is judged now; otherwise the
+    // worker's deferred flush writes it with whatever else arrives for this connection.
+    if (consuming_ || queued_bytes() > settings_.limits.max_send_queue_bytes) {
+      after_output();
+    } else {
+      worker_.mark_dirty(this->shared_from_this());
+    }
     return ok;
   }
   unsigned worker() const override { return worker_.index; }
@@ -344,6 +376,7 @@ class BasicConnection final : public Connection,
   template <class Next>
   void proxy_connect(Next next);
 
+  void deferred_flush() override { flush(); }
   void on_tick(Clock::time_point now) override {
     if (phase_ == Phase::kDone) return;
     if (now - last_activity_ >= kBufferReleaseAfter) {
