@@ -340,7 +340,10 @@ class Session final : public ws::ConnectionHandler {
   // Called on the connection thread: ends the session with a close frame, or, when nothing is
   // open, tells the caller to stop connecting.
   void end(EndReason reason, std::uint16_t code) {
-    if (end_reason_ == EndReason::kNone) end_reason_ = reason;
+    if (end_reason_ == EndReason::kNone) {
+      end_reason_ = reason;
+      end_code_ = code;
+    }
     if (conn_ != nullptr && !closing_) {
       closing_ = true;
       conn_->close(code, "");
@@ -388,7 +391,7 @@ class Session final : public ws::ConnectionHandler {
     printer_.open(conn, peer);
     if (ended()) {  // the deadline or a signal came while connecting
       closing_ = true;
-      conn.close(ws::close_code::kNormal, "");
+      conn.close(end_code_, "");
       return;
     }
     input_done_ = false;
@@ -475,6 +478,7 @@ class Session final : public ws::ConnectionHandler {
   SteadyClock::time_point silence_deadline_{};
   std::uint64_t received_ = 0;
   EndReason end_reason_ = EndReason::kNone;
+  std::uint16_t end_code_ = ws::close_code::kNormal;
   ws::CloseEvent last_close_;
   std::function<void()> on_closed_;
 };
@@ -632,7 +636,12 @@ ExitCode session_exit(const ConnectOptions& options, const std::string& peer, co
     const ws::CloseEvent& close = session.last_close();
     const bool normal = close.code == ws::close_code::kNormal || close.code == ws::close_code::kGoingAway ||
                         close.code == ws::close_code::kNoStatus;
-    if (close.we_failed) {
+    if (session.ended() && !close.we_failed && !(close.by_peer && !normal)) {
+      // We ended the session; a peer that then fumbles the closing handshake changes nothing.
+      if (!close.clean && !close.error.empty()) {
+        fmt::print(stderr, "{}: warning: {}: {}\n", kProg, peer, close.error);
+      }
+    } else if (close.we_failed) {
       code = fail(fmt::format("{}: the peer broke the protocol: {}", peer, close.error), ExitCode::kProtocolError);
     } else if (close.code == ws::close_code::kAbnormal) {
       code = fail(fmt::format("{}: connection lost (1006, no close frame){}", peer,
