@@ -678,7 +678,9 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
   std::string error;
   if (listen) {
     if (!options.url.empty()) return fail("give a URL or --listen, not both", ExitCode::kUsage);
-    if (!parse_listen_address(options.listen_text, listen_address, error)) {
+    // wscat's `-l 8080`: a bare port means 127.0.0.1:PORT.
+    const bool bare_port = options.listen_text.find_first_not_of("0123456789") == std::string::npos;
+    if (!parse_listen_address(bare_port ? ":" + options.listen_text : options.listen_text, listen_address, error)) {
       return fail("--listen: " + error, ExitCode::kUsage);
     }
     if (options.reconnect) return fail("--reconnect is for clients, not with --listen", ExitCode::kUsage);
@@ -868,6 +870,8 @@ Runner make_connect(CLI::App& app) {
       "Connect to a WebSocket server (or with --listen, accept one client) and exchange messages: "
       "stdin lines out, received messages on stdout. Expectations and exit codes make it a CI check.");
   app.add_option("URL", options->url, "ws:// or wss:// URL to connect to");
+  app.add_option("-c,--connect", options->url, "the URL, as wscat takes it")->type_name("URL");
+  app.add_flag("-n,--no-check", options->client.insecure, "wscat's name for --insecure");
   app.add_option("-l,--listen", options->listen_text, "accept one client on HOST:PORT instead of connecting")
       ->type_name("HOST:PORT");
   add_client_options(app, options->client);
@@ -887,8 +891,8 @@ Runner make_connect(CLI::App& app) {
                                 "a received text message must match REGEX (PCRE2 search); repeatable, in order")
                      ->type_name("REGEX");
   auto* expect_json = app.add_option("--expect-json", options->expect_json,
-                                     "a received JSON message must have POINTER equal to VALUE (or just POINTER)")
-                          ->type_name("POINTER[=VALUE]");
+                                     "a received JSON message must have POINTER (POINTER=VALUE: equal to VALUE); repeatable")
+                          ->type_name("POINTER");
   static const std::map<std::string, BinaryAs> kBinaryAs = {
       {"hex", BinaryAs::kHex}, {"base64", BinaryAs::kBase64}, {"raw", BinaryAs::kRaw}};
   app.add_option("--binary-as", options->binary_as, "show binary messages as hex, base64 or raw")

@@ -471,7 +471,7 @@ TEST(ConnectExpect, TimeoutIsOneDeadlineFromStart) {
 // --- --listen and --reconnect ------------------------------------------------------------------
 
 TEST(ConnectListen, AcceptsOneClientAndRunsTheSessionWithRolesReversed) {
-  Process server({kBinary, "connect", "--listen", "127.0.0.1:0", "--count", "1"});
+  Process server({kBinary, "connect", "-l", "0", "--count", "1"});  // wscat's bare port
   const auto line = server.read_line(5s);
   ASSERT_TRUE(line);
   const std::uint16_t port = port_from_readiness_line(*line);
