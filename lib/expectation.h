@@ -19,7 +19,7 @@ struct Expectation {
   Kind kind = Kind::kRegex;
   std::string source;  // as the user wrote it, for messages
   std::optional<UserRegex> regex;                // kRegex: searched in the text
-  nlohmann::json::json_pointer pointer;          // kJson
+  nlohmann::json::json_pointer pointer{};        // kJson
   std::optional<nlohmann::json> value;           // kJson: nullopt tests the pointer's existence
 };
 

@@ -257,6 +257,44 @@ TEST(Connect, HeadersAuthAndSubprotocolReachTheServer) {
   EXPECT_NE(r.out.find(R"("subprotocol":"v2")"), std::string::npos) << r.out;
 }
 
+TEST(Connect, ShowsControlFramesTimestampsAndPrettyJson) {
+  Listener listener;
+  Process client({kBinary, "connect", local_url(listener.port()), "-P", "--timestamps", "--pretty", "--color", "always"});
+  Socket s = accept_websocket(listener);
+  ASSERT_TRUE(s.valid());
+  s.send_all(frame(ws::opcode::kPing, "are you there") + frame(ws::opcode::kText, R"({"a":1})"));
+  const auto pong = read_frame(s);
+  ASSERT_TRUE(pong);
+  EXPECT_EQ(pong->opcode, ws::opcode::kPong);
+  EXPECT_EQ(pong->payload, "are you there");
+  s.send_all(frame(ws::opcode::kClose, close_payload(1000, "done")));
+  read_frame(s);
+  s.close();
+  const ProcessResult r = client.wait(5s);
+  EXPECT_TRUE(r.exited_with(0)) << r.err;
+  const std::vector<std::string> lines = lines_of(r.out);
+  ASSERT_GE(lines.size(), 5u) << r.out;
+  EXPECT_EQ(lines[0].front(), '[');
+  EXPECT_NE(lines[0].find("ping\x1b[0m are you there"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find("{"), std::string::npos) << r.out;
+  EXPECT_NE(lines[2].find("\x1b[34m\"a\"\x1b[0m: \x1b[36m1\x1b[0m"), std::string::npos) << r.out;
+  EXPECT_NE(lines.back().find("close\x1b[0m 1000 done"), std::string::npos) << r.out;
+}
+
+TEST(Connect, PingIntervalSendsPings) {
+  Listener listener;
+  Process client({kBinary, "connect", local_url(listener.port()), "--ping-interval", "100ms"});
+  Socket s = accept_websocket(listener);
+  ASSERT_TRUE(s.valid());
+  const auto ping = read_frame(s);
+  ASSERT_TRUE(ping);
+  EXPECT_EQ(ping->opcode, ws::opcode::kPing);
+  s.send_all(frame(ws::opcode::kClose, close_payload(1000, "")));
+  read_frame(s);
+  s.close();
+  EXPECT_TRUE(client.wait(5s).exited_with(0));
+}
+
 // --- exit codes --------------------------------------------------------------------------------
 
 TEST(ConnectExit, PeerCloseWith1000Or1001IsSuccess) {
@@ -485,6 +523,12 @@ TEST(ConnectListen, AcceptsOneClientAndRunsTheSessionWithRolesReversed) {
   const auto first = read_frame(s);
   ASSERT_TRUE(first);
   EXPECT_EQ(first->payload, "to the client");
+  // A second client is refused while the first one's session runs.
+  Socket second = connect_loopback(port);
+  ASSERT_TRUE(second.valid());
+  second.send_all("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  EXPECT_EQ(read_head(second).rfind("HTTP/1.1 503", 0), 0u);
   s.send_all(frame(ws::opcode::kText, "to the server", true));
   const auto close = read_frame(s);
   ASSERT_TRUE(close);
