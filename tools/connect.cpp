@@ -31,6 +31,7 @@
 #include "tools/common_options.h"
 #include "tools/message_format.h"
 #include "tools/shutdown_signals.h"
+#include "tools/slash_command.h"
 #include "tools/subcommand.h"
 
 namespace wstool::tools {
@@ -62,6 +63,7 @@ struct ConnectOptions {
   bool nul_delimited = false;
   bool whole = false;
   bool binary_input = false;
+  bool slash = false;
   nanoseconds wait = std::chrono::seconds(1);
   nanoseconds timeout{0};
   std::uint64_t count = 0;
@@ -100,14 +102,15 @@ class StderrLog final : public Logger {
   std::mutex mutex_;
 };
 
-struct Outgoing {
-  std::uint8_t opcode = ws::opcode::kText;
-  std::string payload;
-};
+// What the input asks for: mostly a message to send (kSend), or a slash command's action.
+using Outgoing = SlashCommand;
 
 Outgoing make_outgoing(std::string payload, bool binary) {
   const bool text = !binary && is_valid_utf8(payload.data(), payload.size());
-  return Outgoing{text ? ws::opcode::kText : ws::opcode::kBinary, std::move(payload)};
+  Outgoing out;
+  out.opcode = text ? ws::opcode::kText : ws::opcode::kBinary;
+  out.payload = std::move(payload);
+  return out;
 }
 
 // Messages waiting to be sent, in order: filled by the stdin thread, drained on the connection
@@ -339,14 +342,14 @@ class Session final : public ws::ConnectionHandler {
 
   // Called on the connection thread: ends the session with a close frame, or, when nothing is
   // open, tells the caller to stop connecting.
-  void end(EndReason reason, std::uint16_t code) {
+  void end(EndReason reason, std::uint16_t code, std::string_view why = {}) {
     if (end_reason_ == EndReason::kNone) {
       end_reason_ = reason;
       end_code_ = code;
     }
     if (conn_ != nullptr && !closing_) {
       closing_ = true;
-      conn_->close(code, "");
+      conn_->close(code, why);
     }
   }
   bool ended() const { return end_reason_ != EndReason::kNone; }
@@ -360,11 +363,10 @@ class Session final : public ws::ConnectionHandler {
   void drain() {
     if (conn_ == nullptr || closing_) return;
     Outgoing message;
-    while (conn_->queued_bytes() < kSendHighWater && outbox_.pop(message)) {
-      conn_->send(message.opcode, reinterpret_cast<const std::uint8_t*>(message.payload.data()),
-                  message.payload.size());
-      printer_.message(false, message.opcode, message.payload);
+    while (!closing_ && conn_->queued_bytes() < kSendHighWater && outbox_.pop(message)) {
+      perform(message);
     }
+    if (closing_) return;
     const bool more = conn_->queued_bytes() >= kSendHighWater;
     drain_retry_ = more;
     if (!more && outbox_.exhausted()) {
@@ -375,6 +377,33 @@ class Session final : public ws::ConnectionHandler {
       check_done();
     }
     rearm();
+  }
+
+  // One input item on the open connection: a message, or a slash command's action.
+  void perform(const Outgoing& message) {
+    using Kind = SlashCommand::Kind;
+    switch (message.kind) {
+      case Kind::kSend:
+        conn_->send(message.opcode, reinterpret_cast<const std::uint8_t*>(message.payload.data()),
+                    message.payload.size());
+        printer_.message(false, message.opcode, message.payload);
+        return;
+      case Kind::kPing: conn_->ping(message.payload); return;
+      case Kind::kPong: conn_->pong(message.payload); return;
+      case Kind::kClose: end(EndReason::kInputDone, message.close_code, message.payload); return;
+      case Kind::kQuit: end(EndReason::kInputDone, ws::close_code::kNormal); return;
+      case Kind::kPretty: printer_.toggle_pretty(); return;
+      case Kind::kFrame: {
+        ws::RawFrame frame;
+        frame.fin = message.fin;
+        frame.rsv = message.rsv;
+        frame.opcode = message.opcode;
+        frame.payload = message.payload;
+        conn_->send_raw_frame(frame);
+        return;
+      }
+      case Kind::kHelp: return;  // answered by the reader
+    }
   }
 
   void on_open(ws::Connection& conn) override {
@@ -486,8 +515,8 @@ class Session final : public ws::ConnectionHandler {
 // Reads stdin on a thread of its own and splits it into messages; stop() interrupts it.
 class StdinReader {
  public:
-  StdinReader(InputMode mode, bool binary, Outbox& outbox, std::function<void()> kick)
-      : mode_(mode), binary_(binary), outbox_(outbox), kick_(std::move(kick)) {
+  StdinReader(InputMode mode, bool binary, bool slash, Outbox& outbox, std::function<void()> kick)
+      : mode_(mode), binary_(binary), slash_(slash), outbox_(outbox), kick_(std::move(kick)) {
     if (pipe(stop_pipe_) != 0) stop_pipe_[0] = stop_pipe_[1] = -1;
     thread_ = std::thread([this] { loop(); });
   }
@@ -510,8 +539,24 @@ class StdinReader {
 
  private:
   void emit(std::string payload) {
+    Outgoing item;
+    if (slash_ && !payload.empty() && payload[0] == '/') {
+      std::string error;
+      std::optional<SlashCommand> command = parse_slash_command(payload, error);
+      if (!command) {
+        fmt::print(stderr, "{}: {}\n", kProg, error);
+        return;
+      }
+      if (command->kind == SlashCommand::Kind::kHelp) {
+        std::fputs(slash_help(), stderr);
+        return;
+      }
+      item = std::move(*command);
+    } else {
+      item = make_outgoing(std::move(payload), binary_);
+    }
     bool was_empty = false;
-    if (!outbox_.push(make_outgoing(std::move(payload), binary_), was_empty)) {
+    if (!outbox_.push(std::move(item), was_empty)) {
       stopped_ = true;
       return;
     }
@@ -554,6 +599,7 @@ class StdinReader {
 
   InputMode mode_;
   bool binary_;
+  bool slash_;
   Outbox& outbox_;
   std::function<void()> kick_;
   int stop_pipe_[2] = {-1, -1};
@@ -721,7 +767,7 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
     if (on_signal) on_signal(0);
   });
   StdinReader reader(options.nul_delimited ? InputMode::kNul : options.whole ? InputMode::kWhole : InputMode::kLines,
-                     options.binary_input, outbox, [&link, &session] { link.post([&session] { session.drain(); }); });
+                     options.binary_input, options.slash || isatty(STDIN_FILENO) == 1, outbox, [&link, &session] { link.post([&session] { session.drain(); }); });
 
   std::function<void()> on_deadline;
   std::mutex deadline_mutex;
@@ -882,6 +928,7 @@ Runner make_connect(CLI::App& app) {
   app.add_flag("-0,--null", options->nul_delimited, "stdin messages end with NUL bytes, not newlines");
   app.add_flag("--whole", options->whole, "all of stdin is one message");
   app.add_flag("--binary", options->binary_input, "send stdin, --send and --send-file messages as binary");
+  app.add_flag("--slash", options->slash, "read /commands (/ping, /close, /frame, /help...) from stdin even when it is not a terminal");
   add_duration_option(app, "-w,--wait", options->wait,
                       "after the input ends, close once nothing has arrived for this long");
   add_duration_option(app, "--timeout", options->timeout, "end the session this long after start (0: never)");

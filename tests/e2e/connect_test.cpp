@@ -44,6 +44,7 @@ std::string close_payload(std::uint16_t code, const std::string& reason) {
 struct ReadFrame {
   std::uint8_t opcode = 0;
   std::string payload;
+  std::uint8_t first_byte = 0;  // FIN, RSV bits and opcode as sent
 };
 
 // Bytes read past what a helper returned, by file descriptor (tests run one at a time).
@@ -77,7 +78,7 @@ std::optional<ReadFrame> read_frame(Socket& s, std::chrono::milliseconds timeout
       std::string payload = buffer.substr(h.header_length, static_cast<std::size_t>(h.payload_length));
       buffer.erase(0, h.header_length + static_cast<std::size_t>(h.payload_length));
       if (h.masked) ws::apply_mask(reinterpret_cast<std::uint8_t*>(payload.data()), payload.size(), h.mask_key, 0);
-      return ReadFrame{h.opcode, payload};
+      return ReadFrame{h.opcode, payload, static_cast<std::uint8_t>((h.fin ? 0x80 : 0) | h.rsv << 4 | h.opcode)};
     }
     if (status != ws::HeaderStatus::kComplete && status != ws::HeaderStatus::kIncomplete) return std::nullopt;
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
@@ -293,6 +294,37 @@ TEST(Connect, PingIntervalSendsPings) {
   read_frame(s);
   s.close();
   EXPECT_TRUE(client.wait(5s).exited_with(0));
+}
+
+TEST(Connect, SlashCommandsSendControlAndHandBuiltFrames) {
+  Listener listener;
+  Process client({kBinary, "connect", local_url(listener.port()), "--slash"});
+  Socket s = accept_websocket(listener);
+  ASSERT_TRUE(s.valid());
+  ASSERT_TRUE(client.write_stdin("/ping hello\n/binary 00 ff\n//not a command\n/nope\n"
+                                 "/frame fin=0 rsv=2 op=text part\n/close 4000 bye\nnever sent\n", 5s));
+  const auto ping = read_frame(s);
+  ASSERT_TRUE(ping);
+  EXPECT_EQ(ping->opcode, ws::opcode::kPing);
+  EXPECT_EQ(ping->payload, "hello");
+  const auto binary = read_frame(s);
+  ASSERT_TRUE(binary);
+  EXPECT_EQ(binary->opcode, ws::opcode::kBinary);
+  EXPECT_EQ(binary->payload, std::string("\x00\xff", 2));
+  const auto escaped = read_frame(s);
+  ASSERT_TRUE(escaped);
+  EXPECT_EQ(escaped->payload, "/not a command");
+  const auto part = read_frame(s);
+  ASSERT_TRUE(part);
+  EXPECT_EQ(part->opcode, ws::opcode::kText);
+  EXPECT_EQ(part->payload, "part");
+  EXPECT_EQ(part->first_byte, 0x21);  // FIN clear, RSV2 set, text
+  std::optional<ReadFrame> close;
+  ASSERT_TRUE(answer_close(s, &close));
+  EXPECT_EQ(close->payload, close_payload(4000, "bye"));
+  const ProcessResult r = client.wait(5s);
+  EXPECT_TRUE(r.exited_with(0)) << r.err;
+  EXPECT_NE(r.err.find("unknown command /nope"), std::string::npos) << r.err;
 }
 
 // --- exit codes --------------------------------------------------------------------------------
