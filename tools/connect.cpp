@@ -29,6 +29,7 @@
 #include "lib/utf8.h"
 #include "lib/ws_url.h"
 #include "tools/common_options.h"
+#include "tools/line_editor.h"
 #include "tools/message_format.h"
 #include "tools/shutdown_signals.h"
 #include "tools/slash_command.h"
@@ -216,6 +217,9 @@ class Printer {
   Printer(const ConnectOptions& options, bool stdout_tty, bool color)
       : options_(options), tty_(stdout_tty), color_(color), pretty_(options.pretty) {}
 
+  // At a terminal with line editing, output goes above the prompt.
+  void set_editor(LineEditor* editor) { editor_.store(editor); }
+
   void open(const ws::Connection& conn, const std::string& peer) {
     if (!options_.json) return;
     nlohmann::ordered_json record;
@@ -320,7 +324,11 @@ class Printer {
   void emit(const nlohmann::ordered_json& record) {
     write(record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   }
-  static void write(const std::string& text) {
+  void write(const std::string& text) {
+    if (LineEditor* editor = editor_.load()) {
+      editor->print_above(text);
+      return;
+    }
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
   }
@@ -329,6 +337,7 @@ class Printer {
   bool tty_;
   bool color_;
   bool pretty_;
+  std::atomic<LineEditor*> editor_{nullptr};
 };
 
 // The session: one handler for every connection of a run (reconnects keep its state), on the
@@ -515,8 +524,9 @@ class Session final : public ws::ConnectionHandler {
 // Reads stdin on a thread of its own and splits it into messages; stop() interrupts it.
 class StdinReader {
  public:
-  StdinReader(InputMode mode, bool binary, bool slash, Outbox& outbox, std::function<void()> kick)
-      : mode_(mode), binary_(binary), slash_(slash), outbox_(outbox), kick_(std::move(kick)) {
+  StdinReader(InputMode mode, bool binary, bool slash, LineEditor* editor, Outbox& outbox,
+              std::function<void()> kick)
+      : mode_(mode), binary_(binary), slash_(slash), editor_(editor), outbox_(outbox), kick_(std::move(kick)) {
     if (pipe(stop_pipe_) != 0) stop_pipe_[0] = stop_pipe_[1] = -1;
     thread_ = std::thread([this] { loop(); });
   }
@@ -574,6 +584,12 @@ class StdinReader {
         break;
       }
       if (fds[1].revents != 0) return;  // stopped: the session is over
+      if (editor_ != nullptr) {
+        bool eof = false;
+        for (std::string& line : editor_->on_readable(eof)) emit(std::move(line));
+        if (eof) break;
+        continue;
+      }
       const ssize_t n = ::read(STDIN_FILENO, chunk.data(), chunk.size());
       if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
       if (n <= 0) break;
@@ -600,6 +616,7 @@ class StdinReader {
   InputMode mode_;
   bool binary_;
   bool slash_;
+  LineEditor* editor_;
   Outbox& outbox_;
   std::function<void()> kick_;
   int stop_pipe_[2] = {-1, -1};
@@ -750,6 +767,7 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
   }
 
   const bool stdout_tty = isatty(STDOUT_FILENO) == 1;
+  const bool stdin_tty = isatty(STDIN_FILENO) == 1;
   Printer printer(options, stdout_tty, color_enabled(options.color, stdout_tty, std::getenv("NO_COLOR")));
   Link link;
   Session session(options, outbox, printer, expectations,
@@ -766,8 +784,14 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
     std::lock_guard<std::mutex> lock(signal_mutex);
     if (on_signal) on_signal(0);
   });
+  // A person at a terminal gets line editing, unless the input is not lines.
+  std::unique_ptr<LineEditor> editor;
+  if (stdin_tty && stdout_tty && !options.nul_delimited && !options.whole) {
+    editor = std::make_unique<LineEditor>("> ", LineEditor::history_path("connect_history"));
+    printer.set_editor(editor.get());
+  }
   StdinReader reader(options.nul_delimited ? InputMode::kNul : options.whole ? InputMode::kWhole : InputMode::kLines,
-                     options.binary_input, options.slash || isatty(STDIN_FILENO) == 1, outbox, [&link, &session] { link.post([&session] { session.drain(); }); });
+                     options.binary_input, options.slash || stdin_tty, editor.get(), outbox, [&link, &session] { link.post([&session] { session.drain(); }); });
 
   std::function<void()> on_deadline;
   std::mutex deadline_mutex;
@@ -900,6 +924,8 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
     }
   }
   reader.stop();
+  printer.set_editor(nullptr);
+  editor.reset();
 
   const bool deadline_fired = deadline.fired();
   const ExitCode session_code = session_exit(options, peer, session, last_error, deadline_fired, signals.received());
