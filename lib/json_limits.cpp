@@ -61,6 +61,10 @@ std::optional<JsonError> parse_untrusted_json(std::string_view text, nlohmann::j
     }
     return JsonError{JsonError::Kind::kSyntax, at,
                      "invalid JSON at byte " + std::to_string(at) + ": " + what};
+  } catch (const nlohmann::json::out_of_range&) {
+    // A number beyond double's range (1e400): nlohmann throws out_of_range, not parse_error,
+    // and gives no offset.
+    return JsonError{JsonError::Kind::kSyntax, 0, "invalid JSON: a number is out of range"};
   }
   return std::nullopt;
 }

@@ -62,5 +62,14 @@ TEST(ParseUntrustedJson, SyntaxErrorHasByteOffset) {
   EXPECT_EQ(empty->kind, JsonError::Kind::kSyntax);
 }
 
+// Regression: nlohmann throws out_of_range (not parse_error) for 1e400, which escaped the parser.
+TEST(ParseUntrustedJson, NumberBeyondDoubleRangeIsASyntaxErrorNotAnException) {
+  nlohmann::json j;
+  const auto error = parse_untrusted_json(R"({"n":1e400})", j);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->kind, JsonError::Kind::kSyntax);
+  EXPECT_NE(error->message.find("out of range"), std::string::npos) << error->message;
+}
+
 }  // namespace
 }  // namespace wstool
