@@ -2,6 +2,7 @@
 // out; expectations and exit codes for CI; --listen for the reversed roles; --reconnect.
 #include <fmt/format.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -304,6 +305,17 @@ class Printer {
 
   void toggle_pretty() { pretty_ = !pretty_; }
 
+  // News for a person (connected, reconnecting): on stderr, or above the prompt when editing.
+  // Thread-safe.
+  void notice(const std::string& text) {
+    const std::string line = fmt::format("{}: {}\n", kProg, text);
+    if (LineEditor* editor = editor_.load()) {
+      editor->print_above(line);
+    } else {
+      std::fputs(line.c_str(), stderr);
+    }
+  }
+
  private:
   std::string prefix(const char* marker, bool always_mark = false) const {
     std::string out;
@@ -421,8 +433,7 @@ class Session final : public ws::ConnectionHandler {
     ever_opened_ = true;
     const std::string peer = listen_ ? conn.remote_address() : options_.url;
     if (options_.verbose || isatty(STDIN_FILENO) == 1) {
-      log_.log(LogLevel::kInfo,
-               fmt::format("connected to {}{}{}", peer,
+      printer_.notice(fmt::format("connected to {}{}{}", peer,
                            conn.subprotocol().empty() ? "" : " (subprotocol " + conn.subprotocol() + ")",
                            conn.extensions().empty() ? "" : " [" + conn.extensions() + "]"));
     }
@@ -585,6 +596,9 @@ class StdinReader {
       }
       if (fds[1].revents != 0) return;  // stopped: the session is over
       if (editor_ != nullptr) {
+        // Readable with nothing to read: the terminal's end of input (Ctrl-D on an empty line).
+        int available = 0;
+        if (::ioctl(STDIN_FILENO, FIONREAD, &available) == 0 && available == 0) break;
         bool eof = false;
         for (std::string& line : editor_->on_readable(eof)) emit(std::move(line));
         if (eof) break;
@@ -911,7 +925,7 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
       const std::string why = result.error ? result.error.message
                                            : fmt::format("connection closed ({})",
                                                          close_text(session.last_close().code, session.last_close().reason));
-      people.log(LogLevel::kInfo, fmt::format("{}; reconnecting in {} (attempt {})", why, format_duration(delay), failures));
+      printer.notice(fmt::format("{}; reconnecting in {} (attempt {})", why, format_duration(delay), failures));
       if (!link.sleep_unless_stopped(delay)) break;
     }
     {

@@ -18,9 +18,24 @@ constexpr int kHistoryLines = 1000;
 std::vector<std::string>* g_lines = nullptr;
 bool g_eof = false;
 
-void on_line(char* line) {
-  if (line == nullptr) {
+constexpr int kCtrlD = 4;
+
+// libedit's callback mode does not report Ctrl-D on an empty line as end of input: this reader
+// does, turning it into an Enter whose empty line on_line drops.
+int read_key(FILE* /*stream*/) {
+  unsigned char c = 0;
+  const ssize_t n = ::read(STDIN_FILENO, &c, 1);
+  if (n <= 0 || (c == kCtrlD && rl_end == 0)) {
     g_eof = true;
+    return '\n';
+  }
+  return c;
+}
+
+void on_line(char* line) {
+  if (line == nullptr || g_eof) {
+    g_eof = true;
+    std::free(line);
     return;
   }
   if (*line != '\0') add_history(line);
@@ -40,6 +55,7 @@ void make_dirs(const std::string& path) {
 LineEditor::LineEditor(std::string prompt, std::string history_file)
     : prompt_(std::move(prompt)), history_file_(std::move(history_file)) {
   rl_readline_name = "wstool";
+  rl_getc_function = read_key;
   rl_catch_signals = 0;  // SIGINT stays with ShutdownSignals
   stifle_history(kHistoryLines);
   if (!history_file_.empty()) read_history(history_file_.c_str());

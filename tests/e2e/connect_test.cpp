@@ -3,9 +3,11 @@
 // expectations, every exit code a client can reach here, --listen and --reconnect.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
@@ -614,6 +616,83 @@ TEST(ConnectReconnect, GivesUpAfterMaxAttempts) {
   EXPECT_TRUE(r.exited_with(69)) << r.exit_code << r.err;
   EXPECT_NE(r.err.find("attempt 2"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("giving up"), std::string::npos) << r.err;
+}
+
+// --- at a terminal, as a person sees it (tmux) ----------------------------------------------------
+
+// A tmux server of its own (-L) running one command in a pane; capture() is what the pane shows.
+class Tmux {
+ public:
+  explicit Tmux(const std::string& command)
+      : socket_("wstool-connect-test-" + std::to_string(::getpid()) + "-" + std::to_string(next_id()++)) {
+    ok_ = run({"new-session", "-d", "-x", "100", "-y", "20", command}).exited_with(0);
+  }
+  ~Tmux() { run({"kill-server"}); }
+  bool ok() const { return ok_; }
+  void keys(const std::vector<std::string>& keys) {
+    std::vector<std::string> args = {"send-keys", "-t", "0"};
+    args.insert(args.end(), keys.begin(), keys.end());
+    run(args);
+  }
+  std::string capture() { return run({"capture-pane", "-p", "-t", "0"}).out; }
+  // Polls the pane until `text` shows (bounded).
+  bool wait_for(const std::string& text, std::chrono::milliseconds timeout = 5000ms) {
+    const auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+      if (capture().find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(20ms);  // a screen has no event to wait on
+    }
+    return false;
+  }
+
+ private:
+  ProcessResult run(std::vector<std::string> args) {
+    args.insert(args.begin(), {"/usr/bin/tmux", "-L", socket_});
+    return run_process(args, {{}, {}, 5000ms});
+  }
+  static int& next_id() {
+    static int id = 0;
+    return id;
+  }
+  std::string socket_;
+  bool ok_ = false;
+};
+
+TEST(ConnectTerminal, MessagesAppearAboveThePromptAndHistoryIsKept) {
+  if (::access("/usr/bin/tmux", X_OK) != 0) GTEST_SKIP() << "tmux is not installed";
+  TempDir state;
+  Listener listener;
+  Tmux tmux("env XDG_STATE_HOME=" + state.path() + " " + kBinary + " connect " + local_url(listener.port()));
+  ASSERT_TRUE(tmux.ok());
+  Socket s = accept_websocket(listener);
+  ASSERT_TRUE(s.valid());
+  ASSERT_TRUE(tmux.wait_for("connected")) << tmux.capture();
+  tmux.keys({"-l", "half typed"});
+  ASSERT_TRUE(tmux.wait_for("> half typed")) << tmux.capture();
+  s.send_all(frame(ws::opcode::kText, "incoming"));
+  ASSERT_TRUE(tmux.wait_for("< incoming")) << tmux.capture();
+  // The message is above the prompt, and the typed text is intact on the last line.
+  std::vector<std::string> lines = lines_of(tmux.capture());
+  while (!lines.empty() && lines.back().empty()) lines.pop_back();
+  ASSERT_GE(lines.size(), 2u);
+  EXPECT_EQ(lines.back(), "> half typed") << tmux.capture();
+  EXPECT_EQ(lines[lines.size() - 2], "< incoming") << tmux.capture();
+  tmux.keys({"Enter"});
+  const auto sent = read_frame(s);
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(sent->payload, "half typed");
+  tmux.keys({"C-d"});  // end of input: then --wait, then a 1000 close
+  ASSERT_TRUE(answer_close(s));
+  const auto deadline = Clock::now() + 5s;
+  std::string history;
+  while (Clock::now() < deadline && history.find("half") == std::string::npos) {
+    try {
+      history = read_file(state.path() + "/wstool/connect_history");
+    } catch (const std::runtime_error&) {
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  EXPECT_NE(history.find("half"), std::string::npos);
 }
 
 }  // namespace
