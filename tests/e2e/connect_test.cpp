@@ -392,6 +392,23 @@ TEST(ConnectExit, HandshakeRefusedWith403Exits69WithStatusAndBody) {
   EXPECT_EQ(r.out, "");
 }
 
+TEST(ConnectExit, UntrustedCertificateExits69WithTheVerificationReason) {
+  const std::string data = std::string(WSTOOL_SOURCE_DIR) + "/tests/data/";
+  Process server({kBinary, "echo", "--listen", "127.0.0.1:0", "--tls-cert", data + "localhost.crt", "--tls-key",
+                  data + "localhost.key"});
+  const auto line = server.read_line(5s);
+  ASSERT_TRUE(line);
+  const std::string port = std::to_string(port_from_readiness_line(*line));
+  const ProcessResult untrusted = connect({"wss://localhost:" + port + "/"}, "hi\n");
+  EXPECT_TRUE(untrusted.exited_with(69)) << untrusted.exit_code << untrusted.err;
+  EXPECT_NE(untrusted.err.find("certificate verification failed"), std::string::npos) << untrusted.err;
+  const ProcessResult trusted = connect({"wss://localhost:" + port + "/", "--ca", data + "localhost.crt", "-w", "200ms"}, "hi\n");
+  EXPECT_TRUE(trusted.exited_with(0)) << trusted.err;
+  EXPECT_EQ(trusted.out, "hi\n");
+  server.signal(SIGTERM);
+  server.wait(5s);
+}
+
 TEST(ConnectExit, RefusedConnectionExits69) {
   std::uint16_t port = 0;
   {
