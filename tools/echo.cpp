@@ -144,11 +144,12 @@ ExitCode run_server(const EchoOptions& options) {
   EchoHandler handler(log, options.verbose, options.log_frames);
   ws::Server server(config, handler, log);
   if (Error error = server.listen()) return report(error);
+  // Signals are taken over before the readiness line: a script may send SIGTERM the moment it
+  // reads it, and that must shut down gracefully, not kill.
+  ShutdownSignals signals([&server](int) { server.shutdown(ws::close_code::kGoingAway); });
   // The readiness line: a documented interface scripts and tests wait for.
   fmt::print("{}\n", readiness_line(server.tls(), server.address(), server.port()));
   std::fflush(stdout);
-
-  ShutdownSignals signals([&server](int) { server.shutdown(ws::close_code::kGoingAway); });
   server.run();
   const ws::Server::Stats stats = server.stats();
   if (stats.send_queue_overflows > 0) {

@@ -1,5 +1,6 @@
 // wstool serve: the real-time room server of the design notes, a backend to build and test
 // WebSocket clients against (protocol: man/wstool-protocol.7; the logic lives in lib/room_hub).
+#include <arpa/inet.h>
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
@@ -157,13 +158,13 @@ class ServeHandler final : public room::RoomHub {
     if (path == "/healthz") {
       response.body = "ok\n";
     } else if (path == "/metrics" && metrics_ != nullptr) {
-      response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+      response.content_type = std::string(kPrometheusContentType);
       response.body = metrics_->render_prometheus();
     } else if (path == "/stats" && metrics_ != nullptr) {
       response.content_type = "application/json";
       response.body = metrics_->render_json();
     } else if (path == "/" || path == "/index.html") {
-      response.content_type = "text/html; charset=utf-8";
+      response.content_type = std::string(kServePageContentType);
       response.headers = serve_page_headers();
       response.body = std::string(serve_page_html());
     } else {
@@ -257,6 +258,11 @@ void register_serve_metrics(MetricsRegistry& metrics, const room::ServeCounters&
   metrics.callback("room_members", "room memberships now", MetricType::kGauge, value(c.members));
 }
 
+bool is_ip_literal(const std::string& host) {
+  in6_addr address{};
+  return inet_pton(AF_INET, host.c_str(), &address) == 1 || inet_pton(AF_INET6, host.c_str(), &address) == 1;
+}
+
 room::HubConfig hub_config_from(const ServeOptions& options) {
   room::HubConfig config;
   config.max_message_bytes = options.max_message_size;
@@ -335,7 +341,13 @@ ExitCode run_serve(const ServeOptions& options) {
   if (options.tls_self_signed) {
     SelfSignedCertificate certificate;
     std::string why;
-    if (!generate_self_signed(SelfSignedOptions{}, certificate, why)) {
+    SelfSignedOptions names;
+    // A server listening on a specific non-loopback address is reached by it: name it too.
+    const std::string& host = options.listen.host;
+    if (host != "127.0.0.1" && host != "::1" && host != "0.0.0.0" && host != "::" && is_ip_literal(host)) {
+      names.ip_addresses.push_back(host);
+    }
+    if (!generate_self_signed(names, certificate, why)) {
       log.log(LogLevel::kError, "cannot generate a self-signed certificate: " + why);
       return ExitCode::kInternal;
     }
@@ -359,12 +371,13 @@ ExitCode run_serve(const ServeOptions& options) {
     log.log(LogLevel::kError, error.message);
     return exit_code_for(error.code);
   }
+  // Signals are taken over before the readiness line: a script may send SIGTERM the moment it
+  // reads it, and that must shut down gracefully, not kill.
+  const auto grace = duration_cast<milliseconds>(options.shutdown_timeout);
+  ShutdownSignals signals([&server, grace](int) { server.shutdown(ws::close_code::kGoingAway, grace); });
   // The readiness line: a documented interface scripts and tests wait for.
   fmt::print("{}\n", readiness_line(server.tls(), server.address(), server.port()));
   std::fflush(stdout);
-
-  const auto grace = duration_cast<milliseconds>(options.shutdown_timeout);
-  ShutdownSignals signals([&server, grace](int) { server.shutdown(ws::close_code::kGoingAway, grace); });
   server.run();
   log_summary(log, counters, server.stats());
   return ExitCode::kOk;
