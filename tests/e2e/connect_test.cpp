@@ -1,0 +1,716 @@
+// `wstool connect` end to end: the real binary against `wstool echo` and small deliberately odd
+// servers on loopback (a 403 with a body, a 1011 close, a silent one, a dropping one): pipe mode,
+// expectations, every exit code a client can reach here, --listen and --reconnect.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "lib/frame.h"
+#include "lib/handshake.h"
+#include "tests/support/raw_socket.h"
+#include "tests/support/run_process.h"
+
+namespace wstool::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::string kBinary = WSTOOL_BINARY;
+
+// An unmasked frame, as a server sends it; masked, as a client does.
+std::string frame(std::uint8_t opcode, const std::string& payload, bool masked = false) {
+  ws::FrameHeader h;
+  h.opcode = opcode;
+  h.masked = masked;
+  h.mask_key = 0x0badf00d;
+  h.payload_length = payload.size();
+  std::uint8_t header[ws::kMaxFrameHeaderBytes];
+  const std::size_t n = ws::encode_header(header, h);
+  std::string body = payload;
+  if (masked) ws::apply_mask(reinterpret_cast<std::uint8_t*>(body.data()), body.size(), h.mask_key, 0);
+  return std::string(reinterpret_cast<const char*>(header), n) + body;
+}
+
+std::string close_payload(std::uint16_t code, const std::string& reason) {
+  return std::string{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)} + reason;
+}
+
+struct ReadFrame {
+  std::uint8_t opcode = 0;
+  std::string payload;
+  std::uint8_t first_byte = 0;  // FIN, RSV bits and opcode as sent
+};
+
+// Bytes read past what a helper returned, by file descriptor (tests run one at a time).
+std::string& pending_bytes(const Socket& s) {
+  static std::map<int, std::string> pending;
+  return pending[s.fd()];
+}
+
+// Reads an HTTP head (to the blank line); what came after it is kept for read_frame.
+std::string read_head(Socket& s) {
+  std::string& buffer = pending_bytes(s);
+  buffer.clear();
+  buffer = s.read_until("\r\n\r\n", 5s);
+  const std::size_t end = buffer.find("\r\n\r\n");
+  if (end == std::string::npos) return std::exchange(buffer, {});
+  std::string head = buffer.substr(0, end + 4);
+  buffer.erase(0, end + 4);
+  return head;
+}
+
+// Reads one whole frame (unmasking it); nullopt on EOF or timeout. Socket reads may return more
+// than asked for, so bytes past the frame wait in a buffer kept per socket.
+std::optional<ReadFrame> read_frame(Socket& s, std::chrono::milliseconds timeout = 5s) {
+  std::string& buffer = pending_bytes(s);
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    ws::FrameHeader h;
+    const ws::HeaderStatus status =
+        ws::decode_header(reinterpret_cast<const std::uint8_t*>(buffer.data()), buffer.size(), h);
+    if (status == ws::HeaderStatus::kComplete && buffer.size() >= h.header_length + h.payload_length) {
+      std::string payload = buffer.substr(h.header_length, static_cast<std::size_t>(h.payload_length));
+      buffer.erase(0, h.header_length + static_cast<std::size_t>(h.payload_length));
+      if (h.masked) ws::apply_mask(reinterpret_cast<std::uint8_t*>(payload.data()), payload.size(), h.mask_key, 0);
+      return ReadFrame{h.opcode, payload, static_cast<std::uint8_t>((h.fin ? 0x80 : 0) | h.rsv << 4 | h.opcode)};
+    }
+    if (status != ws::HeaderStatus::kComplete && status != ws::HeaderStatus::kIncomplete) return std::nullopt;
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left <= 0ms) return std::nullopt;
+    const std::string more = s.read_some(left);
+    if (more.empty()) {
+      if (s.eof()) buffer.clear();
+      return std::nullopt;
+    }
+    buffer += more;
+  }
+}
+
+// The value of a request header (case-insensitive name), or "".
+std::string header_in(const std::string& head, const std::string& name) {
+  std::string lower_head = head;
+  for (char& c : lower_head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string lower_name = name;
+  for (char& c : lower_name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::size_t at = lower_head.find("\r\n" + lower_name + ":");
+  if (at == std::string::npos) return "";
+  std::size_t start = at + 3 + name.size();
+  while (start < head.size() && head[start] == ' ') ++start;
+  return head.substr(start, head.find("\r\n", start) - start);
+}
+
+// Completes a client's opening handshake (answering `extra_headers` too); the request head goes
+// to `request`. False when no valid request came.
+bool answer_handshake(Socket& s, std::string* request = nullptr, const std::string& extra_headers = "") {
+  const std::string head = read_head(s);
+  if (request != nullptr) *request = head;
+  const std::string key = header_in(head, "Sec-WebSocket-Key");
+  if (key.empty()) return false;
+  return s.send_all("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    "Sec-WebSocket-Accept: " + ws::accept_key_for(key) + "\r\n" + extra_headers + "\r\n");
+}
+
+// Accepts a client and completes its handshake.
+Socket accept_websocket(Listener& listener, std::string* request = nullptr,
+                        const std::string& extra_headers = "") {
+  std::optional<Socket> s = listener.accept(5s);
+  if (!s || !answer_handshake(*s, request, extra_headers)) return Socket();
+  return std::move(*s);
+}
+
+// The server's side of a close the client started: reads up to the client's close frame, answers
+// it, and closes TCP (as a server must). False when no close frame came.
+bool answer_close(Socket& s, std::optional<ReadFrame>* close_out = nullptr) {
+  for (;;) {
+    const auto f = read_frame(s);
+    if (!f) return false;
+    if (f->opcode != ws::opcode::kClose) continue;
+    if (close_out != nullptr) *close_out = f;
+    s.send_all(frame(ws::opcode::kClose, f->payload.substr(0, 2)));
+    s.close();
+    return true;
+  }
+}
+
+// `wstool echo --listen 127.0.0.1:0`.
+struct EchoServer {
+  Process process{{kBinary, "echo", "--listen", "127.0.0.1:0"}};
+  std::uint16_t port = 0;
+  EchoServer() {
+    const auto line = process.read_line(5s);
+    if (line) port = port_from_readiness_line(*line);
+  }
+  std::string url() const { return "ws://127.0.0.1:" + std::to_string(port) + "/"; }
+  ~EchoServer() {
+    process.signal(SIGTERM);
+    process.wait(5s);
+  }
+};
+
+std::string local_url(std::uint16_t port) { return "ws://127.0.0.1:" + std::to_string(port) + "/"; }
+
+ProcessResult connect(std::vector<std::string> args, const std::string& stdin_data = "",
+                      std::chrono::milliseconds timeout = 10000ms) {
+  args.insert(args.begin(), {kBinary, "connect"});
+  ProcessOptions options;
+  options.stdin_data = stdin_data;
+  options.timeout = timeout;
+  return run_process(args, options);
+}
+
+TEST(Connect, SendsEachStdinLineAfterTheSendOptionsAndPrintsTheReplies) {
+  EchoServer echo;
+  ASSERT_NE(echo.port, 0);
+  const ProcessResult r = connect({echo.url(), "--send", "one", "-x", "two", "--wait", "300ms"}, "three\nfour\r\nfive");
+  EXPECT_TRUE(r.exited_with(0)) << r.err;
+  EXPECT_EQ(r.out, "one\ntwo\nthree\nfour\nfive\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST(Connect, PipeModeEchoesTenThousandLinesInOrder) {
+  EchoServer echo;
+  ASSERT_NE(echo.port, 0);
+  std::string input;
+  std::string expected;
+  for (int i = 0; i < 10000; ++i) {
+    input += "line " + std::to_string(i) + "\n";
+  }
+  const ProcessResult r = connect({echo.url(), "--wait", "500ms"}, input, 30000ms);
+  EXPECT_TRUE(r.exited_with(0)) << r.err;
+  EXPECT_EQ(r.out, input);
+}
+
+TEST(Connect, NulDelimitedAndWholeInput) {
+  EchoServer echo;
+  ASSERT_NE(echo.port, 0);
+  const ProcessResult nul = connect({echo.url(), "-0", "--json", "--wait", "300ms"}, std::string("a\nb\0c", 5));
+  EXPECT_TRUE(nul.exited_with(0)) << nul.err;
+  EXPECT_NE(nul.out.find(R"("direction":"in","opcode":"text","text":"a\nb")"), std::string::npos) << nul.out;
+  EXPECT_NE(nul.out.find(R"("direction":"in","opcode":"text","text":"c")"), std::string::npos) << nul.out;
+  const ProcessResult whole = connect({echo.url(), "--whole", "--count", "1"}, "x\ny\n");
+  EXPECT_TRUE(whole.exited_with(0)) << whole.err;
+  EXPECT_EQ(whole.out, "x\ny\n\n");  // one message "x\ny\n", printed with its newline added
+}
+
+TEST(Connect, BinaryMessagesAsHexBase64AndJsonBytes) {
+  EchoServer echo;
+  ASSERT_NE(echo.port, 0);
+  const std::string bytes("\x00\x01\xfe\xff", 4);  // not UTF-8: sent as a binary message
+  const ProcessResult hex = connect({echo.url(), "--whole", "--count", "1"}, bytes);
+  EXPECT_TRUE(hex.exited_with(0)) << hex.err;
+  EXPECT_EQ(hex.out, "00000000  00 01 fe ff                                       |....|\n");
+  const ProcessResult b64 = connect({echo.url(), "--whole", "--count", "1", "--binary-as", "base64"}, bytes);
+  EXPECT_EQ(b64.out, "AAH+/w==\n");
+  const ProcessResult json = connect({echo.url(), "--whole", "--count", "1", "--json"}, bytes);
+  EXPECT_NE(json.out.find(R"("direction":"in","opcode":"binary","bytes":"AAH+/w==")"), std::string::npos) << json.out;
+}
+
+TEST(Connect, LinesWrittenBeforeTheConnectionOpensAllArrive) {
+  Listener listener;
+  Process client({kBinary, "connect", local_url(listener.port()), "--wait", "200ms"});
+  // The lines are written and stdin closed while the handshake is still unanswered.
+  ASSERT_TRUE(client.write_stdin("early 1\nearly 2\nearly 3\n", 5s));
+  client.close_stdin();
+  std::optional<Socket> raw = listener.accept(5s);
+  ASSERT_TRUE(raw);
+  const std::string head = read_head(*raw);
+  const std::string key = header_in(head, "Sec-WebSocket-Key");
+  ASSERT_FALSE(key.empty());
+  ASSERT_TRUE(raw->send_all("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                            "Sec-WebSocket-Accept: " + ws::accept_key_for(key) + "\r\n\r\n"));
+  for (const char* expected : {"early 1", "early 2", "early 3"}) {
+    const auto f = read_frame(*raw);
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->opcode, ws::opcode::kText);
+    EXPECT_EQ(f->payload, expected);
+  }
+  std::optional<ReadFrame> close;  // after --wait of silence: a 1000 close
+  ASSERT_TRUE(answer_close(*raw, &close));
+  EXPECT_EQ(close->payload, close_payload(1000, ""));
+  const ProcessResult r = client.wait(5s);
+  EXPECT_TRUE(r.exited_with(0)) << r.err;
+}
+
+TEST(Connect, HeadersAuthAndSubprotocolReachTheServer) {
+  Listener listener;
+  Process client({kBinary, "connect", local_url(listener.port()), "-H", "X-Test: yes", "--bearer", "tok",
+                  "--origin", "http://example.test", "--subprotocol", "chat", "--subprotocol", "v2", "--json",
+                  "--no-compress", "--count", "1"});
+  std::string request;
+  Socket s = accept_websocket(listener, &request, "Sec-WebSocket-Protocol: v2\r\n");
+  ASSERT_TRUE(s.valid());
+  EXPECT_EQ(header_in(request, "X-Test"), "yes");
+  EXPECT_EQ(header_in(request, "Authorization"), "Bearer tok");
+  EXPECT_EQ(header_in(request, "Origin"), "http://example.test");
+  EXPECT_EQ(header_in(request, "Sec-WebSocket-Protocol"), "chat, v2");
+  EXPECT_EQ(header_in(request, "Sec-WebSocket-Extensions"), "");
+  s.send_all(frame(ws::opcode::kText, "hi"));
+  ASSERT_TRUE(answer_close(s));
+  const ProcessResult r = client.wait(5s);
+  EXPECT_TRUE(r.exited_with(0)) << r.err;
+  EXPECT_NE(r.out.find(R"("type":"open")"), std::string::npos);
+  EXPECT_NE(r.out.find(R"("subprotocol":"v2")"), std::string::npos) << r.out;
+}
+
+TEST(Connect, ShowsControlFramesTimestampsAndPrettyJson) {
+  Listener listener;
+  Process client({kBinary, "connect", local_url(listener.port()), "-P", "--timestamps", "--pretty", "--color", "always"});
+  Socket s = accept_websocket(listener);
+  ASSERT_TRUE(s.valid());
+  s.send_all(frame(ws::opcode::kPing, "are you there") + frame(ws::opcode::kText, R"({"a":1})"));
+  const auto pong = read_frame(s);
+  ASSERT_TRUE(pong);
+  EXPECT_EQ(pong->opcode, ws::opcode::kPong);
+  EXPECT_EQ(pong->payload, "are you there");
+  s.send_all(frame(ws::opcode::kClose, close_payload(1000, "done")));
+  read_frame(s);
+  s.close();
+  const ProcessResult r = client.wait(5s);
+  EXPECT_TRUE(r.exited_with(0)) << r.err;
+  const std::vector<std::string> lines = lines_of(r.out);
+  ASSERT_GE(lines.size(), 5u) << r.out;
+  EXPECT_EQ(lines[0].front(), '[');
+  EXPECT_NE(lines[0].find("ping\x1b[0m are you there"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[1].find("{"), std::string::npos) << r.out;
+  EXPECT_NE(lines[2].find("\x1b[34m\"a\"\x1b[0m: \x1b[36m1\x1b[0m"), std::string::npos) << r.out;
+  EXPECT_NE(lines.back().find("close\x1b[0m 1000 done"), std::string::npos) << r.out;
+}
+
+TEST(Connect, PingIntervalSendsPings) {
+  Listener listener;
+  Process client({kBinary, "connect", local_url(listener.port()), "--ping-interval", "100ms"});
+  Socket s = accept_websocket(listener);
+  ASSERT_TRUE(s.valid());
+  const auto ping = read_frame(s);
+  ASSERT_TRUE(ping);
+  EXPECT_EQ(ping->opcode, ws::opcode::kPing);
+  s.send_all(frame(ws::opcode::kClose, close_payload(1000, "")));
+  read_frame(s);
+  s.close();
+  EXPECT_TRUE(client.wait(5s).exited_with(0));
+}
+
+TEST(Connect, SlashCommandsSendControlAndHandBuiltFrames) {
+  Listener listener;
+  Process client({kBinary, "connect", local_url(listener.port()), "--slash"});
+  Socket s = accept_websocket(listener);
+  ASSERT_TRUE(s.valid());
+  ASSERT_TRUE(client.write_stdin("/ping hello\n/binary 00 ff\n//not a command\n/nope\n"
+                                 "/frame fin=0 rsv=2 op=text part\n/close 4000 bye\nnever sent\n", 5s));
+  const auto ping = read_frame(s);
+  ASSERT_TRUE(ping);
+  EXPECT_EQ(ping->opcode, ws::opcode::kPing);
+  EXPECT_EQ(ping->payload, "hello");
+  const auto binary = read_frame(s);
+  ASSERT_TRUE(binary);
+  EXPECT_EQ(binary->opcode, ws::opcode::kBinary);
+  EXPECT_EQ(binary->payload, std::string("\x00\xff", 2));
+  const auto escaped = read_frame(s);
+  ASSERT_TRUE(escaped);
+  EXPECT_EQ(escaped->payload, "/not a command");
+  const auto part = read_frame(s);
+  ASSERT_TRUE(part);
+  EXPECT_EQ(part->opcode, ws::opcode::kText);
+  EXPECT_EQ(part->payload, "part");
+  EXPECT_EQ(part->first_byte, 0x21);  // FIN clear, RSV2 set, text
+  std::optional<ReadFrame> close;
+  ASSERT_TRUE(answer_close(s, &close));
+  EXPECT_EQ(close->payload, close_payload(4000, "bye"));
+  const ProcessResult r = client.wait(5s);
+  EXPECT_TRUE(r.exited_with(0)) << r.err;
+  EXPECT_NE(r.err.find("unknown command /nope"), std::string::npos) << r.err;
+}
+
+// --- exit codes --------------------------------------------------------------------------------
+
+TEST(ConnectExit, PeerCloseWith1000Or1001IsSuccess) {
+  Listener listener;
+  Process client({kBinary, "connect", local_url(listener.port())});
+  Socket s = accept_websocket(listener);
+  ASSERT_TRUE(s.valid());
+  s.send_all(frame(ws::opcode::kText, "bye") + frame(ws::opcode::kClose, close_payload(1001, "restart")));
+  read_frame(s);  // the client's answer
+  s.close();
+  const ProcessResult r = client.wait(5s);
+  EXPECT_TRUE(r.exited_with(0)) << r.err;
+  EXPECT_EQ(r.out, "bye\n");
+}
+
+TEST(ConnectExit, PeerCloseWith1011Exits74WithCodeAndReason) {
+  Listener listener;
+  Process client({kBinary, "connect", local_url(listener.port())});
+  Socket s = accept_websocket(listener);
+  ASSERT_TRUE(s.valid());
+  s.send_all(frame(ws::opcode::kClose, close_payload(1011, "database down")));
+  read_frame(s);
+  s.close();
+  const ProcessResult r = client.wait(5s);
+  EXPECT_TRUE(r.exited_with(74)) << r.exit_code << r.err;
+  EXPECT_NE(r.err.find("1011 \"database down\""), std::string::npos) << r.err;
+}
+
+TEST(ConnectExit, DroppedConnectionExits74) {
+  Listener listener;
+  Process client({kBinary, "connect", local_url(listener.port())});
+  Socket s = accept_websocket(listener);
+  ASSERT_TRUE(s.valid());
+  s.close();
+  const ProcessResult r = client.wait(5s);
+  EXPECT_TRUE(r.exited_with(74)) << r.exit_code << r.err;
+  EXPECT_NE(r.err.find("1006"), std::string::npos) << r.err;
+}
+
+TEST(ConnectExit, ProtocolViolationByThePeerExits76) {
+  Listener listener;
+  Process client({kBinary, "connect", local_url(listener.port())});
+  Socket s = accept_websocket(listener);
+  ASSERT_TRUE(s.valid());
+  s.send_all(frame(ws::opcode::kText, "masked from a server", true));
+  const ProcessResult r = client.wait(5s);
+  EXPECT_TRUE(r.exited_with(76)) << r.exit_code << r.err;
+}
+
+TEST(ConnectExit, HandshakeRefusedWith403Exits69WithStatusAndBody) {
+  Listener listener;
+  Process client({kBinary, "connect", local_url(listener.port())});
+  std::optional<Socket> s = listener.accept(5s);
+  ASSERT_TRUE(s);
+  s->read_until("\r\n\r\n", 5s);
+  s->send_all("HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n\r\nno token given");
+  const ProcessResult r = client.wait(5s);
+  EXPECT_TRUE(r.exited_with(69)) << r.exit_code << r.err;
+  EXPECT_NE(r.err.find("403 Forbidden"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("no token given"), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
+TEST(ConnectExit, UntrustedCertificateExits69WithTheVerificationReason) {
+  const std::string data = std::string(WSTOOL_SOURCE_DIR) + "/tests/data/";
+  Process server({kBinary, "echo", "--listen", "127.0.0.1:0", "--tls-cert", data + "localhost.crt", "--tls-key",
+                  data + "localhost.key"});
+  const auto line = server.read_line(5s);
+  ASSERT_TRUE(line);
+  const std::string port = std::to_string(port_from_readiness_line(*line));
+  const ProcessResult untrusted = connect({"wss://localhost:" + port + "/"}, "hi\n");
+  EXPECT_TRUE(untrusted.exited_with(69)) << untrusted.exit_code << untrusted.err;
+  EXPECT_NE(untrusted.err.find("certificate verification failed"), std::string::npos) << untrusted.err;
+  const ProcessResult trusted = connect({"wss://localhost:" + port + "/", "--ca", data + "localhost.crt", "-w", "200ms"}, "hi\n");
+  EXPECT_TRUE(trusted.exited_with(0)) << trusted.err;
+  EXPECT_EQ(trusted.out, "hi\n");
+  server.signal(SIGTERM);
+  server.wait(5s);
+}
+
+TEST(ConnectExit, RefusedConnectionExits69) {
+  std::uint16_t port = 0;
+  {
+    Listener closed;
+    port = closed.port();
+  }
+  const ProcessResult r = connect({local_url(port)});
+  EXPECT_TRUE(r.exited_with(69)) << r.exit_code << r.err;
+  EXPECT_NE(r.err.find("refused"), std::string::npos) << r.err;
+}
+
+TEST(ConnectExit, UnknownHostExits68) {
+  const ProcessResult r = connect({"ws://no-such-host.invalid/", "--connect-timeout", "5s"});
+  EXPECT_TRUE(r.exited_with(68)) << r.exit_code << r.err;
+  EXPECT_NE(r.err.find("no-such-host.invalid"), std::string::npos) << r.err;
+}
+
+TEST(ConnectExit, ServerThatNeverAnswersTheHandshakeExits75) {
+  Listener listener;
+  const auto start = Clock::now();
+  Process client({kBinary, "connect", local_url(listener.port()), "--connect-timeout", "300ms"});
+  std::optional<Socket> s = listener.accept(5s);  // accepted, never answered
+  ASSERT_TRUE(s);
+  const ProcessResult r = client.wait(5s);
+  EXPECT_TRUE(r.exited_with(75)) << r.exit_code << r.err;
+  EXPECT_LT(Clock::now() - start, 3s);
+}
+
+TEST(ConnectExit, TimeoutBeforeTheConnectionOpensExits75) {
+  Listener listener;
+  Process client({kBinary, "connect", local_url(listener.port()), "--timeout", "300ms"});
+  std::optional<Socket> s = listener.accept(5s);
+  ASSERT_TRUE(s);
+  const ProcessResult r = client.wait(5s);
+  EXPECT_TRUE(r.exited_with(75)) << r.exit_code << r.err;
+  EXPECT_NE(r.err.find("--timeout"), std::string::npos) << r.err;
+}
+
+TEST(ConnectExit, UsageErrorsExit64AndAMissingSendFile66) {
+  EXPECT_TRUE(connect({}).exited_with(64));
+  EXPECT_TRUE(connect({"ftp://x/"}).exited_with(64));
+  EXPECT_TRUE(connect({"ws://127.0.0.1:1/", "--expect", "("}).exited_with(64));
+  EXPECT_TRUE(connect({"ws://127.0.0.1:1/", "--expect-json", "no-slash=1"}).exited_with(64));
+  EXPECT_TRUE(connect({"ws://127.0.0.1:1/", "--wait", "5parsecs"}).exited_with(64));
+  const ProcessResult missing = connect({"ws://127.0.0.1:1/", "--send-file", "/nonexistent/file"});
+  EXPECT_TRUE(missing.exited_with(66)) << missing.exit_code << missing.err;
+}
+
+TEST(ConnectExit, SigintExits130) {
+  Listener listener;
+  Process client({kBinary, "connect", local_url(listener.port())});
+  Socket s = accept_websocket(listener);
+  ASSERT_TRUE(s.valid());
+  client.signal(SIGINT);
+  std::optional<ReadFrame> close;
+  ASSERT_TRUE(answer_close(s, &close));
+  EXPECT_EQ(close->payload.substr(0, 2), close_payload(1001, ""));
+  const ProcessResult r = client.wait(5s);
+  EXPECT_TRUE(r.exited_with(130)) << r.exit_code << r.err;
+}
+
+// --- expectations ------------------------------------------------------------------------------
+
+// A server that sends `messages` (text) once the client is connected, then waits for its close.
+ProcessResult against_messages(const std::vector<std::string>& messages, std::vector<std::string> args) {
+  Listener listener;
+  args.insert(args.begin(), {kBinary, "connect", local_url(listener.port())});
+  Process client(args);
+  client.close_stdin();  // no input: only the messages, the count, the expectations and --wait matter
+  Socket s = accept_websocket(listener);
+  if (!s.valid()) return client.wait(5s);
+  for (const std::string& m : messages) s.send_all(frame(ws::opcode::kText, m));
+  answer_close(s);
+  return client.wait(10s);
+}
+
+TEST(ConnectExpect, MetExpectationsEndTheSessionAtOnceWithSuccess) {
+  const auto start = Clock::now();
+  const ProcessResult r = against_messages({"noise", "ready: 42", R"({"type":"ack","id":5})"},
+                                           {"--expect", "ready: \\d+", "--expect-json", "/type=ack", "--wait", "20s"});
+  EXPECT_TRUE(r.exited_with(0)) << r.err;
+  EXPECT_LT(Clock::now() - start, 5s);  // not the 20 s of --wait
+}
+
+TEST(ConnectExpect, UnmetExpectationExits1AndSaysWhichOne) {
+  const ProcessResult r = against_messages({"alpha", "beta"}, {"--expect", "alpha", "--expect", "gamma", "--wait", "200ms"});
+  EXPECT_TRUE(r.exited_with(1)) << r.exit_code << r.err;
+  EXPECT_NE(r.err.find("expectation 2 of 2 not met: --expect 'gamma'"), std::string::npos) << r.err;
+}
+
+TEST(ConnectExpect, ExpectationsAreMetInCommandLineOrder) {
+  // beta comes after alpha, so an expectation of beta then alpha cannot be met.
+  const ProcessResult wrong = against_messages({"alpha", "beta"}, {"--expect", "beta", "--expect", "alpha", "--wait", "200ms"});
+  EXPECT_TRUE(wrong.exited_with(1)) << wrong.err;
+  EXPECT_NE(wrong.err.find("--expect 'alpha'"), std::string::npos) << wrong.err;
+  // Both kinds interleave in the order given; one message meets one expectation.
+  const ProcessResult mixed = against_messages({R"({"n":1})", "text", R"({"n":2})"},
+                                               {"--expect-json", "/n=1", "--expect", "^text$", "--expect-json", "/n=2"});
+  EXPECT_TRUE(mixed.exited_with(0)) << mixed.err;
+  const ProcessResult twice = against_messages({"same"}, {"--expect", "same", "--expect", "same", "--wait", "200ms"});
+  EXPECT_TRUE(twice.exited_with(1)) << twice.err;
+}
+
+TEST(ConnectExpect, JsonPointerValuesCompareAsJson) {
+  const std::vector<std::string> messages = {R"({"data":"q","n":5,"s":"5","obj":{"a":[1,2]},"nil":null})"};
+  for (const char* met : {"/data=q", "/data=\"q\"", "/n=5", "/n=5.0", "/s=\"5\"", "/obj={\"a\":[1,2]}",
+                          "/obj/a/1=2", "/nil=null", "/nil", "/obj/a"}) {
+    const ProcessResult r = against_messages(messages, {"--expect-json", met, "--wait", "200ms"});
+    EXPECT_TRUE(r.exited_with(0)) << met << ": " << r.err;
+  }
+  for (const char* unmet : {"/n=\"5\"", "/s=5", "/data=Q", "/missing", "/missing=null", "/obj/a/2"}) {
+    const ProcessResult r = against_messages(messages, {"--expect-json", unmet, "--wait", "200ms"});
+    EXPECT_TRUE(r.exited_with(1)) << unmet << ": " << r.exit_code << " " << r.err;
+  }
+}
+
+TEST(ConnectExpect, UnmetExpectationExits1EvenWhenThePeerDrops) {
+  Listener listener;
+  Process client({kBinary, "connect", local_url(listener.port()), "--expect", "never"});
+  Socket s = accept_websocket(listener);
+  ASSERT_TRUE(s.valid());
+  s.close();
+  const ProcessResult r = client.wait(5s);
+  EXPECT_TRUE(r.exited_with(1)) << r.exit_code << r.err;  // 1 outranks 74
+}
+
+TEST(ConnectExpect, CountEndsTheSessionAndTooFewExits1) {
+  const ProcessResult enough = against_messages({"a", "b", "c"}, {"--count", "2", "--wait", "20s"});
+  EXPECT_TRUE(enough.exited_with(0)) << enough.err;
+  EXPECT_EQ(enough.out.substr(0, 4), "a\nb\n");
+  const ProcessResult few = against_messages({"a"}, {"--count", "3", "--wait", "200ms"});
+  EXPECT_TRUE(few.exited_with(1)) << few.err;
+  EXPECT_NE(few.err.find("--count 3: received 1"), std::string::npos) << few.err;
+}
+
+TEST(ConnectExpect, TimeoutIsOneDeadlineFromStart) {
+  Listener listener;
+  const auto start = Clock::now();
+  ProcessOptions options;
+  Process client({kBinary, "connect", local_url(listener.port()), "--timeout", "500ms", "--expect", "x"}, options);
+  Socket s = accept_websocket(listener);  // stdin stays open: only the deadline ends it
+  ASSERT_TRUE(s.valid());
+  ASSERT_TRUE(answer_close(s));
+  const ProcessResult r = client.wait(5s);
+  EXPECT_TRUE(r.exited_with(1)) << r.exit_code << r.err;
+  EXPECT_LT(Clock::now() - start, 3s);
+}
+
+// --- --listen and --reconnect ------------------------------------------------------------------
+
+TEST(ConnectListen, AcceptsOneClientAndRunsTheSessionWithRolesReversed) {
+  Process server({kBinary, "connect", "-l", "0", "--count", "1"});  // wscat's bare port
+  const auto line = server.read_line(5s);
+  ASSERT_TRUE(line);
+  const std::uint16_t port = port_from_readiness_line(*line);
+  ASSERT_NE(port, 0) << *line;
+  ASSERT_TRUE(server.write_stdin("to the client\n", 5s));
+  Socket s = connect_loopback(port);
+  ASSERT_TRUE(s.valid());
+  s.send_all("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  ASSERT_EQ(read_head(s).rfind("HTTP/1.1 101", 0), 0u);
+  const auto first = read_frame(s);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->payload, "to the client");
+  // A second client is refused while the first one's session runs.
+  Socket second = connect_loopback(port);
+  ASSERT_TRUE(second.valid());
+  second.send_all("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                  "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+  EXPECT_EQ(read_head(second).rfind("HTTP/1.1 503", 0), 0u);
+  s.send_all(frame(ws::opcode::kText, "to the server", true));
+  const auto close = read_frame(s);
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->opcode, ws::opcode::kClose);
+  s.send_all(frame(ws::opcode::kClose, close_payload(1000, ""), true));
+  const ProcessResult r = server.wait(5s);
+  EXPECT_TRUE(r.exited_with(0)) << r.exit_code << r.err;
+  EXPECT_EQ(r.out, "to the server\n");
+}
+
+TEST(ConnectReconnect, QueuedMessagesAreSentInOrderAfterReconnecting) {
+  Listener listener;
+  Process client({kBinary, "connect", local_url(listener.port()), "--reconnect", "--reconnect-max-delay", "200ms",
+                  "--wait", "300ms"});
+  {
+    Socket first = accept_websocket(listener);
+    ASSERT_TRUE(first.valid());
+    ASSERT_TRUE(client.write_stdin("m1\n", 5s));
+    const auto m1 = read_frame(first);
+    ASSERT_TRUE(m1);
+    EXPECT_EQ(m1->payload, "m1");
+  }  // dropped without a close frame
+  // Once it is reconnecting (its next TCP connection is here, the handshake not answered), more
+  // lines: written while it is disconnected.
+  std::optional<Socket> second = listener.accept(5s);
+  ASSERT_TRUE(second);
+  std::string later;
+  for (int i = 2; i <= 50; ++i) later += "m" + std::to_string(i) + "\n";
+  ASSERT_TRUE(client.write_stdin(later, 5s));
+  client.close_stdin();
+  ASSERT_TRUE(answer_handshake(*second));
+  for (int i = 2; i <= 50; ++i) {
+    const auto m = read_frame(*second);
+    ASSERT_TRUE(m) << i;
+    EXPECT_EQ(m->payload, "m" + std::to_string(i));
+  }
+  ASSERT_TRUE(answer_close(*second));
+  const ProcessResult r = client.wait(5s);
+  EXPECT_TRUE(r.exited_with(0)) << r.exit_code << r.err;
+  EXPECT_NE(r.err.find("reconnecting"), std::string::npos) << r.err;
+}
+
+TEST(ConnectReconnect, GivesUpAfterMaxAttempts) {
+  std::uint16_t port = 0;
+  {
+    Listener closed;
+    port = closed.port();
+  }
+  const ProcessResult r = connect({local_url(port), "--reconnect", "--reconnect-max-attempts", "2",
+                                   "--reconnect-max-delay", "50ms"});
+  EXPECT_TRUE(r.exited_with(69)) << r.exit_code << r.err;
+  EXPECT_NE(r.err.find("attempt 2"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("giving up"), std::string::npos) << r.err;
+}
+
+// --- at a terminal, as a person sees it (tmux) ----------------------------------------------------
+
+// A tmux server of its own (-L) running one command in a pane; capture() is what the pane shows.
+class Tmux {
+ public:
+  explicit Tmux(const std::string& command)
+      : socket_("wstool-connect-test-" + std::to_string(::getpid()) + "-" + std::to_string(next_id()++)) {
+    ok_ = run({"new-session", "-d", "-x", "100", "-y", "20", command}).exited_with(0);
+  }
+  ~Tmux() { run({"kill-server"}); }
+  bool ok() const { return ok_; }
+  void keys(const std::vector<std::string>& keys) {
+    std::vector<std::string> args = {"send-keys", "-t", "0"};
+    args.insert(args.end(), keys.begin(), keys.end());
+    run(args);
+  }
+  std::string capture() { return run({"capture-pane", "-p", "-t", "0"}).out; }
+  // Polls the pane until `text` shows (bounded).
+  bool wait_for(const std::string& text, std::chrono::milliseconds timeout = 5000ms) {
+    const auto deadline = Clock::now() + timeout;
+    while (Clock::now() < deadline) {
+      if (capture().find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(20ms);  // a screen has no event to wait on
+    }
+    return false;
+  }
+
+ private:
+  ProcessResult run(std::vector<std::string> args) {
+    args.insert(args.begin(), {"/usr/bin/tmux", "-L", socket_});
+    return run_process(args, {{}, {}, 5000ms});
+  }
+  static int& next_id() {
+    static int id = 0;
+    return id;
+  }
+  std::string socket_;
+  bool ok_ = false;
+};
+
+TEST(ConnectTerminal, MessagesAppearAboveThePromptAndHistoryIsKept) {
+  if (::access("/usr/bin/tmux", X_OK) != 0) GTEST_SKIP() << "tmux is not installed";
+  TempDir state;
+  Listener listener;
+  Tmux tmux("env XDG_STATE_HOME=" + state.path() + " " + kBinary + " connect " + local_url(listener.port()));
+  ASSERT_TRUE(tmux.ok());
+  Socket s = accept_websocket(listener);
+  ASSERT_TRUE(s.valid());
+  ASSERT_TRUE(tmux.wait_for("connected")) << tmux.capture();
+  tmux.keys({"-l", "half typed"});
+  ASSERT_TRUE(tmux.wait_for("> half typed")) << tmux.capture();
+  s.send_all(frame(ws::opcode::kText, "incoming"));
+  ASSERT_TRUE(tmux.wait_for("< incoming")) << tmux.capture();
+  // The message is above the prompt, and the typed text is intact on the last line.
+  std::vector<std::string> lines = lines_of(tmux.capture());
+  while (!lines.empty() && lines.back().empty()) lines.pop_back();
+  ASSERT_GE(lines.size(), 2u);
+  EXPECT_EQ(lines.back(), "> half typed") << tmux.capture();
+  EXPECT_EQ(lines[lines.size() - 2], "< incoming") << tmux.capture();
+  tmux.keys({"Enter"});
+  const auto sent = read_frame(s);
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(sent->payload, "half typed");
+  tmux.keys({"C-d"});  // end of input: then --wait, then a 1000 close
+  ASSERT_TRUE(answer_close(s));
+  const auto deadline = Clock::now() + 5s;
+  std::string history;
+  while (Clock::now() < deadline && history.find("half") == std::string::npos) {
+    try {
+      history = read_file(state.path() + "/wstool/connect_history");
+    } catch (const std::runtime_error&) {
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  EXPECT_NE(history.find("half"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace wstool::test

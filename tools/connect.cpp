@@ -1,0 +1,1034 @@
+// wstool connect: the terminal and scripting WebSocket client (wscat's job). Lines in, messages
+// out; expectations and exit codes for CI; --listen for the reversed roles; --reconnect.
+#include <fmt/format.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "lib/backoff.h"
+#include "lib/client_options.h"
+#include "lib/engine.h"
+#include "lib/expectation.h"
+#include "lib/listen_address.h"
+#include "lib/units.h"
+#include "lib/utf8.h"
+#include "lib/ws_url.h"
+#include "tools/common_options.h"
+#include "tools/line_editor.h"
+#include "tools/message_format.h"
+#include "tools/shutdown_signals.h"
+#include "tools/slash_command.h"
+#include "tools/subcommand.h"
+
+namespace wstool::tools {
+
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr const char* kProg = "wsconnect";
+constexpr std::uint64_t kDefaultQueueLimit = 100000;          // messages waiting to be sent
+constexpr std::size_t kSendHighWater = std::size_t{4} << 20;  // engine bytes queued before pausing
+constexpr milliseconds kDrainRetry{5};                         // re-check a full send queue
+constexpr milliseconds kInitialBackoff{250};
+constexpr std::size_t kStdinChunk = 64 * 1024;
+constexpr milliseconds kListenCloseGrace{1500};
+
+enum class BinaryAs { kHex, kBase64, kRaw };
+enum class InputMode { kLines, kNul, kWhole };
+
+struct ConnectOptions {
+  std::string url;
+  std::string listen_text;
+  ClientOptions client;
+  std::vector<std::string> sends;
+  std::string send_file;
+  bool nul_delimited = false;
+  bool whole = false;
+  bool binary_input = false;
+  bool slash = false;
+  nanoseconds wait = std::chrono::seconds(1);
+  nanoseconds timeout{0};
+  std::uint64_t count = 0;
+  std::vector<std::string> expect_regex;
+  std::vector<std::string> expect_json;
+  BinaryAs binary_as = BinaryAs::kHex;
+  bool pretty = false;
+  ColorMode color = ColorMode::kAuto;
+  std::uint64_t max_display = 0;
+  bool timestamps = false;
+  bool show_control = false;
+  bool json = false;
+  nanoseconds ping_interval{0};
+  nanoseconds ping_timeout = std::chrono::seconds(10);
+  bool reconnect = false;
+  nanoseconds reconnect_max_delay = std::chrono::seconds(30);
+  std::uint64_t reconnect_max_attempts = 0;  // 0: no limit
+  std::uint64_t queue_limit = kDefaultQueueLimit;
+  std::uint64_t max_message_size = ws::kDefaultMaxMessageBytes;
+  bool verbose = false;
+};
+
+class StderrLog final : public Logger {
+ public:
+  explicit StderrLog(LogLevel level) : level_(level) {}
+  bool enabled(LogLevel level) const override { return level <= level_; }
+  void log(LogLevel level, std::string_view message) override {
+    if (!enabled(level)) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    fmt::print(stderr, "{}: {}{}\n", kProg,
+               level == LogLevel::kError ? "error: " : level == LogLevel::kWarning ? "warning: " : "", message);
+  }
+
+ private:
+  LogLevel level_;
+  std::mutex mutex_;
+};
+
+// What the input asks for: mostly a message to send (kSend), or a slash command's action.
+using Outgoing = SlashCommand;
+
+Outgoing make_outgoing(std::string payload, bool binary) {
+  const bool text = !binary && is_valid_utf8(payload.data(), payload.size());
+  Outgoing out;
+  out.opcode = text ? ws::opcode::kText : ws::opcode::kBinary;
+  out.payload = std::move(payload);
+  return out;
+}
+
+// Messages waiting to be sent, in order: filled by the stdin thread, drained on the connection
+// thread whenever a connection is open. Bounded: a full queue blocks the reader (nothing is
+// dropped), with a warning.
+class Outbox {
+ public:
+  Outbox(std::size_t limit, Logger& log) : limit_(limit == 0 ? 1 : limit), log_(log) {}
+
+  // Adds a message; blocks while the queue is full. False when the session is over. `was_empty`
+  // tells the caller whether a drain must be asked for.
+  bool push(Outgoing message, bool& was_empty) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (queue_.size() >= limit_ && !closed_) {
+      log_.log(LogLevel::kWarning,
+               fmt::format("{} messages are waiting to be sent (--queue-limit); reading paused", queue_.size()));
+      space_.wait(lock, [this] { return queue_.size() < limit_ || closed_; });
+    }
+    if (closed_) return false;
+    was_empty = queue_.empty();
+    queue_.push_back(std::move(message));
+    return true;
+  }
+  void finish() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    eof_ = true;
+  }
+  bool pop(Outgoing& out) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (queue_.empty()) return false;
+    out = std::move(queue_.front());
+    queue_.pop_front();
+    space_.notify_all();
+    return true;
+  }
+  bool exhausted() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return eof_ && queue_.empty();
+  }
+  void close() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    closed_ = true;
+    space_.notify_all();
+  }
+
+ private:
+  std::size_t limit_;
+  Logger& log_;
+  mutable std::mutex mutex_;
+  std::condition_variable space_;
+  std::deque<Outgoing> queue_;
+  bool eof_ = false;
+  bool closed_ = false;
+};
+
+// The way from other threads (stdin, the deadline, signals) to whichever connection is current:
+// a post into its event loop, or a shutdown when nothing is open yet.
+class Link {
+ public:
+  using Post = std::function<void(std::function<void()>)>;
+  void attach(Post post) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    post_ = std::move(post);
+  }
+  void detach() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    post_ = nullptr;
+  }
+  void post(std::function<void()> task) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (post_) post_(std::move(task));
+  }
+  // Asks the whole session to end (timeout, signal); wakes a reconnect wait.
+  void stop() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopped_ = true;
+    wake_.notify_all();
+  }
+  bool stopped() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return stopped_;
+  }
+  // Sleeps `delay` unless stop() comes first; false when stopped.
+  bool sleep_unless_stopped(milliseconds delay) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return !wake_.wait_for(lock, delay, [this] { return stopped_; });
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  Post post_;
+  bool stopped_ = false;
+};
+
+// Why we ended the session ourselves.
+enum class EndReason { kNone, kInputDone, kCount, kExpectations, kTimeout, kSignal };
+
+// Everything written to stdout: messages (as text, hex, base64 or raw, or --json records) and,
+// with --show-control, control frames. Only the connection thread calls it.
+class Printer {
+ public:
+  Printer(const ConnectOptions& options, bool stdout_tty, bool color)
+      : options_(options), tty_(stdout_tty), color_(color), pretty_(options.pretty) {}
+
+  // At a terminal with line editing, output goes above the prompt.
+  void set_editor(LineEditor* editor) { editor_.store(editor); }
+
+  void open(const ws::Connection& conn, const std::string& peer) {
+    if (!options_.json) return;
+    nlohmann::ordered_json record;
+    record["type"] = "open";
+    record["time"] = iso_time_now();
+    record["peer"] = peer;
+    record["subprotocol"] = conn.subprotocol();
+    record["extensions"] = conn.extensions();
+    emit(record);
+  }
+
+  void message(bool incoming, std::uint8_t opcode, std::string_view payload) {
+    if (options_.json) {
+      nlohmann::ordered_json record;
+      record["type"] = "message";
+      record["time"] = iso_time_now();
+      record["direction"] = incoming ? "in" : "out";
+      record["opcode"] = opcode == ws::opcode::kText ? "text" : "binary";
+      add_payload(record, payload);
+      emit(record);
+      return;
+    }
+    if (!incoming) return;  // the user knows what they sent
+    std::string out = prefix("<");
+    if (opcode == ws::opcode::kText) {
+      std::string shown;
+      if (pretty_) shown = pretty_json(payload, color_);
+      if (shown.empty()) shown = std::string(payload);
+      if (tty_) shown = terminal_safe(truncate_for_display(shown, static_cast<std::size_t>(options_.max_display)));
+      out += shown + "\n";
+    } else {
+      std::string_view bytes = payload;
+      std::string note;
+      if (tty_ && options_.max_display > 0 && bytes.size() > options_.max_display) {
+        note = fmt::format("… ({} bytes)\n", bytes.size());
+        bytes = bytes.substr(0, static_cast<std::size_t>(options_.max_display));
+      }
+      switch (options_.binary_as) {
+        case BinaryAs::kHex: {
+          const std::string dump = hex_dump(bytes);
+          out += (out.empty() ? "" : "\n") + (dump.empty() ? "(empty binary message)\n" : dump);
+          break;
+        }
+        case BinaryAs::kBase64: out += base64_encode(bytes) + "\n"; break;
+        case BinaryAs::kRaw: out += std::string(bytes); break;
+      }
+      out += note;
+    }
+    write(out);
+  }
+
+  void control(const char* kind, std::string_view payload) {
+    if (!options_.show_control) return;
+    if (options_.json) {
+      nlohmann::ordered_json record;
+      record["type"] = kind;
+      record["time"] = iso_time_now();
+      record["direction"] = "in";
+      add_payload(record, payload);
+      emit(record);
+      return;
+    }
+    write(prefix("<", true) + paint(kind) + (payload.empty() ? "" : " " + terminal_safe(payload)) + "\n");
+  }
+
+  void close(const ws::CloseEvent& event) {
+    if (options_.json) {
+      nlohmann::ordered_json record;
+      record["type"] = "close";
+      record["time"] = iso_time_now();
+      record["code"] = event.code;
+      record["reason"] = is_valid_utf8(event.reason.data(), event.reason.size()) ? event.reason : "";
+      record["by_peer"] = event.by_peer;
+      record["clean"] = event.clean;
+      emit(record);
+      return;
+    }
+    if (!options_.show_control) return;
+    write(prefix("<", true) + paint("close") + fmt::format(" {}{}\n", event.code,
+                                                            event.reason.empty() ? "" : " " + terminal_safe(event.reason)));
+  }
+
+  void toggle_pretty() { pretty_ = !pretty_; }
+
+  // News for a person (connected, reconnecting): on stderr, or above the prompt when editing.
+  // Thread-safe.
+  void notice(const std::string& text) {
+    const std::string line = fmt::format("{}: {}\n", kProg, text);
+    if (LineEditor* editor = editor_.load()) {
+      editor->print_above(line);
+    } else {
+      std::fputs(line.c_str(), stderr);
+    }
+  }
+
+ private:
+  std::string prefix(const char* marker, bool always_mark = false) const {
+    std::string out;
+    if (options_.timestamps) out += "[" + clock_time_now() + "] ";
+    if (tty_ || always_mark) out += std::string(color_ ? "\x1b[2m" : "") + marker + (color_ ? "\x1b[0m" : "") + " ";
+    return out;
+  }
+  std::string paint(const char* kind) const {
+    return color_ ? fmt::format("\x1b[33m{}\x1b[0m", kind) : std::string(kind);
+  }
+  static void add_payload(nlohmann::ordered_json& record, std::string_view payload) {
+    if (is_valid_utf8(payload.data(), payload.size())) {
+      record["text"] = std::string(payload);
+    } else {
+      record["bytes"] = base64_encode(payload);
+    }
+  }
+  void emit(const nlohmann::ordered_json& record) {
+    write(record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  }
+  void write(const std::string& text) {
+    if (LineEditor* editor = editor_.load()) {
+      editor->print_above(text);
+      return;
+    }
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+  }
+
+  const ConnectOptions& options_;
+  bool tty_;
+  bool color_;
+  bool pretty_;
+  std::atomic<LineEditor*> editor_{nullptr};
+};
+
+// The session: one handler for every connection of a run (reconnects keep its state), on the
+// connection's thread.
+class Session final : public ws::ConnectionHandler {
+ public:
+  Session(const ConnectOptions& options, Outbox& outbox, Printer& printer, ExpectationList& expectations,
+          Logger& log, bool listen)
+      : options_(options), outbox_(outbox), printer_(printer), expectations_(expectations),
+        log_(log), listen_(listen) {}
+
+  // Called on the connection thread: ends the session with a close frame, or, when nothing is
+  // open, tells the caller to stop connecting.
+  void end(EndReason reason, std::uint16_t code, std::string_view why = {}) {
+    if (end_reason_ == EndReason::kNone) {
+      end_reason_ = reason;
+      end_code_ = code;
+    }
+    if (conn_ != nullptr && !closing_) {
+      closing_ = true;
+      conn_->close(code, why);
+    }
+  }
+  bool ended() const { return end_reason_ != EndReason::kNone; }
+  EndReason end_reason() const { return end_reason_; }
+  std::uint64_t received() const { return received_; }
+  bool ever_opened() const { return ever_opened_; }
+  bool connection_open() const { return conn_ != nullptr; }
+  const ws::CloseEvent& last_close() const { return last_close_; }
+  void set_on_closed(std::function<void()> callback) { on_closed_ = std::move(callback); }
+
+  void drain() {
+    if (conn_ == nullptr || closing_) return;
+    Outgoing message;
+    while (!closing_ && conn_->queued_bytes() < kSendHighWater && outbox_.pop(message)) {
+      perform(message);
+    }
+    if (closing_) return;
+    const bool more = conn_->queued_bytes() >= kSendHighWater;
+    drain_retry_ = more;
+    if (!more && outbox_.exhausted()) {
+      if (!input_done_) {
+        input_done_ = true;
+        silence_deadline_ = SteadyClock::now() + duration_cast<milliseconds>(options_.wait);
+      }
+      check_done();
+    }
+    rearm();
+  }
+
+  // One input item on the open connection: a message, or a slash command's action.
+  void perform(const Outgoing& message) {
+    using Kind = SlashCommand::Kind;
+    switch (message.kind) {
+      case Kind::kSend:
+        conn_->send(message.opcode, reinterpret_cast<const std::uint8_t*>(message.payload.data()),
+                    message.payload.size());
+        printer_.message(false, message.opcode, message.payload);
+        return;
+      case Kind::kPing: conn_->ping(message.payload); return;
+      case Kind::kPong: conn_->pong(message.payload); return;
+      case Kind::kClose: end(EndReason::kInputDone, message.close_code, message.payload); return;
+      case Kind::kQuit: end(EndReason::kInputDone, ws::close_code::kNormal); return;
+      case Kind::kPretty: printer_.toggle_pretty(); return;
+      case Kind::kFrame: {
+        ws::RawFrame frame;
+        frame.fin = message.fin;
+        frame.rsv = message.rsv;
+        frame.opcode = message.opcode;
+        frame.payload = message.payload;
+        conn_->send_raw_frame(frame);
+        return;
+      }
+      case Kind::kHelp: return;  // answered by the reader
+    }
+  }
+
+  void on_open(ws::Connection& conn) override {
+    conn_ = &conn;
+    closing_ = false;
+    ever_opened_ = true;
+    const std::string peer = listen_ ? conn.remote_address() : options_.url;
+    if (options_.verbose || isatty(STDIN_FILENO) == 1) {
+      printer_.notice(fmt::format("connected to {}{}{}", peer,
+                           conn.subprotocol().empty() ? "" : " (subprotocol " + conn.subprotocol() + ")",
+                           conn.extensions().empty() ? "" : " [" + conn.extensions() + "]"));
+    }
+    printer_.open(conn, peer);
+    if (ended()) {  // the deadline or a signal came while connecting
+      closing_ = true;
+      conn.close(end_code_, "");
+      return;
+    }
+    input_done_ = false;
+    drain();
+  }
+
+  void on_message(ws::Connection& /*conn*/, std::uint8_t opcode, const std::uint8_t* data,
+                  std::size_t size) override {
+    const std::string_view payload(reinterpret_cast<const char*>(data), size);
+    ++received_;
+    printer_.message(true, opcode, payload);
+    if (opcode == ws::opcode::kText && expectations_.on_text(payload) && options_.verbose) {
+      log_.log(LogLevel::kInfo, fmt::format("expectation {} met", expectations_.met()));
+    }
+    if (input_done_) silence_deadline_ = SteadyClock::now() + duration_cast<milliseconds>(options_.wait);
+    check_done();
+    rearm();
+  }
+
+  void on_ping(ws::Connection& /*conn*/, std::string_view payload) override { printer_.control("ping", payload); }
+  void on_pong(ws::Connection& /*conn*/, std::string_view payload) override { printer_.control("pong", payload); }
+
+  void on_close(ws::Connection& /*conn*/, const ws::CloseEvent& event) override {
+    conn_ = nullptr;
+    last_close_ = event;
+    printer_.close(event);
+    if (on_closed_) on_closed_();
+  }
+
+  void on_timer(ws::Connection& /*conn*/) override {
+    if (conn_ == nullptr || closing_) return;
+    if (drain_retry_) drain();
+    if (input_done_ && SteadyClock::now() >= silence_deadline_) {
+      end(EndReason::kInputDone, ws::close_code::kNormal);
+      return;
+    }
+    rearm();
+  }
+
+  std::optional<ws::Rejection> on_upgrade_request(const ws::UpgradeRequest& /*request*/,
+                                                  const std::string& /*remote*/) override {
+    if (!taken_) {
+      taken_ = true;
+      return std::nullopt;
+    }
+    return ws::Rejection{503, "Service Unavailable", {}, "wstool connect --listen serves one client\n"};
+  }
+
+ private:
+  // The count reached, or every expectation met once all input is sent: nothing left to wait for.
+  void check_done() {
+    if (closing_ || conn_ == nullptr) return;
+    if (options_.count > 0 && received_ >= options_.count) {
+      end(EndReason::kCount, ws::close_code::kNormal);
+    } else if (options_.count == 0 && input_done_ && !expectations_.empty() && expectations_.all_met()) {
+      end(EndReason::kExpectations, ws::close_code::kNormal);
+    }
+  }
+
+  void rearm() {
+    if (conn_ == nullptr || closing_) return;
+    std::optional<milliseconds> after;
+    if (drain_retry_) after = kDrainRetry;
+    if (input_done_) {
+      const auto left = duration_cast<milliseconds>(silence_deadline_ - SteadyClock::now());
+      const milliseconds until = std::max(left, milliseconds(0));
+      after = after ? std::min(*after, until) : until;
+    }
+    if (after) conn_->set_timer(*after);
+  }
+
+  const ConnectOptions& options_;
+  Outbox& outbox_;
+  Printer& printer_;
+  ExpectationList& expectations_;
+  Logger& log_;
+  bool listen_;
+  ws::Connection* conn_ = nullptr;
+  bool closing_ = false;
+  bool ever_opened_ = false;
+  bool input_done_ = false;
+  bool drain_retry_ = false;
+  bool taken_ = false;
+  SteadyClock::time_point silence_deadline_{};
+  std::uint64_t received_ = 0;
+  EndReason end_reason_ = EndReason::kNone;
+  std::uint16_t end_code_ = ws::close_code::kNormal;
+  ws::CloseEvent last_close_;
+  std::function<void()> on_closed_;
+};
+
+// Reads stdin on a thread of its own and splits it into messages; stop() interrupts it.
+class StdinReader {
+ public:
+  StdinReader(InputMode mode, bool binary, bool slash, LineEditor* editor, Outbox& outbox,
+              std::function<void()> kick)
+      : mode_(mode), binary_(binary), slash_(slash), editor_(editor), outbox_(outbox), kick_(std::move(kick)) {
+    if (pipe(stop_pipe_) != 0) stop_pipe_[0] = stop_pipe_[1] = -1;
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~StdinReader() { stop(); }
+  StdinReader(const StdinReader&) = delete;
+  StdinReader& operator=(const StdinReader&) = delete;
+
+  void stop() {
+    if (!thread_.joinable()) return;
+    outbox_.close();
+    if (stop_pipe_[1] >= 0) {
+      const char byte = 0;
+      [[maybe_unused]] const ssize_t n = ::write(stop_pipe_[1], &byte, 1);
+    }
+    thread_.join();
+    for (int fd : stop_pipe_) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+
+ private:
+  void emit(std::string payload) {
+    Outgoing item;
+    if (slash_ && !payload.empty() && payload[0] == '/') {
+      std::string error;
+      std::optional<SlashCommand> command = parse_slash_command(payload, error);
+      if (!command) {
+        fmt::print(stderr, "{}: {}\n", kProg, error);
+        return;
+      }
+      if (command->kind == SlashCommand::Kind::kHelp) {
+        std::fputs(slash_help(), stderr);
+        return;
+      }
+      item = std::move(*command);
+    } else {
+      item = make_outgoing(std::move(payload), binary_);
+    }
+    bool was_empty = false;
+    if (!outbox_.push(std::move(item), was_empty)) {
+      stopped_ = true;
+      return;
+    }
+    if (was_empty) kick_();
+  }
+
+  void loop() {
+    std::string buffer;
+    std::vector<char> chunk(kStdinChunk);
+    const char delimiter = mode_ == InputMode::kNul ? '\0' : '\n';
+    while (!stopped_) {
+      pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
+      if (::poll(fds, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        break;
+      }
+      if (fds[1].revents != 0) return;  // stopped: the session is over
+      if (editor_ != nullptr) {
+        // Readable with nothing to read: the terminal's end of input (Ctrl-D on an empty line).
+        int available = 0;
+        if (::ioctl(STDIN_FILENO, FIONREAD, &available) == 0 && available == 0) break;
+        bool eof = false;
+        for (std::string& line : editor_->on_readable(eof)) emit(std::move(line));
+        if (eof) break;
+        continue;
+      }
+      const ssize_t n = ::read(STDIN_FILENO, chunk.data(), chunk.size());
+      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (n <= 0) break;
+      buffer.append(chunk.data(), static_cast<std::size_t>(n));
+      if (mode_ == InputMode::kWhole) continue;
+      std::size_t start = 0;
+      for (std::size_t end = buffer.find(delimiter); end != std::string::npos && !stopped_;
+           end = buffer.find(delimiter, start)) {
+        std::size_t stop = end;
+        if (mode_ == InputMode::kLines && stop > start && buffer[stop - 1] == '\r') --stop;
+        emit(buffer.substr(start, stop - start));
+        start = end + 1;
+      }
+      buffer.erase(0, start);
+    }
+    if (!stopped_ && (!buffer.empty())) {
+      if (mode_ == InputMode::kLines && buffer.back() == '\r') buffer.pop_back();
+      emit(std::move(buffer));
+    }
+    outbox_.finish();
+    kick_();
+  }
+
+  InputMode mode_;
+  bool binary_;
+  bool slash_;
+  LineEditor* editor_;
+  Outbox& outbox_;
+  std::function<void()> kick_;
+  int stop_pipe_[2] = {-1, -1};
+  std::atomic<bool> stopped_{false};
+  std::thread thread_;
+};
+
+// A deadline thread for --timeout: at the deadline it calls `fire` unless cancelled first.
+class Deadline {
+ public:
+  Deadline(nanoseconds after, std::function<void()> fire) {
+    if (after <= nanoseconds(0)) return;
+    thread_ = std::thread([this, after, fire = std::move(fire)] {
+      std::unique_lock<std::mutex> lock(mutex_);
+      if (!cv_.wait_for(lock, after, [this] { return cancelled_; })) {
+        fired_ = true;
+        lock.unlock();
+        fire();
+      }
+    });
+  }
+  ~Deadline() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      cancelled_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  Deadline(const Deadline&) = delete;
+  Deadline& operator=(const Deadline&) = delete;
+  bool fired() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return fired_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool cancelled_ = false;
+  bool fired_ = false;
+  std::thread thread_;
+};
+
+ws::ConnectionLimits limits_from(const ConnectOptions& options) {
+  ws::ConnectionLimits limits;
+  limits.max_message_bytes = static_cast<std::size_t>(options.max_message_size);
+  limits.ping_interval = duration_cast<milliseconds>(options.ping_interval);
+  limits.ping_timeout = duration_cast<milliseconds>(options.ping_timeout);
+  return limits;
+}
+
+std::string close_text(std::uint16_t code, const std::string& reason) {
+  return reason.empty() ? std::to_string(code) : fmt::format("{} \"{}\"", code, terminal_safe(reason));
+}
+
+ExitCode fail(const std::string& message, ExitCode code) {
+  fmt::print(stderr, "{}: error: {}\n", kProg, message);
+  return code;
+}
+
+// Whether a failed attempt is worth another: local mistakes (a bad URL, a missing file) are not.
+bool retryable(Errc errc) {
+  return errc != Errc::kUsage && errc != Errc::kMissingInput && errc != Errc::kBadData;
+}
+
+// How the session's end maps to an exit status (man/wstool-connect.1, EXIT STATUS).
+ExitCode session_exit(const ConnectOptions& options, const std::string& peer, const Session& session,
+                      const Error& error, bool deadline_fired, int signal_received) {
+  ExitCode code = ExitCode::kOk;
+  if (deadline_fired && !session.ever_opened()) {
+    code = fail(fmt::format("{}: no connection within --timeout {}", peer, format_duration(options.timeout)),
+                ExitCode::kTimeout);
+  } else if (error) {
+    if (signal_received == 0) {
+      code = fail(error.message.rfind(peer, 0) == 0 ? error.message : peer + ": " + error.message,
+                  exit_code_for(error.code));
+    }
+  } else if (session.ever_opened() && signal_received == 0) {
+    const ws::CloseEvent& close = session.last_close();
+    const bool normal = close.code == ws::close_code::kNormal || close.code == ws::close_code::kGoingAway ||
+                        close.code == ws::close_code::kNoStatus;
+    if (session.ended() && !close.we_failed && !(close.by_peer && !normal)) {
+      // We ended the session; a peer that then fumbles the closing handshake changes nothing.
+      if (!close.clean && !close.error.empty()) {
+        fmt::print(stderr, "{}: warning: {}: {}\n", kProg, peer, close.error);
+      }
+    } else if (close.we_failed) {
+      code = fail(fmt::format("{}: the peer broke the protocol: {}", peer, close.error), ExitCode::kProtocolError);
+    } else if (close.code == ws::close_code::kAbnormal) {
+      code = fail(fmt::format("{}: connection lost (1006, no close frame){}", peer,
+                              close.error.empty() ? "" : ": " + close.error),
+                  ExitCode::kIoError);
+    } else if (close.by_peer && !normal) {
+      code = fail(fmt::format("{}: the peer closed the connection with {}", peer, close_text(close.code, close.reason)),
+                  ExitCode::kIoError);
+    }
+  }
+  if (signal_received == SIGINT) code = most_basic(code, ExitCode::kInterrupted);
+  return code;
+}
+
+// Unmet expectations and counts: exit 1 whatever ended the wait, each one named.
+ExitCode check_exit(const ConnectOptions& options, const Session& session, const ExpectationList& expectations) {
+  ExitCode code = ExitCode::kOk;
+  if (const Expectation* unmet = expectations.next_unmet()) {
+    code = fail(fmt::format("expectation {} of {} not met: {} '{}'", expectations.met() + 1, expectations.size(),
+                            unmet->kind == Expectation::Kind::kRegex ? "--expect" : "--expect-json", unmet->source),
+                ExitCode::kCheckFailed);
+  }
+  if (options.count > 0 && session.received() < options.count) {
+    code = fail(fmt::format("--count {}: received {} message(s)", options.count, session.received()),
+                ExitCode::kCheckFailed);
+  }
+  return code;
+}
+
+ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectations) {
+  const bool listen = !options.listen_text.empty();
+  ListenAddress listen_address;
+  ws::WsUrl url;
+  std::string error;
+  if (listen) {
+    if (!options.url.empty()) return fail("give a URL or --listen, not both", ExitCode::kUsage);
+    // wscat's `-l 8080`: a bare port means 127.0.0.1:PORT.
+    const bool bare_port = options.listen_text.find_first_not_of("0123456789") == std::string::npos;
+    if (!parse_listen_address(bare_port ? ":" + options.listen_text : options.listen_text, listen_address, error)) {
+      return fail("--listen: " + error, ExitCode::kUsage);
+    }
+    if (options.reconnect) return fail("--reconnect is for clients, not with --listen", ExitCode::kUsage);
+  } else {
+    if (options.url.empty()) return fail("a URL is required (or --listen HOST:PORT)", ExitCode::kUsage);
+    if (!ws::parse_ws_url(options.url, url, error)) return fail(options.url + ": " + error, ExitCode::kUsage);
+  }
+  if (options.nul_delimited && options.whole) return fail("-0 and --whole exclude each other", ExitCode::kUsage);
+
+  StderrLog log(options.verbose ? LogLevel::kInfo : LogLevel::kWarning);
+  StderrLog people(LogLevel::kInfo);  // connection news a person at a terminal wants
+  Outbox outbox(static_cast<std::size_t>(options.queue_limit), log);
+  bool was_empty = false;
+  for (const std::string& message : options.sends) outbox.push(make_outgoing(message, options.binary_input), was_empty);
+  if (!options.send_file.empty()) {
+    std::ifstream file(options.send_file, std::ios::binary);
+    if (!file) return fail(fmt::format("--send-file {}: cannot read it", options.send_file), ExitCode::kNoInput);
+    std::ostringstream contents;
+    contents << file.rdbuf();
+    outbox.push(make_outgoing(contents.str(), options.binary_input), was_empty);
+  }
+
+  const bool stdout_tty = isatty(STDOUT_FILENO) == 1;
+  const bool stdin_tty = isatty(STDIN_FILENO) == 1;
+  Printer printer(options, stdout_tty, color_enabled(options.color, stdout_tty, std::getenv("NO_COLOR")));
+  Link link;
+  Session session(options, outbox, printer, expectations,
+                  options.verbose || isatty(STDIN_FILENO) == 1 ? static_cast<Logger&>(people) : log, listen);
+  auto end_all = [&link, &session](EndReason reason, std::uint16_t code) {
+    link.stop();
+    link.post([&session, reason, code] { session.end(reason, code); });
+  };
+
+  // Signals first: ShutdownSignals blocks them before any other thread starts.
+  std::function<void(int)> on_signal;  // set per mode below
+  std::mutex signal_mutex;
+  ShutdownSignals signals([&](int) {
+    std::lock_guard<std::mutex> lock(signal_mutex);
+    if (on_signal) on_signal(0);
+  });
+  // A person at a terminal gets line editing, unless the input is not lines.
+  std::unique_ptr<LineEditor> editor;
+  if (stdin_tty && stdout_tty && !options.nul_delimited && !options.whole) {
+    editor = std::make_unique<LineEditor>("> ", LineEditor::history_path("connect_history"));
+    printer.set_editor(editor.get());
+  }
+  StdinReader reader(options.nul_delimited ? InputMode::kNul : options.whole ? InputMode::kWhole : InputMode::kLines,
+                     options.binary_input, options.slash || stdin_tty, editor.get(), outbox, [&link, &session] { link.post([&session] { session.drain(); }); });
+
+  std::function<void()> on_deadline;
+  std::mutex deadline_mutex;
+  Deadline deadline(options.timeout, [&] {
+    std::lock_guard<std::mutex> lock(deadline_mutex);
+    if (on_deadline) on_deadline();
+  });
+
+  Error last_error;
+  const std::string peer = listen ? to_string(listen_address) : options.url;
+  if (listen) {
+    ws::ServerConfig config;
+    config.host = listen_address.host;
+    config.port = listen_address.port;
+    config.threads = 1;
+    config.limits = limits_from(options);
+    config.deflate.enabled = options.client.compress;
+    config.subprotocols = options.client.subprotocols;
+    ws::Server server(config, session, log);
+    if (Error listen_error = server.listen()) return fail(listen_error.message, exit_code_for(listen_error.code));
+    fmt::print("{}\n", readiness_line(server.tls(), server.address(), server.port()));
+    std::fflush(stdout);
+    link.attach([&server](std::function<void()> task) { server.post(0, std::move(task)); });
+    session.set_on_closed([&server] { server.shutdown(ws::close_code::kNormal, kListenCloseGrace); });
+    auto stop_server = [&server, &session, &link](EndReason reason, std::uint16_t code) {
+      link.stop();
+      link.post([&server, &session, reason, code] {
+        session.end(reason, code);
+        if (!session.connection_open()) server.shutdown(code, kListenCloseGrace);
+      });
+    };
+    {
+      std::lock_guard<std::mutex> lock(signal_mutex);
+      on_signal = [&stop_server](int) { stop_server(EndReason::kSignal, ws::close_code::kGoingAway); };
+    }
+    {
+      std::lock_guard<std::mutex> lock(deadline_mutex);
+      on_deadline = [&stop_server] { stop_server(EndReason::kTimeout, ws::close_code::kNormal); };
+    }
+    server.run();
+    link.detach();
+    {
+      std::lock_guard<std::mutex> lock(signal_mutex);
+      on_signal = nullptr;
+    }
+    {
+      std::lock_guard<std::mutex> lock(deadline_mutex);
+      on_deadline = nullptr;
+    }
+  } else {
+    ws::ClientConfig config;
+    config.url = options.url;
+    config.headers = extra_request_headers(options.client);
+    config.subprotocols = options.client.subprotocols;
+    config.proxy = effective_proxy(options.client, url, [](const char* name) { return std::getenv(name); });
+    config.connect_timeout = duration_cast<milliseconds>(options.client.connect_timeout);
+    config.limits = limits_from(options);
+    config.deflate.enabled = options.client.compress;
+    config.ca_file = options.client.ca_file;
+    config.insecure = options.client.insecure;
+    config.cert_file = options.client.cert_file;
+    config.key_file = options.client.key_file;
+    config.key_passphrase = options.client.key_passphrase;
+
+    std::mt19937_64 random(std::random_device{}());
+    std::uniform_real_distribution<double> uniform(0.0, 1.0);
+    Backoff backoff(kInitialBackoff, duration_cast<milliseconds>(options.reconnect_max_delay),
+                    [&] { return uniform(random); });
+    std::uint64_t failures = 0;
+    std::mutex client_mutex;
+    ws::Client* current = nullptr;
+    auto stop_client = [&](EndReason reason, std::uint16_t code) {
+      end_all(reason, code);
+      std::lock_guard<std::mutex> lock(client_mutex);
+      // Not open yet: give up connecting (an open connection closes with `code` via the post).
+      if (current != nullptr) current->post([&session, &current, &client_mutex, code] {
+        if (session.connection_open()) return;
+        std::lock_guard<std::mutex> inner(client_mutex);
+        if (current != nullptr) current->shutdown(code);
+      });
+    };
+    {
+      std::lock_guard<std::mutex> lock(signal_mutex);
+      on_signal = [&stop_client](int) { stop_client(EndReason::kSignal, ws::close_code::kGoingAway); };
+    }
+    {
+      std::lock_guard<std::mutex> lock(deadline_mutex);
+      on_deadline = [&stop_client] { stop_client(EndReason::kTimeout, ws::close_code::kNormal); };
+    }
+    for (;;) {
+      ws::ClientResult result;
+      {
+        ws::Client client(config, session, log);
+        {
+          std::lock_guard<std::mutex> lock(client_mutex);
+          current = &client;
+        }
+        link.attach([&client](std::function<void()> task) { client.post(std::move(task)); });
+        if (!link.stopped()) result = client.run();
+        link.detach();
+        std::lock_guard<std::mutex> lock(client_mutex);
+        current = nullptr;
+      }
+      last_error = result.error;
+      if (!options.reconnect || link.stopped() || session.ended()) break;
+      if (result.error && !retryable(result.error.code)) break;
+      if (result.opened) {
+        backoff.reset();
+        failures = 0;
+      }
+      ++failures;
+      if (options.reconnect_max_attempts > 0 && failures > options.reconnect_max_attempts) {
+        log.log(LogLevel::kWarning, fmt::format("giving up after {} reconnect attempt(s)", failures - 1));
+        break;
+      }
+      const milliseconds delay = backoff.next_delay();
+      const std::string why = result.error ? result.error.message
+                                           : fmt::format("connection closed ({})",
+                                                         close_text(session.last_close().code, session.last_close().reason));
+      printer.notice(fmt::format("{}; reconnecting in {} (attempt {})", why, format_duration(delay), failures));
+      if (!link.sleep_unless_stopped(delay)) break;
+    }
+    {
+      std::lock_guard<std::mutex> lock(signal_mutex);
+      on_signal = nullptr;
+    }
+    {
+      std::lock_guard<std::mutex> lock(deadline_mutex);
+      on_deadline = nullptr;
+    }
+  }
+  reader.stop();
+  printer.set_editor(nullptr);
+  editor.reset();
+
+  const bool deadline_fired = deadline.fired();
+  const ExitCode session_code = session_exit(options, peer, session, last_error, deadline_fired, signals.received());
+  // A connection that never opened checked nothing: its own status says why.
+  if (!session.ever_opened()) return session_code;
+  return most_basic(session_code, check_exit(options, session, expectations));
+}
+
+}  // namespace
+
+Runner make_connect(CLI::App& app) {
+  auto options = std::make_shared<ConnectOptions>();
+  app.description(
+      "Connect to a WebSocket server (or with --listen, accept one client) and exchange messages: "
+      "stdin lines out, received messages on stdout. Expectations and exit codes make it a CI check.");
+  app.add_option("URL", options->url, "ws:// or wss:// URL to connect to");
+  app.add_option("-c,--connect", options->url, "the URL, as wscat takes it")->type_name("URL");
+  app.add_flag("-n,--no-check", options->client.insecure, "wscat's name for --insecure");
+  app.add_option("-l,--listen", options->listen_text, "accept one client on HOST:PORT instead of connecting")
+      ->type_name("HOST:PORT");
+  add_client_options(app, options->client);
+  app.add_option("-x,--send", options->sends, "send MSG once connected (repeatable, in order, before stdin)")
+      ->type_name("MSG");
+  app.add_option("--send-file", options->send_file, "send the contents of FILE as one message, after --send")
+      ->type_name("FILE");
+  app.add_flag("-0,--null", options->nul_delimited, "stdin messages end with NUL bytes, not newlines");
+  app.add_flag("--whole", options->whole, "all of stdin is one message");
+  app.add_flag("--binary", options->binary_input, "send stdin, --send and --send-file messages as binary");
+  app.add_flag("--slash", options->slash, "read /commands (/ping, /close, /frame, /help...) from stdin even when it is not a terminal");
+  add_duration_option(app, "-w,--wait", options->wait,
+                      "after the input ends, close once nothing has arrived for this long");
+  add_duration_option(app, "--timeout", options->timeout, "end the session this long after start (0: never)");
+  app.add_option("--count", options->count, "end after N received data messages; fewer exits 1")
+      ->type_name("N");
+  auto* expect = app.add_option("--expect", options->expect_regex,
+                                "a received text message must match REGEX (PCRE2 search); repeatable, in order")
+                     ->type_name("REGEX");
+  auto* expect_json = app.add_option("--expect-json", options->expect_json,
+                                     "a received JSON message must have POINTER (POINTER=VALUE: equal to VALUE); repeatable")
+                          ->type_name("POINTER");
+  static const std::map<std::string, BinaryAs> kBinaryAs = {
+      {"hex", BinaryAs::kHex}, {"base64", BinaryAs::kBase64}, {"raw", BinaryAs::kRaw}};
+  app.add_option("--binary-as", options->binary_as, "show binary messages as hex, base64 or raw")
+      ->type_name("FORMAT")
+      ->transform(CLI::CheckedTransformer(kBinaryAs, CLI::ignore_case))
+      ->default_str("hex");
+  app.add_flag("--pretty", options->pretty, "pretty-print JSON messages (coloured with --color)");
+  add_color_option(app, options->color);
+  app.add_option("--max-display", options->max_display, "on a terminal, cut messages longer than N bytes (0: never)")
+      ->type_name("N")
+      ->capture_default_str();
+  app.add_flag("--timestamps", options->timestamps, "prefix each message with the time received");
+  app.add_flag("-P,--show-control", options->show_control, "show pings, pongs and close frames");
+  app.add_flag("--json", options->json, "one JSON Lines record per event on stdout");
+  add_duration_option(app, "--ping-interval", options->ping_interval, "send a ping this often (0: never)");
+  add_duration_option(app, "--ping-timeout", options->ping_timeout, "close when a ping is unanswered this long");
+  app.add_flag("--reconnect", options->reconnect, "reconnect when the connection drops, with backoff");
+  add_duration_option(app, "--reconnect-max-delay", options->reconnect_max_delay, "longest wait between attempts");
+  app.add_option("--reconnect-max-attempts", options->reconnect_max_attempts,
+                 "give up after N failed attempts in a row (0: never)")
+      ->type_name("N")
+      ->capture_default_str();
+  app.add_option("--queue-limit", options->queue_limit, "messages waiting to be sent at most; then reading pauses")
+      ->type_name("N")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100'000'000}))
+      ->capture_default_str();
+  add_size_option(app, "--max-message-size", options->max_message_size, "largest message accepted");
+  app.add_flag("-v,--verbose", options->verbose, "say on stderr when connected and what was negotiated");
+  return [options, &app, expect, expect_json]() -> ExitCode {
+    // --expect and --expect-json in command-line order, interleaved.
+    ExpectationList expectations;
+    std::size_t next_regex = 0;
+    std::size_t next_json = 0;
+    for (const CLI::Option* option : app.parse_order()) {
+      std::string error;
+      std::optional<Expectation> parsed;
+      if (option == expect && next_regex < options->expect_regex.size()) {
+        parsed = parse_regex_expectation(options->expect_regex[next_regex++], error);
+        if (!parsed) return fail("--expect: " + error, ExitCode::kUsage);
+      } else if (option == expect_json && next_json < options->expect_json.size()) {
+        parsed = parse_json_expectation(options->expect_json[next_json++], error);
+        if (!parsed) return fail("--expect-json: " + error, ExitCode::kUsage);
+      } else {
+        continue;
+      }
+      expectations.add(std::move(*parsed));
+    }
+    return run_connect(*options, expectations);
+  };
+}
+
+}  // namespace wstool::tools
