@@ -365,7 +365,7 @@ bool Session::send_close(std::uint16_t code, std::string_view reason) {
          (static_cast<std::uint8_t>(reason[reason_bytes]) & 0xC0) == 0x80) {
     --reason_bytes;
   }
-  std::memcpy(payload + 2, reason.data(), reason_bytes);
+  if (reason_bytes > 0) std::memcpy(payload + 2, reason.data(), reason_bytes);
   append_frame(opcode::kClose, true, 0, payload, 2 + reason_bytes);
   return true;
 }

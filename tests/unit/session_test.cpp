@@ -246,6 +246,16 @@ TEST(Session, OurCloseThenTheirsIsClean) {
   ASSERT_EQ(out.size(), 1u);  // only our close: no echo of theirs
 }
 
+// A close with a code and no reason: a default string_view has no data pointer at all (the
+// sanitizer build caught a memcpy from it).
+TEST(Session, CloseWithACodeAndNoReason) {
+  Session s(Role::kServer, 1 << 20);
+  ASSERT_TRUE(s.send_close(close_code::kNormal, std::string_view()));
+  auto out = output_frames(s);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].payload, std::string("\x03\xE8", 2));
+}
+
 TEST(Session, CloseReasonIsCutAtACodePointBoundary) {
   Session s(Role::kServer, 1 << 20);
   std::string reason;
