@@ -34,6 +34,7 @@
 #include "tools/message_format.h"
 #include "tools/shutdown_signals.h"
 #include "tools/slash_command.h"
+#include "tools/stderr_log.h"
 #include "tools/subcommand.h"
 
 namespace wstool::tools {
@@ -88,21 +89,6 @@ struct ConnectOptions {
   bool verbose = false;
 };
 
-class StderrLog final : public Logger {
- public:
-  explicit StderrLog(LogLevel level) : level_(level) {}
-  bool enabled(LogLevel level) const override { return level <= level_; }
-  void log(LogLevel level, std::string_view message) override {
-    if (!enabled(level)) return;
-    std::lock_guard<std::mutex> lock(mutex_);
-    fmt::print(stderr, "{}: {}{}\n", kProg,
-               level == LogLevel::kError ? "error: " : level == LogLevel::kWarning ? "warning: " : "", message);
-  }
-
- private:
-  LogLevel level_;
-  std::mutex mutex_;
-};
 
 // What the input asks for: mostly a message to send (kSend), or a slash command's action.
 using Outgoing = SlashCommand;
@@ -767,8 +753,8 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
   }
   if (options.nul_delimited && options.whole) return fail("-0 and --whole exclude each other", ExitCode::kUsage);
 
-  StderrLog log(options.verbose ? LogLevel::kInfo : LogLevel::kWarning);
-  StderrLog people(LogLevel::kInfo);  // connection news a person at a terminal wants
+  StderrLog log(kProg, options.verbose ? LogLevel::kInfo : LogLevel::kWarning);
+  StderrLog people(kProg, LogLevel::kInfo);  // connection news a person at a terminal wants
   Outbox outbox(static_cast<std::size_t>(options.queue_limit), log);
   bool was_empty = false;
   for (const std::string& message : options.sends) outbox.push(make_outgoing(message, options.binary_input), was_empty);

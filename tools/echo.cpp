@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
-#include <mutex>
 
 #include "lib/client_options.h"
 #include "lib/engine.h"
@@ -16,6 +15,7 @@
 #include "lib/ws_url.h"
 #include "tools/common_options.h"
 #include "tools/shutdown_signals.h"
+#include "tools/stderr_log.h"
 #include "tools/subcommand.h"
 
 namespace wstool::tools {
@@ -43,23 +43,6 @@ struct EchoOptions {
   ClientOptions client;
   bool verbose = false;
   bool log_frames = false;
-};
-
-// stderr is shared by every event-loop thread; one lock keeps lines whole.
-class StderrLog final : public Logger {
- public:
-  explicit StderrLog(LogLevel level) : level_(level) {}
-  bool enabled(LogLevel level) const override { return level <= level_; }
-  void log(LogLevel level, std::string_view message) override {
-    if (!enabled(level)) return;
-    std::lock_guard<std::mutex> lock(mutex_);
-    fmt::print(stderr, "wsecho: {}{}\n", level == LogLevel::kError ? "error: " : level == LogLevel::kWarning ? "warning: " : "",
-               message);
-  }
-
- private:
-  LogLevel level_;
-  std::mutex mutex_;
 };
 
 std::string describe_close(const ws::CloseEvent& event) {
@@ -123,7 +106,7 @@ ExitCode report(const Error& error) {
 }
 
 ExitCode run_server(const EchoOptions& options) {
-  StderrLog log(options.verbose || options.log_frames ? LogLevel::kInfo : LogLevel::kWarning);
+  StderrLog log("wsecho", options.verbose || options.log_frames ? LogLevel::kInfo : LogLevel::kWarning);
   std::string fd_error;
   raise_fd_limit(&fd_error);
   if (!fd_error.empty()) log.log(LogLevel::kWarning, fd_error);
@@ -160,7 +143,7 @@ ExitCode run_server(const EchoOptions& options) {
 }
 
 ExitCode run_client(const EchoOptions& options) {
-  StderrLog log(options.verbose || options.log_frames ? LogLevel::kInfo : LogLevel::kWarning);
+  StderrLog log("wsecho", options.verbose || options.log_frames ? LogLevel::kInfo : LogLevel::kWarning);
   ws::ClientConfig config;
   config.url = options.client_url;
   config.headers = extra_request_headers(options.client);

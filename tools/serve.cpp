@@ -6,9 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <memory>
-#include <mutex>
 
 #include "lib/access_policy.h"
 #include "lib/engine.h"
@@ -21,6 +19,7 @@
 #include "lib/units.h"
 #include "tools/common_options.h"
 #include "tools/shutdown_signals.h"
+#include "tools/stderr_log.h"
 #include "tools/subcommand.h"
 
 namespace wstool::tools {
@@ -38,8 +37,6 @@ constexpr std::uint64_t kDefaultServeMaxMessageBytes = std::uint64_t{1} << 20;
 // Per connection; a room fan-out fills every member's queue at once, so smaller than echo's.
 constexpr std::uint64_t kDefaultServeMaxSendQueueBytes = std::uint64_t{4} << 20;
 constexpr unsigned kMaxAckRetries = 100;
-
-enum class LogFormat { kText, kJson };
 
 struct ServeOptions {
   ListenAddress listen{std::string(kDefaultListenHost), kDefaultServePort};
@@ -74,52 +71,6 @@ struct ServeOptions {
   LogFormat log_format = LogFormat::kText;
   int verbosity = 0;
   bool quiet = false;
-};
-
-const char* level_name(LogLevel level) {
-  switch (level) {
-    case LogLevel::kError: return "error";
-    case LogLevel::kWarning: return "warning";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kDebug: return "debug";
-  }
-  return "info";
-}
-
-// Structured logs on stderr, text or JSON Lines; one lock keeps lines whole across workers.
-class ServeLog final : public Logger {
- public:
-  ServeLog(LogLevel level, LogFormat format) : level_(level), format_(format) {}
-  bool enabled(LogLevel level) const override { return level <= level_; }
-  void log(LogLevel level, std::string_view message) override {
-    if (!enabled(level)) return;
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (format_ == LogFormat::kJson) {
-      const nlohmann::json record = {{"time", utc_now()}, {"level", level_name(level)}, {"message", message}};
-      fmt::print(stderr, "{}\n", record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-    } else {
-      fmt::print(stderr, "wsserve: {}{}\n",
-                 level == LogLevel::kError ? "error: " : level == LogLevel::kWarning ? "warning: " : "", message);
-    }
-    std::fflush(stderr);
-  }
-
- private:
-  // RFC 3339 UTC with milliseconds.
-  static std::string utc_now() {
-    const auto now = std::chrono::system_clock::now();
-    const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
-    const auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
-    std::tm utc{};
-    gmtime_r(&seconds, &utc);
-    char text[32];
-    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
-    return fmt::format("{}.{:03}Z", text, ms);
-  }
-
-  LogLevel level_;
-  LogFormat format_;
-  std::mutex mutex_;
 };
 
 // The room hub plus the HTTP side of the server: who may upgrade (Origin, token), and the plain
@@ -322,7 +273,7 @@ ExitCode run_serve(const ServeOptions& options) {
                          : options.verbosity >= 2 ? LogLevel::kDebug
                          : options.verbosity == 1 ? LogLevel::kInfo
                                                   : LogLevel::kWarning;
-  ServeLog log(level, options.log_format);
+  StderrLog log("wsserve", level, options.log_format);
   std::string fd_error;
   raise_fd_limit(&fd_error);
   if (!fd_error.empty()) log.log(LogLevel::kWarning, fd_error);
