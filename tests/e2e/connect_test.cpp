@@ -17,6 +17,7 @@
 #include "lib/handshake.h"
 #include "tests/support/raw_socket.h"
 #include "tests/support/run_process.h"
+#include "tests/support/ws_frames.h"
 
 namespace wstool::test {
 namespace {
@@ -25,23 +26,10 @@ using namespace std::chrono_literals;
 
 const std::string kBinary = WSTOOL_BINARY;
 
-// An unmasked frame, as a server sends it; masked, as a client does.
-std::string frame(std::uint8_t opcode, const std::string& payload, bool masked = false) {
-  ws::FrameHeader h;
-  h.opcode = opcode;
-  h.masked = masked;
-  h.mask_key = 0x0badf00d;
-  h.payload_length = payload.size();
-  std::uint8_t header[ws::kMaxFrameHeaderBytes];
-  const std::size_t n = ws::encode_header(header, h);
-  std::string body = payload;
-  if (masked) ws::apply_mask(reinterpret_cast<std::uint8_t*>(body.data()), body.size(), h.mask_key, 0);
-  return std::string(reinterpret_cast<const char*>(header), n) + body;
-}
+// A frame as the test's servers send it: unmasked.
+std::string frame(std::uint8_t opcode, const std::string& payload) { return ws_frame(opcode, payload, false); }
 
-std::string close_payload(std::uint16_t code, const std::string& reason) {
-  return std::string{static_cast<char>(code >> 8), static_cast<char>(code & 0xFF)} + reason;
-}
+
 
 struct ReadFrame {
   std::uint8_t opcode = 0;
@@ -373,7 +361,7 @@ TEST(ConnectExit, ProtocolViolationByThePeerExits76) {
   Process client({kBinary, "connect", local_url(listener.port())});
   Socket s = accept_websocket(listener);
   ASSERT_TRUE(s.valid());
-  s.send_all(frame(ws::opcode::kText, "masked from a server", true));
+  s.send_all(ws_frame(ws::opcode::kText, "masked from a server", true));
   const ProcessResult r = client.wait(5s);
   EXPECT_TRUE(r.exited_with(76)) << r.exit_code << r.err;
 }
@@ -580,11 +568,11 @@ TEST(ConnectListen, AcceptsOneClientAndRunsTheSessionWithRolesReversed) {
   second.send_all("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
   EXPECT_EQ(read_head(second).rfind("HTTP/1.1 503", 0), 0u);
-  s.send_all(frame(ws::opcode::kText, "to the server", true));
+  s.send_all(ws_frame(ws::opcode::kText, "to the server", true));
   const auto close = read_frame(s);
   ASSERT_TRUE(close);
   EXPECT_EQ(close->opcode, ws::opcode::kClose);
-  s.send_all(frame(ws::opcode::kClose, close_payload(1000, ""), true));
+  s.send_all(ws_frame(ws::opcode::kClose, close_payload(1000, ""), true));
   const ProcessResult r = server.wait(5s);
   EXPECT_TRUE(r.exited_with(0)) << r.exit_code << r.err;
   EXPECT_EQ(r.out, "to the server\n");

@@ -15,6 +15,7 @@
 #include "lib/frame.h"
 #include "tests/support/raw_socket.h"
 #include "tests/support/run_process.h"
+#include "tests/support/ws_frames.h"
 
 namespace wstool::test {
 namespace {
@@ -31,18 +32,6 @@ constexpr const char* kSwitchingResponse =
     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     "Sec-WebSocket-Accept: ";
 
-std::string frame(std::uint8_t opcode, const std::string& payload, bool masked) {
-  ws::FrameHeader h;
-  h.opcode = opcode;
-  h.masked = masked;
-  h.mask_key = 0x0badf00d;
-  h.payload_length = payload.size();
-  std::uint8_t header[ws::kMaxFrameHeaderBytes];
-  const std::size_t n = ws::encode_header(header, h);
-  std::string body = payload;
-  if (masked) ws::apply_mask(reinterpret_cast<std::uint8_t*>(body.data()), body.size(), h.mask_key, 0);
-  return std::string(reinterpret_cast<const char*>(header), n) + body;
-}
 
 // A server started with --listen 127.0.0.1:0, its port read from the readiness line.
 struct EchoServer {
@@ -77,11 +66,11 @@ TEST(EchoServer, PrintsTheReadinessLineAndEchoesTextAndBinary) {
   ASSERT_NE(server.port, 0);
   Socket s = open_websocket(server.port);
   ASSERT_TRUE(s.valid());
-  ASSERT_TRUE(s.send_all(frame(ws::opcode::kText, "héllo", true) + frame(ws::opcode::kBinary, std::string("\0\1\2", 3), true)));
-  const std::string expected = frame(ws::opcode::kText, "héllo", false) + frame(ws::opcode::kBinary, std::string("\0\1\2", 3), false);
+  ASSERT_TRUE(s.send_all(ws_frame(ws::opcode::kText, "héllo", true) + ws_frame(ws::opcode::kBinary, std::string("\0\1\2", 3), true)));
+  const std::string expected = ws_frame(ws::opcode::kText, "héllo", false) + ws_frame(ws::opcode::kBinary, std::string("\0\1\2", 3), false);
   EXPECT_EQ(s.read_exactly(expected.size(), 5s), expected);
-  ASSERT_TRUE(s.send_all(frame(ws::opcode::kClose, "\x03\xe8", true)));
-  EXPECT_EQ(s.read_exactly(4, 5s), frame(ws::opcode::kClose, "\x03\xe8", false));
+  ASSERT_TRUE(s.send_all(ws_frame(ws::opcode::kClose, "\x03\xe8", true)));
+  EXPECT_EQ(s.read_exactly(4, 5s), ws_frame(ws::opcode::kClose, "\x03\xe8", false));
   EXPECT_TRUE(s.wait_closed(5s));  // the server closes TCP after the closing handshake
   const ProcessResult result = server.stop();
   EXPECT_TRUE(result.exited_with(0)) << result.err;
@@ -158,7 +147,7 @@ TEST(EchoServer, APeerThatNeverReadsIsClosedWith1008) {
   Socket s = open_websocket(server.port);
   ASSERT_TRUE(s.valid());
   // Send far more than the kernel's socket buffers hold, never reading the echoes.
-  const std::string message = frame(ws::opcode::kBinary, std::string(60000, 'x'), true);
+  const std::string message = ws_frame(ws::opcode::kBinary, std::string(60000, 'x'), true);
   bool closed = false;
   for (int i = 0; i < 2000 && !closed; ++i) closed = !s.send_all(message);
   // Either the sends started failing (the server closed) or the server closes now.
@@ -214,7 +203,7 @@ TEST(EchoClient, EchoesUntilTheServerClosesCleanlyThenExitsZero) {
                  options);
   ASSERT_TRUE(fake.accept_and_upgrade());
   Socket& s = *fake.client;
-  s.send_all(frame(ws::opcode::kText, "round trip", false));
+  s.send_all(ws_frame(ws::opcode::kText, "round trip", false));
   const std::string echoed = s.read_exactly(2 + 4 + 10, 5s);  // masked by the client
   ASSERT_EQ(echoed.size(), 16u);
   std::string payload = echoed.substr(6);
@@ -223,7 +212,7 @@ TEST(EchoClient, EchoesUntilTheServerClosesCleanlyThenExitsZero) {
   ws::apply_mask(reinterpret_cast<std::uint8_t*>(payload.data()), payload.size(), key, 0);
   EXPECT_EQ(payload, "round trip");
   EXPECT_EQ(static_cast<unsigned char>(echoed[1]) & 0x80, 0x80);  // masked
-  s.send_all(frame(ws::opcode::kClose, "\x03\xe8", false));
+  s.send_all(ws_frame(ws::opcode::kClose, "\x03\xe8", false));
   s.read_exactly(2 + 4 + 2, 5s);
   s.close();  // the server closes TCP first
   const ProcessResult result = client.wait(5s);
@@ -271,7 +260,7 @@ TEST(EchoClient, MaskedFrameFromTheServerExits76) {
   ASSERT_NE(fake.reference.port, 0);
   Process client({kBinary, "echo", "--client", "ws://127.0.0.1:" + std::to_string(fake.listener.port()) + "/"});
   ASSERT_TRUE(fake.accept_and_upgrade());
-  fake.client->send_all(frame(ws::opcode::kText, "masked", true));
+  fake.client->send_all(ws_frame(ws::opcode::kText, "masked", true));
   const std::string close = fake.client->read_exactly(2 + 4 + 2, 5s);
   ASSERT_EQ(close.size(), 8u);
   std::string code = close.substr(6);
@@ -300,7 +289,7 @@ TEST(EchoClient, SigintExits130) {
   Process client({kBinary, "echo", "--client", "ws://127.0.0.1:" + std::to_string(fake.listener.port()) + "/"});
   ASSERT_TRUE(fake.accept_and_upgrade());
   // Once a message came back, the client is surely open.
-  fake.client->send_all(frame(ws::opcode::kText, "hi", false));
+  fake.client->send_all(ws_frame(ws::opcode::kText, "hi", false));
   ASSERT_EQ(fake.client->read_exactly(8, 5s).size(), 8u);
   client.signal(SIGINT);
   // The client starts a closing handshake with 1001 (masked: 2 + 4 + 2 bytes at least).
@@ -372,7 +361,7 @@ TEST(EchoClient, TunnelsThroughAnHttpProxy) {
   Process client({kBinary, "echo", "--client", "ws://127.0.0.1:" + std::to_string(fake.listener.port()) + "/",
                   "--proxy", "http://127.0.0.1:" + std::to_string(proxy.port())});
   ASSERT_TRUE(fake.accept_and_upgrade());
-  fake.client->send_all(frame(ws::opcode::kClose, "\x03\xe8", false));
+  fake.client->send_all(ws_frame(ws::opcode::kClose, "\x03\xe8", false));
   fake.client->read_exactly(8, 5s);
   fake.client->close();
   const ProcessResult result = client.wait(5s);

@@ -18,6 +18,7 @@
 #include "lib/logger.h"
 #include "tests/support/raw_socket.h"
 #include "tests/support/run_process.h"
+#include "tests/support/ws_frames.h"
 
 namespace wstool::test {
 namespace {
@@ -62,17 +63,7 @@ class WsClient {
   const std::string& body_after_head() const { return buffer_; }
 
   bool send_frame(std::uint8_t opcode, const std::string& payload, bool fin = true) {
-    ws::FrameHeader h;
-    h.fin = fin;
-    h.opcode = opcode;
-    h.masked = true;
-    h.mask_key = 0x1234abcd;
-    h.payload_length = payload.size();
-    std::uint8_t header[ws::kMaxFrameHeaderBytes];
-    const std::size_t n = ws::encode_header(header, h);
-    std::string body = payload;
-    ws::apply_mask(reinterpret_cast<std::uint8_t*>(body.data()), body.size(), h.mask_key, 0);
-    return socket_.send_all(std::string(reinterpret_cast<const char*>(header), n) + body);
+    return socket_.send_all(ws_frame(opcode, payload, true, fin));
   }
   bool send_text(const std::string& text) { return send_frame(ws::opcode::kText, text); }
   bool send(const json& message) { return send_text(message.dump()); }

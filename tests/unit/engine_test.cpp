@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "tests/support/raw_socket.h"
+#include "tests/support/ws_frames.h"
 
 namespace wstool::ws {
 namespace {
@@ -93,18 +94,6 @@ Peer open_websocket(std::uint16_t port, std::string* answer = nullptr, const std
   return peer;
 }
 
-std::string masked_frame(std::uint8_t op, const std::string& payload) {
-  FrameHeader h;
-  h.opcode = op;
-  h.masked = true;
-  h.mask_key = 0x12345678;
-  h.payload_length = payload.size();
-  std::uint8_t header[kMaxFrameHeaderBytes];
-  const std::size_t n = encode_header(header, h);
-  std::string body = payload;
-  apply_mask(reinterpret_cast<std::uint8_t*>(body.data()), body.size(), h.mask_key, 0);
-  return std::string(reinterpret_cast<const char*>(header), n) + body;
-}
 
 struct Frame {
   FrameHeader header;
@@ -223,7 +212,7 @@ TEST(EngineShared, OneEncodedMessageReachesEveryConnection) {
 
   Peer a = open_websocket(server.port());
   Peer b = open_websocket(server.port());
-  ASSERT_TRUE(a.send_all(masked_frame(opcode::kText, "hello")));
+  ASSERT_TRUE(a.send_all(test::ws_frame(opcode::kText, "hello", true)));
   for (Peer* s : {&a, &b}) {
     std::optional<Frame> frame = read_frame(*s);
     ASSERT_TRUE(frame);
@@ -285,7 +274,7 @@ TEST(EngineTimer, FiresOnceAndCanBeReplacedOrCancelled) {
     ASSERT_TRUE(frame);
     EXPECT_EQ(frame->payload, expected);
   }
-  ASSERT_TRUE(socket.send_all(masked_frame(opcode::kText, "stop")));
+  ASSERT_TRUE(socket.send_all(test::ws_frame(opcode::kText, "stop", true)));
   // The third timer was cancelled: nothing arrives in well over its 200 ms.
   EXPECT_EQ(socket.socket.read_some(600ms), "");
   EXPECT_EQ(socket.buffered, "");
@@ -335,7 +324,7 @@ TEST(EngineHeartbeat, APeerThatAnswersPongsStaysOpen) {
     std::optional<Frame> ping = read_frame(socket);
     ASSERT_TRUE(ping);
     ASSERT_EQ(ping->header.opcode, opcode::kPing) << "ping " << i;
-    ASSERT_TRUE(socket.send_all(masked_frame(opcode::kPong, ping->payload)));
+    ASSERT_TRUE(socket.send_all(test::ws_frame(opcode::kPong, ping->payload, true)));
   }
   EXPECT_EQ(server.server().stats().ping_timeouts, 0u);
   EXPECT_EQ(server.server().stats().open, 1u);
