@@ -5,6 +5,7 @@
 
 #include <map>
 
+#include "lib/engine.h"
 #include "lib/units.h"
 #include "lib/ws_url.h"
 
@@ -195,6 +196,32 @@ bool color_enabled(ColorMode mode, bool stream_is_tty, const char* no_color_env)
     case ColorMode::kAuto: break;
   }
   return stream_is_tty && (no_color_env == nullptr || *no_color_env == '\0');
+}
+
+void add_server_options(CLI::App& app, ServerOptions& options) {
+  add_listen_option(app, options.listen,
+                    "address to listen on: HOST:PORT, [IPV6]:PORT or :PORT; port 0 picks a free port");
+  app.add_option("--threads", options.threads, "event-loop threads (default: the CPUs this process may run on)")
+      ->check(CLI::Range(1u, 1024u));
+  app.add_option("--max-connections", options.max_connections, "open connections at most; over it: HTTP 503")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{10'000'000}))
+      ->capture_default_str();
+  add_size_option(app, "--max-message-size", options.max_message_size, "largest message; larger ones close with 1009");
+  add_size_option(app, "--max-header-size", options.max_header_size, "largest opening-handshake head; larger: HTTP 431");
+  add_size_option(app, "--max-send-queue", options.max_send_queue,
+                  "bytes queued for a peer at most; a peer that does not read is closed with 1008");
+  add_duration_option(app, "--handshake-timeout", options.handshake_timeout, "time allowed for the opening handshake");
+}
+
+void apply_server_options(const ServerOptions& options, ws::ServerConfig& config) {
+  config.host = options.listen.host;
+  config.port = options.listen.port;
+  config.threads = options.threads;
+  config.max_connections = static_cast<std::size_t>(options.max_connections);
+  config.max_header_bytes = static_cast<std::size_t>(options.max_header_size);
+  config.handshake_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options.handshake_timeout);
+  config.limits.max_message_bytes = static_cast<std::size_t>(options.max_message_size);
+  config.limits.max_send_queue_bytes = static_cast<std::size_t>(options.max_send_queue);
 }
 
 }  // namespace wstool::tools

@@ -14,6 +14,10 @@ class App;
 class Option;
 }  // namespace CLI
 
+namespace wstool::ws {
+struct ServerConfig;
+}  // namespace wstool::ws
+
 namespace wstool::tools {
 
 // Each adds an option whose value is parsed by lib/units; a bad value throws
@@ -30,6 +34,24 @@ CLI::Option* add_size_option(CLI::App& app, const std::string& name, std::uint64
 CLI::Option* add_listen_option(CLI::App& app, ListenAddress& target,
                                const std::string& help = "address to listen on; port 0 picks a "
                                                          "free port");
+
+// What every server subcommand takes: where to listen, and the engine's limits. The caller sets
+// the defaults (they differ: serve's messages are small, echo's may be anything).
+struct ServerOptions {
+  ListenAddress listen;
+  unsigned threads = 0;  // 0: the CPUs in the affinity mask
+  std::uint64_t max_connections = 0;
+  std::uint64_t max_message_size = 0;
+  std::uint64_t max_header_size = 0;
+  std::uint64_t max_send_queue = 0;
+  std::chrono::nanoseconds handshake_timeout{0};
+};
+
+// --listen, --threads, --max-connections, --max-message-size, --max-header-size,
+// --max-send-queue and --handshake-timeout, with `options`' values shown as defaults.
+void add_server_options(CLI::App& app, ServerOptions& options);
+// Copies them into the engine's configuration.
+void apply_server_options(const ServerOptions& options, ws::ServerConfig& config);
 
 // -H (repeatable "Name: value"), --origin, --subprotocol (repeatable), --bearer, --auth,
 // --ca, --insecure, --cert, --key, --key-passphrase, --connect-timeout, --compress/--no-compress,

@@ -28,13 +28,15 @@ using std::chrono::milliseconds;
 constexpr std::uint64_t kDefaultMaxConnections = 10000;
 
 struct EchoOptions {
-  ListenAddress listen{std::string(kDefaultListenHost), 9001};
-  unsigned threads = 0;  // 0: the CPUs in the affinity mask
-  std::uint64_t max_connections = kDefaultMaxConnections;
-  std::uint64_t max_message_size = ws::kDefaultMaxMessageBytes;
-  std::uint64_t max_header_size = ws::kDefaultMaxHeaderBytes;
-  std::uint64_t max_send_queue = ws::kDefaultMaxSendQueueBytes;
-  std::chrono::nanoseconds handshake_timeout = std::chrono::seconds(10);
+  // listen, threads, max connections, max message size, max header size, max send queue,
+  // handshake timeout
+  ServerOptions server{ListenAddress{std::string(kDefaultListenHost), 9001},
+                       0,
+                       kDefaultMaxConnections,
+                       ws::kDefaultMaxMessageBytes,
+                       ws::kDefaultMaxHeaderBytes,
+                       ws::kDefaultMaxSendQueueBytes,
+                       std::chrono::seconds(10)};
   std::chrono::nanoseconds idle_timeout{0};
   std::chrono::nanoseconds close_timeout = std::chrono::seconds(5);
   std::string tls_cert;
@@ -93,8 +95,8 @@ class EchoHandler final : public ws::ConnectionHandler {
 
 ws::ConnectionLimits limits_from(const EchoOptions& options) {
   ws::ConnectionLimits limits;
-  limits.max_message_bytes = static_cast<std::size_t>(options.max_message_size);
-  limits.max_send_queue_bytes = static_cast<std::size_t>(options.max_send_queue);
+  limits.max_message_bytes = static_cast<std::size_t>(options.server.max_message_size);
+  limits.max_send_queue_bytes = static_cast<std::size_t>(options.server.max_send_queue);
   limits.idle_timeout = duration_cast<milliseconds>(options.idle_timeout);
   limits.close_timeout = duration_cast<milliseconds>(options.close_timeout);
   return limits;
@@ -112,12 +114,7 @@ ExitCode run_server(const EchoOptions& options) {
   if (!fd_error.empty()) log.log(LogLevel::kWarning, fd_error);
 
   ws::ServerConfig config;
-  config.host = options.listen.host;
-  config.port = options.listen.port;
-  config.threads = options.threads;
-  config.max_connections = static_cast<std::size_t>(options.max_connections);
-  config.max_header_bytes = static_cast<std::size_t>(options.max_header_size);
-  config.handshake_timeout = duration_cast<milliseconds>(options.handshake_timeout);
+  apply_server_options(options.server, config);
   config.limits = limits_from(options);
   config.deflate.enabled = options.client.compress;
   config.tls_cert_file = options.tls_cert;
@@ -182,17 +179,7 @@ Runner make_echo(CLI::App& app) {
       "A strictly conformant WebSocket echo endpoint: echoes every text and binary message with "
       "its type, answers pings, and closes exactly as RFC 6455 says. With --client URL it connects "
       "and echoes instead.");
-  add_listen_option(app, options->listen, "address to listen on: HOST:PORT, [IPV6]:PORT or :PORT; port 0 picks a free port");
-  app.add_option("--threads", options->threads, "event-loop threads (default: the CPUs this process may run on)")
-      ->check(CLI::Range(1u, 1024u));
-  app.add_option("--max-connections", options->max_connections, "open connections at most; over it: HTTP 503")
-      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{10'000'000}))
-      ->capture_default_str();
-  add_size_option(app, "--max-message-size", options->max_message_size, "largest message; larger ones close with 1009");
-  add_size_option(app, "--max-header-size", options->max_header_size, "largest opening-handshake head; larger: HTTP 431");
-  add_size_option(app, "--max-send-queue", options->max_send_queue,
-                  "bytes queued for a peer at most; a peer that does not read is closed with 1008");
-  add_duration_option(app, "--handshake-timeout", options->handshake_timeout, "time allowed for the opening handshake");
+  add_server_options(app, options->server);
   add_duration_option(app, "--idle-timeout", options->idle_timeout, "close connections silent this long (0: never)");
   add_duration_option(app, "--close-timeout", options->close_timeout, "time allowed for the closing handshake");
   app.add_option("--tls-cert", options->tls_cert, "certificate chain (PEM) to serve wss://");

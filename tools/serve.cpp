@@ -39,13 +39,15 @@ constexpr std::uint64_t kDefaultServeMaxSendQueueBytes = std::uint64_t{4} << 20;
 constexpr unsigned kMaxAckRetries = 100;
 
 struct ServeOptions {
-  ListenAddress listen{std::string(kDefaultListenHost), kDefaultServePort};
-  unsigned threads = 0;  // 0: the CPUs in the affinity mask
-  std::uint64_t max_connections = kDefaultMaxConnections;
-  std::uint64_t max_message_size = kDefaultServeMaxMessageBytes;
-  std::uint64_t max_header_size = ws::kDefaultMaxHeaderBytes;
-  std::uint64_t max_send_queue = kDefaultServeMaxSendQueueBytes;
-  std::chrono::nanoseconds handshake_timeout = std::chrono::seconds(10);
+  // listen, threads, max connections, max message size, max header size, max send queue,
+  // handshake timeout
+  ServerOptions server{ListenAddress{std::string(kDefaultListenHost), kDefaultServePort},
+                       0,
+                       kDefaultMaxConnections,
+                       kDefaultServeMaxMessageBytes,
+                       ws::kDefaultMaxHeaderBytes,
+                       kDefaultServeMaxSendQueueBytes,
+                       std::chrono::seconds(10)};
   std::chrono::nanoseconds ping_interval = std::chrono::seconds(30);
   std::chrono::nanoseconds ping_timeout = std::chrono::seconds(10);
   std::chrono::nanoseconds app_ping{0};
@@ -216,7 +218,7 @@ bool is_ip_literal(const std::string& host) {
 
 room::HubConfig hub_config_from(const ServeOptions& options) {
   room::HubConfig config;
-  config.max_message_bytes = options.max_message_size;
+  config.max_message_bytes = options.server.max_message_size;
   config.max_content_bytes = static_cast<std::size_t>(options.max_content);
   config.max_rooms_per_connection = static_cast<std::size_t>(options.max_rooms_per_connection);
   config.max_rooms = static_cast<std::size_t>(options.max_rooms);
@@ -236,14 +238,7 @@ room::HubConfig hub_config_from(const ServeOptions& options) {
 
 ws::ServerConfig server_config_from(const ServeOptions& options) {
   ws::ServerConfig config;
-  config.host = options.listen.host;
-  config.port = options.listen.port;
-  config.threads = options.threads;
-  config.max_connections = static_cast<std::size_t>(options.max_connections);
-  config.max_header_bytes = static_cast<std::size_t>(options.max_header_size);
-  config.handshake_timeout = duration_cast<milliseconds>(options.handshake_timeout);
-  config.limits.max_message_bytes = static_cast<std::size_t>(options.max_message_size);
-  config.limits.max_send_queue_bytes = static_cast<std::size_t>(options.max_send_queue);
+  apply_server_options(options.server, config);
   config.limits.ping_interval = duration_cast<milliseconds>(options.ping_interval);
   config.limits.ping_timeout = duration_cast<milliseconds>(options.ping_timeout);
   config.deflate.enabled = !options.no_compress;
@@ -294,7 +289,7 @@ ExitCode run_serve(const ServeOptions& options) {
     std::string why;
     SelfSignedOptions names;
     // A server listening on a specific non-loopback address is reached by it: name it too.
-    const std::string& host = options.listen.host;
+    const std::string& host = options.server.listen.host;
     if (host != "127.0.0.1" && host != "::1" && host != "0.0.0.0" && host != "::" && is_ip_literal(host)) {
       names.ip_addresses.push_back(host);
     }
@@ -342,17 +337,7 @@ Runner make_serve(CLI::App& app) {
       "The real-time room server of the design notes: a JSON protocol with echo, broadcast, rooms "
       "and presence, acknowledged delivery, session resume and rate limits (see wstool-protocol(7)), "
       "for building and testing WebSocket clients against.");
-  add_listen_option(app, options->listen, "address to listen on: HOST:PORT, [IPV6]:PORT or :PORT; port 0 picks a free port");
-  app.add_option("--threads", options->threads, "event-loop threads (default: the CPUs this process may run on)")
-      ->check(CLI::Range(1u, 1024u));
-  app.add_option("--max-connections", options->max_connections, "open connections at most; over it: HTTP 503")
-      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{10'000'000}))
-      ->capture_default_str();
-  add_size_option(app, "--max-message-size", options->max_message_size, "largest message; larger ones close with 1009");
-  add_size_option(app, "--max-header-size", options->max_header_size, "largest opening-handshake head; larger: HTTP 431");
-  add_size_option(app, "--max-send-queue", options->max_send_queue,
-                  "bytes queued for a peer at most; a peer that does not read is closed with 1008");
-  add_duration_option(app, "--handshake-timeout", options->handshake_timeout, "time allowed for the opening handshake");
+  add_server_options(app, options->server);
   add_duration_option(app, "--ping-interval", options->ping_interval, "protocol ping every DURATION (0: none)");
   add_duration_option(app, "--ping-timeout", options->ping_timeout,
                       "close a peer that has not answered a ping within DURATION");
