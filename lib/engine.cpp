@@ -45,6 +45,8 @@ constexpr milliseconds kMinSweepInterval{10};
 constexpr milliseconds kMaxSweepInterval{250};
 // After an accept failure (out of file descriptors, say), wait before accepting again.
 constexpr milliseconds kAcceptRetryDelay{100};
+// The most of a refused upgrade's body we keep: enough for `record` to relay an error page whole.
+constexpr std::size_t kKeptRefusalBodyBytes = 64 * 1024;
 // The most of a proxy's answer to CONNECT we read.
 constexpr std::size_t kProxyAnswerMaxBytes = 16 * 1024;
 // The socket listen backlog.
@@ -874,6 +876,7 @@ std::size_t BasicConnection<Stream>::process_response(std::uint8_t* data, std::s
       break;
   }
   const UpgradeResponse& response = client.response_parser->response();
+  client.result.response = response;
   const std::string problem = check_upgrade_response(response, client.key, client.config.subprotocols);
   if (!problem.empty()) {
     constexpr std::size_t kShownBodyBytes = 200;
@@ -982,7 +985,8 @@ void BasicConnection<Stream>::start_client(ClientSide& client) {
                                                                           : std::string();
                 const std::string request = make_upgrade_request(host_header(client.url), client.url.target, client.key,
                                                                  client.config.subprotocols, offer, client.config.headers);
-                client.response_parser = std::make_unique<ResponseParser>(self->settings_.max_header_bytes);
+                client.response_parser = std::make_unique<ResponseParser>(self->settings_.max_header_bytes,
+                                                                          kKeptRefusalBodyBytes);
                 self->session_.send_raw_bytes(reinterpret_cast<const std::uint8_t*>(request.data()), request.size());
                 self->flush();
                 self->start_read();

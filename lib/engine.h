@@ -230,6 +230,10 @@ struct ClientResult {
   Error error;          // kOk: the connection opened and ended (see close)
   bool opened = false;
   CloseEvent close;
+  // The server's answer to the upgrade request, when one was parsed (status 0 otherwise): the
+  // 101 with its headers, or the refusal (status, headers, up to 64 KiB of body), so callers
+  // can follow a redirect (Location), show the headers, or relay the answer as a proxy.
+  UpgradeResponse response;
 };
 
 class Client {

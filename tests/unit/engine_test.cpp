@@ -354,6 +354,41 @@ TEST(EngineTls, CertificateAndKeyMayBeGivenAsPem) {
 }
 
 
+// A refused upgrade reaches the client whole (status, headers, body), so connect can follow a
+// redirect and record can relay the refusal; an accepted one keeps its 101 headers.
+TEST(EngineClient, TheServersAnswerToTheUpgradeIsKept) {
+  struct Refuser : HookHandler {
+    std::optional<Rejection> on_upgrade_request(const UpgradeRequest& request,
+                                                const std::string& /*remote*/) override {
+      if (request.target == "/ok") return std::nullopt;
+      return Rejection{307, "Temporary Redirect", {{"Location", "/ok"}}, std::string(10000, 'b')};
+    }
+  } refuser;
+  ServerThread server(loopback_config(), refuser);
+  ASSERT_FALSE(server.start());
+  NullLogger logger;
+  HookHandler quiet;
+
+  ClientConfig refused_config;
+  refused_config.url = "ws://127.0.0.1:" + std::to_string(server.port()) + "/old";
+  const ClientResult refused = Client(refused_config, quiet, logger).run();
+  EXPECT_EQ(refused.error.code, Errc::kHandshakeRejected) << refused.error.message;
+  EXPECT_FALSE(refused.opened);
+  EXPECT_EQ(refused.response.status, 307);
+  EXPECT_EQ(header_value(refused.response.headers, "Location"), "/ok");
+  EXPECT_EQ(refused.response.body, std::string(10000, 'b'));
+
+  struct Closer : HookHandler {
+    void on_open(Connection& conn) override { conn.close(close_code::kNormal, ""); }
+  } closer;
+  ClientConfig accepted_config;
+  accepted_config.url = "ws://127.0.0.1:" + std::to_string(server.port()) + "/ok";
+  const ClientResult accepted = Client(accepted_config, closer, logger).run();
+  EXPECT_TRUE(accepted.opened);
+  EXPECT_EQ(accepted.response.status, 101);
+  EXPECT_EQ(header_value(accepted.response.headers, "Upgrade"), "websocket");
+}
+
 // A client's connection is driven from another thread through Client::post, as connect does
 // with lines read from stdin.
 TEST(EngineClient, TasksPostedFromAnotherThreadRunOnTheConnectionThread) {
