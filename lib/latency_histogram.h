@@ -1,0 +1,59 @@
+// Latency histogram for `wstool load`: log-linear buckets (HdrHistogram's layout idea) covering
+// 1 µs to 1 h with at least 3 significant digits, fixed memory after construction, recording
+// without allocation, and exact merging (same layout everywhere, so N generators' histograms
+// add bucket by bucket). One per thread; never shared between threads while recording.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace wstool {
+
+class LatencyHistogram {
+ public:
+  static constexpr std::uint64_t kLowestNs = 1'000;                    // 1 µs
+  static constexpr std::uint64_t kHighestNs = 3'600'000'000'000ULL;     // 1 h
+  static constexpr int kSignificantDigits = 3;
+
+  LatencyHistogram();
+
+  // Values below kLowestNs count in the first bucket, above kHighestNs in the last (and are
+  // counted in saturated()). No allocation, no locks.
+  void record(std::uint64_t nanoseconds, std::uint64_t count = 1) noexcept;
+  // Bucket-wise sum; exact.
+  void merge(const LatencyHistogram& other) noexcept;
+  void reset() noexcept;
+
+  std::uint64_t count() const noexcept;
+  std::uint64_t saturated() const noexcept;  // values recorded above kHighestNs
+  std::uint64_t min() const noexcept;        // exact recorded extremes; 0 when empty
+  std::uint64_t max() const noexcept;
+  double mean() const noexcept;
+  // The value at `percentile` (0..100]: the highest value equivalent to the bucket holding that
+  // rank (never below a recorded value: 3 significant digits of truth, rounding up), clamped to
+  // max(). 0 when empty.
+  std::uint64_t value_at_percentile(double percentile) const noexcept;
+
+  // For the results document: the non-empty buckets, in ascending order, each with the range of
+  // values it holds [lower_ns, upper_ns] and its count; and back.
+  struct Bucket {
+    std::uint64_t lower_ns = 0;
+    std::uint64_t upper_ns = 0;
+    std::uint64_t count = 0;
+  };
+  std::vector<Bucket> nonzero_buckets() const;
+  // Adds `buckets` (as nonzero_buckets() wrote them, possibly from another machine) plus the
+  // exact min/max; false when a bucket does not match this layout.
+  bool add_buckets(const std::vector<Bucket>& buckets, std::uint64_t min_ns, std::uint64_t max_ns);
+
+ private:
+  std::vector<std::uint64_t> counts_;
+  std::uint64_t total_ = 0;
+  std::uint64_t saturated_ = 0;
+  std::uint64_t min_ = 0;
+  std::uint64_t max_ = 0;
+  long double sum_ = 0;
+};
+
+}  // namespace wstool

@@ -1,0 +1,138 @@
+// The session log (man/wstool-session.5): one versioned JSON Lines format for recorded WebSocket
+// traffic, written by `record`, `connect --record` and `serve --log-messages`, read (streaming,
+// never whole) by `replay` and `record --convert`.
+//
+// Records, one JSON object per line, "type" first:
+//   {"type":"header","version":1,"tool":"wstool 0.x","started":"2026-11-26T04:05:06.123Z",
+//    "capturedBy":"record"|"connect"|"serve", ...}
+//   {"type":"open","conn":1,"t":123,"url":"ws://…","subprotocol":"","extensions":"…",
+//    "request":[["Host","…"],…],"response":[["Upgrade","websocket"],…],"status":101}
+//   {"type":"frame","conn":1,"t":456,"dir":"client"|"server","opcode":1,"fin":true,"rsv":0,
+//    "compressed":false,"len":5,"text":"hello"}          (or "bytes":"<base64>" when not UTF-8)
+//   {"type":"close","conn":1,"t":789,"code":1000,"reason":"","by":"client"|"server"|"none",
+//    "clean":true}
+//   {"type":"end","t":999,"connections":1,"frames":2}
+// "t" is microseconds since the header's start (monotonic clock). Readers ignore fields they do
+// not know and refuse a major version they do not know (the compatibility rule).
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "lib/error.h"
+#include "lib/handshake.h"
+
+namespace wstool::session {
+
+inline constexpr int kFormatVersion = 1;
+
+enum class Direction { kClient, kServer };  // who sent the frame
+enum class Closer { kClient, kServer, kNone };
+
+struct HeaderRecord {
+  int version = kFormatVersion;
+  std::string tool;         // "wstool 0.3.0"
+  std::string started;      // RFC 3339 UTC, milliseconds
+  std::string captured_by;  // "record", "connect", "serve"
+};
+
+struct OpenRecord {
+  std::uint64_t conn = 0;
+  std::uint64_t t_us = 0;
+  std::string url;          // as the client asked for it (ws://host:port/path?query)
+  std::string subprotocol;  // negotiated
+  std::string extensions;   // negotiated (the log's payloads are decompressed regardless)
+  int status = 101;
+  ws::HttpHeaders request;  // secrets redacted by the writer unless keep_secrets
+  ws::HttpHeaders response;
+};
+
+struct FrameRecord {
+  std::uint64_t conn = 0;
+  std::uint64_t t_us = 0;
+  Direction dir = Direction::kClient;
+  std::uint8_t opcode = 1;
+  bool fin = true;
+  std::uint8_t rsv = 0;     // the RSV1..3 bits as sent, 0..7 (RSV1 = 4)
+  bool compressed = false;  // the frame was compressed on the wire (payload below is not)
+  std::string payload;      // decompressed; written as "text" when valid UTF-8, else "bytes"
+};
+
+struct CloseRecord {
+  std::uint64_t conn = 0;
+  std::uint64_t t_us = 0;
+  std::uint16_t code = 1005;  // 1005: no status; 1006: no close frame (abnormal)
+  std::string reason;
+  Closer by = Closer::kNone;
+  bool clean = false;
+};
+
+struct EndRecord {
+  std::uint64_t t_us = 0;
+  std::uint64_t connections = 0;
+  std::uint64_t frames = 0;
+};
+
+using Record = std::variant<HeaderRecord, OpenRecord, FrameRecord, CloseRecord, EndRecord>;
+
+struct WriterOptions {
+  bool keep_secrets = false;        // else Authorization, Cookie, Set-Cookie, Proxy-Authorization,
+                                    // Sec-WebSocket-Key and ?token= are written as "[redacted]"
+  std::uint64_t max_bytes = 0;      // 0: unbounded; else rotate: FILE -> FILE.1 -> … FILE.N
+  unsigned keep_rotated = 5;        // N
+};
+
+// Appends records to a file. Thread-safe (one mutex; lines are formatted outside it). The
+// header is written on open, the end record by close() (and by the destructor). Each rotated
+// file starts with its own header, so every file reads alone.
+class SessionWriter {
+ public:
+  // Errors: kCannotCreateOutput naming the path and the OS reason.
+  static std::unique_ptr<SessionWriter> open(const std::string& path, const std::string& captured_by,
+                                             const WriterOptions& options, Error& error);
+  ~SessionWriter();
+  // Microseconds since the writer opened (the "t" to put in records).
+  std::uint64_t now_us() const;
+  void write(const OpenRecord& record);
+  void write(const FrameRecord& record);
+  void write(const CloseRecord& record);
+  void flush();
+  void close();
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Reads a log one record at a time; memory stays flat whatever the file size.
+class SessionReader {
+ public:
+  // Errors: kMissingInput (66) when the file cannot be opened; kBadData (65) when the first
+  // line is not a header of a version this reader knows.
+  static std::unique_ptr<SessionReader> open(const std::string& path, Error& error);
+  ~SessionReader();
+  const HeaderRecord& header() const;
+  // The next record; nullopt at the end, or on error (error set: kBadData with the line number,
+  // "session.jsonl:17: frame: missing \"opcode\""). A truncated last line (no newline, not valid
+  // JSON) ends the stream with a warning instead of an error.
+  std::optional<Record> next(Error& error);
+  std::size_t line_number() const;
+  const std::vector<std::string>& warnings() const;
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// One line of JSON for a record (no newline), and back: the format's single definition, used by
+// the writer, the reader, the converters and the tests.
+std::string to_json_line(const Record& record);
+bool from_json_line(std::string_view line, Record& out, std::string& error);
+
+}  // namespace wstool::session
