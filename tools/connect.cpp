@@ -1,8 +1,6 @@
 // wstool connect: the terminal and scripting WebSocket client (wscat's job). Lines in, messages
 // out; expectations and exit codes for CI; --listen for the reversed roles; --reconnect.
 #include <fmt/format.h>
-#include <poll.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -26,14 +24,18 @@
 #include "lib/engine.h"
 #include "lib/expectation.h"
 #include "lib/listen_address.h"
+#include "lib/redact.h"
 #include "lib/units.h"
 #include "lib/utf8.h"
 #include "lib/ws_url.h"
+#include "tools/client_link.h"
+#include "tools/client_setup.h"
 #include "tools/common_options.h"
 #include "tools/line_editor.h"
 #include "tools/message_format.h"
 #include "tools/shutdown_signals.h"
 #include "tools/slash_command.h"
+#include "tools/stdin_reader.h"
 #include "tools/stderr_log.h"
 #include "tools/subcommand.h"
 
@@ -51,11 +53,9 @@ constexpr std::uint64_t kDefaultQueueLimit = 100000;          // messages waitin
 constexpr std::size_t kSendHighWater = std::size_t{4} << 20;  // engine bytes queued before pausing
 constexpr milliseconds kDrainRetry{5};                         // re-check a full send queue
 constexpr milliseconds kInitialBackoff{250};
-constexpr std::size_t kStdinChunk = 64 * 1024;
 constexpr milliseconds kListenCloseGrace{1500};
 
 enum class BinaryAs { kHex, kBase64, kRaw };
-enum class InputMode { kLines, kNul, kWhole };
 
 struct ConnectOptions {
   std::string url;
@@ -86,6 +86,8 @@ struct ConnectOptions {
   std::uint64_t reconnect_max_attempts = 0;  // 0: no limit
   std::uint64_t queue_limit = kDefaultQueueLimit;
   std::uint64_t max_message_size = ws::kDefaultMaxMessageBytes;
+  bool follow_redirects = false;
+  std::uint64_t max_redirects = kDefaultMaxRedirects;
   bool verbose = false;
 };
 
@@ -152,46 +154,6 @@ class Outbox {
   std::deque<Outgoing> queue_;
   bool eof_ = false;
   bool closed_ = false;
-};
-
-// The way from other threads (stdin, the deadline, signals) to whichever connection is current:
-// a post into its event loop, or a shutdown when nothing is open yet.
-class Link {
- public:
-  using Post = std::function<void(std::function<void()>)>;
-  void attach(Post post) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    post_ = std::move(post);
-  }
-  void detach() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    post_ = nullptr;
-  }
-  void post(std::function<void()> task) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (post_) post_(std::move(task));
-  }
-  // Asks the whole session to end (timeout, signal); wakes a reconnect wait.
-  void stop() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopped_ = true;
-    wake_.notify_all();
-  }
-  bool stopped() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return stopped_;
-  }
-  // Sleeps `delay` unless stop() comes first; false when stopped.
-  bool sleep_unless_stopped(milliseconds delay) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    return !wake_.wait_for(lock, delay, [this] { return stopped_; });
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::condition_variable wake_;
-  Post post_;
-  bool stopped_ = false;
 };
 
 // Why we ended the session ourselves.
@@ -518,147 +480,57 @@ class Session final : public ws::ConnectionHandler {
   std::function<void()> on_closed_;
 };
 
-// Reads stdin on a thread of its own and splits it into messages; stop() interrupts it.
-class StdinReader {
+// Standard input as the session's input: each line (or record) a message or a slash command,
+// queued in the outbox. stop() (and the destructor) closes the outbox first, so a reader waiting
+// for space in it wakes up.
+class ConnectInput {
  public:
-  StdinReader(InputMode mode, bool binary, bool slash, LineEditor* editor, Outbox& outbox,
-              std::function<void()> kick)
-      : mode_(mode), binary_(binary), slash_(slash), editor_(editor), outbox_(outbox), kick_(std::move(kick)) {
-    if (pipe(stop_pipe_) != 0) stop_pipe_[0] = stop_pipe_[1] = -1;
-    thread_ = std::thread([this] { loop(); });
-  }
-  ~StdinReader() { stop(); }
-  StdinReader(const StdinReader&) = delete;
-  StdinReader& operator=(const StdinReader&) = delete;
+  ConnectInput(InputMode mode, bool binary, bool slash, LineEditor* editor, Outbox& outbox,
+               std::function<void()> kick)
+      : binary_(binary), slash_(slash), outbox_(outbox), kick_(std::move(kick)),
+        reader_(mode, editor, [this](std::string item) { return emit(std::move(item)); },
+                [this] {
+                  outbox_.finish();
+                  kick_();
+                }) {}
+  ~ConnectInput() { stop(); }
+  ConnectInput(const ConnectInput&) = delete;
+  ConnectInput& operator=(const ConnectInput&) = delete;
 
   void stop() {
-    if (!thread_.joinable()) return;
     outbox_.close();
-    if (stop_pipe_[1] >= 0) {
-      const char byte = 0;
-      [[maybe_unused]] const ssize_t n = ::write(stop_pipe_[1], &byte, 1);
-    }
-    thread_.join();
-    for (int fd : stop_pipe_) {
-      if (fd >= 0) ::close(fd);
-    }
+    reader_.stop();
   }
 
  private:
-  void emit(std::string payload) {
+  bool emit(std::string payload) {
     Outgoing item;
     if (slash_ && !payload.empty() && payload[0] == '/') {
       std::string error;
       std::optional<SlashCommand> command = parse_slash_command(payload, error);
       if (!command) {
         fmt::print(stderr, "{}: {}\n", kProg, error);
-        return;
+        return true;
       }
       if (command->kind == SlashCommand::Kind::kHelp) {
         std::fputs(slash_help(), stderr);
-        return;
+        return true;
       }
       item = std::move(*command);
     } else {
       item = make_outgoing(std::move(payload), binary_);
     }
     bool was_empty = false;
-    if (!outbox_.push(std::move(item), was_empty)) {
-      stopped_ = true;
-      return;
-    }
+    if (!outbox_.push(std::move(item), was_empty)) return false;
     if (was_empty) kick_();
+    return true;
   }
 
-  void loop() {
-    std::string buffer;
-    std::vector<char> chunk(kStdinChunk);
-    const char delimiter = mode_ == InputMode::kNul ? '\0' : '\n';
-    while (!stopped_) {
-      pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
-      if (::poll(fds, 2, -1) < 0) {
-        if (errno == EINTR) continue;
-        break;
-      }
-      if (fds[1].revents != 0) return;  // stopped: the session is over
-      if (editor_ != nullptr) {
-        // Readable with nothing to read: the terminal's end of input (Ctrl-D on an empty line).
-        int available = 0;
-        if (::ioctl(STDIN_FILENO, FIONREAD, &available) == 0 && available == 0) break;
-        bool eof = false;
-        for (std::string& line : editor_->on_readable(eof)) emit(std::move(line));
-        if (eof) break;
-        continue;
-      }
-      const ssize_t n = ::read(STDIN_FILENO, chunk.data(), chunk.size());
-      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-      if (n <= 0) break;
-      buffer.append(chunk.data(), static_cast<std::size_t>(n));
-      if (mode_ == InputMode::kWhole) continue;
-      std::size_t start = 0;
-      for (std::size_t end = buffer.find(delimiter); end != std::string::npos && !stopped_;
-           end = buffer.find(delimiter, start)) {
-        std::size_t stop = end;
-        if (mode_ == InputMode::kLines && stop > start && buffer[stop - 1] == '\r') --stop;
-        emit(buffer.substr(start, stop - start));
-        start = end + 1;
-      }
-      buffer.erase(0, start);
-    }
-    if (!stopped_ && (!buffer.empty())) {
-      if (mode_ == InputMode::kLines && buffer.back() == '\r') buffer.pop_back();
-      emit(std::move(buffer));
-    }
-    outbox_.finish();
-    kick_();
-  }
-
-  InputMode mode_;
   bool binary_;
   bool slash_;
-  LineEditor* editor_;
   Outbox& outbox_;
   std::function<void()> kick_;
-  int stop_pipe_[2] = {-1, -1};
-  std::atomic<bool> stopped_{false};
-  std::thread thread_;
-};
-
-// A deadline thread for --timeout: at the deadline it calls `fire` unless cancelled first.
-class Deadline {
- public:
-  Deadline(nanoseconds after, std::function<void()> fire) {
-    if (after <= nanoseconds(0)) return;
-    thread_ = std::thread([this, after, fire = std::move(fire)] {
-      std::unique_lock<std::mutex> lock(mutex_);
-      if (!cv_.wait_for(lock, after, [this] { return cancelled_; })) {
-        fired_ = true;
-        lock.unlock();
-        fire();
-      }
-    });
-  }
-  ~Deadline() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      cancelled_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
-  Deadline(const Deadline&) = delete;
-  Deadline& operator=(const Deadline&) = delete;
-  bool fired() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return fired_;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool cancelled_ = false;
-  bool fired_ = false;
-  std::thread thread_;
+  StdinReader reader_;  // last: its thread uses the members above
 };
 
 ws::ConnectionLimits limits_from(const ConnectOptions& options) {
@@ -685,7 +557,8 @@ bool retryable(Errc errc) {
 
 // How the session's end maps to an exit status (man/wstool-connect.1, EXIT STATUS).
 ExitCode session_exit(const ConnectOptions& options, const std::string& peer, const Session& session,
-                      const Error& error, bool deadline_fired, int signal_received) {
+                      const Error& error, const ws::UpgradeResponse& refusal, bool deadline_fired,
+                      int signal_received) {
   ExitCode code = ExitCode::kOk;
   if (deadline_fired && !session.ever_opened()) {
     code = fail(fmt::format("{}: no connection within --timeout {}", peer, format_duration(options.timeout)),
@@ -694,6 +567,10 @@ ExitCode session_exit(const ConnectOptions& options, const std::string& peer, co
     if (signal_received == 0) {
       code = fail(error.message.rfind(peer, 0) == 0 ? error.message : peer + ": " + error.message,
                   exit_code_for(error.code));
+      // A refusal: the server's whole answer, which usually says why (a login page, a JSON error).
+      if (error.code == Errc::kHandshakeRejected && refusal.status != 0 && refusal.status != 101) {
+        std::fputs(describe_refusal(refusal).c_str(), stderr);
+      }
     }
   } else if (session.ever_opened() && signal_received == 0) {
     const ws::CloseEvent& close = session.last_close();
@@ -766,6 +643,16 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
     outbox.push(make_outgoing(contents.str(), options.binary_input), was_empty);
   }
 
+  // Before anything reads the terminal: an encrypted key's passphrase may be asked for there.
+  ws::ClientConfig config;
+  RedirectFollower redirects(url, options.follow_redirects, options.max_redirects);
+  if (!listen) {
+    if (Error setup_error = make_client_config(options.client, options.url, url, true, config)) {
+      return fail(setup_error.message, exit_code_for(setup_error.code));
+    }
+    config.limits = limits_from(options);
+  }
+
   const bool stdout_tty = isatty(STDOUT_FILENO) == 1;
   const bool stdin_tty = isatty(STDIN_FILENO) == 1;
   Printer printer(options, stdout_tty, color_enabled(options.color, stdout_tty, std::getenv("NO_COLOR")));
@@ -790,7 +677,7 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
     editor = std::make_unique<LineEditor>("> ", LineEditor::history_path("connect_history"));
     printer.set_editor(editor.get());
   }
-  StdinReader reader(options.nul_delimited ? InputMode::kNul : options.whole ? InputMode::kWhole : InputMode::kLines,
+  ConnectInput reader(options.nul_delimited ? InputMode::kNul : options.whole ? InputMode::kWhole : InputMode::kLines,
                      options.binary_input, options.slash || stdin_tty, editor.get(), outbox, [&link, &session] { link.post([&session] { session.drain(); }); });
 
   std::function<void()> on_deadline;
@@ -801,16 +688,17 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
   });
 
   Error last_error;
+  ws::UpgradeResponse last_refusal;
   const std::string peer = listen ? to_string(listen_address) : options.url;
   if (listen) {
-    ws::ServerConfig config;
-    config.host = listen_address.host;
-    config.port = listen_address.port;
-    config.threads = 1;
-    config.limits = limits_from(options);
-    config.deflate.enabled = options.client.compress;
-    config.subprotocols = options.client.subprotocols;
-    ws::Server server(config, session, log);
+    ws::ServerConfig server_config;
+    server_config.host = listen_address.host;
+    server_config.port = listen_address.port;
+    server_config.threads = 1;
+    server_config.limits = limits_from(options);
+    server_config.deflate.enabled = options.client.compress;
+    server_config.subprotocols = options.client.subprotocols;
+    ws::Server server(server_config, session, log);
     if (Error listen_error = server.listen()) return fail(listen_error.message, exit_code_for(listen_error.code));
     fmt::print("{}\n", readiness_line(server.tls(), server.address(), server.port()));
     std::fflush(stdout);
@@ -842,20 +730,6 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
       on_deadline = nullptr;
     }
   } else {
-    ws::ClientConfig config;
-    config.url = options.url;
-    config.headers = extra_request_headers(options.client);
-    config.subprotocols = options.client.subprotocols;
-    config.proxy = effective_proxy(options.client, url, [](const char* name) { return std::getenv(name); });
-    config.connect_timeout = duration_cast<milliseconds>(options.client.connect_timeout);
-    config.limits = limits_from(options);
-    config.deflate.enabled = options.client.compress;
-    config.ca_file = options.client.ca_file;
-    config.insecure = options.client.insecure;
-    config.cert_file = options.client.cert_file;
-    config.key_file = options.client.key_file;
-    config.key_passphrase = options.client.key_passphrase;
-
     std::mt19937_64 random(std::random_device{}());
     std::uniform_real_distribution<double> uniform(0.0, 1.0);
     Backoff backoff(kInitialBackoff, duration_cast<milliseconds>(options.reconnect_max_delay),
@@ -896,6 +770,27 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
         current = nullptr;
       }
       last_error = result.error;
+      last_refusal = result.response;
+      if (result.error.code == Errc::kHandshakeRejected && !link.stopped()) {
+        std::string why;
+        const RedirectFollower::Verdict verdict = redirects.on_refusal(result.response, why);
+        if (verdict == RedirectFollower::Verdict::kFollow) {
+          // Another place, not a failure: no backoff, and the refusal is not shown.
+          const std::string next = redirects.current_text();
+          if (options.verbose || stdin_tty) printer.notice("following the redirect to " + redact_url(next));
+          if (Error setup_error = make_client_config(options.client, next, redirects.current(),
+                                                     redirects.credentials_allowed(), config)) {
+            last_error = setup_error;
+            break;
+          }
+          continue;
+        }
+        if (verdict == RedirectFollower::Verdict::kStop) {
+          last_error = Error(Errc::kHandshakeRejected, redact_url(redirects.current_text()) + ": " + why);
+          last_refusal = {};
+          break;
+        }
+      }
       if (!options.reconnect || link.stopped() || session.ended()) break;
       if (result.error && !retryable(result.error.code)) break;
       if (result.opened) {
@@ -928,7 +823,8 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
   editor.reset();
 
   const bool deadline_fired = deadline.fired();
-  const ExitCode session_code = session_exit(options, peer, session, last_error, deadline_fired, signals.received());
+  const ExitCode session_code =
+      session_exit(options, peer, session, last_error, last_refusal, deadline_fired, signals.received());
   // A connection that never opened checked nothing: its own status says why.
   if (!session.ever_opened()) return session_code;
   return most_basic(session_code, check_exit(options, session, expectations));
@@ -993,6 +889,11 @@ Runner make_connect(CLI::App& app) {
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100'000'000}))
       ->capture_default_str();
   add_size_option(app, "--max-message-size", options->max_message_size, "largest message accepted");
+  app.add_flag("-L,--location", options->follow_redirects,
+               "follow redirects (301, 302, 303, 307, 308); credentials only to the same origin");
+  app.add_option("--max-redirects", options->max_redirects, "follow at most N redirects with -L")
+      ->type_name("N")
+      ->capture_default_str();
   app.add_flag("-v,--verbose", options->verbose, "say on stderr when connected and what was negotiated");
   return [options, &app, expect, expect_json]() -> ExitCode {
     // --expect and --expect-json in command-line order, interleaved.

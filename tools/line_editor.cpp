@@ -97,6 +97,15 @@ void LineEditor::print_above(const std::string& text) {
   }
 }
 
+void LineEditor::set_prompt(std::string prompt) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  prompt_ = std::move(prompt);
+  rl_set_prompt(prompt_.c_str());
+  std::fputs("\r\x1b[K", stdout);
+  std::fflush(stdout);
+  rl_forced_update_display();
+}
+
 std::string LineEditor::history_path(const std::string& name) {
   std::string dir;
   if (const char* state = std::getenv("XDG_STATE_HOME"); state != nullptr && *state == '/') {
