@@ -290,7 +290,18 @@ class Chat final : public ws::ConnectionHandler {
       return;
     }
     quiet_since_ = SteadyClock::now();
-    const std::string type = message.value("type", "");
+    try {
+      handle_server_message(message);
+    } catch (const json::exception&) {
+      // A field of the wrong type (users not strings, ...): not the protocol; say so, go on.
+      screen_.error("the server sent a malformed " + terminal_safe(message.value("type", json("?")).dump()) + " message");
+    }
+    check_done();
+  }
+
+  void handle_server_message(const json& message) {
+    const auto type_field = message.find("type");
+    const std::string type = type_field != message.end() && type_field->is_string() ? type_field->get<std::string>() : "";
     if (message.value("_ack", false) && message.contains("_id")) {
       // A reliable delivery: acknowledge it, and drop it if it was seen already.
       send_json(json{{"type", "ack"}, {"_id", message["_id"]}});
@@ -302,23 +313,23 @@ class Chat final : public ws::ConnectionHandler {
     if (type == "room_joined") return on_room_joined(message);
     if (type == "room_left") {
       const std::string room = message.value("roomId", "");
-      print_presence("left #" + room);
+      print_presence("left #" + terminal_safe(room));
       return;
     }
     if (type == "user_joined" || type == "user_left") {
       const std::string room = message.value("roomId", "");
       if (!is_member(room)) return;
-      print_presence(screen_.name(message.value("userId", "")) + (type == "user_joined" ? " joined #" : " left #") + room);
+      print_presence(terminal_safe(message.value("userId", "")) + (type == "user_joined" ? " joined #" : " left #") +
+                     terminal_safe(room));
       return;
     }
     if (type == "room_info") {
       std::vector<std::string> users = message.value("users", std::vector<std::string>{});
-      print_presence("#" + message.value("roomId", "") + ": " + join_names(users));
+      print_presence("#" + terminal_safe(message.value("roomId", "")) + ": " + join_names(users));
       return;
     }
     if (type == "error") return on_error(message);
     // ping/pong/echo/broadcast: nothing a chat shows.
-    check_done();
   }
 
   void on_close(ws::Connection& /*conn*/, const ws::CloseEvent& event) override {
@@ -363,7 +374,7 @@ class Chat final : public ws::ConnectionHandler {
   void on_room_joined(const json& message) {
     const std::string room = message.value("roomId", "");
     const std::vector<std::string> users = message.value("users", std::vector<std::string>{});
-    if (confirmed_.insert(room).second) print_presence("joined #" + room + ": " + join_names(users));
+    if (confirmed_.insert(room).second) print_presence("joined #" + terminal_safe(room) + ": " + join_names(users));
   }
 
   void on_room_message(const json& message) {
@@ -445,7 +456,7 @@ class Chat final : public ws::ConnectionHandler {
           wanted_rooms_.push_back(command.room);
           send_join(command.room);
         } else {
-          print_presence("active room: #" + command.room);
+          print_presence("active room: #" + terminal_safe(command.room));
         }
         set_active(command.room);
         return;
@@ -461,9 +472,9 @@ class Chat final : public ws::ConnectionHandler {
       }
       case Kind::kRooms: {
         std::string list;
-        for (const std::string& room : wanted_rooms_) list += (list.empty() ? "#" : ", #") + room;
+        for (const std::string& room : wanted_rooms_) list += (list.empty() ? "#" : ", #") + terminal_safe(room);
         print_presence("rooms: " + (list.empty() ? std::string("none") : list) +
-                       (active_.empty() ? "" : " (active: #" + active_ + ")"));
+                       (active_.empty() ? "" : " (active: #" + terminal_safe(active_) + ")"));
         return;
       }
       case Kind::kWho: {
@@ -564,12 +575,11 @@ class Chat final : public ws::ConnectionHandler {
     if (own) line += " " + screen_.paint("32", kDeliveredMark);
     screen_.line(line);
   }
-  void print_presence(const std::string& text) {
-    screen_.line(stamp() + " " + screen_.paint("2", "* " + terminal_safe(text)));
-  }
+  // `text` is terminal-safe already (its parts from the server passed through terminal_safe).
+  void print_presence(const std::string& text) { screen_.line(stamp() + " " + screen_.paint("2", "* " + text)); }
   static std::string join_names(const std::vector<std::string>& users) {
     std::string out;
-    for (const std::string& user : users) out += (out.empty() ? "" : ", ") + user;
+    for (const std::string& user : users) out += (out.empty() ? "" : ", ") + terminal_safe(user);
     return out.empty() ? "nobody" : out;
   }
 

@@ -19,6 +19,7 @@
 #include "tests/support/raw_socket.h"
 #include "tests/support/run_process.h"
 #include "tests/support/tcp_relay.h"
+#include "tests/support/tmux.h"
 #include "tests/support/ws_frames.h"
 
 namespace wstool::test {
@@ -793,46 +794,8 @@ TEST(ConnectReconnect, GivesUpAfterMaxAttempts) {
 
 // --- at a terminal, as a person sees it (tmux) ----------------------------------------------------
 
-// A tmux server of its own (-L) running one command in a pane; capture() is what the pane shows.
-class Tmux {
- public:
-  explicit Tmux(const std::string& command)
-      : socket_("wstool-connect-test-" + std::to_string(::getpid()) + "-" + std::to_string(next_id()++)) {
-    ok_ = run({"new-session", "-d", "-x", "100", "-y", "20", command}).exited_with(0);
-  }
-  ~Tmux() { run({"kill-server"}); }
-  bool ok() const { return ok_; }
-  void keys(const std::vector<std::string>& keys) {
-    std::vector<std::string> args = {"send-keys", "-t", "0"};
-    args.insert(args.end(), keys.begin(), keys.end());
-    run(args);
-  }
-  std::string capture() { return run({"capture-pane", "-p", "-t", "0"}).out; }
-  // Polls the pane until `text` shows (bounded).
-  bool wait_for(const std::string& text, std::chrono::milliseconds timeout = 5000ms) {
-    const auto deadline = Clock::now() + timeout;
-    while (Clock::now() < deadline) {
-      if (capture().find(text) != std::string::npos) return true;
-      std::this_thread::sleep_for(20ms);  // a screen has no event to wait on
-    }
-    return false;
-  }
-
- private:
-  ProcessResult run(std::vector<std::string> args) {
-    args.insert(args.begin(), {"/usr/bin/tmux", "-L", socket_});
-    return run_process(args, {{}, {}, 5000ms});
-  }
-  static int& next_id() {
-    static int id = 0;
-    return id;
-  }
-  std::string socket_;
-  bool ok_ = false;
-};
-
 TEST(ConnectTerminal, MessagesAppearAboveThePromptAndHistoryIsKept) {
-  if (::access("/usr/bin/tmux", X_OK) != 0) GTEST_SKIP() << "tmux is not installed";
+  if (!Tmux::available()) GTEST_SKIP() << "tmux is not installed";
   TempDir state;
   Listener listener;
   Tmux tmux("env XDG_STATE_HOME=" + state.path() + " " + kBinary + " connect " + local_url(listener.port()));
