@@ -25,6 +25,7 @@
 #include "lib/expectation.h"
 #include "lib/listen_address.h"
 #include "lib/redact.h"
+#include "lib/session_log.h"
 #include "lib/units.h"
 #include "lib/utf8.h"
 #include "lib/ws_url.h"
@@ -86,6 +87,7 @@ struct ConnectOptions {
   std::uint64_t reconnect_max_attempts = 0;  // 0: no limit
   std::uint64_t queue_limit = kDefaultQueueLimit;
   std::uint64_t max_message_size = ws::kDefaultMaxMessageBytes;
+  std::string record_file;
   bool follow_redirects = false;
   std::uint64_t max_redirects = kDefaultMaxRedirects;
   bool verbose = false;
@@ -300,6 +302,86 @@ class Printer {
   std::atomic<LineEditor*> editor_{nullptr};
 };
 
+// --record: every frame of the session that carries something (data, pings, pongs, closes) and
+// each connection's open and close, in the session log format (man/wstool-session.5). On the
+// connection thread only; the writer redacts secrets.
+class Recorder {
+ public:
+  Recorder(session::SessionWriter& writer, bool we_are_server) : writer_(writer), we_are_server_(we_are_server) {}
+
+  void open(const ws::Connection& conn, const std::string& url, const ws::HttpHeaders& request) {
+    ++conn_id_;
+    deflate_ = conn.extensions().find("permessage-deflate") != std::string::npos;
+    session::OpenRecord record;
+    record.conn = conn_id_;
+    record.t_us = writer_.now_us();
+    record.url = url;
+    record.subprotocol = conn.subprotocol();
+    record.extensions = conn.extensions();
+    record.request = request;
+    writer_.write(record);
+  }
+  // A frame we sent (`ours`) or received. Data frames we send are compressed whenever
+  // permessage-deflate was negotiated; for received ones the peer's RSV1 bit says.
+  void frame(bool ours, std::uint8_t opcode, std::string_view payload) {
+    const bool data = opcode == ws::opcode::kText || opcode == ws::opcode::kBinary;
+    const bool compressed = data && (ours ? deflate_ : last_in_compressed_);
+    write_frame(ours, opcode, true, compressed ? ws::kRsv1 : std::uint8_t{0}, compressed, payload);
+  }
+  // A hand-built frame (/frame): its bits exactly as sent, its payload never compressed.
+  void raw_frame(std::uint8_t opcode, bool fin, std::uint8_t rsv, std::string_view payload) {
+    write_frame(true, opcode, fin, rsv, false, payload);
+  }
+  void close_frame(bool ours, std::uint16_t code, std::string_view reason) {
+    std::string payload;
+    if (code != ws::close_code::kNoStatus) {
+      payload += static_cast<char>(code >> 8);
+      payload += static_cast<char>(code & 0xFF);
+      payload += std::string(reason);
+    }
+    frame(ours, ws::opcode::kClose, payload);
+  }
+  void write_frame(bool ours, std::uint8_t opcode, bool fin, std::uint8_t rsv, bool compressed,
+                   std::string_view payload) {
+    session::FrameRecord record;
+    record.conn = conn_id_;
+    record.t_us = writer_.now_us();
+    record.dir = ours == we_are_server_ ? session::Direction::kServer : session::Direction::kClient;
+    record.opcode = opcode;
+    record.fin = fin;
+    record.rsv = rsv;
+    record.compressed = compressed;
+    record.payload = std::string(payload);
+    writer_.write(record);
+  }
+  void incoming_header(const ws::FrameHeader& header) {
+    if (header.opcode == ws::opcode::kText || header.opcode == ws::opcode::kBinary) {
+      last_in_compressed_ = (header.rsv & ws::kRsv1) != 0;
+    }
+  }
+  void close(const ws::CloseEvent& event) {
+    if (event.code != ws::close_code::kAbnormal) close_frame(false, event.code, event.reason);
+    if (event.by_peer && event.sent_code != ws::close_code::kNoStatus) close_frame(true, event.sent_code, "");
+    session::CloseRecord record;
+    record.conn = conn_id_;
+    record.t_us = writer_.now_us();
+    record.code = event.code;
+    record.reason = event.reason;
+    const session::Closer peer = we_are_server_ ? session::Closer::kClient : session::Closer::kServer;
+    const session::Closer us = we_are_server_ ? session::Closer::kServer : session::Closer::kClient;
+    record.by = event.by_peer ? peer : event.sent_code != ws::close_code::kNoStatus ? us : session::Closer::kNone;
+    record.clean = event.clean;
+    writer_.write(record);
+  }
+
+ private:
+  session::SessionWriter& writer_;
+  bool we_are_server_;
+  std::uint64_t conn_id_ = 0;
+  bool deflate_ = false;
+  bool last_in_compressed_ = false;
+};
+
 // The session: one handler for every connection of a run (reconnects keep its state), on the
 // connection's thread.
 class Session final : public ws::ConnectionHandler {
@@ -319,6 +401,7 @@ class Session final : public ws::ConnectionHandler {
     if (conn_ != nullptr && !closing_) {
       closing_ = true;
       conn_->close(code, why);
+      if (recorder_ != nullptr) recorder_->close_frame(true, code, why);
     }
   }
   bool ended() const { return end_reason_ != EndReason::kNone; }
@@ -328,6 +411,11 @@ class Session final : public ws::ConnectionHandler {
   bool connection_open() const { return conn_ != nullptr; }
   const ws::CloseEvent& last_close() const { return last_close_; }
   void set_on_closed(std::function<void()> callback) { on_closed_ = std::move(callback); }
+  // --record: what the open record says the client asked with.
+  void set_recorder(Recorder* recorder, ws::HttpHeaders request_headers) {
+    recorder_ = recorder;
+    request_headers_ = std::move(request_headers);
+  }
 
   void drain() {
     if (conn_ == nullptr || closing_) return;
@@ -356,9 +444,16 @@ class Session final : public ws::ConnectionHandler {
         conn_->send(message.opcode, reinterpret_cast<const std::uint8_t*>(message.payload.data()),
                     message.payload.size());
         printer_.message(false, message.opcode, message.payload);
+        if (recorder_ != nullptr) recorder_->frame(true, message.opcode, message.payload);
         return;
-      case Kind::kPing: conn_->ping(message.payload); return;
-      case Kind::kPong: conn_->pong(message.payload); return;
+      case Kind::kPing:
+        conn_->ping(message.payload);
+        if (recorder_ != nullptr) recorder_->frame(true, ws::opcode::kPing, message.payload);
+        return;
+      case Kind::kPong:
+        conn_->pong(message.payload);
+        if (recorder_ != nullptr) recorder_->frame(true, ws::opcode::kPong, message.payload);
+        return;
       case Kind::kClose: end(EndReason::kInputDone, message.close_code, message.payload); return;
       case Kind::kQuit: end(EndReason::kInputDone, ws::close_code::kNormal); return;
       case Kind::kPretty: printer_.toggle_pretty(); return;
@@ -369,6 +464,7 @@ class Session final : public ws::ConnectionHandler {
         frame.opcode = message.opcode;
         frame.payload = message.payload;
         conn_->send_raw_frame(frame);
+        if (recorder_ != nullptr) recorder_->raw_frame(message.opcode, message.fin, message.rsv, message.payload);
         return;
       }
       case Kind::kHelp: return;  // answered by the reader
@@ -386,9 +482,14 @@ class Session final : public ws::ConnectionHandler {
                            conn.extensions().empty() ? "" : " [" + conn.extensions() + "]"));
     }
     printer_.open(conn, peer);
+    if (recorder_ != nullptr) {
+      recorder_->open(conn, listen_ ? "ws://" + conn.remote_address() + conn.request().target : options_.url,
+                      listen_ ? conn.request().headers : request_headers_);
+    }
     if (ended()) {  // the deadline or a signal came while connecting
       closing_ = true;
       conn.close(end_code_, "");
+      if (recorder_ != nullptr) recorder_->close_frame(true, end_code_, "");
       return;
     }
     input_done_ = false;
@@ -398,6 +499,7 @@ class Session final : public ws::ConnectionHandler {
   void on_message(ws::Connection& /*conn*/, std::uint8_t opcode, const std::uint8_t* data,
                   std::size_t size) override {
     const std::string_view payload(reinterpret_cast<const char*>(data), size);
+    if (recorder_ != nullptr) recorder_->frame(false, opcode, payload);
     ++received_;
     printer_.message(true, opcode, payload);
     if (opcode == ws::opcode::kText && expectations_.on_text(payload) && options_.verbose) {
@@ -408,12 +510,22 @@ class Session final : public ws::ConnectionHandler {
     rearm();
   }
 
-  void on_ping(ws::Connection& /*conn*/, std::string_view payload) override { printer_.control("ping", payload); }
-  void on_pong(ws::Connection& /*conn*/, std::string_view payload) override { printer_.control("pong", payload); }
+  void on_ping(ws::Connection& /*conn*/, std::string_view payload) override {
+    if (recorder_ != nullptr) recorder_->frame(false, ws::opcode::kPing, payload);
+    printer_.control("ping", payload);
+  }
+  void on_pong(ws::Connection& /*conn*/, std::string_view payload) override {
+    if (recorder_ != nullptr) recorder_->frame(false, ws::opcode::kPong, payload);
+    printer_.control("pong", payload);
+  }
+  void on_frame_header(ws::Connection& /*conn*/, const ws::FrameHeader& header, bool outgoing) override {
+    if (recorder_ != nullptr && !outgoing) recorder_->incoming_header(header);
+  }
 
   void on_close(ws::Connection& /*conn*/, const ws::CloseEvent& event) override {
     conn_ = nullptr;
     last_close_ = event;
+    if (recorder_ != nullptr) recorder_->close(event);
     printer_.close(event);
     if (on_closed_) on_closed_();
   }
@@ -478,6 +590,8 @@ class Session final : public ws::ConnectionHandler {
   std::uint16_t end_code_ = ws::close_code::kNormal;
   ws::CloseEvent last_close_;
   std::function<void()> on_closed_;
+  Recorder* recorder_ = nullptr;
+  ws::HttpHeaders request_headers_;
 };
 
 // Standard input as the session's input: each line (or record) a message or a slash command,
@@ -652,6 +766,15 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
     }
     config.limits = limits_from(options);
   }
+  std::unique_ptr<session::SessionWriter> writer;
+  std::optional<Recorder> recorder;
+  if (!options.record_file.empty()) {
+    Error open_error;
+    writer = session::SessionWriter::open(options.record_file, "connect", {}, open_error);
+    if (!writer) return fail("--record: " + open_error.message, exit_code_for(open_error.code));
+    recorder.emplace(*writer, listen);
+    config.report_frames = true;  // a received message's RSV1 bit: was it compressed
+  }
 
   const bool stdout_tty = isatty(STDOUT_FILENO) == 1;
   const bool stdin_tty = isatty(STDIN_FILENO) == 1;
@@ -659,6 +782,7 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
   Link link;
   Session session(options, outbox, printer, expectations,
                   options.verbose || isatty(STDIN_FILENO) == 1 ? static_cast<Logger&>(people) : log, listen);
+  if (recorder) session.set_recorder(&*recorder, config.headers);
   auto end_all = [&link, &session](EndReason reason, std::uint16_t code) {
     link.stop();
     link.post([&session, reason, code] { session.end(reason, code); });
@@ -698,6 +822,8 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
     server_config.limits = limits_from(options);
     server_config.deflate.enabled = options.client.compress;
     server_config.subprotocols = options.client.subprotocols;
+    server_config.keep_request = recorder.has_value();
+    server_config.report_frames = recorder.has_value();
     ws::Server server(server_config, session, log);
     if (Error listen_error = server.listen()) return fail(listen_error.message, exit_code_for(listen_error.code));
     fmt::print("{}\n", readiness_line(server.tls(), server.address(), server.port()));
@@ -826,8 +952,13 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
   const ExitCode session_code =
       session_exit(options, peer, session, last_error, last_refusal, deadline_fired, signals.received());
   // A connection that never opened checked nothing: its own status says why.
-  if (!session.ever_opened()) return session_code;
-  return most_basic(session_code, check_exit(options, session, expectations));
+  ExitCode record_code = ExitCode::kOk;
+  if (writer) {
+    writer->close();
+    if (Error write_error = writer->error()) record_code = fail("--record: " + write_error.message, ExitCode::kIoError);
+  }
+  if (!session.ever_opened()) return most_basic(session_code, record_code);
+  return most_basic(most_basic(session_code, record_code), check_exit(options, session, expectations));
 }
 
 }  // namespace
@@ -889,6 +1020,9 @@ Runner make_connect(CLI::App& app) {
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100'000'000}))
       ->capture_default_str();
   add_size_option(app, "--max-message-size", options->max_message_size, "largest message accepted");
+  app.add_option("--record", options->record_file,
+                 "write the session to FILE in the session log format (wstool-session(5)), secrets redacted")
+      ->type_name("FILE");
   app.add_flag("-L,--location", options->follow_redirects,
                "follow redirects (301, 302, 303, 307, 308); credentials only to the same origin");
   app.add_option("--max-redirects", options->max_redirects, "follow at most N redirects with -L")

@@ -12,10 +12,12 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "lib/frame.h"
 #include "lib/handshake.h"
+#include "lib/session_log.h"
 #include "tests/support/raw_socket.h"
 #include "tests/support/run_process.h"
 #include "tests/support/tcp_relay.h"
@@ -712,6 +714,65 @@ TEST(ConnectTls, AnEncryptedKeyNeedsItsPassphrase) {
   EXPECT_EQ(good.out, "hi\n");
   server.signal(SIGTERM);
   server.wait(5s);
+}
+
+// --- --record ---------------------------------------------------------------------------------
+
+TEST(ConnectRecord, WritesTheSessionLogWithSecretsRedacted) {
+  EchoServer echo;
+  ASSERT_NE(echo.port, 0);
+  TempDir dir;
+  const std::string path = dir.path() + "/session.jsonl";
+  const ProcessResult r = connect({echo.url() + "?token=abc", "--bearer", "tok", "--slash", "--record", path, "-w", "300ms"},
+                                  "hello\n/ping p1\n");
+  ASSERT_TRUE(r.exited_with(0)) << r.exit_code << r.err;
+  Error error;
+  std::unique_ptr<session::SessionReader> reader = session::SessionReader::open(path, error);
+  ASSERT_TRUE(reader) << error.message;
+  EXPECT_EQ(reader->header().captured_by, "connect");
+  std::vector<session::Record> records;
+  while (auto record = reader->next(error)) records.push_back(*record);
+  ASSERT_FALSE(error) << error.message;
+  ASSERT_EQ(records.size(), 9u);  // open, six frames, close, end
+  const auto& open = std::get<session::OpenRecord>(records[0]);
+  EXPECT_EQ(open.url.find("abc"), std::string::npos) << open.url;
+  EXPECT_NE(open.extensions.find("permessage-deflate"), std::string::npos);
+  ASSERT_EQ(open.request.size(), 1u);
+  EXPECT_EQ(open.request[0].name, "Authorization");
+  EXPECT_EQ(open.request[0].value.find("tok"), std::string::npos);
+  // Each side's frames in order (the two sides interleave as timing has it).
+  std::vector<std::string> client;
+  std::vector<std::string> server;
+  for (std::size_t i = 1; i <= 6; ++i) {
+    const auto* f = std::get_if<session::FrameRecord>(&records[i]);
+    ASSERT_TRUE(f) << i;
+    EXPECT_TRUE(f->fin) << i;
+    (f->dir == session::Direction::kClient ? client : server)
+        .push_back(std::to_string(f->opcode) + (f->compressed ? " compressed " : " ") + f->payload);
+  }
+  const std::string close_1000("\x03\xe8", 2);
+  EXPECT_EQ(client, (std::vector<std::string>{"1 compressed hello", "9 p1", "8 " + close_1000}));
+  EXPECT_EQ(server, (std::vector<std::string>{"1 compressed hello", "10 p1", "8 " + close_1000}));
+  const auto& close = std::get<session::CloseRecord>(records[7]);
+  EXPECT_EQ(close.code, 1000);
+  EXPECT_EQ(close.by, session::Closer::kClient);
+  EXPECT_TRUE(close.clean);
+  EXPECT_EQ(std::get<session::EndRecord>(records[8]).frames, 6u);
+}
+
+TEST(ConnectRecord, UncompressedWithoutDeflateAndAnUnwritableFileExits73) {
+  EchoServer echo;
+  ASSERT_NE(echo.port, 0);
+  TempDir dir;
+  const std::string path = dir.path() + "/plain.jsonl";
+  const ProcessResult r = connect({echo.url(), "--no-compress", "--record", path, "-w", "200ms"}, "plain\n");
+  ASSERT_TRUE(r.exited_with(0)) << r.exit_code << r.err;
+  EXPECT_NE(read_file(path).find(R"("opcode":1,"fin":true,"rsv":0,"compressed":false,"len":5,"text":"plain")"),
+            std::string::npos)
+      << read_file(path);
+  const ProcessResult bad = connect({echo.url(), "--record", dir.path() + "/no/such/dir/x.jsonl"}, "x\n");
+  EXPECT_TRUE(bad.exited_with(73)) << bad.exit_code << bad.err;
+  EXPECT_EQ(bad.out, "");
 }
 
 // --- --listen and --reconnect ------------------------------------------------------------------
