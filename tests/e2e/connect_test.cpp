@@ -892,5 +892,29 @@ TEST(ConnectTerminal, MessagesAppearAboveThePromptAndHistoryIsKept) {
   EXPECT_NE(history.find("half"), std::string::npos);
 }
 
+TEST(ConnectTerminal, AnEncryptedKeysPassphraseIsAskedForWithoutEcho) {
+  if (!Tmux::available()) GTEST_SKIP() << "tmux is not installed";
+  const std::string data = std::string(WSTOOL_SOURCE_DIR) + "/tests/data/";
+  Process server({kBinary, "echo", "--listen", "127.0.0.1:0", "--tls-cert", data + "localhost.crt", "--tls-key",
+                  data + "localhost.key"});
+  const auto line = server.read_line(5s);
+  ASSERT_TRUE(line);
+  TempDir state;
+  Tmux tmux("env XDG_STATE_HOME=" + state.path() + " " + kBinary + " connect wss://localhost:" +
+            std::to_string(port_from_readiness_line(*line)) + "/ --ca " + data + "localhost.crt --cert " + data +
+            "localhost.crt --key " + data + "localhost-encrypted.key");
+  ASSERT_TRUE(tmux.ok());
+  ASSERT_TRUE(tmux.wait_for("Enter the passphrase for")) << tmux.capture();
+  tmux.keys({"-l", "correct-horse"});
+  tmux.keys({"Enter"});
+  ASSERT_TRUE(tmux.wait_for("connected to wss://localhost")) << tmux.capture();
+  EXPECT_EQ(tmux.capture().find("correct-horse"), std::string::npos) << tmux.capture();
+  tmux.keys({"-l", "over tls"});
+  tmux.keys({"Enter"});
+  ASSERT_TRUE(tmux.wait_for("< over tls")) << tmux.capture();
+  server.signal(SIGTERM);
+  server.wait(5s);
+}
+
 }  // namespace
 }  // namespace wstool::test
