@@ -25,26 +25,35 @@ using std::chrono::milliseconds;
 constexpr std::size_t kMaxKeyFileBytes = std::size_t{1} << 20;
 constexpr std::size_t kMaxPassphraseBytes = 1024;
 
-// Reads a line from the terminal without echo; false when there is no terminal.
-bool prompt_without_echo(const std::string& prompt, std::string& out) {
+constexpr char kCtrlC = 3;
+
+enum class PromptResult { kOk, kNoTerminal, kInterrupted };
+
+// Reads a line from the terminal without echo. Ctrl-C is read as a key (ISIG off), so the
+// terminal's echo is always restored before the process goes.
+PromptResult prompt_without_echo(const std::string& prompt, std::string& out) {
   const int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
-  if (fd < 0) return false;
+  if (fd < 0) return PromptResult::kNoTerminal;
   termios saved{};
   const bool have_termios = ::tcgetattr(fd, &saved) == 0;
   if (have_termios) {
     termios quiet = saved;
-    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO | ISIG);
     ::tcsetattr(fd, TCSAFLUSH, &quiet);
   }
   [[maybe_unused]] ssize_t written = ::write(fd, prompt.data(), prompt.size());
   out.clear();
   char c = 0;
-  bool ok = false;
+  PromptResult result = PromptResult::kNoTerminal;
   while (out.size() < kMaxPassphraseBytes) {
     const ssize_t n = ::read(fd, &c, 1);
     if (n <= 0) break;
+    if (c == kCtrlC) {
+      result = PromptResult::kInterrupted;
+      break;
+    }
     if (c == '\n' || c == '\r') {
-      ok = true;
+      result = PromptResult::kOk;
       break;
     }
     out += c;
@@ -52,7 +61,7 @@ bool prompt_without_echo(const std::string& prompt, std::string& out) {
   if (have_termios) ::tcsetattr(fd, TCSAFLUSH, &saved);
   written = ::write(fd, "\n", 1);
   ::close(fd);
-  return ok;
+  return result;
 }
 
 // Whether the key file is an encrypted PEM key; false when unreadable (the engine then reports
@@ -87,8 +96,11 @@ Error make_client_config(const ClientOptions& options, const std::string& url_te
   config.key_passphrase = options.key_passphrase;
   const std::string key = options.key_file.empty() ? options.cert_file : options.key_file;
   if (!options.cert_file.empty() && config.key_passphrase.empty() && key_file_is_encrypted(key)) {
-    if (::isatty(STDIN_FILENO) != 1 ||
-        !prompt_without_echo("Enter the passphrase for " + key + ": ", config.key_passphrase)) {
+    const PromptResult asked = ::isatty(STDIN_FILENO) == 1
+                                   ? prompt_without_echo("Enter the passphrase for " + key + ": ", config.key_passphrase)
+                                   : PromptResult::kNoTerminal;
+    if (asked == PromptResult::kInterrupted) return Error(Errc::kInterrupted, "interrupted at the passphrase prompt");
+    if (asked != PromptResult::kOk) {
       return Error(Errc::kUsage, key + ": the key is encrypted: give its passphrase with --key-passphrase");
     }
   }
