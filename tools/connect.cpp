@@ -341,19 +341,6 @@ class Recorder {
     }
     frame(ours, ws::opcode::kClose, payload);
   }
-  void write_frame(bool ours, std::uint8_t opcode, bool fin, std::uint8_t rsv, bool compressed,
-                   std::string_view payload) {
-    session::FrameRecord record;
-    record.conn = conn_id_;
-    record.t_us = writer_.now_us();
-    record.dir = ours == we_are_server_ ? session::Direction::kServer : session::Direction::kClient;
-    record.opcode = opcode;
-    record.fin = fin;
-    record.rsv = rsv;
-    record.compressed = compressed;
-    record.payload = std::string(payload);
-    writer_.write(record);
-  }
   void incoming_header(const ws::FrameHeader& header) {
     if (header.opcode == ws::opcode::kText || header.opcode == ws::opcode::kBinary) {
       last_in_compressed_ = (header.rsv & ws::kRsv1) != 0;
@@ -375,6 +362,20 @@ class Recorder {
   }
 
  private:
+  void write_frame(bool ours, std::uint8_t opcode, bool fin, std::uint8_t rsv, bool compressed,
+                   std::string_view payload) {
+    session::FrameRecord record;
+    record.conn = conn_id_;
+    record.t_us = writer_.now_us();
+    record.dir = ours == we_are_server_ ? session::Direction::kServer : session::Direction::kClient;
+    record.opcode = opcode;
+    record.fin = fin;
+    record.rsv = rsv;
+    record.compressed = compressed;
+    record.payload = std::string(payload);
+    writer_.write(record);
+  }
+
   session::SessionWriter& writer_;
   bool we_are_server_;
   std::uint64_t conn_id_ = 0;
