@@ -181,6 +181,35 @@ TEST(ChatExit, ARefusedHandshakeExits69AndBearerReachesServeToken) {
   EXPECT_TRUE(usage.exited_with(64)) << usage.exit_code << usage.err;
 }
 
+TEST(ChatExit, InsecureReachesASelfSignedServerThatVerificationRefuses) {
+  Serve serve({"--tls-self-signed"});
+  ASSERT_NE(serve.port, 0);
+  const std::string url = "wss://127.0.0.1:" + std::to_string(serve.port) + "/";
+  const ProcessResult refused = run_process({kBinary, "chat", url, "--room", "lobby"}, {{}, "hi\n", 10000ms});
+  EXPECT_TRUE(refused.exited_with(69)) << refused.exit_code << refused.err;
+  EXPECT_NE(refused.err.find("certificate"), std::string::npos) << refused.err;
+  const ProcessResult allowed = run_process(
+      {kBinary, "chat", url, "--room", "lobby", "--name", "tls", "--insecure", "--wait", "0"}, {{}, "hi\n", 10000ms});
+  EXPECT_TRUE(allowed.exited_with(0)) << allowed.exit_code << allowed.err;
+  EXPECT_NE(allowed.out.find("tls: hi " + kMark), std::string::npos) << allowed.out;
+}
+
+TEST(ChatExit, SigintExits130AndSigtermExits0AndTheOthersSeeThemLeave) {
+  Serve serve;
+  ASSERT_NE(serve.port, 0);
+  Chat watcher(serve.url(), "watcher", "lobby");
+  ASSERT_EQ(watcher.next(), "* joined #lobby: watcher");
+  for (const int signo : {SIGINT, SIGTERM}) {
+    Chat leaver(serve.url(), "leaver", "lobby");
+    ASSERT_EQ(leaver.next(), "* joined #lobby: watcher, leaver");
+    ASSERT_EQ(watcher.next(), "* leaver joined #lobby");
+    leaver.process.signal(signo);
+    const ProcessResult r = leaver.process.wait(kWait);
+    EXPECT_TRUE(r.exited_with(signo == SIGINT ? 130 : 0)) << signo << " " << r.exit_code << r.err;
+    EXPECT_EQ(watcher.next(), "* leaver left #lobby");
+  }
+}
+
 // Accepts the client's next connection on `front` and relays it to the server.
 std::unique_ptr<TcpRelay> relay_next(Listener& front, std::uint16_t server_port) {
   std::optional<Socket> client = front.accept(kWait);
