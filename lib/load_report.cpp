@@ -689,16 +689,24 @@ std::string svg_chart(const std::string& title, const std::string& x_label,
                       const std::string& y_label, const std::vector<Line>& lines,
                       const std::vector<Tick>& x_ticks, double x_max,
                       const std::function<std::string(double)>& y_format) {
-  constexpr double kWidth = 760, kHeight = 300;
-  constexpr double kLeft = 80, kRight = 20, kTop = 30, kBottom = 50;
+  constexpr double kWidth = 760, kHeight = 320;
+  constexpr double kLeft = 80, kRight = 40, kTop = 50, kBottom = 50;
   constexpr int kYTicks = 5;
+  constexpr double kLegendY = 38, kLegendCharWidth = 6.5, kLegendGap = 34;
   const double plot_w = kWidth - kLeft - kRight;
   const double plot_h = kHeight - kTop - kBottom;
-  double y_max = 0;
+  double highest = 0;
   for (const auto& l : lines)
-    for (const auto& p : l.points) y_max = std::max(y_max, p.second);
-  if (y_max <= 0) y_max = 1;
-  y_max *= 1.05;  // headroom so the highest line does not touch the frame
+    for (const auto& p : l.points) highest = std::max(highest, p.second);
+  // A round tick step (1, 2 or 5 times a power of ten) and the axis up to the next tick.
+  const double rough_step = (highest > 0 ? highest : 1) / kYTicks;
+  const double magnitude = std::pow(10.0, std::floor(std::log10(rough_step)));
+  double step = magnitude;
+  for (const double factor : {1.0, 2.0, 5.0, 10.0}) {
+    step = factor * magnitude;
+    if (step >= rough_step) break;
+  }
+  const double y_max = std::max(step, std::ceil(highest / step) * step);
   if (x_max <= 0) x_max = 1;
   const auto sx = [&](double x) { return kLeft + x / x_max * plot_w; };
   const auto sy = [&](double y) { return kTop + plot_h - y / y_max * plot_h; };
@@ -709,8 +717,8 @@ std::string svg_chart(const std::string& title, const std::string& x_label,
   svg += "<text x=\"" + coordinate(kLeft) + "\" y=\"18\" class=\"title\">" + html_escape(title) +
          "</text>\n";
   // Grid and y ticks.
-  for (int i = 0; i <= kYTicks; ++i) {
-    const double value = y_max * i / kYTicks;
+  for (int i = 0; step * i <= y_max * (1 + 1e-9); ++i) {
+    const double value = step * i;
     const std::string y = coordinate(sy(value));
     svg += "<line x1=\"" + coordinate(kLeft) + "\" x2=\"" + coordinate(kLeft + plot_w) +
            "\" y1=\"" + y + "\" y2=\"" + y + "\" class=\"grid\"/>\n";
@@ -731,19 +739,19 @@ std::string svg_chart(const std::string& title, const std::string& x_label,
          ")\">" + html_escape(y_label) + "</text>\n";
   svg += "<rect x=\"" + coordinate(kLeft) + "\" y=\"" + coordinate(kTop) + "\" width=\"" +
          coordinate(plot_w) + "\" height=\"" + coordinate(plot_h) + "\" class=\"frame\"/>\n";
-  // The lines, and a legend in the top left corner of the plot.
-  double legend_y = kTop + 16;
+  // The lines, and their legend in a row between the title and the plot.
+  double legend_x = kLeft;
   for (const auto& l : lines) {
     if (l.points.empty()) continue;
     std::string points;
     for (const auto& p : l.points) points += coordinate(sx(p.first)) + "," + coordinate(sy(p.second)) + " ";
     svg += "<polyline fill=\"none\" stroke=\"" + l.color + "\" stroke-width=\"2\" points=\"" +
            points + "\"/>\n";
-    svg += "<rect x=\"" + coordinate(kLeft + 10) + "\" y=\"" + coordinate(legend_y - 9) +
+    svg += "<rect x=\"" + coordinate(legend_x) + "\" y=\"" + coordinate(kLegendY - 5) +
            "\" width=\"12\" height=\"4\" fill=\"" + l.color + "\"/>";
-    svg += "<text x=\"" + coordinate(kLeft + 28) + "\" y=\"" + coordinate(legend_y - 4) +
+    svg += "<text x=\"" + coordinate(legend_x + 18) + "\" y=\"" + coordinate(kLegendY) +
            "\" class=\"legend\">" + html_escape(l.name) + "</text>\n";
-    legend_y += 16;
+    legend_x += kLegendGap + kLegendCharWidth * static_cast<double>(l.name.size());
   }
   svg += "</svg></figure>\n";
   return svg;
@@ -811,7 +819,9 @@ std::string series_charts(const LoadReport& report) {
     p99.points.emplace_back(s.elapsed_s, static_cast<double>(s.p99_ns));
     max.points.emplace_back(s.elapsed_s, static_cast<double>(s.max_ns));
   }
-  const auto per_s = [](double v) { return formatted("{:.4g}", v); };
+  const auto per_s = [](double v) {
+    return v >= 1 || v == 0 ? grouped(static_cast<std::uint64_t>(std::llround(v))) : formatted("{:.2g}", v);
+  };
   return svg_chart("Throughput over time", "elapsed", "messages per second",
                    {sent, received, errors}, time_ticks(x_max), x_max, per_s) +
          svg_chart("Latency over time (corrected)", "elapsed", "latency", {p50, p99, max},
