@@ -22,6 +22,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -104,6 +105,11 @@ class SessionWriter {
   void write(const CloseRecord& record);
   void flush();
   void close();
+  // The first write, rotation or close failure (kIoError naming the file); records after it are
+  // dropped. Writers are fire-and-forget on the hot path, so callers check this at the end.
+  Error error() const;
+  // What the writer put at the top of each file (tool, start time, capturedBy).
+  const HeaderRecord& header() const;
   struct Impl;
 
  private:
@@ -124,6 +130,16 @@ class SessionReader {
   std::optional<Record> next(Error& error);
   std::size_t line_number() const;
   const std::vector<std::string>& warnings() const;
+  const std::string& path() const;
+  // Where the next record starts, and going back there: replay returns to a connection whose
+  // records it skipped (interleaved with another's) without keeping them in memory.
+  struct Position {
+    std::uint64_t offset = 0;  // byte offset of the next line
+    std::size_t line = 0;      // lines before it
+  };
+  Position position() const;
+  // Errors: kIoError when the file cannot seek.
+  Error seek(const Position& position);
   struct Impl;
 
  private:
@@ -133,6 +149,9 @@ class SessionReader {
 // One line of JSON for a record (no newline), and back: the format's single definition, used by
 // the writer, the reader, the converters and the tests.
 std::string to_json_line(const Record& record);
+// An open record as the writer stores it without keep_secrets: secret headers (lib/redact.h)
+// and Sec-WebSocket-Key written as "[redacted]", user-info and ?token= values cut from the URL.
+OpenRecord redacted(const OpenRecord& record);
 bool from_json_line(std::string_view line, Record& out, std::string& error);
 
 }  // namespace wstool::session
