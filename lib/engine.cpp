@@ -539,8 +539,9 @@ class BasicConnection final : public Connection,
     ping_outstanding_ = false;
     settings_.handler->on_pong(*this, as_view(data, size));
   }
-  void on_close_frame(std::uint16_t /*code*/, std::string_view /*reason*/) override {
+  void on_close_frame(std::uint16_t code, std::string_view reason) override {
     if (session_.state() == Session::State::kOpen) peer_started_close_ = true;
+    settings_.handler->on_close_frame(*this, code, reason);
   }
   void on_fail(std::uint16_t /*code*/, std::string_view why) override { fail_reason_.assign(why); }
 

@@ -145,6 +145,9 @@ class ConnectionHandler {
   virtual void on_frame_header(Connection& /*conn*/, const FrameHeader& /*header*/, bool /*outgoing*/) {}
   virtual void on_ping(Connection& /*conn*/, std::string_view /*payload*/) {}
   virtual void on_pong(Connection& /*conn*/, std::string_view /*payload*/) {}
+  // The peer's valid close frame as it arrives, before the closing handshake completes (a
+  // proxy passes it on at once); kNoStatus for an empty one. on_close still follows.
+  virtual void on_close_frame(Connection& /*conn*/, std::uint16_t /*code*/, std::string_view /*reason*/) {}
   virtual void on_close(Connection& /*conn*/, const CloseEvent& /*event*/) {}
   // A connection that never opened (bad request, timeout, TLS failure); server role.
   virtual void on_handshake_failed(const std::string& /*remote*/, const std::string& /*why*/) {}
