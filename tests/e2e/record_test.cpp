@@ -407,5 +407,42 @@ TEST(Record, ConvertTurnsALogIntoHarAndBack) {
   EXPECT_TRUE(no_output.exited_with(64)) << no_output.err;
 }
 
+TEST(Record, AnInvalidFrameIsShownThenHandledAsTheRfcSays) {
+  RawUpstream upstream;
+  Recorder proxy(upstream.url());
+  ASSERT_NE(proxy.port, 0);
+  Socket client = connect_loopback(proxy.port);
+  ASSERT_TRUE(client.send_all(upgrade_request()));
+  ASSERT_TRUE(upstream.open());
+  ASSERT_EQ(client.read_until("\r\n\r\n", 5s).rfind("HTTP/1.1 101", 0), 0u);
+  // RSV2 with no extension that defines it.
+  ws::FrameHeader h;
+  h.rsv = ws::kRsv2;
+  h.opcode = ws::opcode::kText;
+  h.masked = true;
+  h.mask_key = kTestMaskKey;
+  h.payload_length = 0;
+  std::uint8_t header[ws::kMaxFrameHeaderBytes];
+  const std::size_t n = ws::encode_header(header, h);
+  ASSERT_TRUE(client.send_all(std::string(reinterpret_cast<const char*>(header), n)));
+  std::string buffer;
+  auto close = read_frame(client, buffer);
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->payload.substr(0, 2), close_payload(1002, ""));
+  auto relayed = read_frame(upstream.conn, upstream.buffer);  // the upstream learns why
+  ASSERT_TRUE(relayed);
+  EXPECT_EQ(relayed->opcode, ws::opcode::kClose);
+  EXPECT_EQ(relayed->payload.substr(0, 2), close_payload(1002, ""));
+  upstream.conn.close();
+  const ProcessResult result = proxy.stop();
+  EXPECT_TRUE(result.exited_with(0)) << result.err;
+  EXPECT_NE(result.out.find("failed by the proxy with 1002: reserved bits set"), std::string::npos) << result.out;
+  bool logged = false;
+  for (const auto& r : proxy.log_records()) {
+    if (r["type"] == "close") logged = r["code"] == 1002;
+  }
+  EXPECT_TRUE(logged);
+}
+
 }  // namespace
 }  // namespace wstool::test
