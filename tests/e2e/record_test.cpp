@@ -444,5 +444,37 @@ TEST(Record, AnInvalidFrameIsShownThenHandledAsTheRfcSays) {
   EXPECT_TRUE(logged);
 }
 
+TEST(Record, ConnectThroughTheProxyToEchoIsRecorded) {
+  Process echo({kBinary, "echo", "--listen", "127.0.0.1:0"});
+  const auto ready = echo.read_line(5s);
+  ASSERT_TRUE(ready);
+  Recorder proxy("ws://127.0.0.1:" + std::to_string(port_from_readiness_line(*ready)));
+  ASSERT_NE(proxy.port, 0);
+  ProcessOptions input;
+  input.stdin_data = "{\"a\": [1, 2]}\nhello\n";
+  const ProcessResult client = run_process(
+      {kBinary, "connect", "ws://127.0.0.1:" + std::to_string(proxy.port) + "/path", "--count", "2"}, input);
+  EXPECT_TRUE(client.exited_with(0)) << client.err;
+  EXPECT_NE(client.out.find("hello"), std::string::npos) << client.out;
+  const ProcessResult result = proxy.stop();
+  EXPECT_TRUE(result.exited_with(0)) << result.err;
+  // Both sides negotiated deflate separately; the log holds the payloads decompressed.
+  EXPECT_NE(result.out.find("#1 ← text deflate 13 {\"a\":[1,2]}"), std::string::npos) << result.out;
+  std::vector<std::string> texts;
+  for (const auto& r : proxy.log_records()) {
+    if (r["type"] == "open") {
+      EXPECT_EQ(r["url"], "ws://127.0.0.1:" + std::to_string(proxy.port) + "/path");
+    }
+    if (r["type"] == "frame") texts.push_back(std::string(r["dir"]) + " " + std::string(r["text"]));
+    if (r["type"] == "close") {
+      EXPECT_EQ(r["code"], 1000);
+    }
+  }
+  EXPECT_EQ(texts, (std::vector<std::string>{"client {\"a\": [1, 2]}", "client hello", "server {\"a\": [1, 2]}",
+                                             "server hello"}));
+  echo.signal(SIGTERM);
+  EXPECT_TRUE(echo.wait(5s).exited_with(0));
+}
+
 }  // namespace
 }  // namespace wstool::test
