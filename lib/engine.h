@@ -75,6 +75,13 @@ class Connection {
   bool send_binary(const std::uint8_t* data, std::size_t size) {
     return send(opcode::kBinary, data, size);
   }
+  // One data frame of a message, fragmentation kept (a proxy relaying frame by frame): see
+  // Session::send_frame. Compressed when this connection negotiated permessage-deflate. The
+  // engine's connections implement it; test doubles that never relay need not.
+  virtual bool send_frame(std::uint8_t /*opcode*/, bool /*fin*/, const std::uint8_t* /*data*/,
+                          std::size_t /*size*/) {
+    return false;
+  }
   virtual bool ping(std::string_view payload) = 0;
   virtual bool pong(std::string_view payload) = 0;
   // Starts the closing handshake; kNoStatus sends an empty close frame.
@@ -102,6 +109,28 @@ class Connection {
   void* user_data_ = nullptr;
 };
 
+// A server-side upgrade request whose answer the handler gives later (ServerConfig::
+// defer_upgrades): a proxy first opens its upstream, then accepts with the upstream's
+// subprotocol or relays its refusal. Call accept/reject on the connection's worker thread, once;
+// after the client went away (or the handshake timed out) they do nothing.
+class PendingUpgrade {
+ public:
+  virtual ~PendingUpgrade() = default;
+  // The id the connection keeps once accepted (Connection::id()).
+  virtual std::uint64_t id() const = 0;
+  virtual const UpgradeRequest& request() const = 0;
+  virtual const std::string& remote_address() const = 0;
+  virtual unsigned worker() const = 0;
+  // Answers 101 with `subprotocol` ("" for none; the caller vouches the client offered it) and
+  // `extra` headers; permessage-deflate is negotiated with ServerConfig::deflate as usual.
+  // ConnectionHandler::on_open follows at once.
+  virtual void accept(const std::string& subprotocol, const HttpHeaders& extra = {}) = 0;
+  virtual void reject(const Rejection& rejection) = 0;
+  // Called (on the worker thread) if the connection ends before accept or reject: the client
+  // left, the handshake timeout passed, or the server shut down.
+  virtual void on_abandoned(std::function<void(const std::string& why)> callback) = 0;
+};
+
 // Callbacks, on the connection's thread.
 class ConnectionHandler {
  public:
@@ -109,10 +138,16 @@ class ConnectionHandler {
   virtual void on_open(Connection& /*conn*/) {}
   virtual void on_message(Connection& conn, std::uint8_t opcode, const std::uint8_t* data,
                           std::size_t size) = 0;
+  // Only with deliver_frames in the configuration, instead of on_message: each data frame as
+  // it completes, fragment boundaries kept (pings are then not answered automatically).
+  virtual void on_data_frame(Connection& /*conn*/, const DataFrame& /*frame*/) {}
   // Only when the configuration asks for frame reports.
   virtual void on_frame_header(Connection& /*conn*/, const FrameHeader& /*header*/, bool /*outgoing*/) {}
   virtual void on_ping(Connection& /*conn*/, std::string_view /*payload*/) {}
   virtual void on_pong(Connection& /*conn*/, std::string_view /*payload*/) {}
+  // The peer's valid close frame as it arrives, before the closing handshake completes (a
+  // proxy passes it on at once); kNoStatus for an empty one. on_close still follows.
+  virtual void on_close_frame(Connection& /*conn*/, std::uint16_t /*code*/, std::string_view /*reason*/) {}
   virtual void on_close(Connection& /*conn*/, const CloseEvent& /*event*/) {}
   // A connection that never opened (bad request, timeout, TLS failure); server role.
   virtual void on_handshake_failed(const std::string& /*remote*/, const std::string& /*why*/) {}
@@ -122,6 +157,9 @@ class ConnectionHandler {
                                                       const std::string& /*remote*/) {
     return std::nullopt;
   }
+  // Server role with ServerConfig::defer_upgrades, instead of on_upgrade_request: a valid
+  // upgrade request the handler answers later through `pending`.
+  virtual void on_upgrade_deferred(std::shared_ptr<PendingUpgrade> /*pending*/) {}
   // Server role: a well-formed HTTP request that asks for no upgrade (GET /metrics...). An
   // HttpResponse answers it, then the connection closes; nullopt answers as a WebSocket
   // endpoint does (400, naming the missing Upgrade header).
@@ -162,6 +200,37 @@ struct ServerConfig {
   std::string tls_cert_pem;
   std::string tls_key_pem;
   bool report_frames = false;
+  bool deliver_frames = false;  // ConnectionHandler::on_data_frame instead of on_message
+  bool defer_upgrades = false;  // ConnectionHandler::on_upgrade_deferred decides each upgrade
+};
+
+struct ClientConfig {
+  std::string url;
+  HttpHeaders headers;                    // extra request headers (Origin, Authorization, -H)
+  std::vector<std::string> subprotocols;
+  // An HTTP proxy ("http://host:port" or "host:port") to tunnel through with CONNECT; "" = direct.
+  std::string proxy;
+  std::chrono::milliseconds connect_timeout{10000};  // resolve + connect + TLS + upgrade
+  ConnectionLimits limits;
+  DeflateOptions deflate;  // deflate.enabled: offer permessage-deflate
+  std::string ca_file;     // "" = the system store
+  bool insecure = false;   // skip certificate verification
+  std::string cert_file;   // client certificate
+  std::string key_file;
+  std::string key_passphrase;
+  bool report_frames = false;
+  bool deliver_frames = false;  // ConnectionHandler::on_data_frame instead of on_message
+};
+
+// The result of a client run: why it ended and how.
+struct ClientResult {
+  Error error;          // kOk: the connection opened and ended (see close)
+  bool opened = false;
+  CloseEvent close;
+  // The server's answer to the upgrade request, when one was parsed (status 0 otherwise): the
+  // 101 with its headers, or the refusal (status, headers, up to 64 KiB of body), so callers
+  // can follow a redirect (Location), show the headers, or relay the answer as a proxy.
+  UpgradeResponse response;
 };
 
 class Server {
@@ -202,38 +271,62 @@ class Server {
   // posted after run() returned are dropped.
   void post(unsigned index, std::function<void()> task);
 
+  // Opens a client connection on worker `worker`'s event loop, beside the connections it
+  // accepted (record's proxy opens its upstream next to the accepted downstream, so both live on
+  // one thread and relay without locks). Call on that worker's thread (inside a handler or a
+  // post()). `handler` gets the connection's callbacks on that thread and must outlive it;
+  // `on_done` is called once, later, on that thread, when the connection has ended or could not
+  // be made. Server::shutdown closes it with the server's connections.
+  void connect(unsigned worker, const ClientConfig& config, ConnectionHandler& handler,
+               std::function<void(const ClientResult&)> on_done);
+
   struct Impl;
 
  private:
   std::unique_ptr<Impl> impl_;
 };
 
-struct ClientConfig {
-  std::string url;
-  HttpHeaders headers;                    // extra request headers (Origin, Authorization, -H)
-  std::vector<std::string> subprotocols;
-  // An HTTP proxy ("http://host:port" or "host:port") to tunnel through with CONNECT; "" = direct.
-  std::string proxy;
-  std::chrono::milliseconds connect_timeout{10000};  // resolve + connect + TLS + upgrade
-  ConnectionLimits limits;
-  DeflateOptions deflate;  // deflate.enabled: offer permessage-deflate
-  std::string ca_file;     // "" = the system store
-  bool insecure = false;   // skip certificate verification
-  std::string cert_file;   // client certificate
-  std::string key_file;
-  std::string key_passphrase;
-  bool report_frames = false;
-};
+// Many client connections on one event loop, run on the calling thread: what `wstool load` runs
+// per thread. Connections share the loop's read buffer, timeout sweep and TLS contexts.
+class ClientLoop {
+ public:
+  explicit ClientLoop(Logger& logger);
+  ~ClientLoop();
+  ClientLoop(const ClientLoop&) = delete;
+  ClientLoop& operator=(const ClientLoop&) = delete;
 
-// The result of a client run: why it ended and how.
-struct ClientResult {
-  Error error;          // kOk: the connection opened and ended (see close)
-  bool opened = false;
-  CloseEvent close;
-  // The server's answer to the upgrade request, when one was parsed (status 0 otherwise): the
-  // 101 with its headers, or the refusal (status, headers, up to 64 KiB of body), so callers
-  // can follow a redirect (Location), show the headers, or relay the answer as a proxy.
-  UpgradeResponse response;
+  // Opens a connection. Call on the loop's thread (inside a callback, a post() or call_at()
+  // task) or before run(). `handler` gets the connection's callbacks and must outlive it;
+  // `on_done` is called exactly once, later, on the loop thread, when the connection has ended
+  // or could not be made (a bad URL or TLS file included). Refused (on_done with an error) once
+  // stop() has taken effect. TLS contexts are made once per (ca, insecure, cert, key,
+  // passphrase) and shared by every wss:// connection that asks for the same.
+  void connect(const ClientConfig& config, ConnectionHandler& handler,
+               std::function<void(const ClientResult&)> on_done);
+
+  // Runs the loop on the calling thread: until stop() has completed, or, when keep_running is
+  // off, until no connection, task or scheduled call is left.
+  void run();
+  // Default true: an idle loop waits for work until stop(). Set before run().
+  void set_keep_running(bool keep_running);
+  // Thread-safe: sends every connection a close frame with `code`, gives up connections still
+  // connecting, drops calls scheduled with call_at, and makes run() return once every
+  // connection has ended or `grace` has passed (what is left is then cut).
+  void stop(std::uint16_t code = close_code::kNormal,
+            std::chrono::milliseconds grace = std::chrono::milliseconds(1500));
+  // Thread-safe: runs `task` on the loop thread. Tasks posted before run() wait for it.
+  void post(std::function<void()> task);
+  // Loop thread (or before run()): runs `task` once at `when` (at once when it has passed).
+  // Calls due at the same time run in the order they were made. One timer serves every call,
+  // so a rate schedule costs a heap entry per tick, not a timer per message.
+  void call_at(std::chrono::steady_clock::time_point when, std::function<void()> task);
+  // Thread-safe: connections whose opening handshake completed and that have not ended.
+  std::size_t open_connections() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
 };
 
 class Client {

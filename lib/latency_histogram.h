@@ -45,7 +45,21 @@ class LatencyHistogram {
   std::vector<Bucket> nonzero_buckets() const;
   // Adds `buckets` (as nonzero_buckets() wrote them, possibly from another machine) plus the
   // exact min/max; false when a bucket does not match this layout.
+  // The mean afterwards is estimated from bucket midpoints (within the precision); the saturated
+  // count of the added values is unknown (0).
   bool add_buckets(const std::vector<Bucket>& buckets, std::uint64_t min_ns, std::uint64_t max_ns);
+  // The same, with the exact sum of the added values (mean() * count()) and how many of them
+  // were saturated, as the results document carries them. False also when saturated exceeds the
+  // buckets' total. Nothing is added when it returns false.
+  bool add_buckets(const std::vector<Bucket>& buckets, std::uint64_t min_ns, std::uint64_t max_ns,
+                   long double sum_ns, std::uint64_t saturated);
+  long double sum() const noexcept { return sum_; }  // of every recorded value, in ns
+
+  // The layout, for tests and documentation: how many counters, and the bucket of a value.
+  static std::size_t bucket_count() noexcept;
+  static std::size_t index_of(std::uint64_t nanoseconds) noexcept;
+  static std::uint64_t lowest_equivalent(std::size_t index) noexcept;
+  static std::uint64_t highest_equivalent(std::size_t index) noexcept;
 
  private:
   std::vector<std::uint64_t> counts_;

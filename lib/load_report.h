@@ -60,10 +60,18 @@ struct LoadReport {
   std::vector<LoadSecond> series;
 
   // Derived.
-  double throughput_per_s() const;  // messages answered (echo/script) or received (send,
-                                     // subscribe: deliveries) per second of elapsed time
-  double error_rate() const;         // (failed messages + failed connections) / attempted
+  double throughput_per_s() const;  // messages answered (echo/script), sent (send) or received
+                                     // (subscribe: deliveries) per second of elapsed time; the
+                                     // mode is config["mode"], echo when absent
+  double error_rate() const;         // (failed messages + failed connections) / attempted:
+                                     // (unanswered + connections failed + dropped) /
+                                     // (messages sent + connections attempted); 0 when nothing
+                                     // was attempted
 };
+
+// A latency for people: three significant digits in the largest unit that keeps the value at
+// least 1 ("850ns", "23.4us", "1.50ms", "12.3s"); parse_duration reads it back (within 0.5%).
+std::string format_latency(std::uint64_t nanoseconds);
 
 // The results document, and back (for --merge). from_json checks the version and the shape,
 // errors name the field ("latency.buckets[3].count: expected an unsigned integer").
@@ -90,6 +98,7 @@ struct Threshold {
   std::string metric;
   std::string comparison;
   double value = 0;     // nanoseconds, a fraction (error_rate), or per second
+  std::string value_text;  // the value as given ("20ms"), for messages
 };
 bool parse_threshold(std::string_view text, Threshold& out, std::string& error);
 

@@ -431,5 +431,24 @@ TEST(SessionReader, LongLinesAcrossReadChunks) {
   EXPECT_EQ(std::get<FrameRecord>(records[1]).payload.size(), f.payload.size());
 }
 
+TEST(SessionReader, SeekReturnsToAnEarlierRecord) {
+  const std::string path = std::string(WSTOOL_SOURCE_DIR) + "/tests/data/session-echo.jsonl";
+  Error error;
+  auto reader = SessionReader::open(path, error);
+  ASSERT_TRUE(reader);
+  ASSERT_TRUE(reader->next(error));  // open
+  const auto mark = reader->position();
+  const auto first = reader->next(error);
+  ASSERT_TRUE(first);
+  const std::size_t line = reader->line_number();
+  while (reader->next(error)) {
+  }
+  ASSERT_FALSE(reader->seek(mark));
+  const auto again = reader->next(error);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(to_json_line(*again), to_json_line(*first));
+  EXPECT_EQ(reader->line_number(), line);
+}
+
 }  // namespace
 }  // namespace wstool::session
