@@ -1025,6 +1025,9 @@ std::string now_rfc3339() {
 }
 
 ExitCode run_replay(const ReplayOptions& options) {
+  if (options.file.empty() || options.url.empty()) {
+    return fail("a recorded session FILE and the URL to replay it against are required", ExitCode::kUsage);
+  }
   ws::WsUrl target;
   std::string error_text;
   if (!ws::parse_ws_url(options.url, target, error_text)) return fail(options.url + ": " + error_text, ExitCode::kUsage);
@@ -1133,8 +1136,8 @@ Runner make_replay(CLI::App& app) {
       "Replay a recorded session (a session log, or with --har a Chrome HAR file) against URL: each recorded "
       "connection is recreated, its client messages sent with their recorded timing and the server's "
       "messages checked against the recording. Exit 0 when everything matches, 1 when anything differs.");
-  app.add_option("FILE", options->file, "the session log (or HAR file with --har)")->required();
-  app.add_option("URL", options->url, "ws:// or wss:// URL of the server to replay against")->required();
+  app.add_option("FILE", options->file, "the session log (or HAR file with --har)");
+  app.add_option("URL", options->url, "ws:// or wss:// URL of the server to replay against");
   app.add_flag("--har", options->har, "FILE is a HAR file (Chrome DevTools' WebSocket entries)");
   add_client_options(app, options->client);
   app.add_option("--speed", options->speed, "replay at N times the recorded pace, or 'max' (as fast as the server answers)")
