@@ -33,10 +33,15 @@ struct Server {
     const auto line = process.read_line(5s);
     if (line) url = "ws://127.0.0.1:" + std::to_string(port_from_readiness_line(*line));
   }
-  ~Server() {
+  ProcessResult stop() {
+    stopped = true;
     process.signal(SIGTERM);
-    process.wait(5s);
+    return process.wait(5s);
   }
+  ~Server() {
+    if (!stopped) stop();
+  }
+  bool stopped = false;
 };
 
 ProcessResult replay(std::vector<std::string> args) {
@@ -164,6 +169,33 @@ TEST(Replay, HarFromChromeReplaysAgainstEcho) {
   const ProcessResult r = replay({"--har", kData + "chrome-echo.har", echo.url, "--speed", "max"});
   EXPECT_TRUE(r.exited_with(0)) << r.out << r.err;
   EXPECT_EQ(r.out, "replay: 1 connection(s), 3 frame(s) sent, 3 expected, 3 matched, 0 difference(s)\n");
+}
+
+TEST(ServeLogMessages, ServesLogReplaysAgainstServe) {
+  TempDir dir;
+  const std::string log = dir.path() + "/serve.jsonl";
+  {
+    Server logging({"serve", "--log-messages", log});
+    ASSERT_FALSE(logging.url.empty());
+    const ProcessResult r = replay({kData + "session-chat.jsonl", logging.url, "--parallel", "--ignore", "/sessionId",
+                                    "--speed", "4"});
+    EXPECT_TRUE(r.exited_with(0)) << r.out << r.err;
+    const ProcessResult stopped = logging.stop();
+    EXPECT_TRUE(stopped.exited_with(0)) << stopped.err;
+  }
+  const std::string text = read_file(log);
+  const auto lines = lines_of(text);
+  ASSERT_GE(lines.size(), 4U) << text;
+  EXPECT_NE(lines[0].find(R"("capturedBy":"serve")"), std::string::npos) << lines[0];
+  EXPECT_NE(text.find(R"("url":"ws://127.0.0.1:)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(["Sec-WebSocket-Key","[redacted]"])"), std::string::npos) << text;
+  EXPECT_NE(lines.back().find(R"({"type":"end",)"), std::string::npos) << lines.back();
+  EXPECT_NE(lines.back().find(R"("connections":2,"frames":14})"), std::string::npos) << lines.back();
+  // What serve logged is itself a recording: it replays against a fresh server.
+  Server fresh({"serve"});
+  const ProcessResult again = replay({log, fresh.url, "--parallel", "--ignore", "/sessionId", "--speed", "4"});
+  EXPECT_TRUE(again.exited_with(0)) << again.out << again.err;
+  EXPECT_EQ(again.out, "replay: 2 connection(s), 4 frame(s) sent, 10 expected, 10 matched, 0 difference(s)\n");
 }
 
 TEST(ReplayExit, CorruptLogExits65NamingTheLine) {
