@@ -1,6 +1,7 @@
 // Payload comparison for replay: bytes, or JSON with ignored pointers and a path-level diff.
 #include "lib/replay_compare.h"
 
+#include <algorithm>
 #include <optional>
 
 #include <fmt/format.h>
@@ -209,6 +210,69 @@ Comparison PayloadComparer::compare(const Message& expected, const Message& got,
   }
   out.equal = expected.payload == got.payload;
   return out;
+}
+
+ReplayMatcher::ReplayMatcher(const PayloadComparer& comparer, std::size_t window, std::chrono::milliseconds timeout,
+                             std::size_t max_unmatched)
+    : comparer_(comparer), window_(window == 0 ? 1 : window), timeout_(timeout),
+      max_unmatched_(max_unmatched == 0 ? 1 : max_unmatched) {}
+
+void ReplayMatcher::expect(ExpectedMessage expected, TimePoint now) {
+  if (expected_.empty()) front_since_ = now;
+  expected_.push_back(std::move(expected));
+}
+
+void ReplayMatcher::receive(Message message, std::vector<Mismatch>& out) {
+  received_.push_back(std::move(message));
+  if (received_.size() > max_unmatched_) {
+    out.push_back(Mismatch{Mismatch::Kind::kExtra, {}, std::move(received_.front())});
+    received_.pop_front();
+  }
+}
+
+std::size_t ReplayMatcher::match(bool more_may_come, TimePoint now, std::vector<Mismatch>& out) {
+  std::size_t matched = 0;
+  while (!received_.empty() && !expected_.empty()) {
+    const std::size_t window = std::min(window_, expected_.size());
+    std::size_t found = window;
+    for (std::size_t j = 0; j < window; ++j) {
+      if (comparer_.equal(expected_[j].message, received_.front())) {
+        found = j;
+        break;
+      }
+    }
+    if (found < window) {
+      ++matched;
+      expected_.erase(expected_.begin() + static_cast<std::ptrdiff_t>(found));
+      received_.pop_front();
+      if (found == 0) front_since_ = now;
+      continue;
+    }
+    // Its match may be an expectation not added yet: wait while the window has room.
+    if (more_may_come && expected_.size() < window_) break;
+    out.push_back(Mismatch{Mismatch::Kind::kDifferent, std::move(expected_.front()), std::move(received_.front())});
+    expected_.pop_front();
+    received_.pop_front();
+    front_since_ = now;
+  }
+  return matched;
+}
+
+bool ReplayMatcher::expire(TimePoint now, std::vector<Mismatch>& out) {
+  if (expected_.empty() || now < deadline()) return false;
+  out.push_back(Mismatch{Mismatch::Kind::kMissing, std::move(expected_.front()), {}});
+  expected_.pop_front();
+  front_since_ = now;
+  return true;
+}
+
+void ReplayMatcher::finish(bool quiet, std::vector<Mismatch>& out) {
+  for (auto& e : expected_) {
+    if (!quiet) out.push_back(Mismatch{Mismatch::Kind::kMissing, std::move(e), {}});
+  }
+  expected_.clear();
+  for (auto& m : received_) out.push_back(Mismatch{Mismatch::Kind::kExtra, {}, std::move(m)});
+  received_.clear();
 }
 
 std::string describe(const Message& message, std::size_t max_bytes) {

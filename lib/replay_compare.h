@@ -1,10 +1,13 @@
-// How `wstool replay` decides that a server message matches the recording: exact bytes, or
-// JSON compared semantically with ignored JSON pointers, and a diff naming the JSON paths that
-// differ. No sockets: replay's connection driver calls it, unit tests drive it alone.
+// How `wstool replay` decides that a server message matches the recording (exact bytes, or JSON
+// compared semantically with ignored JSON pointers, with a diff naming the JSON paths that
+// differ) and pairs a connection's expected and received messages (ReplayMatcher). No sockets:
+// replay's connection driver calls it, unit tests drive it alone.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,6 +56,64 @@ class PayloadComparer {
  private:
   CompareMode mode_;
   std::vector<std::vector<std::string>> ignores_;
+};
+
+// A server message the recording says comes next on a connection.
+struct ExpectedMessage {
+  std::uint64_t index = 0;  // 1-based, among the connection's expected server messages
+  std::string where;        // "session.jsonl:17"
+  Message message;
+};
+
+// A difference between the recording and what the server did.
+struct Mismatch {
+  enum class Kind { kDifferent, kMissing, kExtra };
+  Kind kind = Kind::kDifferent;
+  ExpectedMessage expected;  // not for kExtra
+  Message got;               // not for kMissing
+};
+
+// One connection's expected and received server messages, paired: in order, or within a window
+// (--unordered); overdue expectations are missing, unpaired receptions extra. No sockets and no
+// clock of its own (times are passed in), so tests drive it directly.
+class ReplayMatcher {
+ public:
+  using TimePoint = std::chrono::steady_clock::time_point;
+
+  // `window`: how many of the oldest expectations a received message may match (1: strict
+  // order). `max_unmatched`: received messages kept waiting for an expectation; beyond it the
+  // oldest is extra (bounded memory whatever the server sends).
+  ReplayMatcher(const PayloadComparer& comparer, std::size_t window, std::chrono::milliseconds timeout,
+                std::size_t max_unmatched);
+
+  // Adds the next expectation; the oldest one's wait starts when it becomes the oldest.
+  void expect(ExpectedMessage expected, TimePoint now);
+  // A message from the server.
+  void receive(Message message, std::vector<Mismatch>& out);
+  // Pairs received messages with expected ones; returns how many matched. A received message
+  // matching none of the window's expectations is a kDifferent against the oldest, unless
+  // `more_may_come` (expectations not added yet) and the window is not full: then it waits.
+  std::size_t match(bool more_may_come, TimePoint now, std::vector<Mismatch>& out);
+  // The oldest expectation, when it has waited `timeout`, is kMissing; true when one was.
+  bool expire(TimePoint now, std::vector<Mismatch>& out);
+  // When the oldest expectation times out (meaningful when expected() > 0).
+  TimePoint deadline() const { return front_since_ + timeout_; }
+  // The connection is over: every expectation left is kMissing (unless `quiet`, when they are
+  // dropped), every unmatched reception kExtra.
+  void finish(bool quiet, std::vector<Mismatch>& out);
+
+  std::size_t expected() const { return expected_.size(); }
+  std::size_t unmatched() const { return received_.size(); }
+  std::size_t window() const { return window_; }
+
+ private:
+  const PayloadComparer& comparer_;
+  std::size_t window_;
+  std::chrono::milliseconds timeout_;
+  std::size_t max_unmatched_;
+  std::deque<ExpectedMessage> expected_;
+  std::deque<Message> received_;
+  TimePoint front_since_{};
 };
 
 // A message for a one-line diff: `text "hello"` (JSON-escaped, cut at `max_bytes` with "…"),

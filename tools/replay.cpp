@@ -278,12 +278,6 @@ struct Item {
   std::string where;
 };
 
-struct Expected {
-  std::uint64_t index = 0;
-  std::string where;
-  replay::Message message;
-};
-
 // What both directions' fragments add up to: whole messages, as the engine sends and delivers.
 struct Assembler {
   bool active = false;
@@ -321,7 +315,11 @@ struct Settings {
 class ConnectionReplay final : public ws::ConnectionHandler {
  public:
   ConnectionReplay(std::uint64_t conn, std::uint64_t open_t_us, const Settings& settings, Report& report)
-      : conn_(conn), open_t_us_(open_t_us), settings_(settings), report_(report) {
+      : conn_(conn),
+        open_t_us_(open_t_us),
+        settings_(settings),
+        report_(report),
+        matcher_(*settings.comparer, settings.window, settings.timeout, kMaxUnmatchedReceived) {
     summary_.conn = conn;
   }
 
@@ -387,14 +385,8 @@ class ConnectionReplay final : public ws::ConnectionHandler {
     summary_.close_code = event.code;
     match(true);
     // Expectations never met and messages never expected.
-    while (!expected_.empty()) {
-      if (!stopped_) missing(expected_.front(), "the connection closed first");
-      expected_.pop_front();
-    }
-    while (!received_.empty()) {
-      extra(received_.front());
-      received_.pop_front();
-    }
+    matcher_.finish(stopped_, mismatches_);
+    report_mismatches("the connection closed first");
     if (stopped_) return;
     if (expected_close_code_ && *expected_close_code_ != event.code) {
       const std::string got = event.code == kAbnormal ? "1006 (no close frame)" : close_text(event.code, event.reason);
@@ -443,47 +435,32 @@ class ConnectionReplay final : public ws::ConnectionHandler {
 
   void received(replay::Message m) {
     if (closed_) return;
-    received_.push_back(std::move(m));
-    if (received_.size() > kMaxUnmatchedReceived) {
-      extra(received_.front());
-      received_.pop_front();
-    }
+    matcher_.receive(std::move(m), mismatches_);
+    report_mismatches("");
     match(false);
     advance();
   }
 
-  void set_front_since() { front_since_ = SteadyClock::now(); }
-
   // Pairs received messages with expected ones (in order, or within the --unordered window).
   // `final`: nothing more will be expected before the next client message or the close.
   void match(bool final) {
-    while (!received_.empty() && !expected_.empty()) {
-      const std::size_t window = std::min<std::size_t>(settings_.window, expected_.size());
-      std::size_t found = window;
-      for (std::size_t j = 0; j < window; ++j) {
-        if (settings_.comparer->equal(expected_[j].message, received_.front())) {
-          found = j;
-          break;
-        }
-      }
-      if (found < window) {
-        ++summary_.matched;
-        expected_.erase(expected_.begin() + static_cast<std::ptrdiff_t>(found));
-        received_.pop_front();
-        if (found == 0) set_front_since();
-        continue;
-      }
-      // The match may be an expectation not read yet: wait for it while the window is not full.
-      const bool more_may_come = !final && !pending_ && !reading_done_ && expected_.size() < settings_.window;
-      if (more_may_come) return;
-      different(expected_.front(), received_.front());
-      expected_.pop_front();
-      received_.pop_front();
-      set_front_since();
-    }
+    const bool more_may_come = !final && !pending_ && !reading_done_;
+    summary_.matched += matcher_.match(more_may_come, SteadyClock::now(), mismatches_);
+    report_mismatches("");
   }
 
-  void different(const Expected& e, const replay::Message& got) {
+  void report_mismatches(std::string_view missing_why) {
+    for (const auto& m : mismatches_) {
+      switch (m.kind) {
+        case replay::Mismatch::Kind::kDifferent: different(m.expected, m.got); break;
+        case replay::Mismatch::Kind::kMissing: missing(m.expected, missing_why); break;
+        case replay::Mismatch::Kind::kExtra: extra(m.got); break;
+      }
+    }
+    mismatches_.clear();
+  }
+
+  void different(const replay::ExpectedMessage& e, const replay::Message& got) {
     const replay::Comparison c = settings_.comparer->compare(e.message, got, kMaxPathsPerDifference);
     std::vector<std::string> lines;
     Json paths = Json::array();
@@ -503,7 +480,7 @@ class ConnectionReplay final : public ws::ConnectionHandler {
     ++summary_.differences;
   }
 
-  void missing(const Expected& e, std::string_view why) {
+  void missing(const replay::ExpectedMessage& e, std::string_view why) {
     report_.difference(DiffKind::kMissing, conn_, e.index, e.where,
                        {fmt::format("missing: expected {}, got nothing ({})", replay::describe(e.message, kPreviewBytes), why)},
                        {{"expected", message_json(e.message)}});
@@ -520,7 +497,7 @@ class ConnectionReplay final : public ws::ConnectionHandler {
   // Reads queued records until one must wait: a client message (sent when due, once the server
   // messages recorded before it have come), or the lookahead is full.
   void read_records() {
-    while (!pending_ && !reading_done_ && expected_.size() < settings_.window + kExpectLookahead) {
+    while (!pending_ && !reading_done_ && matcher_.expected() < settings_.window + kExpectLookahead) {
       auto item = pop_item();
       if (!item) {
         if (input_finished()) reading_done_ = true;
@@ -570,8 +547,7 @@ class ConnectionReplay final : public ws::ConnectionHandler {
     }
     if (control && !settings_.compare_control) return;
     ++summary_.expected;
-    if (expected_.empty()) set_front_since();
-    expected_.push_back(Expected{++expected_index_, where, std::move(*m)});
+    matcher_.expect(replay::ExpectedMessage{++expected_index_, where, std::move(*m)}, SteadyClock::now());
   }
 
   void take_close(const session::CloseRecord& c, const std::string& where) {
@@ -603,19 +579,17 @@ class ConnectionReplay final : public ws::ConnectionHandler {
       read_records();
       match(false);
       // Overdue expectations are missing; the next one gets a fresh --timeout.
-      if (!expected_.empty() && (pending_ || reading_done_ || expected_.size() >= settings_.window + kExpectLookahead)) {
+      if (matcher_.expected() > 0 &&
+          (pending_ || reading_done_ || matcher_.expected() >= settings_.window + kExpectLookahead)) {
         now = SteadyClock::now();
-        if (now - front_since_ >= settings_.timeout) {
-          missing(expected_.front(), fmt::format("within {}", format_duration(settings_.timeout)));
-          expected_.pop_front();
-          set_front_since();
+        if (matcher_.expire(now, mismatches_)) {
+          report_mismatches(fmt::format("within {}", format_duration(settings_.timeout)));
           continue;
         }
-        conn_ptr_->set_timer(duration_cast<milliseconds>(front_since_ + settings_.timeout - now) + milliseconds(1));
+        conn_ptr_->set_timer(duration_cast<milliseconds>(matcher_.deadline() - now) + milliseconds(1));
         return;
       }
       if (pending_) {
-        if (!expected_.empty()) return;  // waiting for messages read so far (timer set above)
         now = SteadyClock::now();
         if (now < pending_->due) {
           conn_ptr_->set_timer(duration_cast<milliseconds>(pending_->due - now) + milliseconds(1));
@@ -627,7 +601,6 @@ class ConnectionReplay final : public ws::ConnectionHandler {
       }
       if (!reading_done_) return;  // starved: the reader wakes us
       // Everything recorded has been sent and received: close as the recording did.
-      if (!expected_.empty()) return;
       finish();
       return;
     }
@@ -703,10 +676,9 @@ class ConnectionReplay final : public ws::ConnectionHandler {
   bool closed_ = false;
   bool stopped_ = false;
   std::optional<Pending> pending_;
-  std::deque<Expected> expected_;
-  std::deque<replay::Message> received_;
+  replay::ReplayMatcher matcher_;
+  std::vector<replay::Mismatch> mismatches_;
   std::uint64_t expected_index_ = 0;
-  SteadyClock::time_point front_since_;
   Assembler client_assembler_;
   Assembler server_assembler_;
   std::optional<std::uint16_t> expected_close_code_;

@@ -81,5 +81,91 @@ TEST(ReplayCompare, Describe) {
   EXPECT_EQ(describe(Message{9, "p"}, 100), R"(ping "p")");
 }
 
+// ---- ReplayMatcher ----------------------------------------------------------------------------
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+struct MatcherFixture : ::testing::Test {
+  PayloadComparer bytes{CompareMode::kBytes, {}};
+  Clock::time_point t0{};
+  std::vector<Mismatch> out;
+
+  static ExpectedMessage expected(std::uint64_t index, std::string payload) {
+    return ExpectedMessage{index, "log:" + std::to_string(index), text(std::move(payload))};
+  }
+};
+
+TEST_F(MatcherFixture, InOrderMatchesAndDiffers) {
+  ReplayMatcher m(bytes, 1, milliseconds(100), 10);
+  m.expect(expected(1, "a"), t0);
+  m.expect(expected(2, "b"), t0);
+  m.receive(text("a"), out);
+  m.receive(text("x"), out);
+  EXPECT_EQ(m.match(false, t0, out), 1U);
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(out[0].kind, Mismatch::Kind::kDifferent);
+  EXPECT_EQ(out[0].expected.index, 2U);
+  EXPECT_EQ(out[0].got.payload, "x");
+  EXPECT_EQ(m.expected(), 0U);
+}
+
+TEST_F(MatcherFixture, WindowToleratesReordering) {
+  ReplayMatcher m(bytes, 2, milliseconds(100), 10);
+  m.expect(expected(1, "a"), t0);
+  m.expect(expected(2, "b"), t0);
+  m.receive(text("b"), out);
+  m.receive(text("a"), out);
+  EXPECT_EQ(m.match(false, t0, out), 2U);
+  EXPECT_TRUE(out.empty());
+}
+
+TEST_F(MatcherFixture, WaitsForExpectationsNotAddedYetWhileTheWindowHasRoom) {
+  ReplayMatcher m(bytes, 4, milliseconds(100), 10);
+  m.expect(expected(1, "a"), t0);
+  m.receive(text("b"), out);
+  EXPECT_EQ(m.match(true, t0, out), 0U);  // "b" may be the next expectation
+  EXPECT_TRUE(out.empty());
+  m.expect(expected(2, "b"), t0);
+  EXPECT_EQ(m.match(true, t0, out), 1U);
+  EXPECT_EQ(m.expected(), 1U);
+  m.receive(text("z"), out);
+  EXPECT_EQ(m.match(false, t0, out), 0U);  // nothing more will come: a difference
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(out[0].kind, Mismatch::Kind::kDifferent);
+}
+
+TEST_F(MatcherFixture, OverdueExpectationsAreMissingOneTimeoutEach) {
+  ReplayMatcher m(bytes, 1, milliseconds(100), 10);
+  m.expect(expected(1, "a"), t0);
+  m.expect(expected(2, "b"), t0);
+  EXPECT_FALSE(m.expire(t0 + milliseconds(99), out));
+  EXPECT_TRUE(m.expire(t0 + milliseconds(100), out));
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(out[0].kind, Mismatch::Kind::kMissing);
+  EXPECT_EQ(out[0].expected.index, 1U);
+  // The next one gets its own timeout from when it became the oldest.
+  EXPECT_EQ(m.deadline(), t0 + milliseconds(200));
+  EXPECT_FALSE(m.expire(t0 + milliseconds(150), out));
+}
+
+TEST_F(MatcherFixture, UnmatchedReceptionsAreBoundedAndExtraAtTheEnd) {
+  ReplayMatcher m(bytes, 1, milliseconds(100), 2);
+  m.receive(text("1"), out);
+  m.receive(text("2"), out);
+  EXPECT_TRUE(out.empty());
+  m.receive(text("3"), out);
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(out[0].kind, Mismatch::Kind::kExtra);
+  EXPECT_EQ(out[0].got.payload, "1");
+  out.clear();
+  m.expect(expected(1, "never"), t0);
+  m.finish(false, out);
+  ASSERT_EQ(out.size(), 3U);  // "never" is missing (the match step did not run), 2 and 3 extra
+  EXPECT_EQ(out[0].kind, Mismatch::Kind::kMissing);
+  EXPECT_EQ(out[1].kind, Mismatch::Kind::kExtra);
+  EXPECT_EQ(m.unmatched(), 0U);
+}
+
 }  // namespace
 }  // namespace wstool::replay
