@@ -164,6 +164,20 @@ TEST(Replay, SpeedMaxSkipsTheRecordedPauses) {
   EXPECT_TRUE(replay({log, echo.url, "--speed", "fast"}).exited_with(64));
 }
 
+TEST(Replay, ADifferentCloseCodeIsADifference) {
+  Server echo({"echo"});
+  TempDir dir;
+  const std::string log = dir.path() + "/close.jsonl";
+  // The client closed with 1000; the recorded server answered 4000 (echo answers with the same code).
+  write_text(log, std::string(kHeader) + text_frame(10, "client", "x") + text_frame(20, "server", "x") +
+                      R"({"type":"frame","conn":1,"t":30,"dir":"client","opcode":8,"bytes":"A+g="})" "\n"
+                      R"({"type":"frame","conn":1,"t":31,"dir":"server","opcode":8,"bytes":"D6A="})" "\n"
+                      R"({"type":"close","conn":1,"t":32,"code":1000,"by":"client","clean":true})" "\n");
+  const ProcessResult r = replay({log, echo.url});
+  EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
+  EXPECT_NE(r.out.find("conn 1: close: expected 4000 from the server, got 1000\n"), std::string::npos) << r.out;
+}
+
 TEST(Replay, HarFromChromeReplaysAgainstEcho) {
   Server echo({"echo"});
   const ProcessResult r = replay({"--har", kData + "chrome-echo.har", echo.url, "--speed", "max"});
