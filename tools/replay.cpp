@@ -314,8 +314,13 @@ struct Settings {
 // thread (inside ws::Client::run), through the engine's callbacks and timer.
 class ConnectionReplay final : public ws::ConnectionHandler {
  public:
-  ConnectionReplay(std::uint64_t conn, std::uint64_t open_t_us, const Settings& settings, Report& report)
-      : conn_(conn),
+  // `scheduled`: when the connection's open is due on the replay's timeline; its messages are due
+  // relative to that, not to when the connection happened to open, so connections that took
+  // longer to connect than others keep their recorded order relative to them.
+  ConnectionReplay(std::uint64_t conn, std::uint64_t open_t_us, SteadyClock::time_point scheduled,
+                   const Settings& settings, Report& report)
+      : start_(scheduled),
+        conn_(conn),
         open_t_us_(open_t_us),
         settings_(settings),
         report_(report),
@@ -365,7 +370,7 @@ class ConnectionReplay final : public ws::ConnectionHandler {
   void on_open(ws::Connection& conn) override {
     conn_ptr_ = &conn;
     summary_.opened = true;
-    start_ = SteadyClock::now();
+    if (settings_.speed.max) start_ = SteadyClock::now();
     advance();
   }
 
@@ -653,6 +658,7 @@ class ConnectionReplay final : public ws::ConnectionHandler {
     SteadyClock::time_point due;
   };
 
+  SteadyClock::time_point start_;  // the connection's open on the replay's timeline
   const std::uint64_t conn_;
   const std::uint64_t open_t_us_;
   const Settings& settings_;
@@ -670,7 +676,6 @@ class ConnectionReplay final : public ws::ConnectionHandler {
   bool over_ = false;
 
   // Client thread only.
-  SteadyClock::time_point start_;
   bool reading_done_ = false;
   bool closing_ = false;
   bool closed_ = false;
@@ -795,7 +800,7 @@ class Replayer {
   // Starts connection `open` after `delay` (parallel: its recorded start).
   Worker* start(const session::OpenRecord& open, SteadyClock::time_point when) {
     auto w = std::make_unique<Worker>();
-    w->replay = std::make_unique<ConnectionReplay>(open.conn, open.t_us, settings_, report_);
+    w->replay = std::make_unique<ConnectionReplay>(open.conn, open.t_us, when, settings_, report_);
     w->replay->summary().url = connection_url(target_, open.url);
     w->client = std::make_unique<ws::Client>(client_config(options_, target_, open), *w->replay, log_);
     w->replay->set_client(w->client.get());

@@ -191,8 +191,7 @@ TEST(ServeLogMessages, ServesLogReplaysAgainstServe) {
   {
     Server logging({"serve", "--log-messages", log});
     ASSERT_FALSE(logging.url.empty());
-    const ProcessResult r = replay({kData + "session-chat.jsonl", logging.url, "--parallel", "--ignore", "/sessionId",
-                                    "--speed", "4"});
+    const ProcessResult r = replay({kData + "session-chat.jsonl", logging.url, "--parallel", "--ignore", "/sessionId"});
     EXPECT_TRUE(r.exited_with(0)) << r.out << r.err;
     const ProcessResult stopped = logging.stop();
     EXPECT_TRUE(stopped.exited_with(0)) << stopped.err;
@@ -207,7 +206,7 @@ TEST(ServeLogMessages, ServesLogReplaysAgainstServe) {
   EXPECT_NE(lines.back().find(R"("connections":2,"frames":14})"), std::string::npos) << lines.back();
   // What serve logged is itself a recording: it replays against a fresh server.
   Server fresh({"serve"});
-  const ProcessResult again = replay({log, fresh.url, "--parallel", "--ignore", "/sessionId", "--speed", "4"});
+  const ProcessResult again = replay({log, fresh.url, "--parallel", "--ignore", "/sessionId"});
   EXPECT_TRUE(again.exited_with(0)) << again.out << again.err;
   EXPECT_EQ(again.out, "replay: 2 connection(s), 4 frame(s) sent, 10 expected, 10 matched, 0 difference(s)\n");
 }
