@@ -113,6 +113,18 @@ int unknown_subcommand(std::string_view name) {
   return usage_error(fmt::format("unknown subcommand '{}' (did you mean '{}'?)", name, suggestion));
 }
 
+// A repeatable option (-H, --send, --expect, --ignore...) takes one value each time it is given,
+// so `connect --send hi ws://host/` keeps the URL as the URL. CLI11 lets an option bound to a
+// vector swallow every following word instead; an option that really takes several values at
+// once says so with an explicit expected(min, max), which this leaves alone.
+void take_one_value_per_occurrence(CLI::App& app) {
+  for (CLI::Option* option : app.get_options()) {
+    if (option->get_items_expected_max() >= CLI::detail::expected_max_vector_size) {
+      option->allow_extra_args(false);
+    }
+  }
+}
+
 // Parses the subcommand's command line and runs it. --help and --version are added here, once,
 // so every subcommand answers them the same way.
 int run_subcommand(const Entry& entry, std::vector<std::string> args) {
@@ -123,6 +135,7 @@ int run_subcommand(const Entry& entry, std::vector<std::string> args) {
   app.footer(fmt::format("See wstool-{}(1) and wstool(1).", entry.info.name));
   try {
     Runner runner = entry.make(app);
+    take_one_value_per_occurrence(app);
     std::reverse(args.begin(), args.end());  // CLI11 takes a vector last argument first
     app.parse(args);
     return static_cast<int>(runner());

@@ -169,6 +169,15 @@ TEST(DispatchTest, StrayPositionalArgumentIsAUsageError) {
   }
 }
 
+// A repeatable option takes one value per occurrence: the URL after `--send hi` is the URL, so
+// the connection is attempted (refused on port 1: 69), not reported missing (64).
+TEST(DispatchTest, ARepeatableOptionDoesNotSwallowTheArgumentsAfterIt) {
+  const ProcessResult result =
+      wstool({"connect", "--send", "one", "--send", "two", "ws://127.0.0.1:1/"});
+  EXPECT_TRUE(result.exited_with(69)) << "exit " << result.exit_code << ": " << result.err;
+  EXPECT_EQ(result.err.find("URL is required"), std::string::npos) << result.err;
+}
+
 // The binary linked under ws<name>, ws<name>-2 and ws<name>.exe runs that subcommand.
 TEST(DispatchTest, SymlinkNameSelectsTheSubcommand) {
   const TempDir dir;
