@@ -521,6 +521,9 @@ class LoadThread {
     });
   }
 
+  // --binary without --message: what follows the id (the same random bytes every message).
+  std::string binary_padding_;
+
   // Read after the thread has ended.
   LatencyHistogram latency, service, connect, first_message;
   LoadCounts counts;
@@ -704,7 +707,7 @@ class LoadThread {
   }
 
   // The sequence number a reply carries, or false.
-  bool reply_seq(const ConnState& state, std::uint8_t opcode, std::string_view text, std::uint64_t& seq) {
+  bool reply_seq(ConnState& state, std::uint8_t opcode, std::string_view text, std::uint64_t& seq) {
     std::uint64_t id = 0;
     if (plan_.binary_ids) {
       if (opcode != ws::opcode::kBinary || text.size() < kBinaryIdBytes) return false;
@@ -715,7 +718,7 @@ class LoadThread {
       // No id in the message: replies are taken to come back in order.
       if (state.waiting == 0) return false;
       seq = state.base;
-      while (!slot(const_cast<ConnState&>(state), seq).waiting) ++seq;
+      while (!slot(state, seq).waiting) ++seq;
       return true;
     } else if (!find_run(correlated(text), kIdDigits, is_hex, 16, id)) {
       return false;
@@ -908,6 +911,12 @@ class LoadThread {
 
   void on_done(std::size_t i, const ws::ClientResult& result) {
     ConnState& state = conns_[i];
+    if (!result.opened && finished_) {
+      // Still connecting when the run ended: given up, not failed.
+      --counts.connections_attempted;
+      ++done_;
+      return;
+    }
     if (!result.opened) {
       plan_.settled.fetch_add(1, std::memory_order_relaxed);
       ++counts.connections_failed;
@@ -997,7 +1006,6 @@ class LoadThread {
     loop_.stop(ws::close_code::kNormal, kCloseGrace);
   }
 
- public:
   void handle_open(ConnState& state, ws::Connection& conn) {
     state.conn = &conn;
     state.open = true;
@@ -1038,12 +1046,8 @@ class LoadThread {
     }
   }
 
-  void handle_message_public(ConnState& state, std::uint8_t opcode, const std::uint8_t* data, std::size_t size) {
-    handle_message(state, opcode, data, size);
-  }
-  void handle_timer_public(ConnState& state) { handle_timer(state); }
+  friend struct ConnState;  // its callbacks are this thread's handle_*
 
- private:
   Plan& plan_;
   unsigned index_;
   std::uint64_t first_conn_;
@@ -1069,10 +1073,6 @@ class LoadThread {
   std::string scratch_;
   std::string correlated_;
 
- public:
-  std::string binary_padding_;
-
- private:
   struct SecondCounts {
     std::uint64_t sent = 0, received = 0, errors = 0;
   } second_;
@@ -1082,10 +1082,10 @@ class LoadThread {
 
 void ConnState::on_open(ws::Connection& c) { owner->handle_open(*this, c); }
 void ConnState::on_message(ws::Connection& /*c*/, std::uint8_t opcode, const std::uint8_t* data, std::size_t size) {
-  owner->handle_message_public(*this, opcode, data, size);
+  owner->handle_message(*this, opcode, data, size);
 }
 void ConnState::on_close(ws::Connection& /*c*/, const ws::CloseEvent& /*event*/) { owner->handle_close(*this); }
-void ConnState::on_timer(ws::Connection& /*c*/) { owner->handle_timer_public(*this); }
+void ConnState::on_timer(ws::Connection& /*c*/) { owner->handle_timer(*this); }
 
 // --- the run, on the main thread --------------------------------------------------------------
 
@@ -1460,7 +1460,8 @@ ExitCode run_load(const LoadOptions& o) {
                first_drop.message);
     code = most_basic(code, exit_code_for(first_drop.code));
   }
-  if (report.interrupted) code = most_basic(code, ExitCode::kInterrupted);
+  // SIGINT reads 130 (a person stopped it); SIGTERM ends a run as its duration would.
+  if (signals.received() == SIGINT) code = most_basic(code, ExitCode::kInterrupted);
   return code;
 }
 
@@ -1500,6 +1501,8 @@ Runner make_load(CLI::App& app) {
   app.add_option("--html", o->html, "write a self-contained HTML report to FILE");
   app.add_option("--threshold", o->thresholds, "fail (exit 1) unless EXPR holds, e.g. p99<20ms (repeatable)");
   app.add_option("--merge", o->merge, "merge results documents (no URL) into one report")->expected(1, -1);
+  // A load run measures the server's plain path unless --compress asks for permessage-deflate.
+  o->client.compress = false;
   add_client_options(app, o->client);
   app.add_flag("-q,--quiet", o->quiet, "no progress on stderr");
   return [o]() -> ExitCode { return run_load(*o); };
