@@ -6,7 +6,6 @@
 #include <signal.h>
 
 #include <chrono>
-#include <deque>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -43,12 +42,17 @@ struct ServerProcess {
 ServerProcess start_echo() { return ServerProcess({kBinary, "echo", "--listen", "127.0.0.1:0"}); }
 
 // Echoes every message after `delay`; after `stall_after` messages it holds every reply until
-// `stall_for` has passed (a server that pauses, as a GC pause or a blocked thread does).
+// `stall_for` has passed (a server that pauses, as a GC pause or a blocked thread does). With
+// `reorder`, every other message is answered at once, overtaking the one before it.
 class SlowServer final : public ws::ConnectionHandler {
  public:
   SlowServer(std::chrono::milliseconds delay, std::uint64_t stall_after = 0,
-             std::chrono::milliseconds stall_for = 0ms)
-      : delay_(delay), stall_after_(stall_after), stall_for_(stall_for), server_(config(), *this, logger_) {
+             std::chrono::milliseconds stall_for = 0ms, bool reorder = false)
+      : delay_(delay),
+        stall_after_(stall_after),
+        stall_for_(stall_for),
+        reorder_(reorder),
+        server_(config(), *this, logger_) {
     if (!server_.listen()) thread_ = std::thread([this] { server_.run(); });
   }
   ~SlowServer() override {
@@ -62,19 +66,19 @@ class SlowServer final : public ws::ConnectionHandler {
   void on_message(ws::Connection& conn, std::uint8_t opcode, const std::uint8_t* data, std::size_t size) override {
     const auto now = std::chrono::steady_clock::now();
     if (++received_ == stall_after_) stall_until_ = now + stall_for_;
-    auto due = now + delay_;
+    auto due = now + (reorder_ && received_ % 2 == 0 ? 0ms : delay_);
     if (due < stall_until_) due = stall_until_;
     auto& queue = queues_[conn.id()];
-    queue.push_back({due, opcode, std::string(reinterpret_cast<const char*>(data), size)});
-    if (queue.size() == 1) arm(conn, queue);
+    queue.emplace(due, Reply{opcode, std::string(reinterpret_cast<const char*>(data), size)});
+    arm(conn, queue);
   }
   void on_timer(ws::Connection& conn) override {
     auto& queue = queues_[conn.id()];
     const auto now = std::chrono::steady_clock::now();
-    while (!queue.empty() && queue.front().due <= now) {
-      conn.send(queue.front().opcode, reinterpret_cast<const std::uint8_t*>(queue.front().payload.data()),
-                queue.front().payload.size());
-      queue.pop_front();
+    while (!queue.empty() && queue.begin()->first <= now) {
+      const Reply& reply = queue.begin()->second;
+      conn.send(reply.opcode, reinterpret_cast<const std::uint8_t*>(reply.payload.data()), reply.payload.size());
+      queue.erase(queue.begin());
     }
     if (!queue.empty()) arm(conn, queue);
   }
@@ -82,18 +86,18 @@ class SlowServer final : public ws::ConnectionHandler {
 
  private:
   struct Reply {
-    std::chrono::steady_clock::time_point due;
     std::uint8_t opcode;
     std::string payload;
   };
+  using Queue = std::multimap<std::chrono::steady_clock::time_point, Reply>;  // by when it is due
   static ws::ServerConfig config() {
     ws::ServerConfig c;
     c.port = 0;
     c.threads = 1;  // the queues below are touched by this one thread only
     return c;
   }
-  void arm(ws::Connection& conn, const std::deque<Reply>& queue) {
-    const auto wait = queue.front().due - std::chrono::steady_clock::now();
+  void arm(ws::Connection& conn, const Queue& queue) {
+    const auto wait = queue.begin()->first - std::chrono::steady_clock::now();
     // Timers fire after at least their duration: round up so a reply is never early.
     conn.set_timer(std::max(0ms, std::chrono::ceil<std::chrono::milliseconds>(wait)));
   }
@@ -101,9 +105,10 @@ class SlowServer final : public ws::ConnectionHandler {
   std::chrono::milliseconds delay_;
   std::uint64_t stall_after_;
   std::chrono::milliseconds stall_for_;
+  bool reorder_;
   std::uint64_t received_ = 0;
   std::chrono::steady_clock::time_point stall_until_{};
-  std::map<std::uint64_t, std::deque<Reply>> queues_;
+  std::map<std::uint64_t, Queue> queues_;
   NullLogger logger_;
   ws::Server server_;
   std::thread thread_;
@@ -200,6 +205,36 @@ TEST(Load, OpenLoopCorrectionShowsTheStallThatAClosedLoopHides) {
   const auto sent = open["counts"]["messages_sent"].get<int>();
   EXPECT_GE(sent, 380);  // on schedule, stall or not
   EXPECT_LE(sent, 402);
+}
+
+TEST(Load, RepliesAreMatchedByTheirIdWhenTheyComeBackOutOfOrder) {
+  SlowServer reordering(30ms, 0, 0ms, true);
+  TempDir dir;
+  const std::string out = dir.path() + "/results.json";
+  const ProcessResult run = load({reordering.url(), "-c", "1", "--in-flight", "8", "--messages", "200", "-o", out});
+  ASSERT_TRUE(run.exited_with(0)) << run.err;
+  const json doc = read_json(out);
+  EXPECT_EQ(doc["counts"]["messages_answered"], 200);
+  EXPECT_EQ(doc["counts"]["messages_unanswered"], 0);
+  // Half the replies are immediate and half wait 30 ms: matched in order, every immediate one
+  // would be charged to an older message that waited.
+  EXPECT_LT(ms(doc["latency"], "p50") , 15.0);
+  EXPECT_GE(ms(doc["latency"], "p90"), 30.0);
+}
+
+TEST(Load, BinaryCompressedMessagesAndTheHtmlReport) {
+  ServerProcess echo = start_echo();
+  ASSERT_NE(echo.port, 0);
+  TempDir dir;
+  const std::string out = dir.path() + "/results.json", html = dir.path() + "/report.html";
+  const ProcessResult run = load({echo.url(), "-c", "2", "--binary", "--size", "1KiB", "--compress", "--messages",
+                                  "300", "-o", out, "--html", html});
+  ASSERT_TRUE(run.exited_with(0)) << run.err;
+  const json doc = read_json(out);
+  EXPECT_EQ(doc["counts"]["messages_answered"], 300);
+  EXPECT_EQ(doc["counts"]["bytes_sent"], 300 * 1024);
+  EXPECT_NE(read_file(html).find("<svg"), std::string::npos);
+  EXPECT_TRUE(load({echo.url(), "--messages", "1", "--html", dir.path() + "/no/such/dir/x.html"}).exited_with(73));
 }
 
 TEST(Load, ThresholdsPassOrFailWithTheirExitCodes) {
