@@ -13,6 +13,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -69,6 +70,8 @@ constexpr std::size_t kBinaryIdBytes = 8;
 constexpr std::size_t kMaxScriptBytes = 1 << 20;
 // The id is (connection index << kSeqBits) | sequence number.
 constexpr unsigned kSeqBits = 40;
+// A thread's message quota when the run has none (--duration only).
+constexpr std::uint64_t kNoQuota = std::numeric_limits<std::uint64_t>::max();
 
 enum class Mode { kEcho, kSend, kSubscribe, kScript };
 
@@ -359,6 +362,7 @@ struct Plan {
   PayloadTemplate payload;
   std::vector<PayloadTemplate> on_open;
   std::string correlate;     // a JSON pointer, or ""
+  nlohmann::json::json_pointer correlate_pointer;
   Script script;
   // Connections opened or given up, over every thread: subscribe publishers wait for all.
   std::atomic<std::uint64_t> settled{0};
@@ -505,6 +509,7 @@ class LoadThread {
       conns_[i].publisher = plan.mode == Mode::kSubscribe && conns_[i].index < plan.publishers;
     }
     open_list_.reserve(conns_.size());
+    senders_.reserve(conns_.size());
     scratch_.reserve(256);
   }
 
@@ -605,7 +610,7 @@ class LoadThread {
     loop_.connect(plan_.client, state, [this, i](const ws::ClientResult& result) { on_done(i, result); });
   }
 
-  bool may_send() const { return !draining_ && (quota_ == 0 || counts.messages_sent < quota_); }
+  bool may_send() const { return !draining_ && counts.messages_sent < quota_; }
 
   // Open loop: everything due by now goes out, each with the time it should have gone.
   void send_tick() {
@@ -623,7 +628,8 @@ class LoadThread {
       next_send_at_ += send_interval_;
     }
     if (!may_send()) {
-      begin_drain();
+      // Subscribers (here and on other threads) go on receiving until the run's end.
+      if (plan_.mode != Mode::kSubscribe) begin_drain();
       return;
     }
     loop_.call_at(std::max(next_send_at_, now_ + kScheduleTick), [this] { send_tick(); });
@@ -631,11 +637,8 @@ class LoadThread {
 
   // Round robin over the open connections that send (publishers in subscribe mode).
   ConnState* next_sender() {
-    for (std::size_t tries = 0; tries < open_list_.size(); ++tries) {
-      ConnState* candidate = open_list_[round_robin_++ % open_list_.size()];
-      if (plan_.mode != Mode::kSubscribe || candidate->publisher) return candidate;
-    }
-    return nullptr;
+    if (senders_.empty()) return nullptr;
+    return senders_[round_robin_++ % senders_.size()];
   }
 
   // `--mode send` in closed loop: keep every connection's output queue topped up.
@@ -735,7 +738,7 @@ class LoadThread {
     nlohmann::json doc;
     if (parse_untrusted_json(text, doc)) return {};
     try {
-      const nlohmann::json& value = doc.at(nlohmann::json::json_pointer(plan_.correlate));
+      const nlohmann::json& value = doc.at(plan_.correlate_pointer);
       correlated_ = value.is_string() ? value.get<std::string>() : value.dump();
     } catch (const nlohmann::json::exception&) {
       return {};
@@ -1014,6 +1017,7 @@ class LoadThread {
     connect.record(static_cast<std::uint64_t>(since(state.connect_started, state.opened_at)));
     plan_.settled.fetch_add(1, std::memory_order_relaxed);
     open_list_.push_back(&state);
+    if (plan_.mode != Mode::kSubscribe || state.publisher) senders_.push_back(&state);
     for (const PayloadTemplate& text : plan_.on_open) {
       text.render(scratch_, 0, state.index, 0, rng_);
       conn.send(plan_.opcode == ws::opcode::kBinary ? ws::opcode::kText : plan_.opcode,
@@ -1038,11 +1042,12 @@ class LoadThread {
   void handle_close(ConnState& state) {
     state.open = false;
     state.conn = nullptr;
-    const auto found = std::find(open_list_.begin(), open_list_.end(), &state);
-    if (found != open_list_.end()) {
-      // Order does not matter to round robin: swap with the last, no shifting.
-      *found = open_list_.back();
-      open_list_.pop_back();
+    // Order does not matter to round robin: swap with the last, no shifting.
+    for (std::vector<ConnState*>* list : {&open_list_, &senders_}) {
+      const auto found = std::find(list->begin(), list->end(), &state);
+      if (found == list->end()) continue;
+      *found = list->back();
+      list->pop_back();
     }
   }
 
@@ -1058,6 +1063,7 @@ class LoadThread {
   Rng rng_;
   std::vector<ConnState> conns_;
   std::vector<ConnState*> open_list_;
+  std::vector<ConnState*> senders_;  // the open ones that send (all but subscribers)
   std::size_t next_to_connect_ = 0;
   std::size_t round_robin_ = 0;
   std::size_t done_ = 0;
@@ -1291,8 +1297,7 @@ bool make_plan(const LoadOptions& o, Plan& plan, Error& error) {
   }
   if (!o.correlate.empty()) {
     try {
-      nlohmann::json::json_pointer check(o.correlate);
-      (void)check;
+      plan.correlate_pointer = nlohmann::json::json_pointer(o.correlate);
     } catch (const nlohmann::json::exception& e) {
       error = Error(Errc::kUsage, std::string("--correlate: ") + e.what());
       return false;
@@ -1304,13 +1309,18 @@ bool make_plan(const LoadOptions& o, Plan& plan, Error& error) {
   plan.connections = o.connections;
   plan.threads = o.threads == 0 ? ws::available_cpus() : o.threads;
   plan.threads = static_cast<unsigned>(std::min<std::uint64_t>(plan.threads, o.connections));
+  // Every thread gets at least one message of a --messages quota (subscribe: by publishers).
+  if (o.messages > 0 && plan.mode != Mode::kSubscribe) {
+    plan.threads = static_cast<unsigned>(std::min<std::uint64_t>(plan.threads, o.messages));
+  }
   plan.connect_rate = o.connect_rate;
   plan.rate = o.rate;
   plan.in_flight = o.in_flight;
   plan.messages = o.messages;
   plan.publishers = plan.mode == Mode::kSubscribe ? o.publishers : 0;
   plan.seed = o.seed;
-  plan.has_end = o.duration.count() > 0 || o.messages == 0;
+  // Subscribers cannot tell when publishers on other threads are done: subscribe runs end by time.
+  plan.has_end = o.duration.count() > 0 || o.messages == 0 || plan.mode == Mode::kSubscribe;
   return true;
 }
 
@@ -1360,16 +1370,18 @@ ExitCode run_load(const LoadOptions& o) {
   Rng padding_rng(o.seed + 1);
   for (unsigned t = 0; t < threads; ++t) {
     const std::uint64_t count = o.connections / threads + (t < o.connections % threads ? 1 : 0);
-    const std::uint64_t quota = o.messages == 0 ? 0 : o.messages / threads + (t < o.messages % threads ? 1 : 0);
+    std::uint64_t quota = o.messages == 0 ? kNoQuota : o.messages / threads + (t < o.messages % threads ? 1 : 0);
     double rate = 0;
-    if (o.rate > 0) {
-      if (plan->mode == Mode::kSubscribe) {
-        const std::uint64_t begin = first, end = first + count;
-        const std::uint64_t pubs = std::min(end, plan->publishers) > begin ? std::min(end, plan->publishers) - begin : 0;
-        rate = o.rate * static_cast<double>(pubs) / static_cast<double>(plan->publishers);
-      } else {
-        rate = o.rate * static_cast<double>(count) / static_cast<double>(o.connections);
+    if (plan->mode == Mode::kSubscribe) {
+      // Only publishers send: rate and quota follow the publishers before and on this thread.
+      const std::uint64_t before = std::min(first, plan->publishers);
+      const std::uint64_t through = std::min(first + count, plan->publishers);
+      rate = o.rate * static_cast<double>(through - before) / static_cast<double>(plan->publishers);
+      if (o.messages > 0) {
+        quota = o.messages * through / plan->publishers - o.messages * before / plan->publishers;
       }
+    } else if (o.rate > 0) {
+      rate = o.rate * static_cast<double>(count) / static_cast<double>(o.connections);
     }
     auto worker = std::make_unique<LoadThread>(*plan, t, first, count, quota, rate, collector, log);
     if (plan->binary_ids) append_random_text(worker->binary_padding_, plan->binary_size - kBinaryIdBytes, padding_rng);
