@@ -27,6 +27,7 @@
 #include "lib/json_limits.h"
 #include "lib/latency_histogram.h"
 #include "lib/load_report.h"
+#include "lib/load_template.h"
 #include "lib/redact.h"
 #include "lib/units.h"
 #include "lib/versions.h"
@@ -63,9 +64,6 @@ constexpr milliseconds kDefaultExpectTimeout{5000};
 constexpr std::uint64_t kPlainProgressEverySeconds = 5;
 // The main thread wakes at least this often (signals, progress).
 constexpr milliseconds kCollectorWait{250};
-// The correlation id as rendered: 16 lowercase hex digits; a system-clock timestamp: 19 digits.
-constexpr std::size_t kIdDigits = 16;
-constexpr std::size_t kTimeDigits = 19;
 constexpr std::size_t kBinaryIdBytes = 8;
 constexpr std::size_t kMaxScriptBytes = 1 << 20;
 // The id is (connection index << kSeqBits) | sequence number.
@@ -113,129 +111,10 @@ struct LoadOptions {
   bool quiet = false;
 };
 
-// --- payload templates ---------------------------------------------------------------------------
-
-// Lowercase letters past 'f': random text never contains a hex digit, so it never looks like an id.
-constexpr char kRandomAlphabet[] = "ghijklmnopqrstuvwxyz";
-
-using Rng = std::mt19937_64;
-
-void append_random_text(std::string& out, std::size_t count, Rng& rng) {
-  constexpr std::size_t kLetters = sizeof kRandomAlphabet - 1;
-  for (std::size_t i = 0; i < count; ++i) out += kRandomAlphabet[rng() % kLetters];
-}
-
-// {{id}} {{conn}} {{seq}} {{time_ns}} {{rand N}} in a message; rendered into a reused buffer, so
-// sending allocates nothing once the buffer has grown.
-class PayloadTemplate {
- public:
-  bool parse(const std::string& text, std::string& error) {
-    pieces_.clear();
-    std::size_t pos = 0;
-    while (pos < text.size()) {
-      const std::size_t open = text.find("{{", pos);
-      if (open == std::string::npos) {
-        add_text(text.substr(pos));
-        break;
-      }
-      add_text(text.substr(pos, open - pos));
-      const std::size_t close = text.find("}}", open + 2);
-      if (close == std::string::npos) {
-        error = "unterminated '{{' in the message template";
-        return false;
-      }
-      const std::string name = text.substr(open + 2, close - open - 2);
-      Piece piece;
-      if (name == "id") piece.kind = Kind::kId, has_id_ = true;
-      else if (name == "conn") piece.kind = Kind::kConn;
-      else if (name == "seq") piece.kind = Kind::kSeq;
-      else if (name == "time_ns") piece.kind = Kind::kTimeNs, has_time_ = true;
-      else if (name.rfind("rand ", 0) == 0) {
-        piece.kind = Kind::kRand;
-        const std::string count = name.substr(5);
-        if (count.empty() || count.find_first_not_of("0123456789") != std::string::npos || count.size() > 9) {
-          error = "'{{" + name + "}}': expected {{rand N}} with N a number of characters";
-          return false;
-        }
-        piece.count = static_cast<std::size_t>(std::stoul(count));
-      } else {
-        error = "unknown template field '{{" + name + "}}' (known: id, conn, seq, time_ns, rand N)";
-        return false;
-      }
-      pieces_.push_back(std::move(piece));
-      pos = close + 2;
-    }
-    return true;
-  }
-
-  void render(std::string& out, std::uint64_t id, std::uint64_t conn, std::uint64_t seq, Rng& rng) const {
-    out.clear();
-    for (const Piece& piece : pieces_) {
-      switch (piece.kind) {
-        case Kind::kText: out += piece.text; break;
-        case Kind::kId: fmt::format_to(std::back_inserter(out), "{:016x}", id); break;
-        case Kind::kConn: fmt::format_to(std::back_inserter(out), "{}", conn); break;
-        case Kind::kSeq: fmt::format_to(std::back_inserter(out), "{}", seq); break;
-        case Kind::kTimeNs: fmt::format_to(std::back_inserter(out), "{}", wall_ns()); break;
-        case Kind::kRand: append_random_text(out, piece.count, rng); break;
-      }
-    }
-  }
-
-  bool has_id() const { return has_id_; }
-  bool has_time() const { return has_time_; }
-
-  // Nanoseconds since the epoch: comparable between every thread of this process.
-  static std::uint64_t wall_ns() {
-    return static_cast<std::uint64_t>(
-        duration_cast<nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-  }
-
- private:
-  enum class Kind { kText, kId, kConn, kSeq, kTimeNs, kRand };
-  struct Piece {
-    Kind kind = Kind::kText;
-    std::string text;
-    std::size_t count = 0;
-  };
-  void add_text(std::string text) {
-    if (text.empty()) return;
-    Piece piece;
-    piece.text = std::move(text);
-    pieces_.push_back(std::move(piece));
-  }
-  std::vector<Piece> pieces_;
-  bool has_id_ = false;
-  bool has_time_ = false;
-};
-
-bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-// The first run of exactly `length` characters of a class, as a number; false when none.
-template <class Pred>
-bool find_run(std::string_view text, std::size_t length, Pred pred, int base, std::uint64_t& out) {
-  std::size_t i = 0;
-  while (i < text.size()) {
-    if (!pred(text[i])) {
-      ++i;
-      continue;
-    }
-    std::size_t j = i;
-    while (j < text.size() && pred(text[j])) ++j;
-    if (j - i == length) {
-      std::uint64_t value = 0;
-      for (std::size_t k = i; k < j; ++k) {
-        const char c = text[k];
-        const unsigned digit = c <= '9' ? static_cast<unsigned>(c - '0') : static_cast<unsigned>(c - 'a' + 10);
-        value = value * static_cast<std::uint64_t>(base) + digit;
-      }
-      out = value;
-      return true;
-    }
-    i = j;
-  }
-  return false;
+// Nanoseconds since the epoch: what {{time_ns}} holds, comparable between this process's threads.
+std::uint64_t wall_ns() {
+  return static_cast<std::uint64_t>(
+      duration_cast<nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
 
 // --- script mode ---------------------------------------------------------------------------------
@@ -243,7 +122,7 @@ bool find_run(std::string_view text, std::size_t length, Pred pred, int base, st
 struct ScriptStep {
   enum class Kind { kSend, kExpect, kWait, kClose };
   Kind kind = Kind::kSend;
-  PayloadTemplate payload;  // send
+  LoadTemplate payload;  // send
   std::string expect;       // expect: a substring of a received message ({{conn}} replaced)
   milliseconds timeout = kDefaultExpectTimeout;
   milliseconds wait{0};
@@ -359,8 +238,8 @@ struct Plan {
   std::uint8_t opcode = ws::opcode::kText;
   bool binary_ids = false;   // --binary without --message: the id is the first 8 bytes
   std::size_t binary_size = 0;
-  PayloadTemplate payload;
-  std::vector<PayloadTemplate> on_open;
+  LoadTemplate payload;
+  std::vector<LoadTemplate> on_open;
   std::string correlate;     // a JSON pointer, or ""
   nlohmann::json::json_pointer correlate_pointer;
   Script script;
@@ -685,7 +564,7 @@ class LoadThread {
       for (std::size_t b = 0; b < kBinaryIdBytes; ++b) scratch_[b] = static_cast<char>((id >> (8 * b)) & 0xFF);
       scratch_ += binary_padding_;
     } else {
-      plan_.payload.render(scratch_, id, state.index, seq, rng_);
+      plan_.payload.render(scratch_, {id, state.index, seq, plan_.payload.has_time() ? wall_ns() : 0}, rng_);
     }
     const Clock::time_point sent = Clock::now();
     if (!state.conn->send(plan_.opcode, reinterpret_cast<const std::uint8_t*>(scratch_.data()), scratch_.size())) {
@@ -723,7 +602,7 @@ class LoadThread {
       seq = state.base;
       while (!slot(state, seq).waiting) ++seq;
       return true;
-    } else if (!find_run(correlated(text), kIdDigits, is_hex, 16, id)) {
+    } else if (!find_correlation_id(correlated(text), id)) {
       return false;
     }
     if ((id >> kSeqBits) != state.index) return false;
@@ -795,8 +674,8 @@ class LoadThread {
 
   void on_delivery(std::string_view text) {
     std::uint64_t sent_ns = 0;
-    if (!find_run(correlated(text), kTimeDigits, is_digit, 10, sent_ns)) return;
-    const std::uint64_t now_ns = PayloadTemplate::wall_ns();
+    if (!find_timestamp_ns(correlated(text), sent_ns)) return;
+    const std::uint64_t now_ns = wall_ns();
     const std::uint64_t took = now_ns > sent_ns ? now_ns - sent_ns : 0;
     latency.record(took);
     service.record(took);
@@ -831,7 +710,7 @@ class LoadThread {
             continue;
           }
           const std::uint64_t id = (state.index << kSeqBits) | state.seq;
-          step.payload.render(scratch_, id, state.index, state.seq, rng_);
+          step.payload.render(scratch_, {id, state.index, state.seq, step.payload.has_time() ? wall_ns() : 0}, rng_);
           if (!state.conn->send(plan_.opcode, reinterpret_cast<const std::uint8_t*>(scratch_.data()), scratch_.size())) {
             return;
           }
@@ -1018,8 +897,8 @@ class LoadThread {
     plan_.settled.fetch_add(1, std::memory_order_relaxed);
     open_list_.push_back(&state);
     if (plan_.mode != Mode::kSubscribe || state.publisher) senders_.push_back(&state);
-    for (const PayloadTemplate& text : plan_.on_open) {
-      text.render(scratch_, 0, state.index, 0, rng_);
+    for (const LoadTemplate& text : plan_.on_open) {
+      text.render(scratch_, {0, state.index, 0, text.has_time() ? wall_ns() : 0}, rng_);
       conn.send(plan_.opcode == ws::opcode::kBinary ? ws::opcode::kText : plan_.opcode,
                 reinterpret_cast<const std::uint8_t*>(scratch_.data()), scratch_.size());
     }
@@ -1060,7 +939,7 @@ class LoadThread {
   double rate_;
   Collector& collector_;
   ws::ClientLoop loop_;
-  Rng rng_;
+  LoadRng rng_;
   std::vector<ConnState> conns_;
   std::vector<ConnState*> open_list_;
   std::vector<ConnState*> senders_;  // the open ones that send (all but subscribers)
@@ -1258,7 +1137,7 @@ bool make_plan(const LoadOptions& o, Plan& plan, Error& error) {
     message.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   }
   plan.opcode = o.binary ? ws::opcode::kBinary : ws::opcode::kText;
-  Rng rng(o.seed);
+  LoadRng rng(o.seed);
   if (message.empty()) {
     if (o.binary) {
       plan.binary_ids = true;
@@ -1266,7 +1145,7 @@ bool make_plan(const LoadOptions& o, Plan& plan, Error& error) {
     } else {
       // The id (and the send time, for subscribers) first, then random text up to --size.
       message = plan.mode == Mode::kSubscribe ? "{{time_ns}} {{id}} " : "{{id}} ";
-      const std::size_t fixed = plan.mode == Mode::kSubscribe ? kTimeDigits + kIdDigits + 2 : kIdDigits + 1;
+      const std::size_t fixed = plan.mode == Mode::kSubscribe ? kTimestampDigits + kCorrelationIdDigits + 2 : kCorrelationIdDigits + 1;
       if (o.size > fixed) {
         std::string padding;
         append_random_text(padding, static_cast<std::size_t>(o.size - fixed), rng);
@@ -1284,7 +1163,7 @@ bool make_plan(const LoadOptions& o, Plan& plan, Error& error) {
     return false;
   }
   for (const std::string& text : o.on_open) {
-    PayloadTemplate t;
+    LoadTemplate t;
     if (!t.parse(text, template_error)) {
       error = Error(Errc::kUsage, "--on-open: " + template_error);
       return false;
@@ -1367,7 +1246,7 @@ ExitCode run_load(const LoadOptions& o) {
   const std::chrono::nanoseconds duration = o.duration.count() > 0 ? o.duration : nanoseconds(kDefaultDuration);
   plan->start = Clock::now() + std::chrono::milliseconds(5);
   plan->end = plan->start + duration;
-  Rng padding_rng(o.seed + 1);
+  LoadRng padding_rng(o.seed + 1);
   for (unsigned t = 0; t < threads; ++t) {
     const std::uint64_t count = o.connections / threads + (t < o.connections % threads ? 1 : 0);
     std::uint64_t quota = o.messages == 0 ? kNoQuota : o.messages / threads + (t < o.messages % threads ? 1 : 0);
