@@ -56,7 +56,8 @@ constexpr milliseconds kCloseGrace{1500};
 // Schedules (open-loop sends, the connect ramp) advance in ticks no finer than this: a tick
 // sends everything due, so a high rate costs no timer per message.
 constexpr nanoseconds kScheduleTick = std::chrono::milliseconds(1);
-// `--mode send` without --rate keeps each connection's unsent output below this.
+// `--mode send` without --rate keeps each connection's unsent output below this, and sends at most
+// this much per connection per tick.
 constexpr std::size_t kSendWindowBytes = 64 * 1024;
 // A script step's expect waits this long unless it says otherwise.
 constexpr milliseconds kDefaultExpectTimeout{5000};
@@ -527,8 +528,17 @@ class LoadThread {
   void fill_tick() {
     if (finished_ || draining_) return;
     now_ = Clock::now();
-    for (ConnState* state : open_list_) {
-      while (may_send() && state->conn->queued_bytes() < kSendWindowBytes) send_message(*state, now_);
+    // By index: a send can end its connection, which leaves the list (the last one moves into
+    // its place and waits for the next tick).
+    // At most a window per connection per tick, counted as sent: a socket that takes everything
+    // at once would otherwise keep the queue empty and this loop going forever.
+    for (std::size_t k = 0; k < open_list_.size(); ++k) {
+      ConnState& state = *open_list_[k];
+      const std::uint64_t start_bytes = counts.bytes_sent;
+      while (may_send() && state.conn != nullptr && counts.bytes_sent - start_bytes < kSendWindowBytes &&
+             state.conn->queued_bytes() < kSendWindowBytes) {
+        send_message(state, now_);
+      }
     }
     if (!may_send()) {
       begin_drain();
@@ -560,6 +570,7 @@ class LoadThread {
   }
 
   void send_message(ConnState& state, Clock::time_point intended) {
+    if (state.conn == nullptr) return;  // ended by an earlier send (its queue overflowed, say)
     const std::uint64_t seq = state.seq;
     const std::uint64_t id = (state.index << kSeqBits) | (seq & ((std::uint64_t{1} << kSeqBits) - 1));
     if (plan_.binary_ids) {

@@ -239,6 +239,21 @@ TEST(Load, BinaryCompressedMessagesAndTheHtmlReport) {
   EXPECT_TRUE(load({echo.url(), "--messages", "1", "--html", dir.path() + "/no/such/dir/x.html"}).exited_with(73));
 }
 
+// Regression: a socket that took every write at once kept the send queue empty, and the fill
+// loop never yielded (the run hung).
+TEST(Load, SendModeFillsAndStopsOnTime) {
+  ServerProcess echo = start_echo();
+  ASSERT_NE(echo.port, 0);
+  TempDir dir;
+  const std::string out = dir.path() + "/results.json";
+  const ProcessResult run = load({echo.url(), "-c", "2", "--mode", "send", "--duration", "1s", "-o", out});
+  ASSERT_TRUE(run.exited_with(0)) << run.err;
+  const json doc = read_json(out);
+  EXPECT_GT(doc["counts"]["messages_sent"].get<int>(), 1000);
+  EXPECT_EQ(doc["counts"]["messages_answered"], 0);
+  EXPECT_LT(doc["elapsed_s"].get<double>(), 2.0);
+}
+
 TEST(Load, ThresholdsPassOrFailWithTheirExitCodes) {
   ServerProcess echo = start_echo();
   ASSERT_NE(echo.port, 0);
