@@ -238,6 +238,8 @@ struct EngineSettings {
   std::vector<std::string> subprotocols;
   bool keep_request = false;
   bool report_frames = false;
+  bool deliver_frames = false;  // frame delivery mode (ConnectionHandler::on_data_frame)
+  bool defer_upgrades = false;  // server: ConnectionHandler::on_upgrade_deferred
   ConnectionHandler* handler = nullptr;
   Logger* logger = nullptr;
   struct Counters* counters = nullptr;
@@ -260,6 +262,36 @@ struct ClientSide {
   std::function<void(const ClientResult&)> on_done;
 };
 
+// PendingUpgrade for a connection waiting on its handler: holds the connection weakly, so an
+// answer that comes after the client left does nothing.
+template <class Conn>
+class DeferredUpgrade final : public PendingUpgrade {
+ public:
+  DeferredUpgrade(const std::shared_ptr<Conn>& conn, UpgradeRequest request, std::string remote,
+                  std::uint64_t id, unsigned worker)
+      : conn_(conn), request_(std::move(request)), remote_(std::move(remote)), id_(id), worker_(worker) {}
+  std::uint64_t id() const override { return id_; }
+  const UpgradeRequest& request() const override { return request_; }
+  const std::string& remote_address() const override { return remote_; }
+  unsigned worker() const override { return worker_; }
+  void accept(const std::string& subprotocol, const HttpHeaders& extra) override {
+    if (auto conn = conn_.lock()) conn->accept_upgrade(subprotocol, extra);
+  }
+  void reject(const Rejection& rejection) override {
+    if (auto conn = conn_.lock()) conn->reject_upgrade(rejection);
+  }
+  void on_abandoned(std::function<void(const std::string&)> callback) override {
+    if (auto conn = conn_.lock()) conn->set_abandoned(std::move(callback));
+  }
+
+ private:
+  std::weak_ptr<Conn> conn_;
+  UpgradeRequest request_;
+  std::string remote_;
+  std::uint64_t id_;
+  unsigned worker_;
+};
+
 template <class Stream>
 class BasicConnection final : public Connection,
                               public ConnectionNode,
@@ -275,7 +307,9 @@ class BasicConnection final : public Connection,
         settings_(settings),
         stream_(std::forward<StreamArgs>(stream_args)...),
         session_(settings.role, settings.limits.max_message_bytes),
-        id_(settings.ids->fetch_add(1) + 1) {}
+        id_(settings.ids->fetch_add(1) + 1) {
+    if (settings.deliver_frames) session_.set_frame_delivery(true);
+  }
 
   ~BasicConnection() override = default;
 
@@ -292,6 +326,12 @@ class BasicConnection final : public Connection,
   bool send(std::uint8_t op, const std::uint8_t* data, std::size_t size) override {
     if (phase_ != Phase::kOpen) return false;
     const bool ok = session_.send_message(op, data, size);
+    after_output();
+    return ok;
+  }
+  bool send_frame(std::uint8_t op, bool fin, const std::uint8_t* data, std::size_t size) override {
+    if (phase_ != Phase::kOpen) return false;
+    const bool ok = session_.send_frame(op, fin, data, size);
     after_output();
     return ok;
   }
@@ -491,6 +531,7 @@ class BasicConnection final : public Connection,
   void on_message(std::uint8_t op, const std::uint8_t* data, std::size_t size) override {
     settings_.handler->on_message(*this, op, data, size);
   }
+  void on_data_frame(const DataFrame& frame) override { settings_.handler->on_data_frame(*this, frame); }
   void on_ping(const std::uint8_t* data, std::size_t size) override {
     settings_.handler->on_ping(*this, as_view(data, size));
   }
@@ -498,8 +539,9 @@ class BasicConnection final : public Connection,
     ping_outstanding_ = false;
     settings_.handler->on_pong(*this, as_view(data, size));
   }
-  void on_close_frame(std::uint16_t /*code*/, std::string_view /*reason*/) override {
+  void on_close_frame(std::uint16_t code, std::string_view reason) override {
     if (session_.state() == Session::State::kOpen) peer_started_close_ = true;
+    settings_.handler->on_close_frame(*this, code, reason);
   }
   void on_fail(std::uint16_t /*code*/, std::string_view why) override { fail_reason_.assign(why); }
 
@@ -600,7 +642,9 @@ class BasicConnection final : public Connection,
     last_activity_ = worker_.now;
     std::size_t used = 0;
     if (phase_ == Phase::kHttp) {
+      if (upgrade_pending_) return hold_while_pending(size);
       used = settings_.role == Role::kServer ? process_request(data, size) : process_response(data, size);
+      if (upgrade_pending_) return hold_while_pending(size - used) == 0 ? used : size;
       if (phase_ != Phase::kOpen) return size;
     }
     if (phase_ == Phase::kOpen || phase_ == Phase::kClosing) {
@@ -619,6 +663,40 @@ class BasicConnection final : public Connection,
 
   std::size_t process_request(std::uint8_t* data, std::size_t size);
   std::size_t process_response(std::uint8_t* data, std::size_t size);
+  void complete_upgrade(const UpgradeRequest& request, const HttpHeaders& extra);
+
+ public:
+  // --- a deferred upgrade decision (ServerConfig::defer_upgrades) ---
+  void accept_upgrade(const std::string& subprotocol, const HttpHeaders& extra) {
+    if (!upgrade_pending_ || phase_ != Phase::kHttp) return;
+    upgrade_pending_ = false;
+    abandoned_ = nullptr;
+    subprotocol_ = subprotocol;
+    const UpgradeRequest request = request_parser_->request();
+    complete_upgrade(request, extra);
+    // Bytes the client sent early are read with its next data (a client must wait for the 101
+    // before sending frames, RFC 6455 4.1, so there are normally none).
+  }
+  void reject_upgrade(const Rejection& rejection) {
+    if (!upgrade_pending_ || phase_ != Phase::kHttp) return;
+    upgrade_pending_ = false;
+    abandoned_ = nullptr;
+    request_parser_.reset();
+    reject(rejection.status, rejection.reason, rejection.body, rejection.headers);
+  }
+  void set_abandoned(std::function<void(const std::string&)> callback) {
+    if (upgrade_pending_ && phase_ != Phase::kDone) abandoned_ = std::move(callback);
+  }
+
+ private:
+  // While the handler decides, bytes past the request head are held (bounded: a client that
+  // talks before the answer gets at most a header's worth kept). Returns what to consume: 0
+  // keeps everything for later, `size` (after failing) drops it.
+  std::size_t hold_while_pending(std::size_t held) {
+    if (held <= settings_.max_header_bytes) return 0;
+    fail_handshake("the client sent data before the upgrade was answered");
+    return held;
+  }
 
   // --- writing ---
   void after_output() {
@@ -808,6 +886,8 @@ class BasicConnection final : public Connection,
   bool consuming_ = false;  // inside Session::consume: writes wait for the end of the batch
   bool close_deadline_set_ = false;
   bool peer_started_close_ = false;
+  bool upgrade_pending_ = false;  // the handler has not answered the upgrade yet
+  std::function<void(const std::string&)> abandoned_;  // PendingUpgrade::on_abandoned
   std::size_t reject_status_ = 0;  // server at its connection limit: answer this status
   Clock::time_point deadline_ = Clock::time_point::max();
   Clock::time_point last_activity_{};
@@ -864,6 +944,12 @@ std::size_t BasicConnection<Stream>::process_request(std::uint8_t* data, std::si
     }
   }
   std::optional<Rejection> rejection = check_upgrade_request(request);
+  if (!rejection && settings_.defer_upgrades) {
+    upgrade_pending_ = true;
+    settings_.handler->on_upgrade_deferred(std::make_shared<DeferredUpgrade<BasicConnection>>(
+        this->shared_from_this(), request, remote_, id_, worker_.index));
+    return used;
+  }
   if (!rejection) rejection = settings_.handler->on_upgrade_request(request, remote_);
   if (rejection) {
     reject(rejection->status, rejection->reason, rejection->body, rejection->headers);
@@ -877,6 +963,13 @@ std::size_t BasicConnection<Stream>::process_request(std::uint8_t* data, std::si
       break;
     }
   }
+  complete_upgrade(request, {});
+  return used;
+}
+
+// Answers 101 (subprotocol_ already chosen), negotiating deflate, and opens the connection.
+template <class Stream>
+void BasicConnection<Stream>::complete_upgrade(const UpgradeRequest& request, const HttpHeaders& extra) {
   if (settings_.deflate.enabled) {
     const std::string offers = header_value(request.headers, "Sec-WebSocket-Extensions");
     if (!offers.empty()) {
@@ -888,7 +981,7 @@ std::size_t BasicConnection<Stream>::process_request(std::uint8_t* data, std::si
     }
   }
   const std::string response = make_switching_response(
-      accept_key_for(header_value(request.headers, "Sec-WebSocket-Key")), subprotocol_, extensions_, {});
+      accept_key_for(header_value(request.headers, "Sec-WebSocket-Key")), subprotocol_, extensions_, extra);
   session_.send_raw_bytes(reinterpret_cast<const std::uint8_t*>(response.data()), response.size());
   skip_report_bytes_ = response.size();
   if (settings_.keep_request) request_ = std::make_unique<UpgradeRequest>(request);
@@ -896,7 +989,6 @@ std::size_t BasicConnection<Stream>::process_request(std::uint8_t* data, std::si
   mark_open();
   settings_.handler->on_open(*this);
   flush();
-  return used;
 }
 
 template <class Stream>
@@ -979,6 +1071,12 @@ void BasicConnection<Stream>::on_never_opened(const std::string& why) {
   if (client_ != nullptr) {
     if (!client_->result.error) client_->result.error = Error(Errc::kConnectionLost, why);
     return;
+  }
+  if (abandoned_) {
+    auto callback = std::move(abandoned_);
+    abandoned_ = nullptr;
+    upgrade_pending_ = false;
+    callback(why);
   }
   settings_.handler->on_handshake_failed(remote_, why);
 }
@@ -1228,6 +1326,7 @@ void open_client(Worker& worker, Counters& counters, std::atomic<std::uint64_t>&
   settings.deflate = config.deflate;
   settings.subprotocols = config.subprotocols;
   settings.report_frames = config.report_frames;
+  settings.deliver_frames = config.deliver_frames;
   settings.handler = &handler;
   settings.logger = &logger;
   settings.counters = &counters;
@@ -1311,6 +1410,8 @@ struct Server::Impl {
     settings.subprotocols = config.subprotocols;
     settings.keep_request = config.keep_request;
     settings.report_frames = config.report_frames;
+    settings.deliver_frames = config.deliver_frames;
+    settings.defer_upgrades = config.defer_upgrades;
     settings.handler = &handler;
     settings.logger = &logger;
     settings.counters = &counters;

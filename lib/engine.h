@@ -75,6 +75,13 @@ class Connection {
   bool send_binary(const std::uint8_t* data, std::size_t size) {
     return send(opcode::kBinary, data, size);
   }
+  // One data frame of a message, fragmentation kept (a proxy relaying frame by frame): see
+  // Session::send_frame. Compressed when this connection negotiated permessage-deflate. The
+  // engine's connections implement it; test doubles that never relay need not.
+  virtual bool send_frame(std::uint8_t /*opcode*/, bool /*fin*/, const std::uint8_t* /*data*/,
+                          std::size_t /*size*/) {
+    return false;
+  }
   virtual bool ping(std::string_view payload) = 0;
   virtual bool pong(std::string_view payload) = 0;
   // Starts the closing handshake; kNoStatus sends an empty close frame.
@@ -102,6 +109,28 @@ class Connection {
   void* user_data_ = nullptr;
 };
 
+// A server-side upgrade request whose answer the handler gives later (ServerConfig::
+// defer_upgrades): a proxy first opens its upstream, then accepts with the upstream's
+// subprotocol or relays its refusal. Call accept/reject on the connection's worker thread, once;
+// after the client went away (or the handshake timed out) they do nothing.
+class PendingUpgrade {
+ public:
+  virtual ~PendingUpgrade() = default;
+  // The id the connection keeps once accepted (Connection::id()).
+  virtual std::uint64_t id() const = 0;
+  virtual const UpgradeRequest& request() const = 0;
+  virtual const std::string& remote_address() const = 0;
+  virtual unsigned worker() const = 0;
+  // Answers 101 with `subprotocol` ("" for none; the caller vouches the client offered it) and
+  // `extra` headers; permessage-deflate is negotiated with ServerConfig::deflate as usual.
+  // ConnectionHandler::on_open follows at once.
+  virtual void accept(const std::string& subprotocol, const HttpHeaders& extra = {}) = 0;
+  virtual void reject(const Rejection& rejection) = 0;
+  // Called (on the worker thread) if the connection ends before accept or reject: the client
+  // left, the handshake timeout passed, or the server shut down.
+  virtual void on_abandoned(std::function<void(const std::string& why)> callback) = 0;
+};
+
 // Callbacks, on the connection's thread.
 class ConnectionHandler {
  public:
@@ -109,10 +138,16 @@ class ConnectionHandler {
   virtual void on_open(Connection& /*conn*/) {}
   virtual void on_message(Connection& conn, std::uint8_t opcode, const std::uint8_t* data,
                           std::size_t size) = 0;
+  // Only with deliver_frames in the configuration, instead of on_message: each data frame as
+  // it completes, fragment boundaries kept (pings are then not answered automatically).
+  virtual void on_data_frame(Connection& /*conn*/, const DataFrame& /*frame*/) {}
   // Only when the configuration asks for frame reports.
   virtual void on_frame_header(Connection& /*conn*/, const FrameHeader& /*header*/, bool /*outgoing*/) {}
   virtual void on_ping(Connection& /*conn*/, std::string_view /*payload*/) {}
   virtual void on_pong(Connection& /*conn*/, std::string_view /*payload*/) {}
+  // The peer's valid close frame as it arrives, before the closing handshake completes (a
+  // proxy passes it on at once); kNoStatus for an empty one. on_close still follows.
+  virtual void on_close_frame(Connection& /*conn*/, std::uint16_t /*code*/, std::string_view /*reason*/) {}
   virtual void on_close(Connection& /*conn*/, const CloseEvent& /*event*/) {}
   // A connection that never opened (bad request, timeout, TLS failure); server role.
   virtual void on_handshake_failed(const std::string& /*remote*/, const std::string& /*why*/) {}
@@ -122,6 +157,9 @@ class ConnectionHandler {
                                                       const std::string& /*remote*/) {
     return std::nullopt;
   }
+  // Server role with ServerConfig::defer_upgrades, instead of on_upgrade_request: a valid
+  // upgrade request the handler answers later through `pending`.
+  virtual void on_upgrade_deferred(std::shared_ptr<PendingUpgrade> /*pending*/) {}
   // Server role: a well-formed HTTP request that asks for no upgrade (GET /metrics...). An
   // HttpResponse answers it, then the connection closes; nullopt answers as a WebSocket
   // endpoint does (400, naming the missing Upgrade header).
@@ -162,6 +200,8 @@ struct ServerConfig {
   std::string tls_cert_pem;
   std::string tls_key_pem;
   bool report_frames = false;
+  bool deliver_frames = false;  // ConnectionHandler::on_data_frame instead of on_message
+  bool defer_upgrades = false;  // ConnectionHandler::on_upgrade_deferred decides each upgrade
 };
 
 struct ClientConfig {
@@ -179,6 +219,7 @@ struct ClientConfig {
   std::string key_file;
   std::string key_passphrase;
   bool report_frames = false;
+  bool deliver_frames = false;  // ConnectionHandler::on_data_frame instead of on_message
 };
 
 // The result of a client run: why it ended and how.

@@ -460,6 +460,17 @@ struct DeflateCodec::Impl {
   }
 
   void compress(const std::uint8_t* data, std::size_t size, std::vector<std::uint8_t>& out) {
+    compress_fragment(data, size, true, out);
+  }
+
+  void compress_fragment(const std::uint8_t* data, std::size_t size, bool final,
+                         std::vector<std::uint8_t>& out) {
+    if (size == 0 && (!final || fragment_started)) {
+      // Nothing new to flush: zlib answers a second flush in a row with Z_BUF_ERROR. The
+      // earlier frame's flush already ended on a byte boundary, so the message decodes whole.
+      if (final) end_compressed_message();
+      return;
+    }
     if (size == 0) {
       // The empty stored block, tail removed (RFC 7692 7.2.3.6). Emitted directly: zlib
       // answers a second flush in a row with Z_BUF_ERROR and no output. It leaves the window
@@ -494,6 +505,12 @@ struct DeflateCodec::Impl {
       }
       if (remaining == 0) break;
     }
+    if (!final) {
+      // Mid-message the flush marker stays: it is part of the stream the receiver inflates.
+      out.resize(used);
+      fragment_started = true;
+      return;
+    }
     // A sync flush always ends with the empty stored block 00 00 FF FF; RFC 7692 7.2.1 drops it.
     if (used - start >= kFlushTailSize &&
         std::equal(kFlushTail, kFlushTail + kFlushTailSize,
@@ -501,7 +518,12 @@ struct DeflateCodec::Impl {
       used -= kFlushTailSize;
     }
     out.resize(used);
-    if (reset_deflate_after_message) deflateReset(&deflater);
+    end_compressed_message();
+  }
+
+  void end_compressed_message() {
+    fragment_started = false;
+    if (reset_deflate_after_message && deflate_ready) deflateReset(&deflater);
   }
 
   InflateStatus decompress(const std::uint8_t* data, std::size_t size, bool final,
@@ -583,6 +605,7 @@ struct DeflateCodec::Impl {
   z_stream inflater{};
   bool deflate_ready = false;
   bool inflate_ready = false;
+  bool fragment_started = false;  // compress_fragment is inside a message
 
   // The message being inflated.
   std::size_t message_in = 0;
@@ -600,6 +623,11 @@ DeflateCodec& DeflateCodec::operator=(DeflateCodec&&) noexcept = default;
 void DeflateCodec::compress(const std::uint8_t* data, std::size_t size,
                             std::vector<std::uint8_t>& out) {
   impl_->compress(data, size, out);
+}
+
+void DeflateCodec::compress_fragment(const std::uint8_t* data, std::size_t size, bool final,
+                                     std::vector<std::uint8_t>& out) {
+  impl_->compress_fragment(data, size, final, out);
 }
 
 InflateStatus DeflateCodec::decompress(const std::uint8_t* data, std::size_t size, bool final,

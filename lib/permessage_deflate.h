@@ -112,6 +112,12 @@ class DeflateCodec {
   // Throws std::bad_alloc when zlib cannot allocate its state.
   void compress(const std::uint8_t* data, std::size_t size, std::vector<std::uint8_t>& out);
 
+  // Compresses one frame's share of a message sent in several frames, APPENDING to `out`: the
+  // data is flushed (Z_SYNC_FLUSH) so the frame decodes as soon as it arrives; the final one
+  // drops the 00 00 FF FF tail as compress() does. A non-final empty piece produces nothing.
+  void compress_fragment(const std::uint8_t* data, std::size_t size, bool final,
+                         std::vector<std::uint8_t>& out);
+
   // Inflates one message's compressed payload frame by frame; `final` on its last frame.
   // APPENDS to `out`. Returns kTooBig as soon as the message's output would pass
   // max_message_bytes (bounded while inflating, so a bomb allocates at most about

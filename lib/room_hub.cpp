@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "lib/room_limits.h"
+#include "lib/session_log.h"
 #include "lib/units.h"
 
 namespace wstool::room {
@@ -181,6 +182,43 @@ struct RoomHub::Impl {
   std::atomic<std::uint64_t> next_user{1};
   std::atomic<std::uint64_t> next_delivery{1};
 
+  session::SessionWriter* message_log = nullptr;  // serve --log-messages; set before the server runs
+  std::string log_scheme = "ws";
+
+  void log_frame(const ws::Connection& conn, session::Direction dir, std::uint8_t opcode, std::string_view payload) {
+    session::FrameRecord f;
+    f.conn = conn.id();
+    f.t_us = message_log->now_us();
+    f.dir = dir;
+    f.opcode = opcode;
+    f.payload = std::string(payload);
+    message_log->write(f);
+  }
+
+  void log_open(const ws::Connection& conn) {
+    session::OpenRecord o;
+    o.conn = conn.id();
+    o.t_us = message_log->now_us();
+    const std::string host = ws::header_value(conn.request().headers, "Host");
+    o.url = fmt::format("{}://{}{}", log_scheme, host, conn.request().target);
+    o.subprotocol = conn.subprotocol();
+    o.extensions = conn.extensions();
+    o.request = conn.request().headers;
+    message_log->write(o);
+  }
+
+  void log_close(const ws::Connection& conn, const ws::CloseEvent& event) {
+    session::CloseRecord c;
+    c.conn = conn.id();
+    c.t_us = message_log->now_us();
+    const bool abnormal = event.code == ws::close_code::kAbnormal && event.sent_code == ws::close_code::kNoStatus;
+    c.by = abnormal ? session::Closer::kNone : event.by_peer ? session::Closer::kClient : session::Closer::kServer;
+    c.code = event.by_peer || abnormal ? event.code : event.sent_code;
+    c.reason = event.by_peer ? event.reason : "";
+    c.clean = event.clean;
+    message_log->write(c);
+  }
+
   void info(const std::string& text) {
     if (log.enabled(LogLevel::kInfo)) log.log(LogLevel::kInfo, text);
   }
@@ -192,6 +230,7 @@ struct RoomHub::Impl {
 
   void send(Member& m, ServerMessageType type, const std::string& text) {
     m.conn->send_text(text);
+    if (message_log != nullptr) log_frame(*m.conn, session::Direction::kServer, ws::opcode::kText, text);
     add(counters.messages_out[index(type)]);
   }
 
@@ -245,6 +284,7 @@ struct RoomHub::Impl {
                const ws::SharedMessagePtr& reliable, std::uint64_t delivery_id, std::uint64_t skip) {
     WorkerState& worker = workers[w];
     const Clock::time_point now = Clock::now();
+    session::SessionWriter* const writer = message_log;
     std::uint64_t sent = 0;
     for (const Target& target : audience.by_worker[w]) {
       if (target.conn_id == skip) continue;
@@ -255,8 +295,10 @@ struct RoomHub::Impl {
       if (target.reliable && reliable) {
         m.conn->send_shared(*reliable);
         track(m, delivery_id, reliable, now);
+        if (writer != nullptr) log_frame(*m.conn, session::Direction::kServer, reliable->opcode(), reliable->payload());
       } else {
         m.conn->send_shared(plain);
+        if (writer != nullptr) log_frame(*m.conn, session::Direction::kServer, plain.opcode(), plain.payload());
       }
       ++sent;
     }
@@ -287,6 +329,9 @@ struct RoomHub::Impl {
           const auto it = worker.members.find(id);
           if (it == worker.members.end() || it->second->closing) continue;
           it->second->conn->send_shared(*message);
+          if (message_log != nullptr) {
+            log_frame(*it->second->conn, session::Direction::kServer, message->opcode(), message->payload());
+          }
           ++sent;
         }
         add(counters.messages_out[index(ServerMessageType::kBroadcast)], sent);
@@ -487,6 +532,9 @@ struct RoomHub::Impl {
   }
 
   void on_message(ws::Connection& conn, std::uint8_t opcode, const std::uint8_t* data, std::size_t size) {
+    if (message_log != nullptr) {
+      log_frame(conn, session::Direction::kClient, opcode, std::string_view(reinterpret_cast<const char*>(data), size));
+    }
     Member* member = member_of(conn);
     if (member == nullptr || member->closing) return;
     Member& m = *member;
@@ -622,6 +670,7 @@ struct RoomHub::Impl {
     }
     conn.set_user_data(&m);
     workers[conn.worker()].members[conn.id()] = std::move(member);
+    if (message_log != nullptr) log_open(conn);
     add(counters.connections);
     add(counters.connections_opened);
     if (resumed) add(counters.sessions_resumed);
@@ -688,6 +737,9 @@ struct RoomHub::Impl {
       ++pending.resends;
       add(counters.ack_retries);
       conn.send_shared(*pending.message);
+      if (message_log != nullptr) {
+        log_frame(conn, session::Direction::kServer, pending.message->opcode(), pending.message->payload());
+      }
       add(counters.messages_out[index(ServerMessageType::kRoomMessage)]);
       pending.due = now + retry_delay(config.ack_timeout, pending.resends + 1);
       next = std::min(next, pending.due);
@@ -698,6 +750,7 @@ struct RoomHub::Impl {
 
   void on_close(ws::Connection& conn, const ws::CloseEvent& event) {
     if (member_of(conn) == nullptr) return;
+    if (message_log != nullptr) log_close(conn, event);
     conn.set_user_data(nullptr);
     auto& owned = workers[conn.worker()].members;
     const auto found = owned.find(conn.id());
@@ -766,6 +819,11 @@ std::optional<ws::Rejection> RoomHub::check_request(const ws::UpgradeRequest& re
     return refuse("sessionId must be 1-128 printable characters");
   }
   return std::nullopt;
+}
+
+void RoomHub::set_message_log(session::SessionWriter* log, std::string scheme) {
+  impl_->message_log = log;
+  impl_->log_scheme = std::move(scheme);
 }
 
 void RoomHub::on_open(ws::Connection& conn) { impl_->on_open(conn); }

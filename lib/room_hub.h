@@ -22,6 +22,10 @@
 #include "lib/logger.h"
 #include "lib/room_protocol.h"
 
+namespace wstool::session {
+class SessionWriter;
+}  // namespace wstool::session
+
 namespace wstool::room {
 
 inline constexpr std::size_t kDefaultMaxRoomsPerConnection = 100;
@@ -95,6 +99,12 @@ class RoomHub : public ws::ConnectionHandler {
   // Before the server runs: how many workers there are and how to run a task on one
   // (ws::Server::post).
   void attach(unsigned worker_count, PostFn post);
+
+  // serve --log-messages: before the server runs, a session log to write every connection's
+  // open, messages both ways (a room message once per receiving connection) and close to.
+  // `scheme` ("ws" or "wss") completes the URL of open records. Null (the default) logs nothing
+  // and costs one pointer test per message.
+  void set_message_log(session::SessionWriter* log, std::string scheme);
 
   // The opening request's query parameters checked (?userId=, ?sessionId=): a 400 refusal when
   // one is malformed, nullopt otherwise.

@@ -142,7 +142,13 @@ std::size_t Session::consume(std::uint8_t* data, std::size_t size, SessionEvents
           }
         }
         // After our close, data is still parsed (to find the peer's close) but not delivered.
-        if (state_ == State::kOpen) events.on_message(h.opcode, payload, length);
+        if (state_ == State::kOpen) {
+          if (frame_delivery_) {
+            deliver_frame(h, payload, length, events);
+          } else {
+            events.on_message(h.opcode, payload, length);
+          }
+        }
         continue;
       }
       if (h.opcode != opcode::kContinuation) {
@@ -172,7 +178,13 @@ std::size_t Session::consume(std::uint8_t* data, std::size_t size, SessionEvents
     }
     if (frame_received_ < frame_.payload_length) break;  // wait for more of this frame
     in_frame_ = false;
-    if (frame_.fin && !finish_message(events)) break;
+    if (frame_.fin) {
+      if (!finish_message(events)) break;
+    } else if (frame_delivery_) {
+      // A fragment is handed on as soon as it is whole; the message is not kept.
+      if (state_ == State::kOpen) deliver_frame(frame_, message_.data(), message_.size(), events);
+      message_.clear();
+    }
   }
   if (state_ == State::kFailed || state_ == State::kClosed) return size;  // input no longer matters
   return pos;
@@ -216,7 +228,13 @@ bool Session::finish_message(SessionEvents& events) {
     fail(close_code::kInvalidPayload, "text message ends inside a UTF-8 sequence", events);
     return false;
   }
-  if (state_ == State::kOpen) events.on_message(message_opcode_, message_.data(), message_.size());
+  if (state_ == State::kOpen) {
+    if (frame_delivery_) {
+      deliver_frame(frame_, message_.data(), message_.size(), events);
+    } else {
+      events.on_message(message_opcode_, message_.data(), message_.size());
+    }
+  }
   // Keep the buffer for the next message, but do not let one huge message pin its memory.
   if (message_.capacity() > kKeptBufferBytes) {
     std::vector<std::uint8_t>().swap(message_);
@@ -224,6 +242,18 @@ bool Session::finish_message(SessionEvents& events) {
     message_.clear();
   }
   return true;
+}
+
+void Session::deliver_frame(const FrameHeader& h, const std::uint8_t* data, std::size_t size,
+                            SessionEvents& events) {
+  DataFrame frame;
+  frame.opcode = h.opcode;
+  frame.fin = h.fin;
+  frame.rsv = h.rsv;
+  frame.compressed = h.opcode == opcode::kContinuation ? message_compressed_ : (h.rsv & kRsv1) != 0;
+  frame.data = data;
+  frame.size = size;
+  events.on_data_frame(frame);
 }
 
 void Session::release_idle_buffers() {
@@ -236,7 +266,8 @@ void Session::handle_control(const FrameHeader& h, std::uint8_t* payload, Sessio
   switch (h.opcode) {
     case opcode::kPing:
       events.on_ping(payload, size);
-      if (state_ == State::kOpen) append_frame(opcode::kPong, true, 0, payload, size);
+      // In frame delivery mode the handler answers (a proxy relays the ping and its pong).
+      if (state_ == State::kOpen && !frame_delivery_) append_frame(opcode::kPong, true, 0, payload, size);
       return;
     case opcode::kPong:
       events.on_pong(payload, size);
@@ -331,6 +362,22 @@ bool Session::send_message(std::uint8_t op, const std::uint8_t* data, std::size_
     return true;
   }
   append_frame(op, true, 0, data, size);
+  return true;
+}
+
+bool Session::send_frame(std::uint8_t op, bool fin, const std::uint8_t* data, std::size_t size) {
+  if (state_ != State::kOpen) return false;
+  const bool continuation = op == opcode::kContinuation;
+  if (continuation != sending_fragments_) return false;
+  if (!continuation && op != opcode::kText && op != opcode::kBinary) return false;
+  sending_fragments_ = !fin;
+  if (deflate_ != nullptr) {
+    scratch_.clear();
+    deflate_->compress_fragment(data, size, fin, scratch_);
+    append_frame(op, fin, continuation ? 0 : kRsv1, scratch_.data(), scratch_.size());
+    return true;
+  }
+  append_frame(op, fin, 0, data, size);
   return true;
 }
 

@@ -19,6 +19,17 @@ namespace wstool::ws {
 
 class DeflateCodec;
 
+// One data frame as frame delivery mode reports it (Session::set_frame_delivery): the payload
+// decompressed when the message was, a continuation with opcode 0. Valid only during the call.
+struct DataFrame {
+  std::uint8_t opcode = opcode::kText;  // kText, kBinary, or kContinuation
+  bool fin = true;
+  std::uint8_t rsv = 0;       // the RSV bits as received (RSV1 only on a compressed first frame)
+  bool compressed = false;    // the message this frame belongs to was compressed on the wire
+  const std::uint8_t* data = nullptr;
+  std::size_t size = 0;
+};
+
 // What the session reports while consuming input. Pointers are valid only during the call.
 class SessionEvents {
  public:
@@ -27,6 +38,9 @@ class SessionEvents {
   virtual void on_frame_header(const FrameHeader& /*header*/) {}
   // A complete, validated data message (text is valid UTF-8), decompressed.
   virtual void on_message(std::uint8_t opcode, const std::uint8_t* data, std::size_t size) = 0;
+  // Frame delivery mode only, instead of on_message: each data frame once its payload is
+  // complete, after the same validation (UTF-8 is checked across the message's frames).
+  virtual void on_data_frame(const DataFrame& /*frame*/) {}
   virtual void on_ping(const std::uint8_t* /*data*/, std::size_t /*size*/) {}
   virtual void on_pong(const std::uint8_t* /*data*/, std::size_t /*size*/) {}
   // The peer's (valid) close frame; code is close_code::kNoStatus for an empty one.
@@ -65,6 +79,13 @@ class Session {
   void enable_deflate(std::unique_ptr<DeflateCodec> codec);
   bool deflate_enabled() const { return deflate_ != nullptr; }
 
+  // Frame delivery mode (a proxy's): data arrives through SessionEvents::on_data_frame, one call
+  // per frame, fragment boundaries kept, instead of whole messages through on_message. The
+  // message limit still applies to the whole message. Pings are not answered automatically
+  // in this mode: the handler answers or relays them. Off by default; costs one predictable
+  // branch per message when off.
+  void set_frame_delivery(bool on) { frame_delivery_ = on; }
+
   // Consumes received bytes, unmasking them in place. Returns how many were consumed; the rest
   // (at most an incomplete frame header or control frame) must be passed again, followed by
   // more data. Data frame payloads are taken as they come, so big frames need no big buffer.
@@ -73,6 +94,14 @@ class Session {
   // Queues a whole data message (compressed when deflate is on). False when the state no longer
   // allows data (a close was sent or the connection failed).
   bool send_message(std::uint8_t opcode, const std::uint8_t* data, std::size_t size);
+  // Queues one data frame of a message, to relay fragmentation as it came: `opcode` kText or
+  // kBinary starts a message, kContinuation continues it, `fin` ends it. With deflate on, the
+  // message is compressed as one stream across its frames (RFC 7692 6.1: RSV1 on the first frame
+  // only; each frame's data is flushed so it goes out at once). False when the state no longer
+  // allows data, or when the opcode does not fit the sequence (a continuation with no message
+  // started, a new message before the previous one's final frame). Whole messages and frames
+  // must not be interleaved.
+  bool send_frame(std::uint8_t opcode, bool fin, const std::uint8_t* data, std::size_t size);
   bool send_ping(const std::uint8_t* data, std::size_t size);
   bool send_pong(const std::uint8_t* data, std::size_t size);
   // Queues a data message whose frame was encoded elsewhere (a server's shared broadcast frame):
@@ -115,6 +144,8 @@ class Session {
   bool take_payload_chunk(std::uint8_t* data, std::size_t size, SessionEvents& events);
   bool inflate_into_message(const std::uint8_t* data, std::size_t size, bool final, SessionEvents& events);
   bool finish_message(SessionEvents& events);
+  void deliver_frame(const FrameHeader& h, const std::uint8_t* data, std::size_t size,
+                     SessionEvents& events);
   void append_frame(std::uint8_t opcode, bool fin, std::uint8_t rsv, const std::uint8_t* data,
                     std::size_t size);
   std::uint32_t next_mask_key();
@@ -123,6 +154,7 @@ class Session {
   State state_ = State::kOpen;
   std::size_t max_message_bytes_;
   std::unique_ptr<DeflateCodec> deflate_;
+  bool frame_delivery_ = false;
 
   // Receive state.
   FrameHeader frame_;             // the data frame whose payload is being received
@@ -137,6 +169,7 @@ class Session {
 
   std::vector<std::uint8_t> out_;
   std::vector<std::uint8_t> scratch_;  // compression output
+  bool sending_fragments_ = false;     // send_frame started a message not yet finished
 
   std::uint16_t sent_close_code_ = close_code::kNoStatus;
   std::uint16_t received_close_code_ = close_code::kNoStatus;

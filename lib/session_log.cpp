@@ -481,6 +481,14 @@ std::string to_json_line(const Record& record) {
   return out;
 }
 
+OpenRecord redacted(const OpenRecord& record) {
+  OpenRecord out = record;
+  out.url = redact_url(record.url);
+  out.request = redact_for_log(record.request);
+  out.response = redact_for_log(record.response);
+  return out;
+}
+
 bool from_json_line(std::string_view line, Record& out, std::string& error) {
   return parse_line(line, out, error) == ParseResult::kOk;
 }
@@ -606,11 +614,7 @@ void SessionWriter::write(const OpenRecord& record) {
   if (impl_->options.keep_secrets) {
     line = to_json_line(record);
   } else {
-    OpenRecord redacted = record;
-    redacted.url = redact_url(record.url);
-    redacted.request = redact_for_log(record.request);
-    redacted.response = redact_for_log(record.response);
-    line = to_json_line(redacted);
+    line = to_json_line(redacted(record));
   }
   line += '\n';
   impl_->append(line);
@@ -663,6 +667,7 @@ struct SessionReader::Impl {
   HeaderRecord header;
   std::string buffer;          // bytes read but not yet returned as lines
   std::size_t buffer_pos = 0;  // start of the unconsumed part of `buffer`
+  std::uint64_t buffer_offset = 0;  // file offset of buffer[0]
   std::string line;
   std::size_t line_number = 0;
   bool eof = false;
@@ -692,6 +697,7 @@ struct SessionReader::Impl {
         return line.size() > kMaxLineBytes ? LineResult::kTooLong : LineResult::kLine;
       }
       line.append(buffer, buffer_pos, std::string::npos);
+      buffer_offset += buffer.size();
       buffer.clear();
       buffer_pos = 0;
       if (line.size() > kMaxLineBytes) {
@@ -765,6 +771,24 @@ std::size_t SessionReader::line_number() const { return impl_->line_number; }
 const std::vector<std::string>& SessionReader::warnings() const { return impl_->warnings; }
 
 const std::string& SessionReader::path() const { return impl_->path; }
+
+SessionReader::Position SessionReader::position() const {
+  return Position{impl_->buffer_offset + impl_->buffer_pos, impl_->line_number};
+}
+
+Error SessionReader::seek(const Position& position) {
+  Impl& m = *impl_;
+  if (std::fseek(m.file, static_cast<long>(position.offset), SEEK_SET) != 0) {
+    return Error(Errc::kIoError, fmt::format("{}: cannot seek: {}", m.path, std::strerror(errno)));
+  }
+  m.buffer.clear();
+  m.buffer_pos = 0;
+  m.buffer_offset = position.offset;
+  m.line_number = position.line;
+  m.eof = false;
+  m.done = false;
+  return {};
+}
 
 std::optional<Record> SessionReader::next(Error& error) {
   Impl& m = *impl_;

@@ -131,6 +131,15 @@ class SessionReader {
   std::size_t line_number() const;
   const std::vector<std::string>& warnings() const;
   const std::string& path() const;
+  // Where the next record starts, and going back there: replay returns to a connection whose
+  // records it skipped (interleaved with another's) without keeping them in memory.
+  struct Position {
+    std::uint64_t offset = 0;  // byte offset of the next line
+    std::size_t line = 0;      // lines before it
+  };
+  Position position() const;
+  // Errors: kIoError when the file cannot seek.
+  Error seek(const Position& position);
   struct Impl;
 
  private:
@@ -140,6 +149,9 @@ class SessionReader {
 // One line of JSON for a record (no newline), and back: the format's single definition, used by
 // the writer, the reader, the converters and the tests.
 std::string to_json_line(const Record& record);
+// An open record as the writer stores it without keep_secrets: secret headers (lib/redact.h)
+// and Sec-WebSocket-Key written as "[redacted]", user-info and ?token= values cut from the URL.
+OpenRecord redacted(const OpenRecord& record);
 bool from_json_line(std::string_view line, Record& out, std::string& error);
 
 }  // namespace wstool::session

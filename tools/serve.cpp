@@ -14,6 +14,7 @@
 #include "lib/listen_address.h"
 #include "lib/metrics.h"
 #include "lib/room_hub.h"
+#include "lib/session_log.h"
 #include "lib/self_signed.h"
 #include "lib/serve_page.h"
 #include "lib/units.h"
@@ -37,6 +38,9 @@ constexpr std::uint64_t kDefaultServeMaxMessageBytes = std::uint64_t{1} << 20;
 // Per connection; a room fan-out fills every member's queue at once, so smaller than echo's.
 constexpr std::uint64_t kDefaultServeMaxSendQueueBytes = std::uint64_t{4} << 20;
 constexpr unsigned kMaxAckRetries = 100;
+
+// Rotated message logs kept at most (--log-messages-keep): beyond this, a bigger size is the answer.
+constexpr unsigned kMaxRotatedLogs = 1000;
 
 struct ServeOptions {
   // listen, threads, max connections, max message size, max header size, max send queue,
@@ -70,6 +74,10 @@ struct ServeOptions {
   std::string tls_cert;
   std::string tls_key;
   bool tls_self_signed = false;
+  std::string log_messages;
+  std::uint64_t log_messages_max_size = 0;
+  unsigned log_messages_keep = session::WriterOptions{}.keep_rotated;
+  bool keep_secrets = false;
   LogFormat log_format = LogFormat::kText;
   int verbosity = 0;
   bool quiet = false;
@@ -305,8 +313,26 @@ ExitCode run_serve(const ServeOptions& options) {
                         certificate.sha256_fingerprint));
   }
 
+  // The message log is opened before listening: a path that cannot be written is 73, not a
+  // server that runs without the log it was asked for.
+  std::unique_ptr<session::SessionWriter> message_log;
+  if (!options.log_messages.empty()) {
+    session::WriterOptions log_options;
+    log_options.max_bytes = options.log_messages_max_size;
+    log_options.keep_rotated = options.log_messages_keep;
+    log_options.keep_secrets = options.keep_secrets;
+    Error error;
+    message_log = session::SessionWriter::open(options.log_messages, "serve", log_options, error);
+    if (!message_log) {
+      log.log(LogLevel::kError, "--log-messages: " + error.message);
+      return exit_code_for(error.code);
+    }
+  }
+
   room::ServeCounters counters;
   ServeHandler handler(hub_config_from(options), log, counters, std::move(policy));
+  const bool tls = !server_config.tls_cert_file.empty() || !server_config.tls_cert_pem.empty();
+  if (message_log) handler.set_message_log(message_log.get(), tls ? "wss" : "ws");
   ws::Server server(std::move(server_config), handler, log);
   MetricsRegistry metrics("wstool_serve");
   register_serve_metrics(metrics, counters, server);
@@ -326,6 +352,10 @@ ExitCode run_serve(const ServeOptions& options) {
   std::fflush(stdout);
   server.run();
   log_summary(log, counters, server.stats());
+  if (message_log) {
+    message_log->close();
+    if (Error error = message_log->error()) log.log(LogLevel::kError, "--log-messages: " + error.message);
+  }
   return ExitCode::kOk;
 }
 
@@ -379,6 +409,17 @@ Runner make_serve(CLI::App& app) {
                "serve wss:// with a certificate generated at start for localhost, 127.0.0.1 and ::1")
       ->excludes("--tls-cert")
       ->excludes("--tls-key");
+  app.add_option("--log-messages", options->log_messages,
+                 "write every connection's messages both ways to FILE, a session log (wstool-session(5))")
+      ->type_name("FILE");
+  add_size_option(app, "--log-messages-max-size", options->log_messages_max_size,
+                  "rotate the message log when it would grow past SIZE (0: never)");
+  app.add_option("--log-messages-keep", options->log_messages_keep, "rotated message logs kept (FILE.1 ... FILE.N)")
+      ->type_name("N")
+      ->check(CLI::Range(0u, kMaxRotatedLogs))
+      ->capture_default_str();
+  app.add_flag("--keep-secrets", options->keep_secrets,
+               "write Authorization, Cookie and ?token= values into the message log instead of [redacted]");
   add_duration_option(app, "--shutdown-timeout", options->shutdown_timeout,
                       "on SIGINT/SIGTERM, wait this long for clients to answer the 1001 close");
   app.add_option_function<std::string>(

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <future>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -435,6 +436,110 @@ TEST(EngineClient, TasksPostedFromAnotherThreadRunOnTheConnectionThread) {
   EXPECT_EQ(early_runs.load(), 1);
   EXPECT_EQ(receiver.received, (std::vector<std::string>{"one", "two", "three"}));
   EXPECT_TRUE(result.close.clean);
+}
+
+// --- a proxy's hooks: deferred upgrade decisions and frame delivery ---
+
+// Keeps each deferred upgrade for the test to answer later, on the worker's thread.
+struct DeferringHandler : HookHandler {
+  std::promise<std::shared_ptr<PendingUpgrade>> pending;
+  std::promise<std::string> abandoned;
+  std::mutex mutex;
+  std::vector<std::string> frames;  // "opcode fin payload"
+  std::atomic<int> opened{0};
+  void on_upgrade_deferred(std::shared_ptr<PendingUpgrade> upgrade) override {
+    upgrade->on_abandoned([this](const std::string& why) { abandoned.set_value(why); });
+    pending.set_value(std::move(upgrade));
+  }
+  void on_open(Connection& /*conn*/) override { opened.fetch_add(1); }
+  void on_data_frame(Connection& conn, const DataFrame& f) override {
+    std::lock_guard<std::mutex> lock(mutex);
+    frames.push_back(std::to_string(f.opcode) + (f.fin ? " fin " : " more ") +
+                     std::string(reinterpret_cast<const char*>(f.data), f.size));
+    // Relayed back as it came: fragment for fragment.
+    conn.send_frame(f.opcode, f.fin, f.data, f.size);
+  }
+};
+
+ServerConfig deferring_config() {
+  ServerConfig config = loopback_config();
+  config.defer_upgrades = true;
+  config.deliver_frames = true;
+  config.deflate.enabled = false;
+  return config;
+}
+
+TEST(EngineDeferred, AnUpgradeWaitsForTheHandlersAnswerThenFramesFlowOneByOne) {
+  DeferringHandler handler;
+  ServerThread server(deferring_config(), handler);
+  ASSERT_FALSE(server.start());
+  Socket socket = test::connect_loopback(server.port());
+  ASSERT_TRUE(socket.send_all(upgrade_request("/x", "Sec-WebSocket-Protocol: a, b\r\n")));
+  auto future = handler.pending.get_future();
+  ASSERT_EQ(future.wait_for(kWait), std::future_status::ready);
+  std::shared_ptr<PendingUpgrade> upgrade = future.get();
+  EXPECT_EQ(upgrade->request().target, "/x");
+  EXPECT_EQ(socket.read_some(100ms), "");  // no answer until the handler gives one
+  server.server().post(upgrade->worker(), [upgrade] { upgrade->accept("b", {{"X-Proxy", "yes"}}); });
+  Peer peer{std::move(socket), {}};
+  peer.buffered = peer.socket.read_until("\r\n\r\n", kWait);
+  ASSERT_EQ(peer.buffered.rfind("HTTP/1.1 101", 0), 0u) << peer.buffered;
+  EXPECT_NE(peer.buffered.find("Sec-WebSocket-Protocol: b\r\n"), std::string::npos) << peer.buffered;
+  EXPECT_NE(peer.buffered.find("X-Proxy: yes\r\n"), std::string::npos) << peer.buffered;
+  peer.buffered.erase(0, peer.buffered.find("\r\n\r\n") + 4);
+  EXPECT_EQ(handler.opened.load(), 1);
+
+  ASSERT_TRUE(peer.send_all(test::ws_frame(opcode::kText, "ab", true, false) +
+                            test::ws_frame(opcode::kContinuation, "c", true, true)));
+  const std::string expected = test::ws_frame(opcode::kText, "ab", false, false) +
+                               test::ws_frame(opcode::kContinuation, "c", false, true);
+  ASSERT_TRUE(peer.fill(expected.size()));
+  EXPECT_EQ(peer.buffered.substr(0, expected.size()), expected);
+  // A ping is left to the handler in frame delivery mode (this one does not answer it).
+  ASSERT_TRUE(peer.send_all(test::ws_frame(opcode::kPing, "p", true)));
+  EXPECT_EQ(peer.socket.read_some(100ms), "");
+  server.stop();
+  std::lock_guard<std::mutex> lock(handler.mutex);
+  EXPECT_EQ(handler.frames, (std::vector<std::string>{"1 more ab", "0 fin c"}));
+}
+
+TEST(EngineDeferred, ALaterRefusalIsSentAsGiven) {
+  DeferringHandler handler;
+  ServerThread server(deferring_config(), handler);
+  ASSERT_FALSE(server.start());
+  Socket socket = test::connect_loopback(server.port());
+  ASSERT_TRUE(socket.send_all(upgrade_request()));
+  auto future = handler.pending.get_future();
+  ASSERT_EQ(future.wait_for(kWait), std::future_status::ready);
+  std::shared_ptr<PendingUpgrade> upgrade = future.get();
+  server.server().post(upgrade->worker(),
+                       [upgrade] { upgrade->reject(Rejection{502, "Bad Gateway", {}, "upstream refused"}); });
+  const std::string answer = socket.read_until("upstream refused", kWait);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 502 Bad Gateway", 0), 0u) << answer;
+  EXPECT_TRUE(socket.wait_closed(kWait));
+  EXPECT_EQ(handler.opened.load(), 0);
+}
+
+TEST(EngineDeferred, AClientLeavingBeforeTheAnswerIsReportedAndTheAnswerIgnored) {
+  DeferringHandler handler;
+  ServerThread server(deferring_config(), handler);
+  ASSERT_FALSE(server.start());
+  Socket socket = test::connect_loopback(server.port());
+  ASSERT_TRUE(socket.send_all(upgrade_request()));
+  auto future = handler.pending.get_future();
+  ASSERT_EQ(future.wait_for(kWait), std::future_status::ready);
+  std::shared_ptr<PendingUpgrade> upgrade = future.get();
+  socket.close();
+  auto abandoned = handler.abandoned.get_future();
+  ASSERT_EQ(abandoned.wait_for(kWait), std::future_status::ready);
+  EXPECT_NE(abandoned.get().find("closed"), std::string::npos);
+  std::promise<void> done;
+  server.server().post(upgrade->worker(), [upgrade, &done] {
+    upgrade->accept("", {});  // too late: nothing happens
+    done.set_value();
+  });
+  ASSERT_EQ(done.get_future().wait_for(kWait), std::future_status::ready);
+  EXPECT_EQ(handler.opened.load(), 0);
 }
 
 // --- ClientLoop: many client connections on one thread, as `wstool load` runs them ---

@@ -635,6 +635,31 @@ TEST(DeflateCodec, RoundTripsAcrossWindowsAndContextTakeover) {
   }
 }
 
+// A message sent in several frames (a proxy relaying fragments): each piece flushed, the tail
+// removed from the last only; a strict independent peer reads the concatenation as one message,
+// with and without context takeover.
+TEST(DeflateCodec, AMessageCompressedInFragmentsReadsAsOne) {
+  for (const bool no_takeover : {false, true}) {
+    const DeflateParams p = takeover(no_takeover, 15);
+    DeflateCodec sender(Role::kServer, p, DeflateOptions{});
+    ZlibInflater peer(15);
+    for (std::uint32_t i = 0; i < 3; ++i) {
+      const Bytes msg = sample_text(3000 + i * 101, i);
+      Bytes wire;
+      const std::size_t cut = msg.size() / 3;
+      sender.compress_fragment(msg.data(), cut, false, wire);
+      const std::size_t first = wire.size();
+      EXPECT_GT(first, 0u);  // flushed: the first frame decodes on arrival
+      sender.compress_fragment(nullptr, 0, false, wire);
+      EXPECT_EQ(wire.size(), first);  // an empty middle piece adds nothing
+      sender.compress_fragment(msg.data() + cut, msg.size() - cut, true, wire);
+      Bytes got;
+      ASSERT_TRUE(peer.message(wire, got)) << "no_takeover=" << no_takeover;
+      ASSERT_EQ(got, msg) << "no_takeover=" << no_takeover << " message " << i;
+    }
+  }
+}
+
 TEST(DeflateCodec, DecodesAnIndependentEncoder) {
   for (const bool no_takeover : {false, true}) {
     DeflateCodec receiver(Role::kServer, takeover(no_takeover, 15), DeflateOptions{});

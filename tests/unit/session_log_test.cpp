@@ -276,6 +276,39 @@ TEST(SessionWriter, RotatesWithAHeaderInEveryFile) {
   EXPECT_FALSE(third.good());
 }
 
+TEST(SessionWriter, KeepingNoRotatedFilesStartsOver) {
+  TempDir dir;
+  const std::string path = dir.path() + "/z.jsonl";
+  Error error;
+  WriterOptions options;
+  options.max_bytes = 512;
+  options.keep_rotated = 0;
+  auto writer = SessionWriter::open(path, "serve", options, error);
+  ASSERT_TRUE(writer);
+  FrameRecord f;
+  f.payload = std::string(100, 'y');
+  for (int i = 0; i < 20; ++i) writer->write(f);
+  writer->close();
+  EXPECT_FALSE(writer->error());
+  EXPECT_FALSE(std::ifstream(path + ".1").good());
+  const auto records = read_all(path, error);
+  EXPECT_FALSE(error) << error.message;
+  EXPECT_LT(records.size(), 20U);
+  EXPECT_TRUE(std::holds_alternative<EndRecord>(records.back()));
+}
+
+TEST(SessionReader, ConcatenatedRotatedFilesReadAsOne) {
+  TempDir dir;
+  const std::string path = dir.path() + "/cat.jsonl";
+  write_text(path, std::string(kHeaderLine) + "\n" + R"({"type":"open","conn":1,"t":1})" "\n" + kHeaderLine + "\n" +
+                       R"({"type":"close","conn":1,"t":2})" "\n");
+  Error error;
+  const auto records = read_all(path, error);
+  EXPECT_FALSE(error) << error.message;
+  ASSERT_EQ(records.size(), 3U);
+  EXPECT_TRUE(std::holds_alternative<HeaderRecord>(records[1]));
+}
+
 TEST(SessionWriter, ConcurrentWritersProduceWholeLines) {
   TempDir dir;
   const std::string path = dir.path() + "/c.jsonl";
@@ -429,6 +462,25 @@ TEST(SessionReader, LongLinesAcrossReadChunks) {
   EXPECT_FALSE(error);
   ASSERT_EQ(records.size(), 2U);
   EXPECT_EQ(std::get<FrameRecord>(records[1]).payload.size(), f.payload.size());
+}
+
+TEST(SessionReader, SeekReturnsToAnEarlierRecord) {
+  const std::string path = std::string(WSTOOL_SOURCE_DIR) + "/tests/data/session-echo.jsonl";
+  Error error;
+  auto reader = SessionReader::open(path, error);
+  ASSERT_TRUE(reader);
+  ASSERT_TRUE(reader->next(error));  // open
+  const auto mark = reader->position();
+  const auto first = reader->next(error);
+  ASSERT_TRUE(first);
+  const std::size_t line = reader->line_number();
+  while (reader->next(error)) {
+  }
+  ASSERT_FALSE(reader->seek(mark));
+  const auto again = reader->next(error);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(to_json_line(*again), to_json_line(*first));
+  EXPECT_EQ(reader->line_number(), line);
 }
 
 }  // namespace

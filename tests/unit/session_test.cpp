@@ -14,8 +14,17 @@ namespace {
 
 using Bytes = std::vector<std::uint8_t>;
 
+struct GotFrame {
+  std::uint8_t opcode;
+  bool fin;
+  std::uint8_t rsv;
+  bool compressed;
+  std::string payload;
+};
+
 struct Recorder : SessionEvents {
   std::vector<std::pair<std::uint8_t, std::string>> messages;
+  std::vector<GotFrame> frames;
   std::vector<std::string> pings;
   std::vector<std::string> pongs;
   std::uint16_t close_code = 0;
@@ -32,6 +41,10 @@ struct Recorder : SessionEvents {
   }
   void on_pong(const std::uint8_t* data, std::size_t size) override {
     pongs.emplace_back(reinterpret_cast<const char*>(data), size);
+  }
+  void on_data_frame(const DataFrame& f) override {
+    frames.push_back({f.opcode, f.fin, f.rsv, f.compressed,
+                      std::string(reinterpret_cast<const char*>(f.data), f.size)});
   }
   void on_close_frame(std::uint16_t code, std::string_view) override { close_code = code; }
   void on_fail(std::uint16_t code, std::string_view why) override {
@@ -314,6 +327,119 @@ TEST(Session, CompressedBitOnAContinuationIsAnError) {
   Recorder r;
   feed(s, concat({frame(opcode::kBinary, "a", false), frame(opcode::kContinuation, "b", true, kRsv1)}), r);
   EXPECT_EQ(r.fail_code, close_code::kProtocolError);
+}
+
+// --- frame delivery (a proxy's view) and send_frame ---
+
+const std::uint8_t* bytes_of(std::string_view s) { return reinterpret_cast<const std::uint8_t*>(s.data()); }
+
+TEST(SessionFrames, FragmentsArriveOneCallbackPerFrameWithTheirBoundaries) {
+  Session s(Role::kServer, 1 << 20);
+  s.set_frame_delivery(true);
+  Recorder r;
+  feed(s, concat({frame(opcode::kText, "hel", false), frame(opcode::kPing, "p"),
+                  frame(opcode::kContinuation, "", false), frame(opcode::kContinuation, "lo", true),
+                  frame(opcode::kBinary, "whole")}),
+       r);
+  EXPECT_TRUE(r.messages.empty());  // frames replace messages in this mode
+  ASSERT_EQ(r.frames.size(), 4u) << r.fail_why;
+  EXPECT_EQ(r.frames[0].opcode, opcode::kText);
+  EXPECT_FALSE(r.frames[0].fin);
+  EXPECT_EQ(r.frames[0].payload, "hel");
+  EXPECT_EQ(r.frames[1].opcode, opcode::kContinuation);
+  EXPECT_EQ(r.frames[1].payload, "");
+  EXPECT_FALSE(r.frames[1].fin);
+  EXPECT_EQ(r.frames[2].opcode, opcode::kContinuation);
+  EXPECT_TRUE(r.frames[2].fin);
+  EXPECT_EQ(r.frames[2].payload, "lo");
+  EXPECT_EQ(r.frames[3].opcode, opcode::kBinary);
+  EXPECT_EQ(r.frames[3].payload, "whole");
+  EXPECT_FALSE(r.frames[3].compressed);
+  ASSERT_EQ(r.pings.size(), 1u);
+}
+
+TEST(SessionFrames, PingsAreLeftToTheHandler) {
+  Session s(Role::kServer, 1 << 20);
+  s.set_frame_delivery(true);
+  Recorder r;
+  feed(s, frame(opcode::kPing, "p"), r);
+  ASSERT_EQ(r.pings.size(), 1u);
+  EXPECT_FALSE(s.has_output());  // a proxy relays the ping; the pong comes from the far side
+}
+
+TEST(SessionFrames, AFragmentIsDeliveredBeforeTheNextArrives) {
+  Session s(Role::kServer, 1 << 20);
+  s.set_frame_delivery(true);
+  Recorder r;
+  feed(s, frame(opcode::kBinary, "first", false), r);
+  ASSERT_EQ(r.frames.size(), 1u);
+  EXPECT_EQ(r.frames[0].payload, "first");
+}
+
+TEST(SessionFrames, InvalidUtf8AcrossFragmentsStillFails1007) {
+  Session s(Role::kServer, 1 << 20);
+  s.set_frame_delivery(true);
+  Recorder r;
+  feed(s, concat({frame(opcode::kText, "\xC3", false), frame(opcode::kContinuation, "(", true)}), r);
+  EXPECT_EQ(r.fail_code, close_code::kInvalidPayload);
+}
+
+TEST(SessionFrames, CompressedFragmentsRoundTripWithRsv1OnTheFirstOnly) {
+  Session client(Role::kClient, 1 << 20);
+  Session server(Role::kServer, 1 << 20);
+  client.enable_deflate(std::make_unique<DeflateCodec>(Role::kClient, DeflateParams{}, DeflateOptions{}));
+  server.enable_deflate(std::make_unique<DeflateCodec>(Role::kServer, DeflateParams{}, DeflateOptions{}));
+  server.set_frame_delivery(true);
+  const std::string a(400, 'a');
+  const std::string b(300, 'b');
+  for (int round = 0; round < 2; ++round) {  // the context carries into the next message
+    ASSERT_TRUE(client.send_frame(opcode::kText, false, bytes_of(a), a.size()));
+    ASSERT_TRUE(client.send_frame(opcode::kContinuation, false, nullptr, 0));
+    ASSERT_TRUE(client.send_frame(opcode::kContinuation, true, bytes_of(b), b.size()));
+    Bytes wire;
+    client.take_output(wire);
+    Bytes copy = wire;
+    Recorder r;
+    EXPECT_EQ(server.consume(wire.data(), wire.size(), r), wire.size());
+    ASSERT_EQ(r.frames.size(), 3u) << r.fail_why;
+    EXPECT_EQ(r.frames[0].rsv, kRsv1);
+    EXPECT_TRUE(r.frames[0].compressed);
+    EXPECT_EQ(r.frames[0].payload, a);
+    EXPECT_EQ(r.frames[1].rsv, 0);
+    EXPECT_TRUE(r.frames[1].compressed);
+    EXPECT_EQ(r.frames[1].payload, "");
+    EXPECT_EQ(r.frames[2].rsv, 0);
+    EXPECT_EQ(r.frames[2].payload, b);
+    // And a message-level receiver reads the same bytes as one message.
+    Session whole(Role::kServer, 1 << 20);
+    whole.enable_deflate(std::make_unique<DeflateCodec>(Role::kServer, DeflateParams{}, DeflateOptions{}));
+    if (round == 0) {
+      Recorder m;
+      whole.consume(copy.data(), copy.size(), m);
+      ASSERT_EQ(m.messages.size(), 1u) << m.fail_why;
+      EXPECT_EQ(m.messages[0].second, a + b);
+    }
+  }
+}
+
+TEST(SessionFrames, SendFrameWritesExactlyTheFramesAsked) {
+  Session s(Role::kServer, 1 << 20);
+  ASSERT_TRUE(s.send_frame(opcode::kBinary, false, bytes_of("ab"), 2));
+  ASSERT_TRUE(s.send_ping(bytes_of("p"), 1));  // control frames may come between fragments
+  ASSERT_TRUE(s.send_frame(opcode::kContinuation, true, bytes_of("c"), 1));
+  Bytes wire;
+  s.take_output(wire);
+  const Bytes expected = {0x02, 0x02, 'a', 'b', 0x89, 0x01, 'p', 0x80, 0x01, 'c'};
+  EXPECT_EQ(wire, expected);
+}
+
+TEST(SessionFrames, SendFrameRefusesAnImpossibleSequence) {
+  Session s(Role::kServer, 1 << 20);
+  EXPECT_FALSE(s.send_frame(opcode::kContinuation, true, nullptr, 0));  // nothing to continue
+  ASSERT_TRUE(s.send_frame(opcode::kText, false, bytes_of("a"), 1));
+  EXPECT_FALSE(s.send_frame(opcode::kText, true, bytes_of("b"), 1));  // previous not finished
+  EXPECT_FALSE(s.send_frame(opcode::kPing, true, nullptr, 0));
+  EXPECT_TRUE(s.send_frame(opcode::kContinuation, true, bytes_of("b"), 1));
 }
 
 }  // namespace

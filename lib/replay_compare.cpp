@@ -1,0 +1,302 @@
+// Payload comparison for replay: bytes, or JSON with ignored pointers and a path-level diff.
+#include "lib/replay_compare.h"
+
+#include <algorithm>
+#include <optional>
+
+#include <fmt/format.h>
+
+#include "lib/json_limits.h"
+#include "lib/utf8.h"
+
+namespace wstool::replay {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr std::uint8_t kText = 1;
+constexpr std::uint8_t kBinary = 2;
+constexpr std::uint8_t kPing = 9;
+constexpr std::uint8_t kPong = 10;
+// Binary previews show this many bytes in hex at most, whatever the text limit.
+constexpr std::size_t kMaxHexPreviewBytes = 16;
+
+std::optional<Json> parse_json(const std::string& text) {
+  Json j;
+  if (parse_untrusted_json(text, j)) return std::nullopt;
+  return j;
+}
+
+std::string escape_token(const std::string& token) {
+  std::string out;
+  for (const char c : token) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// Removes what `tokens[i..]` points to under `node`: object members are erased (so present on
+// one side and absent on the other is also ignored), array elements become null (so the indices
+// of the others stay aligned).
+void remove_pointer(Json& node, const std::vector<std::string>& tokens, std::size_t i) {
+  const std::string& token = tokens[i];
+  const bool last = i + 1 == tokens.size();
+  if (node.is_object()) {
+    if (token == "*") {
+      if (last) {
+        node = Json::object();
+        return;
+      }
+      for (auto& [key, child] : node.items()) remove_pointer(child, tokens, i + 1);
+      return;
+    }
+    const auto it = node.find(token);
+    if (it == node.end()) return;
+    if (last) {
+      node.erase(it);
+    } else {
+      remove_pointer(*it, tokens, i + 1);
+    }
+  } else if (node.is_array()) {
+    if (token == "*") {
+      for (auto& child : node) {
+        if (last) {
+          child = nullptr;
+        } else {
+          remove_pointer(child, tokens, i + 1);
+        }
+      }
+      return;
+    }
+    if (token.empty() || token.find_first_not_of("0123456789") != std::string::npos) return;
+    const std::size_t index = std::stoul(token);
+    if (index >= node.size()) return;
+    if (last) {
+      node[index] = nullptr;
+    } else {
+      remove_pointer(node[index], tokens, i + 1);
+    }
+  }
+}
+
+bool apply_ignores(Json& doc, const std::vector<std::vector<std::string>>& ignores) {
+  for (const auto& tokens : ignores) {
+    if (tokens.empty()) return true;  // "" ignores the whole document
+    remove_pointer(doc, tokens, 0);
+  }
+  return false;
+}
+
+std::string compact(const Json& j) { return j.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
+void diff(const Json& expected, const Json& got, const std::string& path, std::size_t max_paths,
+          Comparison& out) {
+  if (expected == got) return;
+  const auto add = [&](const std::string& p, std::string e, std::string g) {
+    if (out.paths.size() < max_paths) {
+      out.paths.push_back({p, std::move(e), std::move(g)});
+    } else {
+      ++out.more_paths;
+    }
+  };
+  if (expected.is_object() && got.is_object()) {
+    for (const auto& [key, value] : expected.items()) {
+      const std::string child = path + "/" + escape_token(key);
+      const auto it = got.find(key);
+      if (it == got.end()) {
+        add(child, compact(value), "(absent)");
+      } else {
+        diff(value, *it, child, max_paths, out);
+      }
+    }
+    for (const auto& [key, value] : got.items()) {
+      if (!expected.contains(key)) add(path + "/" + escape_token(key), "(absent)", compact(value));
+    }
+    return;
+  }
+  if (expected.is_array() && got.is_array()) {
+    const std::size_t n = std::max(expected.size(), got.size());
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::string child = fmt::format("{}/{}", path, i);
+      if (i >= got.size()) {
+        add(child, compact(expected[i]), "(absent)");
+      } else if (i >= expected.size()) {
+        add(child, "(absent)", compact(got[i]));
+      } else {
+        diff(expected[i], got[i], child, max_paths, out);
+      }
+    }
+    return;
+  }
+  add(path, compact(expected), compact(got));
+}
+
+std::string_view kind_name(std::uint8_t opcode) {
+  switch (opcode) {
+    case kText: return "text";
+    case kBinary: return "binary";
+    case kPing: return "ping";
+    case kPong: return "pong";
+    default: return "frame";
+  }
+}
+
+}  // namespace
+
+bool PayloadComparer::parse_pointer(std::string_view text, std::vector<std::string>& tokens, std::string& error) {
+  tokens.clear();
+  if (text.empty()) return true;
+  if (text.front() != '/') {
+    error = fmt::format("'{}' is not a JSON pointer (it must start with '/', as in /data/id)", text);
+    return false;
+  }
+  text.remove_prefix(1);
+  while (true) {
+    const std::size_t slash = text.find('/');
+    const std::string_view raw = text.substr(0, slash);
+    std::string token;
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] != '~') {
+        token += raw[i];
+        continue;
+      }
+      if (i + 1 < raw.size() && (raw[i + 1] == '0' || raw[i + 1] == '1')) {
+        token += raw[i + 1] == '0' ? '~' : '/';
+        ++i;
+        continue;
+      }
+      error = fmt::format("'~' must be followed by 0 or 1 in a JSON pointer");
+      return false;
+    }
+    tokens.push_back(std::move(token));
+    if (slash == std::string_view::npos) break;
+    text.remove_prefix(slash + 1);
+  }
+  return true;
+}
+
+PayloadComparer::PayloadComparer(CompareMode mode, std::vector<std::vector<std::string>> ignores)
+    : mode_(mode), ignores_(std::move(ignores)) {}
+
+bool PayloadComparer::equal(const Message& expected, const Message& got) const {
+  if (expected.opcode != got.opcode) return false;
+  if (expected.payload == got.payload && ignores_.empty()) return true;
+  if (mode_ == CompareMode::kBytes || expected.opcode != kText) return expected.payload == got.payload;
+  return compare(expected, got, 0).equal;
+}
+
+Comparison PayloadComparer::compare(const Message& expected, const Message& got, std::size_t max_paths) const {
+  Comparison out;
+  if (expected.opcode != got.opcode) {
+    out.equal = false;
+    return out;
+  }
+  if (mode_ == CompareMode::kJson && expected.opcode == kText) {
+    auto e = parse_json(expected.payload);
+    auto g = parse_json(got.payload);
+    if (e && g) {
+      out.as_json = true;
+      if (apply_ignores(*e, ignores_) || apply_ignores(*g, ignores_)) return out;
+      diff(*e, *g, "", max_paths, out);
+      out.equal = out.paths.empty() && out.more_paths == 0;
+      return out;
+    }
+  }
+  out.equal = expected.payload == got.payload;
+  return out;
+}
+
+ReplayMatcher::ReplayMatcher(const PayloadComparer& comparer, std::size_t window, std::chrono::milliseconds timeout,
+                             std::size_t max_unmatched)
+    : comparer_(comparer), window_(window == 0 ? 1 : window), timeout_(timeout),
+      max_unmatched_(max_unmatched == 0 ? 1 : max_unmatched) {}
+
+void ReplayMatcher::expect(ExpectedMessage expected, TimePoint now) {
+  if (expected_.empty()) front_since_ = now;
+  expected_.push_back(std::move(expected));
+}
+
+void ReplayMatcher::receive(Message message, std::vector<Mismatch>& out) {
+  received_.push_back(std::move(message));
+  if (received_.size() > max_unmatched_) {
+    out.push_back(Mismatch{Mismatch::Kind::kExtra, {}, std::move(received_.front())});
+    received_.pop_front();
+  }
+}
+
+std::size_t ReplayMatcher::match(bool more_may_come, TimePoint now, std::vector<Mismatch>& out) {
+  std::size_t matched = 0;
+  while (!received_.empty() && !expected_.empty()) {
+    const std::size_t window = std::min(window_, expected_.size());
+    std::size_t found = window;
+    for (std::size_t j = 0; j < window; ++j) {
+      if (comparer_.equal(expected_[j].message, received_.front())) {
+        found = j;
+        break;
+      }
+    }
+    if (found < window) {
+      ++matched;
+      expected_.erase(expected_.begin() + static_cast<std::ptrdiff_t>(found));
+      received_.pop_front();
+      if (found == 0) front_since_ = now;
+      continue;
+    }
+    // Its match may be an expectation not added yet: wait while the window has room.
+    if (more_may_come && expected_.size() < window_) break;
+    out.push_back(Mismatch{Mismatch::Kind::kDifferent, std::move(expected_.front()), std::move(received_.front())});
+    expected_.pop_front();
+    received_.pop_front();
+    front_since_ = now;
+  }
+  return matched;
+}
+
+bool ReplayMatcher::expire(TimePoint now, std::vector<Mismatch>& out) {
+  if (expected_.empty() || now < deadline()) return false;
+  out.push_back(Mismatch{Mismatch::Kind::kMissing, std::move(expected_.front()), {}});
+  expected_.pop_front();
+  front_since_ = now;
+  return true;
+}
+
+void ReplayMatcher::finish(bool quiet, std::vector<Mismatch>& out) {
+  for (auto& e : expected_) {
+    if (!quiet) out.push_back(Mismatch{Mismatch::Kind::kMissing, std::move(e), {}});
+  }
+  expected_.clear();
+  for (auto& m : received_) out.push_back(Mismatch{Mismatch::Kind::kExtra, {}, std::move(m)});
+  received_.clear();
+}
+
+std::string describe(const Message& message, std::size_t max_bytes) {
+  const std::string_view kind = kind_name(message.opcode);
+  const std::string& p = message.payload;
+  if (message.opcode != kBinary && is_valid_utf8(p.data(), p.size())) {
+    std::string shown = p;
+    bool cut = false;
+    if (shown.size() > max_bytes) {
+      // Cut at a code point boundary so the line stays valid UTF-8.
+      std::size_t n = max_bytes;
+      while (n > 0 && (static_cast<unsigned char>(shown[n]) & 0xC0) == 0x80) --n;
+      shown.resize(n);
+      cut = true;
+    }
+    return fmt::format("{} {}{}", kind, compact(Json(shown)), cut ? fmt::format("… ({} bytes)", p.size()) : "");
+  }
+  std::string hex;
+  const std::size_t n = std::min({p.size(), max_bytes, kMaxHexPreviewBytes});
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i > 0) hex += ' ';
+    hex += fmt::format("{:02x}", static_cast<unsigned char>(p[i]));
+  }
+  return fmt::format("{} {}{} ({} bytes)", kind, hex, n < p.size() ? " …" : "", p.size());
+}
+
+}  // namespace wstool::replay

@@ -1,0 +1,480 @@
+// `wstool record` end to end: the real proxy between raw-socket peers (exact frames both ways)
+// or `wstool echo`, its session log and live view, and what a client sees when the upstream
+// refuses, cannot be reached or drops.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "lib/frame.h"
+#include "lib/handshake.h"
+#include "tests/support/raw_socket.h"
+#include "tests/support/run_process.h"
+#include "tests/support/ws_frames.h"
+
+namespace wstool::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::string kBinary = WSTOOL_BINARY;
+
+std::string upgrade_request(const std::string& target = "/", const std::string& extra = "") {
+  return "GET " + target +
+         " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+         extra + "\r\n";
+}
+
+// A started proxy: `wstool record --listen 127.0.0.1:0 --upstream URL -o LOG`.
+struct Recorder {
+  TempDir dir;
+  std::string log_path = dir.path() + "/session.jsonl";
+  Process process;
+  std::uint16_t port = 0;
+  explicit Recorder(const std::string& upstream, std::vector<std::string> extra = {})
+      : process([&] {
+          std::vector<std::string> argv = {kBinary, "record", "--listen", "127.0.0.1:0", "--upstream", upstream,
+                                           "-o", log_path, "--color", "never"};
+          argv.insert(argv.end(), extra.begin(), extra.end());
+          return argv;
+        }()) {
+    const auto line = process.read_line(5s);
+    if (line) port = port_from_readiness_line(*line);
+  }
+  ProcessResult stop() {
+    process.signal(SIGTERM);
+    return process.wait(5s);
+  }
+  std::vector<nlohmann::json> log_records() const {
+    std::vector<nlohmann::json> records;
+    for (const std::string& line : lines_of(read_file(log_path))) {
+      if (!line.empty()) records.push_back(nlohmann::json::parse(line));
+    }
+    return records;
+  }
+};
+
+// One frame read off a raw socket, unmasked.
+struct Frame {
+  std::uint8_t opcode = 0;
+  bool fin = true;
+  std::uint8_t rsv = 0;
+  bool masked = false;
+  std::string payload;
+};
+
+std::optional<Frame> read_frame(Socket& s, std::string& buffer) {
+  const auto deadline = Clock::now() + 5s;
+  for (;;) {
+    ws::FrameHeader h;
+    const auto* data = reinterpret_cast<const std::uint8_t*>(buffer.data());
+    if (ws::decode_header(data, buffer.size(), h) == ws::HeaderStatus::kComplete &&
+        buffer.size() >= h.header_length + h.payload_length) {
+      Frame f{h.opcode, h.fin, h.rsv, h.masked, buffer.substr(h.header_length, static_cast<std::size_t>(h.payload_length))};
+      if (h.masked) ws::apply_mask(reinterpret_cast<std::uint8_t*>(f.payload.data()), f.payload.size(), h.mask_key, 0);
+      buffer.erase(0, h.header_length + static_cast<std::size_t>(h.payload_length));
+      return f;
+    }
+    if (Clock::now() >= deadline) return std::nullopt;
+    const std::string more = s.read_some(1s);
+    if (more.empty() && s.eof()) return std::nullopt;
+    buffer += more;
+  }
+}
+
+// A hand-played upstream server: accepts one connection and answers its upgrade.
+struct RawUpstream {
+  Listener listener;
+  Socket conn;
+  std::string request;
+  std::string buffer;  // bytes read past the handshake
+  std::string url() const { return "ws://127.0.0.1:" + std::to_string(listener.port()); }
+
+  bool accept_request() {
+    auto s = listener.accept(5s);
+    if (!s) return false;
+    conn = std::move(*s);
+    request = conn.read_until("\r\n\r\n", 5s);
+    return !request.empty();
+  }
+  std::string header(const std::string& name) const {
+    const std::size_t at = request.find("\r\n" + name + ": ");
+    if (at == std::string::npos) return {};
+    const std::size_t start = at + 4 + name.size();
+    return request.substr(start, request.find("\r\n", start) - start);
+  }
+  bool open(const std::string& extra_headers = "") {
+    if (!accept_request()) return false;
+    return conn.send_all("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         "Sec-WebSocket-Accept: " + ws::accept_key_for(header("Sec-WebSocket-Key")) + "\r\n" +
+                         extra_headers + "\r\n");
+  }
+};
+
+// The client through the proxy: handshake done, the 101's head returned in `head`.
+Socket open_through(std::uint16_t port, std::string* head = nullptr, const std::string& request = upgrade_request()) {
+  Socket s = connect_loopback(port);
+  if (!s.valid() || !s.send_all(request)) return Socket();
+  const std::string answer = s.read_until("\r\n\r\n", 5s);
+  if (head != nullptr) *head = answer;
+  if (answer.rfind("HTTP/1.1 101", 0) != 0) return Socket();
+  return s;
+}
+
+TEST(Record, RelaysFragmentsPingsAndBinaryFrameForFrameAndLogsThem) {
+  RawUpstream upstream;
+  Recorder proxy(upstream.url(), {"--no-compress", "--no-client-compress"});
+  ASSERT_NE(proxy.port, 0);
+  Socket client = connect_loopback(proxy.port);
+  ASSERT_TRUE(client.send_all(upgrade_request("/chat?room=1", "Sec-WebSocket-Protocol: chat.v2, chat.v1\r\nX-Trace: 42\r\n")));
+  ASSERT_TRUE(upstream.accept_request());
+  // Headers, path and subprotocols reach the upstream before the client gets its answer.
+  EXPECT_EQ(upstream.request.rfind("GET /chat?room=1 HTTP/1.1", 0), 0u) << upstream.request;
+  EXPECT_EQ(upstream.header("X-Trace"), "42");
+  EXPECT_EQ(upstream.header("Sec-WebSocket-Protocol"), "chat.v2, chat.v1");
+  ASSERT_TRUE(upstream.conn.send_all(
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+      ws::accept_key_for(upstream.header("Sec-WebSocket-Key")) + "\r\nSec-WebSocket-Protocol: chat.v1\r\n\r\n"));
+  const std::string head = client.read_until("\r\n\r\n", 5s);
+  ASSERT_EQ(head.rfind("HTTP/1.1 101", 0), 0u) << head;
+  EXPECT_NE(head.find("Sec-WebSocket-Protocol: chat.v1"), std::string::npos) << head;
+
+  // Client to upstream: a text message in three frames around a ping, then binary.
+  ASSERT_TRUE(client.send_all(ws_frame(ws::opcode::kText, "hel", true, false) + ws_frame(ws::opcode::kPing, "p", true) +
+                              ws_frame(ws::opcode::kContinuation, "", true, false) +
+                              ws_frame(ws::opcode::kContinuation, "lo", true, true) +
+                              ws_frame(ws::opcode::kBinary, std::string("\x00\xff", 2), true)));
+  std::string& in = upstream.buffer;
+  const std::vector<std::pair<std::uint8_t, std::string>> expected = {
+      {ws::opcode::kText, "hel"}, {ws::opcode::kPing, "p"}, {ws::opcode::kContinuation, ""},
+      {ws::opcode::kContinuation, "lo"}, {ws::opcode::kBinary, std::string("\x00\xff", 2)}};
+  const bool fins[] = {false, true, false, true, true};
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    auto f = read_frame(upstream.conn, in);
+    ASSERT_TRUE(f) << "frame " << i;
+    EXPECT_EQ(f->opcode, expected[i].first) << "frame " << i;
+    EXPECT_EQ(f->payload, expected[i].second) << "frame " << i;
+    EXPECT_EQ(f->fin, fins[i]) << "frame " << i;
+    EXPECT_TRUE(f->masked);
+  }
+  // The proxy left the ping to the upstream: no pong of its own reached the client.
+  // Upstream to client: exact bytes, fragmentation kept, the upstream's ping passed on.
+  const std::string from_upstream = ws_frame(ws::opcode::kPong, "p", false) +
+                                    ws_frame(ws::opcode::kBinary, "ab", false, false) +
+                                    ws_frame(ws::opcode::kPing, "x", false) +
+                                    ws_frame(ws::opcode::kContinuation, "cd", false, true);
+  ASSERT_TRUE(upstream.conn.send_all(from_upstream));
+  EXPECT_EQ(client.read_exactly(from_upstream.size(), 5s), from_upstream);
+
+  // A close code and reason from the client reach the upstream.
+  ASSERT_TRUE(client.send_all(ws_frame(ws::opcode::kClose, close_payload(4000, "bye"), true)));
+  auto close = read_frame(upstream.conn, in);
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->opcode, ws::opcode::kClose);
+  EXPECT_EQ(close->payload, close_payload(4000, "bye"));
+  upstream.conn.send_all(ws_frame(ws::opcode::kClose, close_payload(4000, ""), false));
+  EXPECT_TRUE(client.wait_closed(5s));
+
+  const ProcessResult result = proxy.stop();
+  EXPECT_TRUE(result.exited_with(0)) << result.err;
+  // The live view: one line per frame with the direction and the preview.
+  EXPECT_NE(result.out.find("#1 → text (more) 3 hel"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("#1 → binary 2 00 ff"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("#1 ← cont 2 63 64"), std::string::npos) << result.out;
+
+  const auto records = proxy.log_records();
+  ASSERT_GE(records.size(), 3u);
+  EXPECT_EQ(records.front()["type"], "header");
+  int frames = 0;
+  bool saw_open = false, saw_close = false;
+  for (const auto& r : records) {
+    if (r["type"] == "open") {
+      saw_open = true;
+      EXPECT_EQ(r["conn"], 1);
+      EXPECT_EQ(r["subprotocol"], "chat.v1");
+    }
+    if (r["type"] == "frame") ++frames;
+    if (r["type"] == "frame" && r["dir"] == "client" && r["opcode"] == 1) {
+      EXPECT_EQ(r["fin"], false);
+      EXPECT_EQ(r["text"], "hel");
+    }
+    if (r["type"] == "close") {
+      saw_close = true;
+      EXPECT_EQ(r["code"], 4000);
+      EXPECT_EQ(r["reason"], "bye");
+    }
+  }
+  EXPECT_TRUE(saw_open);
+  EXPECT_TRUE(saw_close);
+  EXPECT_EQ(frames, 9);  // 5 from the client, 4 from the upstream (close frames are close records)
+  EXPECT_EQ(records.back()["type"], "end");
+}
+
+TEST(Record, CompressedSidesRelayTheSameFrames) {
+  // The client side negotiates deflate, the upstream side does not: payloads still match.
+  Process echo({kBinary, "echo", "--listen", "127.0.0.1:0", "--no-compress"});
+  const auto ready = echo.read_line(5s);
+  ASSERT_TRUE(ready);
+  Recorder proxy("ws://127.0.0.1:" + std::to_string(port_from_readiness_line(*ready)));
+  ASSERT_NE(proxy.port, 0);
+  std::string head;
+  Socket client = open_through(proxy.port, &head,
+                               upgrade_request("/", "Sec-WebSocket-Extensions: permessage-deflate\r\n"));
+  ASSERT_TRUE(client.valid()) << head;
+  ASSERT_NE(head.find("permessage-deflate"), std::string::npos) << head;
+  // "Hello" compressed (RFC 7692 7.2.3.1), RSV1 set.
+  const std::string compressed("\xf2\x48\xcd\xc9\xc9\x07\x00", 7);
+  ws::FrameHeader h;
+  h.rsv = ws::kRsv1;
+  h.opcode = ws::opcode::kText;
+  h.masked = true;
+  h.mask_key = kTestMaskKey;
+  h.payload_length = compressed.size();
+  std::uint8_t header[ws::kMaxFrameHeaderBytes];
+  const std::size_t n = ws::encode_header(header, h);
+  std::string body = compressed;
+  ws::apply_mask(reinterpret_cast<std::uint8_t*>(body.data()), body.size(), h.mask_key, 0);
+  ASSERT_TRUE(client.send_all(std::string(reinterpret_cast<const char*>(header), n) + body));
+  std::string buffer;
+  auto echoed = read_frame(client, buffer);
+  ASSERT_TRUE(echoed);
+  EXPECT_EQ(echoed->rsv, ws::kRsv1);  // compressed again for the client
+  const ProcessResult result = proxy.stop();
+  EXPECT_NE(result.out.find("#1 → text deflate 5 Hello"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("#1 ← text 5 Hello"), std::string::npos) << result.out;  // echo: no deflate
+  echo.signal(SIGTERM);
+  EXPECT_TRUE(echo.wait(5s).exited_with(0));
+}
+
+TEST(Record, TwoClientsAtOnceGetTheirOwnIdsAndAnswers) {
+  Process echo({kBinary, "echo", "--listen", "127.0.0.1:0"});
+  const auto ready = echo.read_line(5s);
+  ASSERT_TRUE(ready);
+  Recorder proxy("ws://127.0.0.1:" + std::to_string(port_from_readiness_line(*ready)), {"--filter", "conn=2"});
+  ASSERT_NE(proxy.port, 0);
+  Socket a = open_through(proxy.port);
+  Socket b = open_through(proxy.port);
+  ASSERT_TRUE(a.valid());
+  ASSERT_TRUE(b.valid());
+  ASSERT_TRUE(a.send_all(ws_frame(ws::opcode::kText, "from a", true)));
+  ASSERT_TRUE(b.send_all(ws_frame(ws::opcode::kText, "{ \"from\": \"b\" }", true)));
+  EXPECT_EQ(b.read_exactly(17, 5s), ws_frame(ws::opcode::kText, "{ \"from\": \"b\" }", false));
+  EXPECT_EQ(a.read_exactly(8, 5s), ws_frame(ws::opcode::kText, "from a", false));
+  a.close();  // one client vanishing leaves the other working
+  ASSERT_TRUE(b.send_all(ws_frame(ws::opcode::kBinary, "again", true)));
+  EXPECT_EQ(b.read_exactly(7, 5s), ws_frame(ws::opcode::kBinary, "again", false));
+  const ProcessResult result = proxy.stop();
+  EXPECT_TRUE(result.exited_with(0)) << result.err;
+  // --filter conn=2 shows only b's frames; JSON in compact form.
+  EXPECT_NE(result.out.find("#2 → text 15 {\"from\":\"b\"}"), std::string::npos) << result.out;
+  EXPECT_EQ(result.out.find("from a"), std::string::npos) << result.out;
+  int conn1 = 0, conn2 = 0;
+  for (const auto& r : proxy.log_records()) {
+    if (r["type"] != "frame") continue;
+    (r["conn"] == 1 ? conn1 : conn2)++;
+  }
+  EXPECT_EQ(conn1, 2);  // the log has everything, whatever the filter
+  EXPECT_EQ(conn2, 4);
+  echo.signal(SIGTERM);
+  EXPECT_TRUE(echo.wait(5s).exited_with(0));
+}
+
+TEST(Record, ARefusedUpstreamHandshakeReachesTheClientWithItsBody) {
+  RawUpstream upstream;
+  Recorder proxy(upstream.url());
+  ASSERT_NE(proxy.port, 0);
+  Socket client = connect_loopback(proxy.port);
+  ASSERT_TRUE(client.send_all(upgrade_request()));
+  ASSERT_TRUE(upstream.accept_request());
+  ASSERT_TRUE(upstream.conn.send_all("HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nX-Why: policy\r\n"
+                                     "Content-Length: 7\r\n\r\nno way\n"));
+  const std::string answer = client.read_until("no way\n", 5s);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 403 Forbidden", 0), 0u) << answer;
+  EXPECT_NE(answer.find("X-Why: policy"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("\r\n\r\nno way\n"), std::string::npos) << answer;
+  EXPECT_TRUE(proxy.stop().exited_with(0));
+}
+
+TEST(Record, AnUnreachableUpstreamIs502) {
+  std::uint16_t closed_port = 0;
+  {
+    Listener gone;
+    closed_port = gone.port();
+  }
+  Recorder proxy("ws://127.0.0.1:" + std::to_string(closed_port));
+  ASSERT_NE(proxy.port, 0);
+  std::string head;
+  EXPECT_FALSE(open_through(proxy.port, &head).valid());
+  EXPECT_EQ(head.rfind("HTTP/1.1 502 Bad Gateway", 0), 0u) << head;
+  const ProcessResult result = proxy.stop();
+  EXPECT_TRUE(result.exited_with(0)) << result.err;
+  EXPECT_NE(result.out.find("refused with 502"), std::string::npos) << result.out;
+}
+
+TEST(Record, AnUpstreamThatNeverAnswersIs504) {
+  RawUpstream upstream;
+  Recorder proxy(upstream.url(), {"--connect-timeout", "300ms"});
+  ASSERT_NE(proxy.port, 0);
+  std::string head;
+  Socket client = connect_loopback(proxy.port);
+  ASSERT_TRUE(client.send_all(upgrade_request()));
+  ASSERT_TRUE(upstream.accept_request());  // and say nothing
+  head = client.read_until("\r\n\r\n", 5s);
+  EXPECT_EQ(head.rfind("HTTP/1.1 504 Gateway Timeout", 0), 0u) << head;
+  EXPECT_TRUE(proxy.stop().exited_with(0));
+}
+
+TEST(Record, TheUpstreamsCloseCodeIsRelayedAndADropIs1014) {
+  {
+    RawUpstream upstream;
+    Recorder proxy(upstream.url());
+    Socket client = connect_loopback(proxy.port);
+    ASSERT_TRUE(client.send_all(upgrade_request()));
+    ASSERT_TRUE(upstream.open());
+    ASSERT_EQ(client.read_until("\r\n\r\n", 5s).rfind("HTTP/1.1 101", 0), 0u);
+    ASSERT_TRUE(upstream.conn.send_all(ws_frame(ws::opcode::kClose, close_payload(4001, "done"), false)));
+    std::string buffer;
+    auto close = read_frame(client, buffer);
+    ASSERT_TRUE(close);
+    EXPECT_EQ(close->opcode, ws::opcode::kClose);
+    EXPECT_EQ(close->payload, close_payload(4001, "done"));
+    EXPECT_TRUE(proxy.stop().exited_with(0));
+  }
+  {
+    RawUpstream upstream;
+    Recorder proxy(upstream.url());
+    Socket client = connect_loopback(proxy.port);
+    ASSERT_TRUE(client.send_all(upgrade_request()));
+    ASSERT_TRUE(upstream.open());
+    ASSERT_EQ(client.read_until("\r\n\r\n", 5s).rfind("HTTP/1.1 101", 0), 0u);
+    upstream.conn.close();  // gone without a close frame
+    std::string buffer;
+    auto close = read_frame(client, buffer);
+    ASSERT_TRUE(close);
+    EXPECT_EQ(close->opcode, ws::opcode::kClose);
+    EXPECT_EQ(close->payload.substr(0, 2), close_payload(1014, ""));
+    const ProcessResult result = proxy.stop();
+    EXPECT_TRUE(result.exited_with(0)) << result.err;
+  }
+}
+
+TEST(Record, WithoutOutputTheLogIsNamedAfterTheTimeOnStderr) {
+  TempDir dir;
+  Process proxy({"/bin/sh", "-c", "cd '" + dir.path() + "' && exec '" + kBinary +
+                                      "' record -q --listen 127.0.0.1:0 --upstream ws://127.0.0.1:9"});
+  const auto line = proxy.read_line(5s);
+  ASSERT_TRUE(line);
+  EXPECT_NE(port_from_readiness_line(*line), 0);
+  proxy.signal(SIGTERM);
+  const ProcessResult result = proxy.wait(5s);
+  EXPECT_TRUE(result.exited_with(0)) << result.err;
+  const std::size_t at = result.err.find("recording to wstool-");
+  ASSERT_NE(at, std::string::npos) << result.err;
+  const std::string name = result.err.substr(at + 13, result.err.find('\n', at) - at - 13);
+  EXPECT_EQ(name.size(), std::string("wstool-20261126-040506.jsonl").size()) << name;
+  EXPECT_NO_THROW(read_file(dir.path() + "/" + name));
+}
+
+TEST(Record, UsageErrorsExit64) {
+  const ProcessResult bad_filter = run_process(
+      {kBinary, "record", "--upstream", "ws://127.0.0.1:9", "--listen", "127.0.0.1:0", "--filter", "conn=1 cnn=2"});
+  EXPECT_TRUE(bad_filter.exited_with(64)) << bad_filter.err;
+  EXPECT_NE(bad_filter.err.find("--filter: at 8: unknown field 'cnn'"), std::string::npos) << bad_filter.err;
+  EXPECT_EQ(bad_filter.out, "");
+  const ProcessResult no_upstream = run_process({kBinary, "record", "--listen", "127.0.0.1:0"});
+  EXPECT_TRUE(no_upstream.exited_with(64)) << no_upstream.err;
+}
+
+TEST(Record, ConvertTurnsALogIntoHarAndBack) {
+  TempDir dir;
+  const std::string har = dir.path() + "/echo.har";
+  const std::string back = dir.path() + "/back.jsonl";
+  const ProcessResult to_har = run_process(
+      {kBinary, "record", "--convert", std::string(WSTOOL_SOURCE_DIR) + "/tests/data/session-echo.jsonl", "-o", har});
+  ASSERT_TRUE(to_har.exited_with(0)) << to_har.err;
+  const auto document = nlohmann::json::parse(read_file(har));
+  EXPECT_FALSE(document["log"]["entries"].empty());
+  const ProcessResult to_log = run_process({kBinary, "record", "--convert", har, "-o", back});
+  ASSERT_TRUE(to_log.exited_with(0)) << to_log.err;
+  EXPECT_NE(read_file(back).find("\"type\":\"frame\""), std::string::npos);
+  const ProcessResult missing = run_process({kBinary, "record", "--convert", dir.path() + "/none.jsonl", "-o", har});
+  EXPECT_TRUE(missing.exited_with(66)) << missing.err;
+  const ProcessResult no_output = run_process({kBinary, "record", "--convert", har});
+  EXPECT_TRUE(no_output.exited_with(64)) << no_output.err;
+}
+
+TEST(Record, AnInvalidFrameIsShownThenHandledAsTheRfcSays) {
+  RawUpstream upstream;
+  Recorder proxy(upstream.url());
+  ASSERT_NE(proxy.port, 0);
+  Socket client = connect_loopback(proxy.port);
+  ASSERT_TRUE(client.send_all(upgrade_request()));
+  ASSERT_TRUE(upstream.open());
+  ASSERT_EQ(client.read_until("\r\n\r\n", 5s).rfind("HTTP/1.1 101", 0), 0u);
+  // RSV2 with no extension that defines it.
+  ws::FrameHeader h;
+  h.rsv = ws::kRsv2;
+  h.opcode = ws::opcode::kText;
+  h.masked = true;
+  h.mask_key = kTestMaskKey;
+  h.payload_length = 0;
+  std::uint8_t header[ws::kMaxFrameHeaderBytes];
+  const std::size_t n = ws::encode_header(header, h);
+  ASSERT_TRUE(client.send_all(std::string(reinterpret_cast<const char*>(header), n)));
+  std::string buffer;
+  auto close = read_frame(client, buffer);
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->payload.substr(0, 2), close_payload(1002, ""));
+  auto relayed = read_frame(upstream.conn, upstream.buffer);  // the upstream learns why
+  ASSERT_TRUE(relayed);
+  EXPECT_EQ(relayed->opcode, ws::opcode::kClose);
+  EXPECT_EQ(relayed->payload.substr(0, 2), close_payload(1002, ""));
+  upstream.conn.close();
+  const ProcessResult result = proxy.stop();
+  EXPECT_TRUE(result.exited_with(0)) << result.err;
+  EXPECT_NE(result.out.find("failed by the proxy with 1002: reserved bits set"), std::string::npos) << result.out;
+  bool logged = false;
+  for (const auto& r : proxy.log_records()) {
+    if (r["type"] == "close") logged = r["code"] == 1002;
+  }
+  EXPECT_TRUE(logged);
+}
+
+TEST(Record, ConnectThroughTheProxyToEchoIsRecorded) {
+  Process echo({kBinary, "echo", "--listen", "127.0.0.1:0"});
+  const auto ready = echo.read_line(5s);
+  ASSERT_TRUE(ready);
+  Recorder proxy("ws://127.0.0.1:" + std::to_string(port_from_readiness_line(*ready)));
+  ASSERT_NE(proxy.port, 0);
+  ProcessOptions input;
+  input.stdin_data = "{\"a\": [1, 2]}\nhello\n";
+  const ProcessResult client = run_process(
+      {kBinary, "connect", "ws://127.0.0.1:" + std::to_string(proxy.port) + "/path", "--count", "2"}, input);
+  EXPECT_TRUE(client.exited_with(0)) << client.err;
+  EXPECT_NE(client.out.find("hello"), std::string::npos) << client.out;
+  const ProcessResult result = proxy.stop();
+  EXPECT_TRUE(result.exited_with(0)) << result.err;
+  // Both sides negotiated deflate separately; the log holds the payloads decompressed.
+  EXPECT_NE(result.out.find("#1 ← text deflate 13 {\"a\":[1,2]}"), std::string::npos) << result.out;
+  std::vector<std::string> texts;
+  for (const auto& r : proxy.log_records()) {
+    if (r["type"] == "open") {
+      EXPECT_EQ(r["url"], "ws://127.0.0.1:" + std::to_string(proxy.port) + "/path");
+    }
+    if (r["type"] == "frame") texts.push_back(std::string(r["dir"]) + " " + std::string(r["text"]));
+    if (r["type"] == "close") {
+      EXPECT_EQ(r["code"], 1000);
+    }
+  }
+  EXPECT_EQ(texts, (std::vector<std::string>{"client {\"a\": [1, 2]}", "client hello", "server {\"a\": [1, 2]}",
+                                             "server hello"}));
+  echo.signal(SIGTERM);
+  EXPECT_TRUE(echo.wait(5s).exited_with(0));
+}
+
+}  // namespace
+}  // namespace wstool::test

@@ -1,0 +1,246 @@
+// `wstool replay` end to end: the fixtures in tests/data replayed against the real `wstool echo`
+// and `wstool serve`, matching and differing, and one test per exit code it can reach.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "tests/support/raw_socket.h"
+#include "tests/support/run_process.h"
+
+namespace wstool::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::string kBinary = WSTOOL_BINARY;
+const std::string kData = std::string(WSTOOL_SOURCE_DIR) + "/tests/data/";
+
+// A server subcommand on 127.0.0.1:0, its URL read from the readiness line.
+struct Server {
+  Process process;
+  std::string url;
+  explicit Server(std::vector<std::string> argv) : process([&] {
+    argv.insert(argv.begin(), kBinary);
+    argv.insert(argv.end(), {"--listen", "127.0.0.1:0"});
+    return argv;
+  }()) {
+    const auto line = process.read_line(5s);
+    if (line) url = "ws://127.0.0.1:" + std::to_string(port_from_readiness_line(*line));
+  }
+  ProcessResult stop() {
+    stopped = true;
+    process.signal(SIGTERM);
+    return process.wait(5s);
+  }
+  ~Server() {
+    if (!stopped) stop();
+  }
+  bool stopped = false;
+};
+
+ProcessResult replay(std::vector<std::string> args) {
+  args.insert(args.begin(), {kBinary, "replay"});
+  ProcessOptions options;
+  options.timeout = 20s;
+  return run_process(args, options);
+}
+
+void write_text(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+
+constexpr const char* kHeader =
+    R"({"type":"header","version":1,"tool":"wstool 0.1.0","started":"2026-11-26T04:05:06.000Z","capturedBy":"connect"})"
+    "\n"
+    R"({"type":"open","conn":1,"t":0,"url":"ws://127.0.0.1:9/"})"
+    "\n";
+
+std::string text_frame(std::uint64_t t, const char* dir, const std::string& json_text) {
+  return fmt::format(R"({{"type":"frame","conn":1,"t":{},"dir":"{}","opcode":1,"text":{}}})", t, dir,
+                     nlohmann::json(json_text).dump()) +
+         "\n";
+}
+
+TEST(Replay, EchoSessionMatchesWstoolEcho) {
+  Server echo({"echo"});
+  ASSERT_FALSE(echo.url.empty());
+  const ProcessResult r = replay({kData + "session-echo.jsonl", echo.url, "--compare-control"});
+  EXPECT_TRUE(r.exited_with(0)) << r.out << r.err;
+  EXPECT_EQ(r.out, "replay: 1 connection(s), 4 frame(s) sent, 4 expected, 4 matched, 0 difference(s)\n");
+}
+
+TEST(Replay, ChangedRepliesExit1WithTheJsonPathAndResults) {
+  // The recording was made against serve's defaults; this server's limits differ.
+  Server serve({"serve", "--max-content", "1000"});
+  ASSERT_FALSE(serve.url.empty());
+  TempDir dir;
+  const std::string results = dir.path() + "/results.json";
+  const ProcessResult r = replay({kData + "session-chat.jsonl", serve.url, "--parallel", "--ignore", "/sessionId",
+                                  "-o", results});
+  EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
+  EXPECT_NE(r.out.find("conn 1 frame 1 (session-chat.jsonl:3): /limits/maxContentBytes: expected 65536, got 1000\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("conn 2 frame 1 (session-chat.jsonl:7): /limits/maxContentBytes"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("2 difference(s)"), std::string::npos) << r.out;
+  const auto doc = nlohmann::json::parse(read_file(results));
+  EXPECT_EQ(doc["version"], 1);
+  EXPECT_EQ(doc["exitCode"], 1);
+  EXPECT_EQ(doc["summary"]["differences"], 2);
+  EXPECT_EQ(doc["summary"]["framesMatched"], 8);
+  ASSERT_EQ(doc["differences"].size(), 2U);
+  EXPECT_EQ(doc["differences"][0]["kind"], "different");
+  EXPECT_EQ(doc["differences"][0]["paths"][0]["path"], "/limits/maxContentBytes");
+}
+
+TEST(Replay, ParallelReplaysAChatAsAChat) {
+  Server serve({"serve"});
+  ASSERT_FALSE(serve.url.empty());
+  // userIds come from the URL; sessionIds are random, and limits are configuration.
+  const ProcessResult r = replay({kData + "session-chat.jsonl", serve.url, "--parallel", "--ignore", "/sessionId",
+                                  "--ignore", "/limits"});
+  EXPECT_TRUE(r.exited_with(0)) << r.out << r.err;
+  EXPECT_EQ(r.out, "replay: 2 connection(s), 4 frame(s) sent, 10 expected, 10 matched, 0 difference(s)\n");
+}
+
+TEST(Replay, OneAfterTheOtherTheChatMissesItsPartner) {
+  Server serve({"serve"});
+  ASSERT_FALSE(serve.url.empty());
+  const ProcessResult r = replay({kData + "session-chat.jsonl", serve.url, "--ignore", "/sessionId", "--ignore",
+                                  "/limits", "--timeout", "200ms"});
+  EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
+  EXPECT_NE(r.out.find("conn 1 frame 3 (session-chat.jsonl:10): missing: expected text "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("got nothing (within 200ms)"), std::string::npos) << r.out;
+}
+
+TEST(Replay, CompareJsonIgnoresMemberOrderAndSpacing) {
+  Server echo({"echo"});
+  TempDir dir;
+  const std::string log = dir.path() + "/json.jsonl";
+  write_text(log, std::string(kHeader) + text_frame(10, "client", R"({"a":1,"b":[1,2]})") +
+                      text_frame(20, "server", R"({ "b": [1, 2], "a": 1.0 })"));
+  const ProcessResult bytes = replay({log, echo.url});
+  EXPECT_TRUE(bytes.exited_with(1)) << bytes.out << bytes.err;
+  EXPECT_NE(bytes.out.find("conn 1 frame 1 (json.jsonl:4): expected text "), std::string::npos) << bytes.out;
+  const ProcessResult json = replay({log, echo.url, "--compare", "json"});
+  EXPECT_TRUE(json.exited_with(0)) << json.out << json.err;
+}
+
+TEST(Replay, UnorderedToleratesReorderingWithinTheWindow) {
+  Server echo({"echo"});
+  TempDir dir;
+  const std::string log = dir.path() + "/order.jsonl";
+  write_text(log, std::string(kHeader) + text_frame(10, "client", "A") + text_frame(11, "client", "B") +
+                      text_frame(20, "server", "B") + text_frame(21, "server", "A"));
+  const ProcessResult ordered = replay({log, echo.url});
+  EXPECT_TRUE(ordered.exited_with(1)) << ordered.out << ordered.err;
+  EXPECT_NE(ordered.out.find(R"(conn 1 frame 1 (order.jsonl:5): expected text "B", got text "A")"), std::string::npos)
+      << ordered.out;
+  const ProcessResult unordered = replay({log, echo.url, "--unordered"});
+  EXPECT_TRUE(unordered.exited_with(0)) << unordered.out << unordered.err;
+  const ProcessResult narrow = replay({log, echo.url, "--unordered=1"});
+  EXPECT_TRUE(narrow.exited_with(1)) << narrow.out << narrow.err;
+}
+
+TEST(Replay, SpeedMaxSkipsTheRecordedPauses) {
+  Server echo({"echo"});
+  TempDir dir;
+  const std::string log = dir.path() + "/slow.jsonl";
+  std::string text = kHeader;
+  constexpr std::uint64_t kMinute = 60'000'000;  // a minute between messages, as recorded
+  for (std::uint64_t i = 1; i <= 5; ++i) {
+    text += text_frame(i * kMinute, "client", "m" + std::to_string(i));
+    text += text_frame(i * kMinute + 1, "server", "m" + std::to_string(i));
+  }
+  write_text(log, text);
+  const auto start = std::chrono::steady_clock::now();
+  const ProcessResult r = replay({log, echo.url, "--speed", "max"});
+  EXPECT_TRUE(r.exited_with(0)) << r.out << r.err;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  EXPECT_TRUE(replay({log, echo.url, "--speed", "fast"}).exited_with(64));
+}
+
+TEST(Replay, ADifferentCloseCodeIsADifference) {
+  Server echo({"echo"});
+  TempDir dir;
+  const std::string log = dir.path() + "/close.jsonl";
+  // The client closed with 1000; the recorded server answered 4000 (echo answers with the same code).
+  write_text(log, std::string(kHeader) + text_frame(10, "client", "x") + text_frame(20, "server", "x") +
+                      R"({"type":"frame","conn":1,"t":30,"dir":"client","opcode":8,"bytes":"A+g="})" "\n"
+                      R"({"type":"frame","conn":1,"t":31,"dir":"server","opcode":8,"bytes":"D6A="})" "\n"
+                      R"({"type":"close","conn":1,"t":32,"code":1000,"by":"client","clean":true})" "\n");
+  const ProcessResult r = replay({log, echo.url});
+  EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
+  EXPECT_NE(r.out.find("conn 1: close: expected 4000 from the server, got 1000\n"), std::string::npos) << r.out;
+}
+
+TEST(Replay, HarFromChromeReplaysAgainstEcho) {
+  Server echo({"echo"});
+  const ProcessResult r = replay({"--har", kData + "chrome-echo.har", echo.url, "--speed", "max"});
+  EXPECT_TRUE(r.exited_with(0)) << r.out << r.err;
+  EXPECT_EQ(r.out, "replay: 1 connection(s), 3 frame(s) sent, 3 expected, 3 matched, 0 difference(s)\n");
+}
+
+TEST(ServeLogMessages, ServesLogReplaysAgainstServe) {
+  TempDir dir;
+  const std::string log = dir.path() + "/serve.jsonl";
+  {
+    Server logging({"serve", "--log-messages", log});
+    ASSERT_FALSE(logging.url.empty());
+    const ProcessResult r = replay({kData + "session-chat.jsonl", logging.url, "--parallel", "--ignore", "/sessionId"});
+    EXPECT_TRUE(r.exited_with(0)) << r.out << r.err;
+    const ProcessResult stopped = logging.stop();
+    EXPECT_TRUE(stopped.exited_with(0)) << stopped.err;
+  }
+  const std::string text = read_file(log);
+  const auto lines = lines_of(text);
+  ASSERT_GE(lines.size(), 4U) << text;
+  EXPECT_NE(lines[0].find(R"("capturedBy":"serve")"), std::string::npos) << lines[0];
+  EXPECT_NE(text.find(R"("url":"ws://127.0.0.1:)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(["Sec-WebSocket-Key","[redacted]"])"), std::string::npos) << text;
+  EXPECT_NE(lines.back().find(R"({"type":"end",)"), std::string::npos) << lines.back();
+  EXPECT_NE(lines.back().find(R"("connections":2,"frames":14})"), std::string::npos) << lines.back();
+  // What serve logged is itself a recording: it replays against a fresh server.
+  Server fresh({"serve"});
+  const ProcessResult again = replay({log, fresh.url, "--parallel", "--ignore", "/sessionId"});
+  EXPECT_TRUE(again.exited_with(0)) << again.out << again.err;
+  EXPECT_EQ(again.out, "replay: 2 connection(s), 4 frame(s) sent, 10 expected, 10 matched, 0 difference(s)\n");
+}
+
+TEST(ReplayExit, CorruptLogExits65NamingTheLine) {
+  Server echo({"echo"});
+  const ProcessResult r = replay({kData + "session-corrupt.jsonl", echo.url});
+  EXPECT_TRUE(r.exited_with(65)) << r.out << r.err;
+  EXPECT_NE(r.err.find("session-corrupt.jsonl:4: invalid JSON"), std::string::npos) << r.err;
+}
+
+TEST(ReplayExit, TruncatedLogReplaysWithAWarning) {
+  Server echo({"echo"});
+  const ProcessResult r = replay({kData + "session-truncated.jsonl", echo.url});
+  EXPECT_TRUE(r.exited_with(0)) << r.out << r.err;
+  EXPECT_NE(r.err.find("session-truncated.jsonl:7: truncated last line ignored"), std::string::npos) << r.err;
+}
+
+TEST(ReplayExit, MissingLogExits66) {
+  const ProcessResult r = replay({"/nonexistent/session.jsonl", "ws://127.0.0.1:9/"});
+  EXPECT_TRUE(r.exited_with(66)) << r.out << r.err;
+  EXPECT_NE(r.err.find("wsreplay: error: /nonexistent/session.jsonl: "), std::string::npos) << r.err;
+}
+
+TEST(ReplayExit, UnreachableTargetExits69) {
+  std::uint16_t port = 0;
+  {
+    Listener closed;
+    port = closed.port();
+  }
+  const ProcessResult r = replay({kData + "session-echo.jsonl", "ws://127.0.0.1:" + std::to_string(port)});
+  EXPECT_TRUE(r.exited_with(69)) << r.out << r.err;
+  EXPECT_NE(r.err.find("refused"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace wstool::test

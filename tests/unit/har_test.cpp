@@ -1,0 +1,107 @@
+// Tests for lib/har: Chrome's HAR WebSocket entries read into session records, and the
+// conversions both ways (what `wstool record --convert` does).
+#include "lib/har.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "tests/support/run_process.h"
+
+namespace wstool::har {
+namespace {
+
+using session::Direction;
+using session::FrameRecord;
+using session::OpenRecord;
+
+const std::string kFixture = std::string(WSTOOL_SOURCE_DIR) + "/tests/data/chrome-echo.har";
+
+TEST(Har, ReadsChromesWebSocketEntry) {
+  HarSession s;
+  const Error error = read_har(kFixture, s);
+  ASSERT_FALSE(error) << error.message;
+  EXPECT_EQ(s.header.captured_by, "har");
+  EXPECT_EQ(s.header.started, "2026-11-26T04:05:06.120Z");
+  ASSERT_EQ(s.records.size(), 7U);
+  const auto& open = std::get<OpenRecord>(s.records[0]);
+  EXPECT_EQ(open.conn, 1U);
+  EXPECT_EQ(open.t_us, 0U);
+  EXPECT_EQ(open.url, "ws://127.0.0.1:9001/");
+  EXPECT_EQ(open.status, 101);
+  EXPECT_EQ(open.extensions, "permessage-deflate");
+  EXPECT_EQ(ws::header_value(open.request, "Origin"), "http://127.0.0.1:9001");
+  const auto& first = std::get<FrameRecord>(s.records[1]);
+  EXPECT_EQ(first.dir, Direction::kClient);
+  EXPECT_EQ(first.payload, "hello from chrome");
+  EXPECT_NEAR(static_cast<double>(first.t_us), 131417.0, 2.0);  // 06.251417 - 06.120
+  const auto& reply = std::get<FrameRecord>(s.records[4]);
+  EXPECT_EQ(reply.dir, Direction::kServer);
+  EXPECT_EQ(reply.payload, "{\"op\":\"sub\",\"topic\":\"t\xC3\xA9\"}");
+  const auto& binary = std::get<FrameRecord>(s.records[6]);
+  EXPECT_EQ(binary.opcode, 2);
+  EXPECT_EQ(binary.payload, std::string("\x00\x01\x02\xFF", 4));
+}
+
+TEST(Har, MalformedEntriesAreBadData) {
+  test::TempDir dir;
+  const std::string path = dir.path() + "/bad.har";
+  std::ofstream(path) << R"({"log":{"entries":[{"request":{"url":"ws://h/"},"startedDateTime":"2026-01-01T00:00:00Z",)"
+                         R"("_webSocketMessages":[{"type":"send","time":1.5,"opcode":2,"data":"!!"}]}]}})";
+  HarSession s;
+  Error error = read_har(path, s);
+  EXPECT_EQ(error.code, Errc::kBadData);
+  EXPECT_EQ(error.message, path + ": entry 1: message 1: \"data\" is not valid base64");
+
+  std::ofstream(path, std::ios::trunc) << R"({"not":"har"})";
+  error = read_har(path, s);
+  EXPECT_EQ(error.code, Errc::kBadData);
+  EXPECT_EQ(read_har(dir.path() + "/none.har", s).code, Errc::kMissingInput);
+}
+
+TEST(Har, ConvertsBothWaysKeepingMessagesAndRedactingSecrets) {
+  test::TempDir dir;
+  const std::string log = dir.path() + "/from-har.jsonl";
+  ASSERT_FALSE(convert_session_file(kFixture, log));
+  const std::string log_text = test::read_file(log);
+  EXPECT_EQ(log_text.find("abc123"), std::string::npos) << "the Cookie header must be redacted";
+  EXPECT_NE(log_text.find("\"capturedBy\":\"har\""), std::string::npos);
+
+  const std::string har = dir.path() + "/back.har";
+  ASSERT_FALSE(convert_session_file(log, har));
+  HarSession again;
+  ASSERT_FALSE(read_har(har, again));
+  HarSession original;
+  ASSERT_FALSE(read_har(kFixture, original));
+  ASSERT_EQ(again.records.size(), original.records.size());
+  for (std::size_t i = 1; i < original.records.size(); ++i) {
+    const auto& a = std::get<FrameRecord>(original.records[i]);
+    const auto& b = std::get<FrameRecord>(again.records[i]);
+    EXPECT_EQ(a.payload, b.payload) << i;
+    EXPECT_EQ(a.dir, b.dir) << i;
+    EXPECT_EQ(a.opcode, b.opcode) << i;
+    EXPECT_NEAR(static_cast<double>(a.t_us), static_cast<double>(b.t_us), 1000.0) << i;
+  }
+  EXPECT_EQ(convert_session_file(log, dir.path() + "/x.jsonl").code, Errc::kUsage);
+}
+
+TEST(Har, SessionLogFragmentsAreJoinedAndControlFramesLeftOut) {
+  test::TempDir dir;
+  const std::string log = dir.path() + "/frag.jsonl";
+  std::ofstream(log)
+      << R"({"type":"header","version":1,"started":"2026-11-26T04:05:06.000Z","capturedBy":"record"})" "\n"
+      << R"({"type":"open","conn":4,"t":0,"url":"ws://h/"})" "\n"
+      << R"({"type":"frame","conn":4,"t":10,"dir":"client","opcode":1,"fin":false,"text":"hel"})" "\n"
+      << R"({"type":"frame","conn":4,"t":11,"dir":"client","opcode":9,"text":"p"})" "\n"
+      << R"({"type":"frame","conn":4,"t":12,"dir":"client","opcode":0,"fin":true,"text":"lo"})" "\n"
+      << R"({"type":"close","conn":4,"t":20,"code":1000,"by":"client","clean":true})" "\n";
+  const std::string har = dir.path() + "/frag.har";
+  ASSERT_FALSE(convert_session_file(log, har));
+  HarSession s;
+  ASSERT_FALSE(read_har(har, s));
+  ASSERT_EQ(s.records.size(), 2U);
+  EXPECT_EQ(std::get<FrameRecord>(s.records[1]).payload, "hello");
+}
+
+}  // namespace
+}  // namespace wstool::har

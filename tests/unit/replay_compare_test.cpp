@@ -1,0 +1,171 @@
+// Tests for lib/replay_compare: byte and JSON comparison, ignored pointers (with wildcards), the
+// path-level diff replay prints, and message descriptions.
+#include "lib/replay_compare.h"
+
+#include <gtest/gtest.h>
+
+namespace wstool::replay {
+namespace {
+
+PayloadComparer json_comparer(const std::vector<std::string>& ignores = {}) {
+  std::vector<std::vector<std::string>> parsed;
+  for (const auto& p : ignores) {
+    std::vector<std::string> tokens;
+    std::string error;
+    EXPECT_TRUE(PayloadComparer::parse_pointer(p, tokens, error)) << p << ": " << error;
+    parsed.push_back(tokens);
+  }
+  return PayloadComparer(CompareMode::kJson, parsed);
+}
+
+Message text(std::string s) { return Message{1, std::move(s)}; }
+
+TEST(ReplayCompare, BytesModeIsExact) {
+  const PayloadComparer c(CompareMode::kBytes, {});
+  EXPECT_TRUE(c.equal(text("{\"a\":1}"), text("{\"a\":1}")));
+  EXPECT_FALSE(c.equal(text("{\"a\":1}"), text("{ \"a\": 1 }")));
+  EXPECT_FALSE(c.equal(text("x"), Message{2, "x"}));  // text is not binary
+}
+
+TEST(ReplayCompare, JsonModeIsSemantic) {
+  const PayloadComparer c = json_comparer();
+  EXPECT_TRUE(c.equal(text(R"({"a":1,"b":[true,null]})"), text(R"({ "b": [true, null], "a": 1.0 })")));
+  EXPECT_FALSE(c.equal(text(R"({"a":[1,2]})"), text(R"({"a":[2,1]})")));
+  EXPECT_TRUE(c.equal(text("not json"), text("not json")));  // falls back to bytes
+  EXPECT_FALSE(c.equal(text("not json"), text("not json ")));
+}
+
+TEST(ReplayCompare, DiffNamesJsonPointers) {
+  const PayloadComparer c = json_comparer();
+  const Comparison d = c.compare(text(R"({"user":{"id":1,"a/b":"x"},"list":[1,2],"gone":0})"),
+                                 text(R"({"user":{"id":2,"a/b":"y"},"list":[1],"new":true})"), 10);
+  EXPECT_FALSE(d.equal);
+  EXPECT_TRUE(d.as_json);
+  std::vector<std::string> lines;
+  for (const auto& p : d.paths) lines.push_back(p.path + " " + p.expected + " " + p.got);
+  EXPECT_EQ(lines, (std::vector<std::string>{"/gone 0 (absent)", "/list/1 2 (absent)", "/user/a~1b \"x\" \"y\"",
+                                             "/user/id 1 2", "/new (absent) true"}));
+  const Comparison capped = c.compare(text(R"([1,2,3])"), text(R"([4,5,6])"), 1);
+  EXPECT_EQ(capped.paths.size(), 1U);
+  EXPECT_EQ(capped.more_paths, 2U);
+}
+
+TEST(ReplayCompare, IgnoredPointersAndWildcards) {
+  EXPECT_TRUE(json_comparer({"/sessionId"}).equal(text(R"({"type":"welcome","sessionId":"a1"})"),
+                                                  text(R"({"type":"welcome","sessionId":"b2"})")));
+  // Present on one side only is ignored too.
+  EXPECT_TRUE(json_comparer({"/ts"}).equal(text(R"({"x":1,"ts":5})"), text(R"({"x":1})")));
+  EXPECT_FALSE(json_comparer({"/ts"}).equal(text(R"({"x":1,"ts":5})"), text(R"({"x":2,"ts":5})")));
+  EXPECT_TRUE(json_comparer({"/users/*/id"}).equal(text(R"({"users":[{"id":1,"n":"a"},{"id":2,"n":"b"}]})"),
+                                                   text(R"({"users":[{"id":7,"n":"a"},{"id":8,"n":"b"}]})")));
+  EXPECT_FALSE(json_comparer({"/users/*/id"}).equal(text(R"({"users":[{"id":1,"n":"a"}]})"),
+                                                    text(R"({"users":[{"id":1,"n":"z"}]})")));
+  EXPECT_TRUE(json_comparer({"/a/0"}).equal(text(R"({"a":[1,2]})"), text(R"({"a":[9,2]})")));
+  EXPECT_TRUE(json_comparer({""}).equal(text(R"({"a":1})"), text(R"({"b":2})")));
+}
+
+TEST(ReplayCompare, PointerSyntax) {
+  std::vector<std::string> tokens;
+  std::string error;
+  ASSERT_TRUE(PayloadComparer::parse_pointer("/a~1b/~0c/", tokens, error));
+  EXPECT_EQ(tokens, (std::vector<std::string>{"a/b", "~c", ""}));
+  EXPECT_FALSE(PayloadComparer::parse_pointer("sessionId", tokens, error));
+  EXPECT_NE(error.find("must start with '/'"), std::string::npos);
+  EXPECT_FALSE(PayloadComparer::parse_pointer("/a~2", tokens, error));
+}
+
+TEST(ReplayCompare, Describe) {
+  EXPECT_EQ(describe(text("hi \"x\""), 100), R"(text "hi \"x\"")");
+  EXPECT_EQ(describe(text("abcdef"), 3), R"(text "abc"… (6 bytes))");
+  EXPECT_EQ(describe(Message{2, std::string("\x00\xff", 2)}, 100), "binary 00 ff (2 bytes)");
+  EXPECT_EQ(describe(Message{9, "p"}, 100), R"(ping "p")");
+}
+
+// ---- ReplayMatcher ----------------------------------------------------------------------------
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+struct MatcherFixture : ::testing::Test {
+  PayloadComparer bytes{CompareMode::kBytes, {}};
+  Clock::time_point t0{};
+  std::vector<Mismatch> out;
+
+  static ExpectedMessage expected(std::uint64_t index, std::string payload) {
+    return ExpectedMessage{index, "log:" + std::to_string(index), text(std::move(payload))};
+  }
+};
+
+TEST_F(MatcherFixture, InOrderMatchesAndDiffers) {
+  ReplayMatcher m(bytes, 1, milliseconds(100), 10);
+  m.expect(expected(1, "a"), t0);
+  m.expect(expected(2, "b"), t0);
+  m.receive(text("a"), out);
+  m.receive(text("x"), out);
+  EXPECT_EQ(m.match(false, t0, out), 1U);
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(out[0].kind, Mismatch::Kind::kDifferent);
+  EXPECT_EQ(out[0].expected.index, 2U);
+  EXPECT_EQ(out[0].got.payload, "x");
+  EXPECT_EQ(m.expected(), 0U);
+}
+
+TEST_F(MatcherFixture, WindowToleratesReordering) {
+  ReplayMatcher m(bytes, 2, milliseconds(100), 10);
+  m.expect(expected(1, "a"), t0);
+  m.expect(expected(2, "b"), t0);
+  m.receive(text("b"), out);
+  m.receive(text("a"), out);
+  EXPECT_EQ(m.match(false, t0, out), 2U);
+  EXPECT_TRUE(out.empty());
+}
+
+TEST_F(MatcherFixture, WaitsForExpectationsNotAddedYetWhileTheWindowHasRoom) {
+  ReplayMatcher m(bytes, 4, milliseconds(100), 10);
+  m.expect(expected(1, "a"), t0);
+  m.receive(text("b"), out);
+  EXPECT_EQ(m.match(true, t0, out), 0U);  // "b" may be the next expectation
+  EXPECT_TRUE(out.empty());
+  m.expect(expected(2, "b"), t0);
+  EXPECT_EQ(m.match(true, t0, out), 1U);
+  EXPECT_EQ(m.expected(), 1U);
+  m.receive(text("z"), out);
+  EXPECT_EQ(m.match(false, t0, out), 0U);  // nothing more will come: a difference
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(out[0].kind, Mismatch::Kind::kDifferent);
+}
+
+TEST_F(MatcherFixture, OverdueExpectationsAreMissingOneTimeoutEach) {
+  ReplayMatcher m(bytes, 1, milliseconds(100), 10);
+  m.expect(expected(1, "a"), t0);
+  m.expect(expected(2, "b"), t0);
+  EXPECT_FALSE(m.expire(t0 + milliseconds(99), out));
+  EXPECT_TRUE(m.expire(t0 + milliseconds(100), out));
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(out[0].kind, Mismatch::Kind::kMissing);
+  EXPECT_EQ(out[0].expected.index, 1U);
+  // The next one gets its own timeout from when it became the oldest.
+  EXPECT_EQ(m.deadline(), t0 + milliseconds(200));
+  EXPECT_FALSE(m.expire(t0 + milliseconds(150), out));
+}
+
+TEST_F(MatcherFixture, UnmatchedReceptionsAreBoundedAndExtraAtTheEnd) {
+  ReplayMatcher m(bytes, 1, milliseconds(100), 2);
+  m.receive(text("1"), out);
+  m.receive(text("2"), out);
+  EXPECT_TRUE(out.empty());
+  m.receive(text("3"), out);
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(out[0].kind, Mismatch::Kind::kExtra);
+  EXPECT_EQ(out[0].got.payload, "1");
+  out.clear();
+  m.expect(expected(1, "never"), t0);
+  m.finish(false, out);
+  ASSERT_EQ(out.size(), 3U);  // "never" is missing (the match step did not run), 2 and 3 extra
+  EXPECT_EQ(out[0].kind, Mismatch::Kind::kMissing);
+  EXPECT_EQ(out[1].kind, Mismatch::Kind::kExtra);
+  EXPECT_EQ(m.unmatched(), 0U);
+}
+
+}  // namespace
+}  // namespace wstool::replay

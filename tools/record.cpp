@@ -1,0 +1,577 @@
+// wstool record: a WebSocket-aware recording proxy. Clients connect to it as to the server; it
+// opens the upstream first, relays frame for frame (fragmentation, pings and close codes kept),
+// writes the session log (man/wstool-session.5) and shows each frame live on stdout.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "lib/ascii.h"
+#include "lib/client_options.h"
+#include "lib/engine.h"
+#include "lib/fd_limit.h"
+#include "lib/frame_filter.h"
+#include "lib/har.h"
+#include "lib/json_limits.h"
+#include "lib/listen_address.h"
+#include "lib/session_log.h"
+#include "lib/utf8.h"
+#include "lib/ws_url.h"
+#include "tools/common_options.h"
+#include "tools/message_format.h"
+#include "tools/shutdown_signals.h"
+#include "tools/stderr_log.h"
+#include "tools/subcommand.h"
+
+namespace wstool::tools {
+
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+
+constexpr std::uint16_t kDefaultRecordPort = 9002;
+constexpr std::uint64_t kDefaultMaxConnections = 1000;
+constexpr std::uint64_t kDefaultPreviewBytes = 80;
+// The client's handshake may wait this much longer than the upstream's connect timeout, so the
+// proxy answers 504 itself before its own handshake timeout cuts the client off.
+constexpr milliseconds kHandshakeMargin{2000};
+
+struct RecordOptions {
+  ServerOptions server{ListenAddress{std::string(kDefaultListenHost), kDefaultRecordPort},
+                       1,
+                       kDefaultMaxConnections,
+                       ws::kDefaultMaxMessageBytes,
+                       ws::kDefaultMaxHeaderBytes,
+                       ws::kDefaultMaxSendQueueBytes,
+                       std::chrono::seconds(10)};
+  std::string upstream;
+  std::string output;
+  ClientOptions client;  // the upstream side
+  bool rewrite_host = false;
+  bool keep_secrets = false;
+  bool quiet = false;
+  bool no_client_compress = false;
+  std::string filter;
+  std::uint64_t preview_bytes = kDefaultPreviewBytes;
+  ColorMode color = ColorMode::kAuto;
+  std::string convert;
+};
+
+// Request headers a proxy must not copy to its upstream: the engine writes its own handshake
+// (key, version, extensions, subprotocols), and hop-by-hop fields end at the proxy (RFC 9110
+// 7.6.1). Host and Origin are copied unless --rewrite-host / --origin say otherwise.
+bool is_hop_header(std::string_view name) {
+  static constexpr std::string_view kDropped[] = {
+      "Upgrade",  "Connection",        "Sec-WebSocket-Key", "Sec-WebSocket-Version",
+      "Sec-WebSocket-Extensions", "Sec-WebSocket-Protocol", "Keep-Alive", "Proxy-Connection",
+      "Proxy-Authorization", "TE", "Trailer", "Transfer-Encoding", "Content-Length"};
+  for (std::string_view dropped : kDropped) {
+    if (ascii_iequals(name, dropped)) return true;
+  }
+  return false;
+}
+
+// Headers of the upstream's refusal worth relaying to the client (framing headers are ours).
+bool is_relayed_refusal_header(std::string_view name) {
+  return !ascii_iequals(name, "Content-Length") && !ascii_iequals(name, "Connection") &&
+         !ascii_iequals(name, "Transfer-Encoding") && !ascii_iequals(name, "Keep-Alive");
+}
+
+std::string log_file_name_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  char buffer[64];
+  std::strftime(buffer, sizeof buffer, "wstool-%Y%m%d-%H%M%S.jsonl", &tm);
+  return buffer;
+}
+
+std::string hex_preview(std::string_view bytes, std::size_t max_bytes) {
+  std::string out;
+  const std::size_t shown = std::min(bytes.size(), max_bytes);
+  out.reserve(shown * 3);
+  for (std::size_t i = 0; i < shown; ++i) {
+    if (i > 0) out += ' ';
+    out += fmt::format("{:02x}", static_cast<unsigned char>(bytes[i]));
+  }
+  if (shown < bytes.size()) out += " …";
+  return out;
+}
+
+// The payload shown after a frame's header: compact JSON when it is JSON, else the text made
+// safe for a terminal, binary in hex; cut to `max_bytes`.
+std::string payload_preview(std::uint8_t opcode, bool text_message, std::string_view payload, std::size_t max_bytes) {
+  if (payload.empty()) return {};
+  const bool textual = is_valid_utf8(payload.data(), payload.size()) &&
+                       (text_message || ws::is_control_opcode(opcode));
+  if (!textual) return hex_preview(payload, max_bytes);
+  std::string shown;
+  const char first = payload.front();
+  if (first == '{' || first == '[') {
+    nlohmann::json json;
+    if (!parse_untrusted_json(payload, json)) {
+      shown = json.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    }
+  }
+  if (shown.empty()) shown.assign(payload);
+  for (char& c : shown) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  }
+  return terminal_safe(truncate_for_display(shown, max_bytes));
+}
+
+// What every pair shares: the log, the live view, the upstream settings.
+struct Recorder;
+
+// One client and its upstream. Lives on one worker thread; freed once both sides are done.
+// It is the upstream connection's handler.
+struct Pair final : ws::ConnectionHandler {
+  Pair(Recorder& r, std::shared_ptr<ws::PendingUpgrade> p, std::uint64_t pair_id)
+      : rec(r), pending(std::move(p)), id(pair_id) {}
+
+  void on_open(ws::Connection& conn) override;
+  void on_message(ws::Connection&, std::uint8_t, const std::uint8_t*, std::size_t) override {}
+  void on_data_frame(ws::Connection& conn, const ws::DataFrame& frame) override;
+  void on_ping(ws::Connection& conn, std::string_view payload) override;
+  void on_pong(ws::Connection& conn, std::string_view payload) override;
+  void on_close_frame(ws::Connection& conn, std::uint16_t code, std::string_view reason) override;
+  void on_close(ws::Connection& conn, const ws::CloseEvent& event) override;
+  void upstream_done(const ws::ClientResult& result);
+  void maybe_free() {
+    if (down_done && up_done) delete this;
+  }
+
+  Recorder& rec;
+  std::shared_ptr<ws::PendingUpgrade> pending;
+  std::uint64_t id;
+  std::string url;  // as the client asked for it, on the proxy
+  ws::Connection* down = nullptr;  // the client's connection, while open
+  ws::Connection* up = nullptr;    // the upstream connection, while open
+  bool down_done = false;
+  bool up_done = false;
+  bool upstream_closed_first = false;  // whose close frame came first, for the close record
+  bool client_closed_first = false;
+  bool text_message[2] = {false, false};  // per direction: the message in progress is text
+};
+
+struct Recorder final : ws::ConnectionHandler {
+  Recorder(const RecordOptions& o, ws::WsUrl u, Logger& l) : options(o), upstream(std::move(u)), log(l) {}
+
+  // --- the client side (the proxy's server connections) ---
+  void on_upgrade_deferred(std::shared_ptr<ws::PendingUpgrade> pending) override;
+  void on_open(ws::Connection& conn) override;
+  void on_message(ws::Connection&, std::uint8_t, const std::uint8_t*, std::size_t) override {}
+  void on_data_frame(ws::Connection& conn, const ws::DataFrame& frame) override {
+    Pair* pair = static_cast<Pair*>(conn.user_data());
+    if (pair == nullptr) return;
+    relay(*pair, true, frame, pair->up);
+  }
+  void on_ping(ws::Connection& conn, std::string_view payload) override {
+    Pair* pair = static_cast<Pair*>(conn.user_data());
+    if (pair == nullptr) return;
+    control(*pair, true, ws::opcode::kPing, payload);
+    if (pair->up != nullptr) pair->up->ping(payload);
+  }
+  void on_pong(ws::Connection& conn, std::string_view payload) override {
+    Pair* pair = static_cast<Pair*>(conn.user_data());
+    if (pair == nullptr) return;
+    control(*pair, true, ws::opcode::kPong, payload);
+    if (pair->up != nullptr) pair->up->pong(payload);
+  }
+  void on_close_frame(ws::Connection& conn, std::uint16_t code, std::string_view reason) override {
+    Pair* pair = static_cast<Pair*>(conn.user_data());
+    if (pair == nullptr) return;
+    if (!pair->upstream_closed_first) pair->client_closed_first = true;
+    if (pair->up != nullptr) pair->up->close(code, reason);  // at once, not when the client's TCP ends
+  }
+  void on_close(ws::Connection& conn, const ws::CloseEvent& event) override;
+
+  // --- shared by both directions ---
+  void relay(Pair& pair, bool from_client, const ws::DataFrame& frame, ws::Connection* to) {
+    bool& text = pair.text_message[from_client ? 0 : 1];
+    if (frame.opcode != ws::opcode::kContinuation) text = frame.opcode == ws::opcode::kText;
+    const std::string_view payload(reinterpret_cast<const char*>(frame.data), frame.size);
+    record_frame(pair.id, from_client, frame.opcode, frame.fin, frame.rsv, frame.compressed, payload, text);
+    if (to != nullptr) to->send_frame(frame.opcode, frame.fin, frame.data, frame.size);
+  }
+  void control(Pair& pair, bool from_client, std::uint8_t opcode, std::string_view payload) {
+    record_frame(pair.id, from_client, opcode, true, 0, false, payload, false);
+  }
+
+  void record_frame(std::uint64_t conn, bool from_client, std::uint8_t opcode, bool fin, std::uint8_t rsv,
+                    bool compressed, std::string_view payload, bool text_message) {
+    frames.fetch_add(1, std::memory_order_relaxed);
+    if (writer) {
+      session::FrameRecord record;
+      record.conn = conn;
+      record.t_us = writer->now_us();
+      record.dir = from_client ? session::Direction::kClient : session::Direction::kServer;
+      record.opcode = opcode;
+      record.fin = fin;
+      record.rsv = rsv;
+      record.compressed = compressed;
+      record.payload.assign(payload);
+      writer->write(record);
+    }
+    if (options.quiet) return;
+    if (filter && !filter->matches(FilterSubject{conn, from_client, opcode, payload})) return;
+    std::string line = fmt::format("{} #{} {} {}{}{}{} {}", clock_time_now(), conn,
+                                   paint(from_client ? "→" : "←", from_client ? kGreen : kCyan),
+                                   paint(std::string(ws::opcode_name(opcode)), kBold), fin ? "" : " (more)",
+                                   compressed ? " deflate" : "", rsv_note(rsv, compressed), payload.size());
+    const std::string preview = payload_preview(opcode, text_message, payload, static_cast<std::size_t>(options.preview_bytes));
+    if (!preview.empty()) line += " " + preview;
+    print_line(line);
+  }
+
+  void note(std::uint64_t conn, const std::string& text) {
+    if (options.quiet) return;
+    if (filter && !filter->matches(FilterSubject{conn, true, ws::opcode::kClose, {}}) &&
+        !filter->matches(FilterSubject{conn, false, ws::opcode::kClose, {}})) {
+      return;
+    }
+    print_line(fmt::format("{} #{} {}", clock_time_now(), conn, paint(text, kDim)));
+  }
+
+  void print_line(const std::string& line) {
+    std::lock_guard<std::mutex> lock(stdout_mutex);
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fputc('\n', stdout);
+    std::fflush(stdout);  // a live view, read by people and pipes as it happens
+  }
+
+  static constexpr std::string_view kGreen = "32";
+  static constexpr std::string_view kCyan = "36";
+  static constexpr std::string_view kBold = "1";
+  static constexpr std::string_view kDim = "2";
+  std::string paint(const std::string& text, std::string_view sgr) const {
+    if (!color) return text;
+    return fmt::format("\x1b[{}m{}\x1b[0m", sgr, text);
+  }
+  // RSV bits beyond the compression bit are worth seeing (an extension, or a peer's bug).
+  static std::string rsv_note(std::uint8_t rsv, bool compressed) {
+    const std::uint8_t odd = compressed ? static_cast<std::uint8_t>(rsv & ~ws::kRsv1) : rsv;
+    if (odd == 0) return {};
+    return fmt::format(" rsv={}{}{}", (rsv & ws::kRsv1) ? 1 : 0, (rsv & ws::kRsv2) ? 1 : 0, (rsv & ws::kRsv3) ? 1 : 0);
+  }
+
+  ws::ClientConfig upstream_config(const ws::UpgradeRequest& request) const;
+
+  const RecordOptions& options;
+  ws::WsUrl upstream;
+  Logger& log;
+  ws::Server* server = nullptr;
+  std::unique_ptr<session::SessionWriter> writer;
+  std::optional<FrameFilter> filter;
+  bool color = false;
+  std::mutex stdout_mutex;
+  std::atomic<std::uint64_t> frames{0};
+  std::atomic<std::uint64_t> connections{0};
+  std::atomic<std::uint64_t> next_pair_id{0};
+};
+
+// The pair whose client is being accepted: PendingUpgrade::accept calls on_open synchronously,
+// on this thread, and on_open needs to find its pair.
+thread_local Pair* t_accepting = nullptr;
+
+ws::ClientConfig Recorder::upstream_config(const ws::UpgradeRequest& request) const {
+  ws::ClientConfig config;
+  ws::WsUrl url = upstream;
+  // The client's path and query go upstream unless --upstream names a path of its own.
+  if (url.target == "/") url.target = request.target.empty() ? "/" : request.target;
+  config.url = ws::to_string(url);
+  for (const ws::HttpHeader& header : request.headers) {
+    if (is_hop_header(header.name)) continue;
+    if (ascii_iequals(header.name, "Host") && options.rewrite_host) continue;
+    config.headers.push_back(header);
+  }
+  // The shared client options (--origin, --bearer, -H) replace what the client sent.
+  for (const ws::HttpHeader& extra : extra_request_headers(options.client)) {
+    config.headers.erase(std::remove_if(config.headers.begin(), config.headers.end(),
+                                        [&](const ws::HttpHeader& h) { return ascii_iequals(h.name, extra.name); }),
+                         config.headers.end());
+    config.headers.push_back(extra);
+  }
+  config.subprotocols = ws::requested_subprotocols(request);
+  if (config.subprotocols.empty()) config.subprotocols = options.client.subprotocols;
+  config.proxy = effective_proxy(options.client, url, [](const char* name) { return std::getenv(name); });
+  config.connect_timeout = duration_cast<milliseconds>(options.client.connect_timeout);
+  config.limits.max_message_bytes = static_cast<std::size_t>(options.server.max_message_size);
+  config.limits.max_send_queue_bytes = static_cast<std::size_t>(options.server.max_send_queue);
+  config.deflate.enabled = options.client.compress;
+  config.ca_file = options.client.ca_file;
+  config.insecure = options.client.insecure;
+  config.cert_file = options.client.cert_file;
+  config.key_file = options.client.key_file;
+  config.key_passphrase = options.client.key_passphrase;
+  config.deliver_frames = true;
+  return config;
+}
+
+void Recorder::on_upgrade_deferred(std::shared_ptr<ws::PendingUpgrade> pending) {
+  // The proxy numbers its own pairs: the engine's ids count upstream connections too.
+  auto* pair = new Pair(*this, pending, next_pair_id.fetch_add(1, std::memory_order_relaxed) + 1);
+  const ws::UpgradeRequest& request = pending->request();
+  pair->url = "ws://" + header_value(request.headers, "Host") + request.target;
+  pending->on_abandoned([pair](const std::string& why) {
+    pair->down_done = true;
+    pair->rec.note(pair->id, "client left before the upstream answered: " + why);
+    if (pair->up != nullptr) pair->up->close(ws::close_code::kGoingAway, "client went away");
+    pair->maybe_free();
+  });
+  server->connect(pending->worker(), upstream_config(request), *pair,
+                  [pair](const ws::ClientResult& result) { pair->upstream_done(result); });
+}
+
+void Recorder::on_open(ws::Connection& conn) {
+  Pair* pair = t_accepting;
+  if (pair == nullptr) return;
+  conn.set_user_data(pair);
+  pair->down = &conn;
+  connections.fetch_add(1, std::memory_order_relaxed);
+  if (writer) {
+    session::OpenRecord record;
+    record.conn = pair->id;
+    record.t_us = writer->now_us();
+    record.url = pair->url;
+    record.subprotocol = conn.subprotocol();
+    record.extensions = conn.extensions();
+    record.request = pair->pending->request().headers;
+    if (!conn.subprotocol().empty()) record.response.push_back({"Sec-WebSocket-Protocol", conn.subprotocol()});
+    if (!conn.extensions().empty()) record.response.push_back({"Sec-WebSocket-Extensions", conn.extensions()});
+    writer->write(record);
+  }
+  note(pair->id, fmt::format("open {} from {}{}{}", pair->url, conn.remote_address(),
+                             conn.subprotocol().empty() ? "" : " subprotocol " + conn.subprotocol(),
+                             conn.extensions().empty() && pair->up->extensions().empty()
+                                 ? ""
+                                 : fmt::format(" [client: {}; upstream: {}]",
+                                               conn.extensions().empty() ? "none" : conn.extensions(),
+                                               pair->up->extensions().empty() ? "none" : pair->up->extensions())));
+}
+
+// The code to pass on for how one side ended: its close code, the code we failed it with, or
+// `lost` when it vanished without a close frame.
+std::uint16_t relay_code(const ws::CloseEvent& event, std::uint16_t lost) {
+  if (event.we_failed && event.sent_code != ws::close_code::kNoStatus) return event.sent_code;
+  if (event.code == ws::close_code::kAbnormal) return lost;
+  return event.code;
+}
+
+std::string describe(const ws::CloseEvent& event) {
+  std::string text = event.code == ws::close_code::kAbnormal ? std::string("1006 (no close frame)")
+                                                              : std::to_string(event.code);
+  if (!event.reason.empty()) text += fmt::format(" \"{}\"", event.reason);
+  if (event.we_failed) text += fmt::format(", failed by the proxy with {}", event.sent_code);
+  if (!event.error.empty()) text += ": " + event.error;
+  return text;
+}
+
+void Recorder::on_close(ws::Connection& conn, const ws::CloseEvent& event) {
+  Pair* pair = static_cast<Pair*>(conn.user_data());
+  if (pair == nullptr) return;
+  conn.set_user_data(nullptr);
+  pair->down = nullptr;
+  pair->down_done = true;
+  if (writer) {
+    session::CloseRecord record;
+    record.conn = pair->id;
+    record.t_us = writer->now_us();
+    record.code = event.we_failed ? event.sent_code : event.code;
+    record.reason = event.reason;
+    record.by = pair->upstream_closed_first ? session::Closer::kServer
+                : event.by_peer || event.we_failed || event.code == ws::close_code::kAbnormal
+                    ? session::Closer::kClient
+                    : session::Closer::kNone;
+    record.clean = event.clean;
+    writer->write(record);
+  }
+  note(pair->id, "client closed: " + describe(event));
+  if (pair->up != nullptr) {
+    const std::uint16_t code = relay_code(event, ws::close_code::kGoingAway);
+    pair->up->close(code, event.we_failed ? std::string_view("client broke the protocol") : event.reason);
+  }
+  pair->maybe_free();
+}
+
+void Pair::on_open(ws::Connection& conn) {
+  up = &conn;
+  if (down_done) {  // the client left while the upstream was opening
+    conn.close(ws::close_code::kGoingAway, "client went away");
+    return;
+  }
+  t_accepting = this;
+  pending->accept(conn.subprotocol());
+  t_accepting = nullptr;
+}
+
+void Pair::on_data_frame(ws::Connection&, const ws::DataFrame& frame) { rec.relay(*this, false, frame, down); }
+
+void Pair::on_ping(ws::Connection&, std::string_view payload) {
+  rec.control(*this, false, ws::opcode::kPing, payload);
+  if (down != nullptr) down->ping(payload);
+}
+
+void Pair::on_pong(ws::Connection&, std::string_view payload) {
+  rec.control(*this, false, ws::opcode::kPong, payload);
+  if (down != nullptr) down->pong(payload);
+}
+
+void Pair::on_close_frame(ws::Connection&, std::uint16_t code, std::string_view reason) {
+  if (!client_closed_first) upstream_closed_first = true;
+  if (down != nullptr) down->close(code, reason);
+}
+
+void Pair::on_close(ws::Connection&, const ws::CloseEvent& event) {
+  up = nullptr;
+  rec.note(id, "upstream closed: " + describe(event));
+  if (down != nullptr) {
+    if (!client_closed_first) upstream_closed_first = true;
+    // A drop without a close frame is the gateway's failure: 1014 (RFC 6455 7.4.1, IANA).
+    const std::uint16_t code = relay_code(event, ws::close_code::kBadGateway);
+    down->close(code, code == ws::close_code::kBadGateway && event.code == ws::close_code::kAbnormal
+                          ? std::string_view("upstream connection lost")
+                          : std::string_view(event.reason));
+  }
+}
+
+void Pair::upstream_done(const ws::ClientResult& result) {
+  up = nullptr;
+  up_done = true;
+  if (!result.opened && !down_done) {
+    ws::Rejection rejection;
+    if (result.response.status != 0 && result.response.status != 101) {
+      // The upstream refused: its answer goes to the client as it came.
+      rejection.status = result.response.status;
+      rejection.reason = result.response.reason;
+      for (const ws::HttpHeader& h : result.response.headers) {
+        if (is_relayed_refusal_header(h.name)) rejection.headers.push_back(h);
+      }
+      rejection.body = result.response.body;
+    } else if (result.error.code == Errc::kTimeout) {
+      rejection.status = 504;
+      rejection.reason = "Gateway Timeout";
+      rejection.body = "upstream " + ws::to_string(rec.upstream) + ": " + result.error.message + "\n";
+    } else {
+      rejection.status = 502;
+      rejection.reason = "Bad Gateway";
+      rejection.body = "upstream " + ws::to_string(rec.upstream) + ": " + result.error.message + "\n";
+    }
+    rec.note(id, fmt::format("refused with {}: {}", rejection.status, result.error.message));
+    pending->reject(rejection);
+    down_done = true;  // a refused client never opens
+  }
+  maybe_free();
+}
+
+ExitCode run_record(const RecordOptions& options) {
+  StderrLog log("wsrecord", LogLevel::kWarning);
+  ws::WsUrl upstream;
+  std::string url_error;
+  if (!ws::parse_ws_url(options.upstream, upstream, url_error)) {
+    fmt::print(stderr, "wsrecord: error: --upstream {}: {}\n", options.upstream, url_error);
+    return ExitCode::kUsage;
+  }
+  Recorder recorder(options, upstream, log);
+  if (!options.filter.empty()) {
+    std::string filter_error;
+    recorder.filter = FrameFilter::parse(options.filter, filter_error);
+    if (!recorder.filter) {
+      fmt::print(stderr, "wsrecord: error: --filter: {}\n", filter_error);
+      return ExitCode::kUsage;
+    }
+  }
+  recorder.color = color_enabled(options.color, isatty(STDOUT_FILENO) == 1, std::getenv("NO_COLOR"));
+  std::string fd_error;
+  raise_fd_limit(&fd_error);
+  if (!fd_error.empty()) log.log(LogLevel::kWarning, fd_error);
+
+  ws::ServerConfig config;
+  apply_server_options(options.server, config);
+  config.limits.max_message_bytes = static_cast<std::size_t>(options.server.max_message_size);
+  config.limits.max_send_queue_bytes = static_cast<std::size_t>(options.server.max_send_queue);
+  config.handshake_timeout = std::max(config.handshake_timeout,
+                                      duration_cast<milliseconds>(options.client.connect_timeout) + kHandshakeMargin);
+  config.deflate.enabled = !options.no_client_compress;
+  config.deliver_frames = true;
+  config.defer_upgrades = true;
+  ws::Server server(config, recorder, log);
+  recorder.server = &server;
+  if (Error error = server.listen()) {
+    fmt::print(stderr, "wsrecord: error: {}\n", error.message);
+    return exit_code_for(error.code);
+  }
+
+  const std::string path = options.output.empty() ? log_file_name_now() : options.output;
+  session::WriterOptions writer_options;
+  writer_options.keep_secrets = options.keep_secrets;
+  Error open_error;
+  recorder.writer = session::SessionWriter::open(path, "record", writer_options, open_error);
+  if (!recorder.writer) {
+    fmt::print(stderr, "wsrecord: error: {}\n", open_error.message);
+    return exit_code_for(open_error.code == Errc::kOk ? Errc::kCannotCreateOutput : open_error.code);
+  }
+  if (options.output.empty()) fmt::print(stderr, "wsrecord: recording to {}\n", path);
+
+  ShutdownSignals signals([&server](int) { server.shutdown(ws::close_code::kGoingAway); });
+  fmt::print("{}\n", readiness_line(server.tls(), server.address(), server.port()));
+  std::fflush(stdout);
+  server.run();
+  recorder.writer->close();
+  return ExitCode::kOk;
+}
+
+}  // namespace
+
+Runner make_record(CLI::App& app) {
+  auto options = std::make_shared<RecordOptions>();
+  app.description(
+      "A WebSocket-aware recording proxy: clients connect to it as to the server at --upstream; "
+      "it relays every frame both ways (fragmentation, pings and close codes kept), writes a "
+      "session log for replay, and shows each frame live on stdout.");
+  add_server_options(app, options->server);
+  app.add_option("--upstream", options->upstream, "the server to relay to (ws:// or wss:// URL)");
+  app.add_option("-o,--output", options->output,
+                 "the session log to write (default: wstool-YYYYmmdd-HHMMSS.jsonl here)");
+  add_client_options(app, options->client);
+  app.add_flag("--rewrite-host", options->rewrite_host,
+               "send the upstream's own Host header instead of the client's");
+  app.add_flag("--no-client-compress", options->no_client_compress,
+               "decline permessage-deflate on the client side (--no-compress is the upstream side)");
+  app.add_flag("--keep-secrets", options->keep_secrets,
+               "log Authorization, Cookie and tokens as they are instead of redacted");
+  app.add_option("--filter", options->filter, "which frames to show live (see FILTERS in the man page)");
+  add_size_option(app, "--preview", options->preview_bytes, "payload bytes shown per frame");
+  add_color_option(app, options->color);
+  app.add_flag("-q,--quiet", options->quiet, "no live view: write the log only");
+  app.add_option("--convert", options->convert,
+                 "convert IN to -o OUT between a session log and a HAR file (format by extension), then exit");
+  return [options]() -> ExitCode {
+    if (!options->convert.empty()) {
+      if (options->output.empty()) {
+        fmt::print(stderr, "wsrecord: error: --convert IN needs -o OUT\n");
+        return ExitCode::kUsage;
+      }
+      if (Error error = har::convert_session_file(options->convert, options->output)) {
+        fmt::print(stderr, "wsrecord: error: {}\n", error.message);
+        return exit_code_for(error.code);
+      }
+      return ExitCode::kOk;
+    }
+    if (options->upstream.empty()) {
+      fmt::print(stderr, "wsrecord: error: --upstream URL is required\n");
+      return ExitCode::kUsage;
+    }
+    return run_record(*options);
+  };
+}
+
+}  // namespace wstool::tools

@@ -1,0 +1,1140 @@
+// wstool replay: a recorded session (session log or HAR) played against a server as a
+// regression test — client frames sent with their recorded timing, server frames checked.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "lib/ascii.h"
+#include "lib/base64.h"
+#include "lib/client_options.h"
+#include "lib/engine.h"
+#include "lib/har.h"
+#include "lib/redact.h"
+#include "lib/replay_compare.h"
+#include "lib/session_log.h"
+#include "lib/units.h"
+#include "lib/utf8.h"
+#include "lib/versions.h"
+#include "lib/ws_url.h"
+#include "tools/common_options.h"
+#include "tools/shutdown_signals.h"
+#include "tools/stderr_log.h"
+#include "tools/subcommand.h"
+
+namespace wstool::tools {
+
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+using SteadyClock = std::chrono::steady_clock;
+using Json = nlohmann::ordered_json;
+using session::Direction;
+using session::Record;
+
+constexpr const char* kProg = "wsreplay";
+constexpr int kResultsVersion = 1;
+constexpr unsigned kDefaultUnorderedWindow = 16;
+// Records waiting for one connection's driver: the reader stays at most this far ahead, so a
+// log of any size replays in flat memory.
+constexpr std::size_t kMaxQueuedRecords = 1024;
+// Expected server messages read ahead of the network (besides the --unordered window).
+constexpr std::size_t kExpectLookahead = 64;
+// Server messages received and not yet matched; beyond this the oldest is an extra message.
+constexpr std::size_t kMaxUnmatchedReceived = 4096;
+// Differences kept for the results document and printed; all are counted.
+constexpr std::size_t kMaxReportedDifferences = 1000;
+// JSON paths shown per differing message.
+constexpr std::size_t kMaxPathsPerDifference = 8;
+// Payload bytes shown in a diff line.
+constexpr std::size_t kPreviewBytes = 120;
+constexpr std::uint8_t kContinuation = 0;
+constexpr std::uint8_t kText = 1;
+constexpr std::uint8_t kClose = 8;
+constexpr std::uint8_t kPing = 9;
+constexpr std::uint8_t kPong = 10;
+constexpr std::uint16_t kNormalClose = 1000;
+constexpr std::uint16_t kNoStatus = 1005;
+constexpr std::uint16_t kAbnormal = 1006;
+
+struct ReplayOptions {
+  std::string file;
+  std::string url;
+  bool har = false;
+  ClientOptions client;
+  std::string speed = "1";
+  std::string compare = "bytes";
+  std::vector<std::string> ignore;
+  unsigned unordered = 0;  // 0: strict order
+  nanoseconds timeout = std::chrono::seconds(5);
+  bool compare_control = false;
+  std::string output;
+  bool parallel = false;
+  std::uint64_t max_message_size = ws::kDefaultMaxMessageBytes;
+  bool quiet = false;
+};
+
+// Parsed --speed: a factor, or as fast as the server answers.
+struct Speed {
+  bool max = false;
+  double factor = 1;
+};
+
+// ---- the records to replay: a session log (streamed) or a HAR file (in memory) -----------
+
+class RecordSource {
+ public:
+  virtual ~RecordSource() = default;
+  virtual std::optional<Record> next(Error& error) = 0;
+  virtual session::SessionReader::Position position() const = 0;
+  virtual Error seek(const session::SessionReader::Position& p) = 0;
+  // "file:line" of the record last returned.
+  virtual std::string where() const = 0;
+  virtual std::vector<std::string> warnings() const = 0;
+};
+
+class LogSource final : public RecordSource {
+ public:
+  explicit LogSource(std::unique_ptr<session::SessionReader> reader) : reader_(std::move(reader)) {}
+  std::optional<Record> next(Error& error) override { return reader_->next(error); }
+  session::SessionReader::Position position() const override { return reader_->position(); }
+  Error seek(const session::SessionReader::Position& p) override { return reader_->seek(p); }
+  std::string where() const override { return fmt::format("{}:{}", short_name(), reader_->line_number()); }
+  std::vector<std::string> warnings() const override { return reader_->warnings(); }
+
+ private:
+  std::string short_name() const {
+    const std::string& p = reader_->path();
+    const std::size_t slash = p.rfind('/');
+    return slash == std::string::npos ? p : p.substr(slash + 1);
+  }
+  std::unique_ptr<session::SessionReader> reader_;
+};
+
+class HarSource final : public RecordSource {
+ public:
+  HarSource(har::HarSession session, std::string name) : session_(std::move(session)), name_(std::move(name)) {}
+  std::optional<Record> next(Error& /*error*/) override {
+    if (index_ >= session_.records.size()) return std::nullopt;
+    return session_.records[index_++];
+  }
+  session::SessionReader::Position position() const override { return {index_, index_}; }
+  Error seek(const session::SessionReader::Position& p) override {
+    index_ = static_cast<std::size_t>(p.offset);
+    return {};
+  }
+  std::string where() const override { return fmt::format("{} record {}", name_, index_); }
+  std::vector<std::string> warnings() const override { return {}; }
+
+ private:
+  har::HarSession session_;
+  std::string name_;
+  std::size_t index_ = 0;
+};
+
+// ---- results shared by every connection ----------------------------------------------------
+
+enum class DiffKind { kDifferent, kMissing, kExtra, kCloseCode };
+
+std::string_view diff_kind_name(DiffKind k) {
+  switch (k) {
+    case DiffKind::kDifferent: return "different";
+    case DiffKind::kMissing: return "missing";
+    case DiffKind::kExtra: return "extra";
+    case DiffKind::kCloseCode: break;
+  }
+  return "close";
+}
+
+struct ConnectionSummary {
+  std::uint64_t conn = 0;
+  std::string url;
+  bool opened = false;
+  std::string error;
+  std::uint64_t sent = 0;
+  std::uint64_t expected = 0;
+  std::uint64_t matched = 0;
+  std::uint64_t differences = 0;
+  std::optional<std::uint16_t> close_code;
+};
+
+Json message_json(const replay::Message& m) {
+  Json j = {{"opcode", m.opcode}};
+  if (m.opcode != 2 && is_valid_utf8(m.payload.data(), m.payload.size())) {
+    j["text"] = m.payload;
+  } else {
+    j["bytes"] = base64_encode(m.payload);
+  }
+  return j;
+}
+
+class Report {
+ public:
+  explicit Report(bool quiet) : quiet_(quiet) {}
+
+  // One difference: printed (a concise line or a few) and kept for -o, within the limits.
+  void difference(DiffKind kind, std::uint64_t conn, std::uint64_t index, const std::string& where,
+                  const std::vector<std::string>& lines, Json detail) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    ++total_;
+    ++by_kind_[std::string(diff_kind_name(kind))];
+    if (kept_.size() >= kMaxReportedDifferences) return;
+    const std::string head =
+        index > 0 ? fmt::format("conn {} frame {}{}", conn, index, where.empty() ? "" : " (" + where + ")")
+                  : fmt::format("conn {}", conn);
+    if (!quiet_) {
+      for (const auto& line : lines) fmt::print("{}: {}\n", head, line);
+      std::fflush(stdout);
+    }
+    detail["kind"] = diff_kind_name(kind);
+    detail["conn"] = conn;
+    if (index > 0) detail["frame"] = index;
+    if (!where.empty()) detail["where"] = where;
+    kept_.push_back(std::move(detail));
+  }
+
+  void add_connection(ConnectionSummary s) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    connections_.push_back(std::move(s));
+  }
+
+  std::uint64_t total() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return total_;
+  }
+
+  Json to_json() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Json conns = Json::array();
+    std::uint64_t sent = 0;
+    std::uint64_t expected = 0;
+    std::uint64_t matched = 0;
+    std::uint64_t failed = 0;
+    for (const auto& c : connections_) {
+      Json j = {{"conn", c.conn}, {"url", redact_url(c.url)}, {"opened", c.opened}, {"sent", c.sent},
+                {"expected", c.expected}, {"matched", c.matched}, {"differences", c.differences}};
+      if (!c.error.empty()) j["error"] = c.error;
+      if (c.close_code) j["closeCode"] = *c.close_code;
+      conns.push_back(std::move(j));
+      sent += c.sent;
+      expected += c.expected;
+      matched += c.matched;
+      if (!c.opened) ++failed;
+    }
+    Json kinds = Json::object();
+    for (const auto& [k, n] : by_kind_) kinds[k] = n;
+    return {{"summary",
+             {{"connections", connections_.size()},
+              {"connectionsFailed", failed},
+              {"framesSent", sent},
+              {"framesExpected", expected},
+              {"framesMatched", matched},
+              {"differences", total_},
+              {"differencesByKind", kinds}}},
+            {"connections", std::move(conns)},
+            {"differences", kept_},
+            {"differencesOmitted", total_ - kept_.size()}};
+  }
+
+  std::string summary_line() const {
+    const Json j = to_json()["summary"];
+    return fmt::format("replay: {} connection(s), {} frame(s) sent, {} expected, {} matched, {} difference(s)",
+                       j["connections"].get<std::uint64_t>(), j["framesSent"].get<std::uint64_t>(),
+                       j["framesExpected"].get<std::uint64_t>(), j["framesMatched"].get<std::uint64_t>(),
+                       j["differences"].get<std::uint64_t>());
+  }
+
+ private:
+  bool quiet_;
+  mutable std::mutex mutex_;
+  std::uint64_t total_ = 0;
+  std::map<std::string, std::uint64_t> by_kind_;
+  std::vector<Json> kept_;
+  std::vector<ConnectionSummary> connections_;
+};
+
+// ---- one recorded connection, replayed ----------------------------------------------------
+
+// A record with where it came from, queued for a connection's driver.
+struct Item {
+  Record record;
+  std::string where;
+};
+
+// What both directions' fragments add up to: whole messages, as the engine sends and delivers.
+struct Assembler {
+  bool active = false;
+  std::uint8_t opcode = 0;
+  std::string payload;
+
+  // A complete message, or nothing yet (or a stray continuation).
+  std::optional<replay::Message> add(const session::FrameRecord& f) {
+    if (f.opcode != kContinuation) {
+      active = true;
+      opcode = f.opcode;
+      payload = f.payload;
+    } else if (active) {
+      payload += f.payload;
+    } else {
+      return std::nullopt;
+    }
+    if (!f.fin) return std::nullopt;
+    active = false;
+    return replay::Message{opcode, std::move(payload)};
+  }
+};
+
+struct Settings {
+  Speed speed;
+  const replay::PayloadComparer* comparer = nullptr;
+  unsigned window = 1;
+  milliseconds timeout{5000};
+  bool compare_control = false;
+};
+
+// Drives one connection: the client's recorded messages go out on schedule, each server message
+// is matched against the recording. Everything but push()/finish_input() runs on the client's
+// thread (inside ws::Client::run), through the engine's callbacks and timer.
+class ConnectionReplay final : public ws::ConnectionHandler {
+ public:
+  // `scheduled`: when the connection's open is due on the replay's timeline; its messages are due
+  // relative to that, not to when the connection happened to open, so connections that took
+  // longer to connect than others keep their recorded order relative to them.
+  ConnectionReplay(std::uint64_t conn, std::uint64_t open_t_us, SteadyClock::time_point scheduled,
+                   const Settings& settings, Report& report)
+      : start_(scheduled),
+        conn_(conn),
+        open_t_us_(open_t_us),
+        settings_(settings),
+        report_(report),
+        matcher_(*settings.comparer, settings.window, settings.timeout, kMaxUnmatchedReceived) {
+    summary_.conn = conn;
+  }
+
+  void set_client(ws::Client* client) { client_ = client; }
+
+  // Reader side: blocks while the queue is full. False once the connection is over (the rest
+  // of its records are then dropped).
+  bool push(Item item) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    space_.wait(lock, [this] { return queue_.size() < kMaxQueuedRecords || over_; });
+    if (over_) return false;
+    queue_.push_back(std::move(item));
+    wake_locked();
+    return true;
+  }
+
+  void finish_input() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    input_done_ = true;
+    wake_locked();
+  }
+
+  // Signals: close now, going away.
+  void stop() {
+    if (client_ != nullptr) {
+      client_->post([this] {
+        stopped_ = true;
+        if (conn_ptr_ != nullptr && !closing_) begin_close(ws::close_code::kGoingAway, "");
+      });
+    }
+  }
+
+  // After run() returned: the connection is over; unblock the reader.
+  void mark_over() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    over_ = true;
+    space_.notify_all();
+  }
+
+  ConnectionSummary& summary() { return summary_; }
+
+  // ---- engine callbacks ----
+  void on_open(ws::Connection& conn) override {
+    conn_ptr_ = &conn;
+    summary_.opened = true;
+    if (settings_.speed.max) start_ = SteadyClock::now();
+    advance();
+  }
+
+  void on_message(ws::Connection& /*conn*/, std::uint8_t opcode, const std::uint8_t* data, std::size_t size) override {
+    received(replay::Message{opcode, std::string(reinterpret_cast<const char*>(data), size)});
+  }
+  void on_ping(ws::Connection& /*conn*/, std::string_view payload) override {
+    if (settings_.compare_control) received(replay::Message{kPing, std::string(payload)});
+  }
+  void on_pong(ws::Connection& /*conn*/, std::string_view payload) override {
+    if (settings_.compare_control) received(replay::Message{kPong, std::string(payload)});
+  }
+  void on_timer(ws::Connection& /*conn*/) override { advance(); }
+
+  void on_close(ws::Connection& /*conn*/, const ws::CloseEvent& event) override {
+    closed_ = true;
+    summary_.close_code = event.code;
+    match(true);
+    // Expectations never met and messages never expected.
+    matcher_.finish(stopped_, mismatches_);
+    report_mismatches("the connection closed first");
+    if (stopped_) return;
+    if (expected_close_code_ && *expected_close_code_ != event.code) {
+      const std::string got = event.code == kAbnormal ? "1006 (no close frame)" : close_text(event.code, event.reason);
+      report_.difference(DiffKind::kCloseCode, conn_, 0, close_where_,
+                         {fmt::format("close: expected {} from the server, got {}",
+                                      close_text(*expected_close_code_, expected_close_reason_), got)},
+                         {{"expected", *expected_close_code_}, {"got", event.code}});
+      ++summary_.differences;
+    }
+  }
+
+ private:
+  static std::string close_text(std::uint16_t code, const std::string& reason) {
+    return reason.empty() ? std::to_string(code) : fmt::format("{} {}", code, Json(reason).dump());
+  }
+
+  void wake_locked() {
+    if (starved_ && client_ != nullptr) {
+      starved_ = false;
+      client_->post([this] { advance(); });
+    }
+  }
+
+  std::optional<Item> pop_item() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (queue_.empty()) {
+      if (!input_done_) starved_ = true;
+      return std::nullopt;
+    }
+    Item item = std::move(queue_.front());
+    queue_.pop_front();
+    space_.notify_all();
+    return item;
+  }
+
+  bool input_finished() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return input_done_ && queue_.empty();
+  }
+
+  SteadyClock::time_point due_time(std::uint64_t t_us) const {
+    if (settings_.speed.max) return start_;
+    const double offset_us = static_cast<double>(t_us > open_t_us_ ? t_us - open_t_us_ : 0) / settings_.speed.factor;
+    return start_ + duration_cast<SteadyClock::duration>(std::chrono::duration<double, std::micro>(offset_us));
+  }
+
+  void received(replay::Message m) {
+    if (closed_) return;
+    matcher_.receive(std::move(m), mismatches_);
+    report_mismatches("");
+    match(false);
+    advance();
+  }
+
+  // Pairs received messages with expected ones (in order, or within the --unordered window).
+  // `final`: nothing more will be expected before the next client message or the close.
+  void match(bool final) {
+    const bool more_may_come = !final && !pending_ && !reading_done_;
+    summary_.matched += matcher_.match(more_may_come, SteadyClock::now(), mismatches_);
+    report_mismatches("");
+  }
+
+  void report_mismatches(std::string_view missing_why) {
+    for (const auto& m : mismatches_) {
+      switch (m.kind) {
+        case replay::Mismatch::Kind::kDifferent: different(m.expected, m.got); break;
+        case replay::Mismatch::Kind::kMissing: missing(m.expected, missing_why); break;
+        case replay::Mismatch::Kind::kExtra: extra(m.got); break;
+      }
+    }
+    mismatches_.clear();
+  }
+
+  void different(const replay::ExpectedMessage& e, const replay::Message& got) {
+    const replay::Comparison c = settings_.comparer->compare(e.message, got, kMaxPathsPerDifference);
+    std::vector<std::string> lines;
+    Json paths = Json::array();
+    if (c.as_json && !c.paths.empty()) {
+      for (const auto& p : c.paths) {
+        lines.push_back(fmt::format("{}: expected {}, got {}", p.path.empty() ? "(document)" : p.path, p.expected, p.got));
+        paths.push_back({{"path", p.path}, {"expected", p.expected}, {"got", p.got}});
+      }
+      if (c.more_paths > 0) lines.push_back(fmt::format("... and {} more path(s)", c.more_paths));
+    } else {
+      lines.push_back(fmt::format("expected {}, got {}", replay::describe(e.message, kPreviewBytes),
+                                  replay::describe(got, kPreviewBytes)));
+    }
+    Json detail = {{"expected", message_json(e.message)}, {"got", message_json(got)}};
+    if (!paths.empty()) detail["paths"] = std::move(paths);
+    report_.difference(DiffKind::kDifferent, conn_, e.index, e.where, lines, std::move(detail));
+    ++summary_.differences;
+  }
+
+  void missing(const replay::ExpectedMessage& e, std::string_view why) {
+    report_.difference(DiffKind::kMissing, conn_, e.index, e.where,
+                       {fmt::format("missing: expected {}, got nothing ({})", replay::describe(e.message, kPreviewBytes), why)},
+                       {{"expected", message_json(e.message)}});
+    ++summary_.differences;
+  }
+
+  void extra(const replay::Message& m) {
+    report_.difference(DiffKind::kExtra, conn_, 0, "",
+                       {fmt::format("extra: got {}, not in the recording", replay::describe(m, kPreviewBytes))},
+                       {{"got", message_json(m)}});
+    ++summary_.differences;
+  }
+
+  // Reads queued records until one must wait: a client message (sent when due, once the server
+  // messages recorded before it have come), or the lookahead is full.
+  void read_records() {
+    while (!pending_ && !reading_done_ && matcher_.expected() < settings_.window + kExpectLookahead) {
+      auto item = pop_item();
+      if (!item) {
+        if (input_finished()) reading_done_ = true;
+        return;
+      }
+      if (const auto* f = std::get_if<session::FrameRecord>(&item->record)) {
+        take_frame(*f, item->where);
+      } else if (const auto* c = std::get_if<session::CloseRecord>(&item->record)) {
+        take_close(*c, item->where);
+      }
+    }
+  }
+
+  void take_frame(const session::FrameRecord& f, const std::string& where) {
+    if (f.opcode == kClose) {
+      // The close frames say what each side sent; the close record says who began.
+      const std::uint16_t code = f.payload.size() >= 2
+                                     ? static_cast<std::uint16_t>(static_cast<unsigned char>(f.payload[0]) << 8 |
+                                                                  static_cast<unsigned char>(f.payload[1]))
+                                     : kNoStatus;
+      const std::string reason = f.payload.size() > 2 ? f.payload.substr(2) : "";
+      if (f.dir == Direction::kServer) {
+        expected_close_code_ = code;
+        expected_close_reason_ = reason;
+        close_where_ = where;
+        if (!client_close_seen_) server_closed_first_ = true;
+      } else {
+        client_close_code_ = code;
+        client_close_reason_ = reason;
+        client_close_seen_ = true;
+      }
+      return;
+    }
+    Assembler& a = f.dir == Direction::kClient ? client_assembler_ : server_assembler_;
+    const bool control = f.opcode >= kClose;
+    std::optional<replay::Message> m;
+    if (control) {
+      m = replay::Message{f.opcode, f.payload};
+    } else {
+      m = a.add(f);
+    }
+    if (!m) return;
+    if (f.dir == Direction::kClient) {
+      if (m->opcode == kPong) return;  // answers to the server's pings: the engine sends its own
+      pending_ = Pending{std::move(*m), due_time(f.t_us)};
+      return;
+    }
+    if (control && !settings_.compare_control) return;
+    ++summary_.expected;
+    matcher_.expect(replay::ExpectedMessage{++expected_index_, where, std::move(*m)}, SteadyClock::now());
+  }
+
+  void take_close(const session::CloseRecord& c, const std::string& where) {
+    if (c.by == session::Closer::kServer) {
+      server_closed_first_ = !client_close_seen_;
+      if (!expected_close_code_) {
+        expected_close_code_ = c.code;
+        expected_close_reason_ = c.reason;
+        close_where_ = where;
+      }
+    } else if (c.by == session::Closer::kClient && !client_close_seen_) {
+      client_close_code_ = c.code;
+      client_close_reason_ = c.reason;
+      client_close_seen_ = true;
+    }
+    close_due_ = due_time(c.t_us);
+  }
+
+  void begin_close(std::uint16_t code, const std::string& reason) {
+    closing_ = true;
+    conn_ptr_->close(code, reason);
+  }
+
+  // The one loop: read, match, send what is due, time out what is overdue, close at the end.
+  void advance() {
+    if (conn_ptr_ == nullptr || closed_ || closing_) return;
+    auto now = SteadyClock::now();
+    for (;;) {
+      read_records();
+      match(false);
+      // Overdue expectations are missing; the next one gets a fresh --timeout.
+      if (matcher_.expected() > 0 &&
+          (pending_ || reading_done_ || matcher_.expected() >= settings_.window + kExpectLookahead)) {
+        now = SteadyClock::now();
+        if (matcher_.expire(now, mismatches_)) {
+          report_mismatches(fmt::format("within {}", format_duration(settings_.timeout)));
+          continue;
+        }
+        conn_ptr_->set_timer(duration_cast<milliseconds>(matcher_.deadline() - now) + milliseconds(1));
+        return;
+      }
+      if (pending_) {
+        now = SteadyClock::now();
+        if (now < pending_->due) {
+          conn_ptr_->set_timer(duration_cast<milliseconds>(pending_->due - now) + milliseconds(1));
+          return;
+        }
+        send(pending_->message);
+        pending_.reset();
+        continue;
+      }
+      if (!reading_done_) return;  // starved: the reader wakes us
+      // Everything recorded has been sent and received: close as the recording did.
+      finish();
+      return;
+    }
+  }
+
+  void send(const replay::Message& m) {
+    ++summary_.sent;
+    if (m.opcode == kPing) {
+      conn_ptr_->ping(m.payload);
+    } else {
+      conn_ptr_->send(m.opcode, reinterpret_cast<const std::uint8_t*>(m.payload.data()), m.payload.size());
+    }
+  }
+
+  void finish() {
+    const auto now = SteadyClock::now();
+    if (server_closed_first_ && !waited_for_server_close_) {
+      // The server closed in the recording: give it --timeout to do so again.
+      waited_for_server_close_ = true;
+      server_close_deadline_ = now + settings_.timeout;
+    }
+    if (waited_for_server_close_) {
+      if (now < server_close_deadline_) {
+        conn_ptr_->set_timer(duration_cast<milliseconds>(server_close_deadline_ - now) + milliseconds(1));
+        return;
+      }
+      report_.difference(DiffKind::kCloseCode, conn_, 0, close_where_,
+                         {fmt::format("close: expected the server to close with {} within {}, it did not",
+                                      close_text(expected_close_code_.value_or(kNoStatus), expected_close_reason_),
+                                      format_duration(settings_.timeout))},
+                         {{"expected", expected_close_code_.value_or(kNoStatus)}, {"got", nullptr}});
+      ++summary_.differences;
+      expected_close_code_.reset();
+      begin_close(kNormalClose, "");
+      return;
+    }
+    if (close_due_ && now < *close_due_) {
+      conn_ptr_->set_timer(duration_cast<milliseconds>(*close_due_ - now) + milliseconds(1));
+      return;
+    }
+    if (client_close_seen_) {
+      begin_close(client_close_code_, client_close_reason_);
+    } else {
+      begin_close(kNormalClose, "");
+    }
+  }
+
+  struct Pending {
+    replay::Message message;
+    SteadyClock::time_point due;
+  };
+
+  SteadyClock::time_point start_;  // the connection's open on the replay's timeline
+  const std::uint64_t conn_;
+  const std::uint64_t open_t_us_;
+  const Settings& settings_;
+  Report& report_;
+  ws::Client* client_ = nullptr;
+  ws::Connection* conn_ptr_ = nullptr;
+  ConnectionSummary summary_;
+
+  // Shared with the reader thread.
+  std::mutex mutex_;
+  std::condition_variable space_;
+  std::deque<Item> queue_;
+  bool input_done_ = false;
+  bool starved_ = false;
+  bool over_ = false;
+
+  // Client thread only.
+  bool reading_done_ = false;
+  bool closing_ = false;
+  bool closed_ = false;
+  bool stopped_ = false;
+  std::optional<Pending> pending_;
+  replay::ReplayMatcher matcher_;
+  std::vector<replay::Mismatch> mismatches_;
+  std::uint64_t expected_index_ = 0;
+  Assembler client_assembler_;
+  Assembler server_assembler_;
+  std::optional<std::uint16_t> expected_close_code_;
+  std::string expected_close_reason_;
+  std::string close_where_;
+  bool client_close_seen_ = false;
+  std::uint16_t client_close_code_ = kNormalClose;
+  std::string client_close_reason_;
+  bool server_closed_first_ = false;
+  bool waited_for_server_close_ = false;
+  SteadyClock::time_point server_close_deadline_;
+  std::optional<SteadyClock::time_point> close_due_;
+};
+
+// ---- connection setup ---------------------------------------------------------------------
+
+// Headers a replay must not copy from the recording: hop-by-hop ones (RFC 9110 7.6.1), the
+// handshake's own (the engine makes fresh ones), and those the capture redacted.
+bool replayable_header(const ws::HttpHeader& h) {
+  static const char* const kSkip[] = {"Host", "Connection", "Upgrade", "Keep-Alive", "Proxy-Connection", "TE",
+                                      "Trailer", "Transfer-Encoding", "Content-Length", "Sec-WebSocket-Key",
+                                      "Sec-WebSocket-Version", "Sec-WebSocket-Extensions", "Sec-WebSocket-Protocol",
+                                      "Sec-WebSocket-Accept", "Proxy-Authorization"};
+  for (const char* name : kSkip) {
+    if (ascii_iequals(h.name, name)) return false;
+  }
+  return h.value != kRedacted;
+}
+
+// The URL a recorded connection replays to: the target's scheme and authority, with the
+// target's path and query when it has them, else the recorded ones.
+std::string connection_url(const ws::WsUrl& target, const std::string& recorded) {
+  ws::WsUrl url = target;
+  const bool target_has_path = target.target != "/" && !target.target.empty();
+  if (!target_has_path) {
+    ws::WsUrl rec;
+    std::string error;
+    if (ws::parse_ws_url(recorded, rec, error)) url.target = rec.target;
+  }
+  std::string text = ws::to_string(url);
+  if (!target.userinfo.empty()) text.insert(text.find("://") + 3, target.userinfo + "@");
+  return text;
+}
+
+ws::ClientConfig client_config(const ReplayOptions& options, const ws::WsUrl& target, const session::OpenRecord& open) {
+  ws::ClientConfig config;
+  config.url = connection_url(target, open.url);
+  ws::HttpHeaders extra = extra_request_headers(options.client);  // Origin, auth, -H
+  ws::HttpHeaders headers;
+  for (const auto& h : open.request) {
+    if (!replayable_header(h)) continue;
+    const bool overridden = std::any_of(extra.begin(), extra.end(),
+                                        [&](const ws::HttpHeader& x) { return ascii_iequals(x.name, h.name); });
+    if (!overridden) headers.push_back(h);
+  }
+  headers.insert(headers.end(), extra.begin(), extra.end());
+  config.headers = std::move(headers);
+  config.subprotocols = options.client.subprotocols;
+  if (config.subprotocols.empty() && !open.subprotocol.empty()) config.subprotocols = {open.subprotocol};
+  ws::WsUrl url;
+  std::string error;
+  ws::parse_ws_url(config.url, url, error);
+  config.proxy = effective_proxy(options.client, url, [](const char* name) { return std::getenv(name); });
+  config.connect_timeout = duration_cast<milliseconds>(options.client.connect_timeout);
+  config.limits.max_message_bytes = static_cast<std::size_t>(options.max_message_size);
+  config.deflate.enabled = options.client.compress;
+  config.ca_file = options.client.ca_file;
+  config.insecure = options.client.insecure;
+  config.cert_file = options.client.cert_file;
+  config.key_file = options.client.key_file;
+  config.key_passphrase = options.client.key_passphrase;
+  return config;
+}
+
+// A connection being replayed on its own thread (one ws::Client each).
+struct Worker {
+  std::unique_ptr<ConnectionReplay> replay;
+  std::unique_ptr<ws::Client> client;
+  std::thread thread;
+  Error error;  // a connection that never opened
+};
+
+ExitCode fail(const std::string& message, ExitCode code) {
+  fmt::print(stderr, "{}: error: {}\n", kProg, message);
+  return code;
+}
+
+class Replayer {
+ public:
+  Replayer(const ReplayOptions& options, const ws::WsUrl& target, const Settings& settings, Report& report,
+           Logger& log)
+      : options_(options), target_(target), settings_(settings), report_(report), log_(log) {}
+
+  // Replays everything `source` holds. Returns the first error that ends the run (a bad log).
+  Error run(RecordSource& source) {
+    return options_.parallel ? run_parallel(source) : run_sequential(source);
+  }
+
+  void stop() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopped_ = true;
+    for (auto& [conn, w] : active_) w->replay->stop();
+    stop_cv_.notify_all();
+  }
+
+  ExitCode connect_status() const { return connect_status_; }
+
+ private:
+  bool is_stopped() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return stopped_;
+  }
+
+  // Starts connection `open` after `delay` (parallel: its recorded start).
+  Worker* start(const session::OpenRecord& open, SteadyClock::time_point when) {
+    auto w = std::make_unique<Worker>();
+    w->replay = std::make_unique<ConnectionReplay>(open.conn, open.t_us, when, settings_, report_);
+    w->replay->summary().url = connection_url(target_, open.url);
+    w->client = std::make_unique<ws::Client>(client_config(options_, target_, open), *w->replay, log_);
+    w->replay->set_client(w->client.get());
+    Worker* raw = w.get();
+    w->thread = std::thread([this, raw, when] {
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        stop_cv_.wait_until(lock, when, [this] { return stopped_; });
+        if (stopped_) {
+          lock.unlock();
+          raw->replay->mark_over();
+          return;
+        }
+      }
+      const ws::ClientResult result = raw->client->run();
+      if (result.error && !result.opened) raw->error = result.error;
+      raw->replay->mark_over();
+    });
+    std::lock_guard<std::mutex> lock(mutex_);
+    active_[open.conn] = std::move(w);
+    return raw;
+  }
+
+  void finish(std::uint64_t conn) {
+    std::unique_ptr<Worker> w;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      const auto it = active_.find(conn);
+      if (it == active_.end()) return;
+      w = std::move(it->second);
+      active_.erase(it);
+    }
+    w->replay->finish_input();
+    w->thread.join();
+    ConnectionSummary s = w->replay->summary();
+    if (w->error) {
+      s.error = w->error.message;
+      fail(w->error.message.rfind(s.url, 0) == 0 ? w->error.message : redact_url(s.url) + ": " + w->error.message,
+           exit_code_for(w->error.code));
+      connect_status_ = most_basic(connect_status_, exit_code_for(w->error.code));
+    }
+    report_.add_connection(std::move(s));
+  }
+
+  Worker* find(std::uint64_t conn) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = active_.find(conn);
+    return it == active_.end() ? nullptr : it->second.get();
+  }
+
+  void skipped(std::uint64_t conn) {
+    if (warned_orphans_ < 1) log_.log(LogLevel::kWarning, fmt::format("records of connection {} before its open record (a rotated log?): skipped", conn));
+    ++warned_orphans_;
+  }
+
+  // Every connection at its recorded start, all at once. The reader feeds each connection's
+  // bounded queue; a full one makes it wait (the recording's order is causal, so the
+  // connection it waits for is never waiting for a record further on).
+  Error run_parallel(RecordSource& source) {
+    Error error;
+    std::optional<std::uint64_t> first_t;
+    const auto begin = SteadyClock::now();
+    while (!is_stopped()) {
+      auto record = source.next(error);
+      if (!record) break;
+      if (const auto* open = std::get_if<session::OpenRecord>(&*record)) {
+        if (!first_t) first_t = open->t_us;
+        auto when = begin;
+        if (!settings_.speed.max) {
+          const double offset = static_cast<double>(open->t_us - std::min(open->t_us, *first_t)) / settings_.speed.factor;
+          when += duration_cast<SteadyClock::duration>(std::chrono::duration<double, std::micro>(offset));
+        }
+        if (find(open->conn) != nullptr) finish(open->conn);  // a reused id: the old one is over
+        start(*open, when);
+        continue;
+      }
+      dispatch(*record, source.where());
+    }
+    std::vector<std::uint64_t> conns;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (const auto& [conn, w] : active_) conns.push_back(conn);
+    }
+    for (const auto conn : conns) finish(conn);
+    return error;
+  }
+
+  // Routes a frame or close record to its connection; a close record ends its input.
+  void dispatch(const Record& record, const std::string& where) {
+    std::uint64_t conn = 0;
+    bool is_close = false;
+    if (const auto* f = std::get_if<session::FrameRecord>(&record)) {
+      conn = f->conn;
+    } else if (const auto* c = std::get_if<session::CloseRecord>(&record)) {
+      conn = c->conn;
+      is_close = true;
+    } else {
+      return;  // header (of a concatenated rotated part), end
+    }
+    Worker* w = find(conn);
+    if (w == nullptr) {
+      skipped(conn);
+      return;
+    }
+    w->replay->push(Item{record, where});
+    if (is_close) w->replay->finish_input();
+  }
+
+  // One connection after another, in order of their open records. A connection whose records
+  // interleave with the current one's is remembered by position and replayed afterwards (the
+  // reader seeks back), so nothing is held in memory but positions.
+  Error run_sequential(RecordSource& source) {
+    Error error;
+    std::set<std::uint64_t> done;
+    std::map<std::uint64_t, std::uint64_t> deferred;  // position offset -> conn
+    std::map<std::uint64_t, session::SessionReader::Position> deferred_positions;
+    std::set<std::uint64_t> deferred_conns;
+    std::optional<std::uint64_t> current;
+    while (!is_stopped()) {
+      const auto position = source.position();
+      auto record = source.next(error);
+      if (!record) {
+        if (error) break;
+        if (current) {
+          finish(*current);
+          done.insert(*current);
+          current.reset();
+        }
+        if (deferred.empty()) break;
+        const auto it = deferred.begin();
+        deferred_conns.erase(it->second);
+        if ((error = source.seek(deferred_positions[it->first]))) break;
+        deferred_positions.erase(it->first);
+        deferred.erase(it);
+        continue;
+      }
+      if (const auto* open = std::get_if<session::OpenRecord>(&*record)) {
+        if (done.count(open->conn) != 0 || deferred_conns.count(open->conn) != 0) continue;
+        if (current) {
+          deferred[position.offset] = open->conn;
+          deferred_positions[position.offset] = position;
+          deferred_conns.insert(open->conn);
+          continue;
+        }
+        current = open->conn;
+        start(*open, SteadyClock::now());
+        continue;
+      }
+      std::uint64_t conn = 0;
+      if (const auto* f = std::get_if<session::FrameRecord>(&*record)) conn = f->conn;
+      if (const auto* c = std::get_if<session::CloseRecord>(&*record)) conn = c->conn;
+      if (!current || conn != *current) {
+        if (done.count(conn) == 0 && deferred_conns.count(conn) == 0 &&
+            (std::holds_alternative<session::FrameRecord>(*record) || std::holds_alternative<session::CloseRecord>(*record))) {
+          skipped(conn);
+        }
+        continue;
+      }
+      dispatch(*record, source.where());
+      if (std::holds_alternative<session::CloseRecord>(*record)) {
+        finish(*current);
+        done.insert(*current);
+        current.reset();
+        if (!deferred.empty()) {
+          const auto it = deferred.begin();
+          deferred_conns.erase(it->second);
+          if ((error = source.seek(deferred_positions[it->first]))) break;
+          deferred_positions.erase(it->first);
+          deferred.erase(it);
+        }
+      }
+    }
+    if (current) finish(*current);
+    return error;
+  }
+
+  const ReplayOptions& options_;
+  const ws::WsUrl& target_;
+  const Settings& settings_;
+  Report& report_;
+  Logger& log_;
+  std::mutex mutex_;
+  std::condition_variable stop_cv_;
+  bool stopped_ = false;
+  std::map<std::uint64_t, std::unique_ptr<Worker>> active_;
+  ExitCode connect_status_ = ExitCode::kOk;
+  std::uint64_t warned_orphans_ = 0;
+};
+
+std::string now_rfc3339() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t secs = std::chrono::system_clock::to_time_t(now);
+  const auto ms = duration_cast<milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  return fmt::format("{}.{:03d}Z", buf, ms);
+}
+
+ExitCode run_replay(const ReplayOptions& options) {
+  if (options.file.empty() || options.url.empty()) {
+    return fail("a recorded session FILE and the URL to replay it against are required", ExitCode::kUsage);
+  }
+  ws::WsUrl target;
+  std::string error_text;
+  if (!ws::parse_ws_url(options.url, target, error_text)) return fail(options.url + ": " + error_text, ExitCode::kUsage);
+  Speed speed;
+  if (ascii_iequals(options.speed, "max")) {
+    speed.max = true;
+  } else {
+    char* end = nullptr;
+    speed.factor = std::strtod(options.speed.c_str(), &end);
+    if (end == options.speed.c_str() || *end != '\0' || !(speed.factor > 0) || speed.factor > 1e6) {
+      return fail(fmt::format("--speed: '{}' is not a positive factor or 'max'", options.speed), ExitCode::kUsage);
+    }
+  }
+  replay::CompareMode mode = replay::CompareMode::kBytes;
+  if (options.compare == "json" || !options.ignore.empty()) {
+    mode = replay::CompareMode::kJson;
+  } else if (options.compare != "bytes") {
+    return fail(fmt::format("--compare: '{}' is neither bytes nor json", options.compare), ExitCode::kUsage);
+  }
+  std::vector<std::vector<std::string>> ignores;
+  for (const auto& p : options.ignore) {
+    std::vector<std::string> tokens;
+    if (!replay::PayloadComparer::parse_pointer(p, tokens, error_text)) return fail("--ignore: " + error_text, ExitCode::kUsage);
+    ignores.push_back(std::move(tokens));
+  }
+  const replay::PayloadComparer comparer(mode, std::move(ignores));
+  Settings settings;
+  settings.speed = speed;
+  settings.comparer = &comparer;
+  settings.window = options.unordered == 0 ? 1 : options.unordered;
+  settings.timeout = duration_cast<milliseconds>(options.timeout);
+  settings.compare_control = options.compare_control;
+
+  // Open the input before anything else: a bad log is 65/66 whatever the target.
+  std::unique_ptr<RecordSource> source;
+  Error error;
+  if (options.har) {
+    har::HarSession session;
+    if ((error = har::read_har(options.file, session))) return fail(error.message, exit_code_for(error.code));
+    const std::size_t slash = options.file.rfind('/');
+    source = std::make_unique<HarSource>(std::move(session),
+                                         slash == std::string::npos ? options.file : options.file.substr(slash + 1));
+  } else {
+    auto reader = session::SessionReader::open(options.file, error);
+    if (!reader) return fail(error.message, exit_code_for(error.code));
+    source = std::make_unique<LogSource>(std::move(reader));
+  }
+  // The results file is created up front: a run must not end in "cannot write the results".
+  std::ofstream output;
+  if (!options.output.empty()) {
+    output.open(options.output, std::ios::trunc);
+    if (!output) return fail(fmt::format("{}: cannot create it", options.output), ExitCode::kCannotCreate);
+  }
+
+  StderrLog log(kProg, LogLevel::kWarning);
+  Report report(options.quiet);
+  Replayer replayer(options, target, settings, report, log);
+  ShutdownSignals signals([&replayer](int) { replayer.stop(); });
+  const auto started_wall = now_rfc3339();
+  const auto started = SteadyClock::now();
+  error = replayer.run(*source);
+  for (const auto& w : source->warnings()) log.log(LogLevel::kWarning, w);
+
+  ExitCode code = ExitCode::kOk;
+  if (error) code = most_basic(code, fail(error.message, exit_code_for(error.code)));
+  code = most_basic(code, replayer.connect_status());
+  if (report.total() > 0) code = most_basic(code, ExitCode::kCheckFailed);
+  if (signals.received() == SIGINT) code = most_basic(code, ExitCode::kInterrupted);
+  if (!options.quiet) fmt::print("{}\n", report.summary_line());
+  std::fflush(stdout);
+
+  if (output.is_open()) {
+    Json doc = report.to_json();
+    Json result = {{"version", kResultsVersion},
+                   {"tool", fmt::format("wstool {}", wstool_version())},
+                   {"input", options.file},
+                   {"inputFormat", options.har ? "har" : "session"},
+                   {"target", redact_url(options.url)},
+                   {"started", started_wall},
+                   {"durationMs", duration_cast<milliseconds>(SteadyClock::now() - started).count()},
+                   {"options",
+                    {{"compare", mode == replay::CompareMode::kJson ? "json" : "bytes"},
+                     {"ignore", options.ignore},
+                     {"unordered", options.unordered},
+                     {"speed", speed.max ? Json("max") : Json(speed.factor)},
+                     {"timeoutMs", settings.timeout.count()},
+                     {"compareControl", options.compare_control},
+                     {"parallel", options.parallel}}},
+                   {"summary", doc["summary"]},
+                   {"connections", doc["connections"]},
+                   {"differences", doc["differences"]},
+                   {"differencesOmitted", doc["differencesOmitted"]},
+                   {"exitCode", static_cast<int>(code)}};
+    output << result.dump(2, ' ', false, Json::error_handler_t::replace) << '\n';
+    output.flush();
+    if (!output) code = most_basic(code, fail(fmt::format("{}: write failed", options.output), ExitCode::kIoError));
+  }
+  return code;
+}
+
+}  // namespace
+
+Runner make_replay(CLI::App& app) {
+  auto options = std::make_shared<ReplayOptions>();
+  app.description(
+      "Replay a recorded session (a session log, or with --har a Chrome HAR file) against URL: each recorded "
+      "connection is recreated, its client messages sent with their recorded timing and the server's "
+      "messages checked against the recording. Exit 0 when everything matches, 1 when anything differs.");
+  app.add_option("FILE", options->file, "the session log (or HAR file with --har)");
+  app.add_option("URL", options->url, "ws:// or wss:// URL of the server to replay against");
+  app.add_flag("--har", options->har, "FILE is a HAR file (Chrome DevTools' WebSocket entries)");
+  add_client_options(app, options->client);
+  app.add_option("--speed", options->speed, "replay at N times the recorded pace, or 'max' (as fast as the server answers)")
+      ->type_name("N|max")
+      ->capture_default_str();
+  app.add_option("--compare", options->compare, "how server messages are compared: bytes or json (semantic)")
+      ->type_name("MODE")
+      ->capture_default_str();
+  app.add_option("--ignore", options->ignore, "a JSON pointer to leave out of comparisons (repeatable; '*' matches any member); implies --compare json")
+      ->type_name("POINTER");
+  app.add_flag(fmt::format("--unordered{{{}}}", kDefaultUnorderedWindow), options->unordered,
+               "tolerate server messages reordered within N (--unordered=N; default 16)")
+      ->type_name("N");
+  add_duration_option(app, "--timeout", options->timeout, "how long to wait for each expected server message");
+  app.add_flag("--compare-control", options->compare_control, "also compare pings and pongs");
+  app.add_option("-o,--output", options->output, "write the results as a JSON document to FILE")->type_name("FILE");
+  app.add_flag("--parallel", options->parallel, "replay the connections concurrently, at their recorded start times");
+  add_size_option(app, "--max-message-size", options->max_message_size, "largest message accepted");
+  app.add_flag("-q,--quiet", options->quiet, "print nothing on stdout; the exit status and -o tell");
+  return [options]() -> ExitCode { return run_replay(*options); };
+}
+
+}  // namespace wstool::tools
