@@ -386,6 +386,28 @@ double LoadReport::error_rate() const {
   return static_cast<double>(failed) / static_cast<double>(attempted);
 }
 
+std::string error_class(Errc errc) {
+  switch (errc) {
+    case Errc::kUnknownHost: return "dns";
+    case Errc::kConnectionRefused: return "refused";
+    case Errc::kTlsFailure: return "tls";
+    case Errc::kHandshakeRejected: return "handshake_status";
+    case Errc::kTimeout: return "timeout";
+    case Errc::kConnectionLost: return "connection_lost";
+    case Errc::kIoError: return "io";
+    case Errc::kProtocolViolation: return "protocol";
+    case Errc::kOsError: return "os";
+    case Errc::kInternal: return "internal";
+    default: return "other";
+  }
+}
+
+std::string handshake_status_class(int http_status) {
+  return "handshake_status_" + std::to_string(http_status);
+}
+
+std::string close_code_class(int close_code) { return "close_" + std::to_string(close_code); }
+
 std::string format_latency(std::uint64_t nanoseconds) {
   struct Unit {
     const char* suffix;

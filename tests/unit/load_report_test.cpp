@@ -303,6 +303,28 @@ TEST(LoadReportFormat, LatencyHasThreeSignificantDigits) {
   EXPECT_EQ(format_latency(3'600'000'000'000), "3600s");
 }
 
+TEST(LoadReportErrors, ClassNamesAreValidDocumentKeys) {
+  EXPECT_EQ(error_class(Errc::kConnectionRefused), "refused");
+  EXPECT_EQ(error_class(Errc::kUnknownHost), "dns");
+  EXPECT_EQ(error_class(Errc::kProtocolViolation), "protocol");
+  EXPECT_EQ(handshake_status_class(403), "handshake_status_403");
+  EXPECT_EQ(close_code_class(1011), "close_1011");
+  // Every class the runner can produce reads back from a document.
+  LoadReport report;
+  for (Errc errc : {Errc::kUnknownHost, Errc::kConnectionRefused, Errc::kTlsFailure, Errc::kTimeout,
+                    Errc::kConnectionLost, Errc::kIoError, Errc::kProtocolViolation, Errc::kOsError,
+                    Errc::kInternal, Errc::kHandshakeRejected, Errc::kUsage})
+    report.errors[error_class(errc)] += 1;
+  report.errors[handshake_status_class(503)] = 1;
+  report.errors[close_code_class(4000)] = 1;
+  report.errors[kUnansweredClass] = 1;
+  report.errors[kSendQueueFullClass] = 1;
+  LoadReport back;
+  std::string error;
+  EXPECT_TRUE(from_json(to_json(report), back, error)) << error;
+  EXPECT_EQ(back.errors, report.errors);
+}
+
 // --- the summary ----------------------------------------------------------------------------------
 
 TEST(LoadReportSummary, ShowsCountsRatesPercentilesAndErrors) {
