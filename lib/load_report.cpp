@@ -23,7 +23,6 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kFormatName = "wstool-load-results";
-constexpr double kNsPerSecond = 1e9;
 constexpr double kPercent = 100.0;
 
 // The percentiles the document, the summary and the page report, in this order.
