@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <type_traits>
@@ -92,10 +93,16 @@ struct Worker {
   std::size_t connections = 0;
   asio::steady_timer sweep{io};
   milliseconds sweep_every{kMaxSweepInterval};
+  bool sweeping = false;
   Clock::time_point now = Clock::now();  // refreshed by every sweep; coarse is enough
   bool stopping = false;
+  // Whether the sweep (and so the loop) keeps going with no connection left: a server's and a
+  // long-lived client loop's do; a single client's loop ends with its connection.
+  bool lingers = true;
   Clock::time_point hard_stop = Clock::time_point::max();
-  std::function<void()> on_empty;  // called when stopping and the last connection is gone
+  // Client TLS contexts by what configures them, made once and shared by every wss://
+  // connection on this thread that asks for the same (a context is costly to build).
+  std::map<std::string, std::shared_ptr<asio::ssl::context>> client_tls;
   // Connections given shared messages outside their own read batch: one posted task flushes
   // them all, after every fan-out already queued on this thread has added its message, so a
   // busy server writes several messages per system call instead of one each (a room of 1,000
@@ -113,7 +120,9 @@ struct Worker {
   void link(ConnectionNode* node);
   void unlink(ConnectionNode* node);
   void start_sweep();
+  void stop_sweep();
   void sweep_once();
+  bool winding_down() const { return connections == 0 && (stopping || !lingers); }
 };
 
 // The part of a connection the worker's list and sweep see.
@@ -153,6 +162,8 @@ void Worker::link(ConnectionNode* node) {
   if (head != nullptr) head->prev_ = node;
   head = node;
   ++connections;
+  // A loop that stopped sweeping when it went empty gets a new connection (a client loop).
+  if (!sweeping) start_sweep();
 }
 
 void Worker::unlink(ConnectionNode* node) {
@@ -161,16 +172,27 @@ void Worker::unlink(ConnectionNode* node) {
   if (node->next_ != nullptr) node->next_->prev_ = node->prev_;
   node->prev_ = node->next_ = nullptr;
   --connections;
-  if (stopping && connections == 0 && on_empty) on_empty();
+  if (winding_down()) stop_sweep();
 }
 
+// A new wait replaces a pending one (its handler sees operation_aborted and does nothing).
 void Worker::start_sweep() {
+  sweeping = true;
   sweep.expires_after(sweep_every);
   sweep.async_wait([this](const asio::error_code& ec) {
     if (ec) return;
     sweep_once();
-    if (!(stopping && connections == 0)) start_sweep();
+    if (winding_down()) {
+      sweeping = false;
+      return;
+    }
+    start_sweep();
   });
+}
+
+void Worker::stop_sweep() {
+  sweeping = false;
+  sweep.cancel();
 }
 
 void Worker::sweep_once() {
@@ -196,20 +218,6 @@ enum class Phase : std::uint8_t {
   kDone,
 };
 
-// --- client-only state ---
-struct ClientSide {
-  ClientConfig config;
-  WsUrl url;
-  WsUrl proxy;  // used when config.proxy is set
-  std::string proxy_exchange;  // the CONNECT request, then the proxy's answer
-  std::string key;
-  std::unique_ptr<ResponseParser> response_parser;
-  tcp::resolver resolver;
-  ClientResult result;
-  explicit ClientSide(asio::io_context& io) : resolver(io) {}
-};
-
-
 // What a server or client counts, across its threads.
 struct Counters {
   std::atomic<std::uint64_t> next_id{0};
@@ -233,6 +241,23 @@ struct EngineSettings {
   ConnectionHandler* handler = nullptr;
   Logger* logger = nullptr;
   struct Counters* counters = nullptr;
+  // Where connection ids come from: the server's counter also for the client connections it
+  // opens (Server::connect), so ids stay unique within one server.
+  std::atomic<std::uint64_t>* ids = nullptr;
+};
+
+// --- client-only state, owned by its connection ---
+struct ClientSide {
+  ClientConfig config;
+  EngineSettings settings;  // the connection's (a client loop's connections differ)
+  WsUrl url;
+  WsUrl proxy;  // used when config.proxy is set
+  std::string proxy_exchange;  // the CONNECT request, then the proxy's answer
+  std::string key;
+  std::unique_ptr<ResponseParser> response_parser;
+  std::unique_ptr<tcp::resolver> resolver;  // only while resolving a host name
+  ClientResult result;
+  std::function<void(const ClientResult&)> on_done;
 };
 
 template <class Stream>
@@ -250,7 +275,7 @@ class BasicConnection final : public Connection,
         settings_(settings),
         stream_(std::forward<StreamArgs>(stream_args)...),
         session_(settings.role, settings.limits.max_message_bytes),
-        id_(settings.counters->next_id.fetch_add(1) + 1) {}
+        id_(settings.ids->fetch_add(1) + 1) {}
 
   ~BasicConnection() override = default;
 
@@ -373,8 +398,9 @@ class BasicConnection final : public Connection,
     }
   }
 
-  // Client role.
-  void start_client(ClientSide& client);
+  // Client role: takes ownership of the client state (whose settings this connection was made with).
+  void start_client(std::unique_ptr<ClientSide> client);
+  void connect_to(const tcp::endpoint& endpoint);
   template <class Next>
   void proxy_connect(Next next);
 
@@ -719,6 +745,10 @@ class BasicConnection final : public Connection,
   }
 
   void fail_handshake(std::string why, Errc errc = Errc::kConnectionLost);
+  void fail_connect(const asio::error_code& error) {
+    const Errc errc = error == asio::error::timed_out ? Errc::kTimeout : Errc::kConnectionRefused;
+    fail_handshake("cannot connect: " + error.message(), errc);
+  }
 
   void close_transport(std::string error) {
     if (phase_ == Phase::kDone) return;
@@ -745,6 +775,12 @@ class BasicConnection final : public Connection,
     }
     worker_.unlink(this);
     self_.reset();
+    if (client_ != nullptr && client_->on_done) {
+      // Last: on_done may open the next connection, or end the loop's work.
+      std::function<void(const ClientResult&)> on_done = std::move(client_->on_done);
+      client_->on_done = nullptr;
+      on_done(client_->result);
+    }
   }
 
   void on_closed(const CloseEvent& event);
@@ -797,6 +833,7 @@ class BasicConnection final : public Connection,
 
  public:
   ClientSide* client_ = nullptr;  // client role only
+  std::unique_ptr<ClientSide> client_side_;
 };
 
 template <class Stream>
@@ -947,81 +984,107 @@ void BasicConnection<Stream>::on_never_opened(const std::string& why) {
 }
 
 template <class Stream>
-void BasicConnection<Stream>::start_client(ClientSide& client) {
-  client_ = &client;
+void BasicConnection<Stream>::start_client(std::unique_ptr<ClientSide> side) {
+  client_side_ = std::move(side);
+  client_ = client_side_.get();
+  ClientSide& client = *client_;
   attach();
   remote_ = host_header(client.url);
   deadline_ = worker_.now + client.config.connect_timeout;
-  phase_ = Phase::kResolving;
-  auto self = this->shared_from_this();
   const WsUrl& first_hop = client.config.proxy.empty() ? client.url : client.proxy;
-  client.resolver.async_resolve(
+  // An address literal needs no resolver (no thread hop, no allocation): loopback load tests
+  // open thousands of connections a second this way.
+  asio::error_code literal_error;
+  const asio::ip::address literal = asio::ip::make_address(first_hop.host, literal_error);
+  if (!literal_error) {
+    phase_ = Phase::kConnecting;
+    socket().async_connect(tcp::endpoint(literal, first_hop.port),
+                           [self = this->shared_from_this(), ep = tcp::endpoint(literal, first_hop.port)](
+                               const asio::error_code& error) {
+                             if (self->phase_ == Phase::kDone) return;
+                             if (error) {
+                               self->fail_connect(error);
+                               return;
+                             }
+                             self->connect_to(ep);
+                           });
+    return;
+  }
+  phase_ = Phase::kResolving;
+  client.resolver = std::make_unique<tcp::resolver>(worker_.io);
+  client.resolver->async_resolve(
       first_hop.host, std::to_string(first_hop.port),
-      [self, &client, &first_hop](const asio::error_code& ec, const tcp::resolver::results_type& results) {
+      [self = this->shared_from_this(), &client, &first_hop](const asio::error_code& ec,
+                                                            const tcp::resolver::results_type& results) {
         if (self->phase_ == Phase::kDone) return;
         if (ec) {
           self->fail_handshake("cannot resolve host '" + first_hop.host + "': " + ec.message(), Errc::kUnknownHost);
           return;
         }
         self->phase_ = Phase::kConnecting;
-        asio::async_connect(
-            self->socket(), results, [self, &client](const asio::error_code& error, const tcp::endpoint& ep) {
-              if (self->phase_ == Phase::kDone) return;
-              if (error) {
-                const Errc errc = error == asio::error::connection_refused ? Errc::kConnectionRefused
-                                  : error == asio::error::timed_out      ? Errc::kTimeout
-                                                                          : Errc::kConnectionRefused;
-                self->fail_handshake("cannot connect: " + error.message(), errc);
-                return;
-              }
-              asio::error_code ignored;
-              self->socket().set_option(tcp::no_delay(true), ignored);
-              self->socket().non_blocking(true, ignored);
-              self->remote_ = endpoint_string(ep);
-              auto send_upgrade = [self, &client]() {
-                self->phase_ = Phase::kHttp;
-                client.key = make_client_key();
-                const std::string offer = self->settings_.deflate.enabled ? make_deflate_offer(self->settings_.deflate)
-                                                                          : std::string();
-                const std::string request = make_upgrade_request(host_header(client.url), client.url.target, client.key,
-                                                                 client.config.subprotocols, offer, client.config.headers);
-                client.response_parser = std::make_unique<ResponseParser>(self->settings_.max_header_bytes,
-                                                                          kKeptRefusalBodyBytes);
-                self->session_.send_raw_bytes(reinterpret_cast<const std::uint8_t*>(request.data()), request.size());
-                self->flush();
-                self->start_read();
-              };
-              auto secure_then_upgrade = [self, send_upgrade]() {
-              if constexpr (kTls) {
-                self->phase_ = Phase::kTlsHandshake;
-                self->stream_.async_handshake(
-                    asio::ssl::stream_base::client, [self, send_upgrade](const asio::error_code& tls_error) {
-                      if (self->phase_ == Phase::kDone) return;
-                      if (tls_error) {
-                        std::string why = "TLS handshake failed: ";
-                        const long verify = SSL_get_verify_result(self->stream_.native_handle());
-                        if (verify != X509_V_OK) {
-                          why += std::string("certificate verification failed: ") +
-                                 X509_verify_cert_error_string(verify);
-                        } else {
-                          why += tls_error.message();
-                        }
-                        self->fail_handshake(why, Errc::kTlsFailure);
-                        return;
-                      }
-                      send_upgrade();
-                    });
-              } else {
-                send_upgrade();
-              }
-              };
-              if (client.config.proxy.empty()) {
-                secure_then_upgrade();
-              } else {
-                self->proxy_connect(secure_then_upgrade);
-              }
-            });
+        asio::async_connect(self->socket(), results,
+                            [self, &client](const asio::error_code& error, const tcp::endpoint& ep) {
+                              client.resolver.reset();
+                              if (self->phase_ == Phase::kDone) return;
+                              if (error) {
+                                self->fail_connect(error);
+                                return;
+                              }
+                              self->connect_to(ep);
+                            });
       });
+}
+
+// The TCP connection is up: tunnel through the proxy if any, then TLS, then the upgrade.
+template <class Stream>
+void BasicConnection<Stream>::connect_to(const tcp::endpoint& ep) {
+  ClientSide& client = *client_;
+  auto self = this->shared_from_this();
+  asio::error_code ignored;
+  socket().set_option(tcp::no_delay(true), ignored);
+  socket().non_blocking(true, ignored);
+  remote_ = endpoint_string(ep);
+  auto send_upgrade = [self, &client]() {
+    self->phase_ = Phase::kHttp;
+    client.key = make_client_key();
+    const std::string offer = self->settings_.deflate.enabled ? make_deflate_offer(self->settings_.deflate)
+                                                              : std::string();
+    const std::string request = make_upgrade_request(host_header(client.url), client.url.target, client.key,
+                                                     client.config.subprotocols, offer, client.config.headers);
+    client.response_parser = std::make_unique<ResponseParser>(self->settings_.max_header_bytes,
+                                                              kKeptRefusalBodyBytes);
+    self->session_.send_raw_bytes(reinterpret_cast<const std::uint8_t*>(request.data()), request.size());
+    self->flush();
+    self->start_read();
+  };
+  auto secure_then_upgrade = [self, send_upgrade]() {
+    if constexpr (kTls) {
+      self->phase_ = Phase::kTlsHandshake;
+      self->stream_.async_handshake(
+          asio::ssl::stream_base::client, [self, send_upgrade](const asio::error_code& tls_error) {
+            if (self->phase_ == Phase::kDone) return;
+            if (tls_error) {
+              std::string why = "TLS handshake failed: ";
+              const long verify = SSL_get_verify_result(self->stream_.native_handle());
+              if (verify != X509_V_OK) {
+                why += std::string("certificate verification failed: ") + X509_verify_cert_error_string(verify);
+              } else {
+                why += tls_error.message();
+              }
+              self->fail_handshake(why, Errc::kTlsFailure);
+              return;
+            }
+            send_upgrade();
+          });
+    } else {
+      send_upgrade();
+    }
+  };
+  if (client.config.proxy.empty()) {
+    secure_then_upgrade();
+  } else {
+    proxy_connect(secure_then_upgrade);
+  }
 }
 
 // Opens the tunnel through an HTTP proxy (RFC 9110 9.3.6): CONNECT host:port, expect 200.
@@ -1075,6 +1138,125 @@ using TlsConnection = BasicConnection<TlsStream>;
 
 unsigned thread_count(unsigned requested) { return requested == 0 ? available_cpus() : requested; }
 
+// A client TLS context as the configuration asks (CA, verification, client certificate).
+Error make_client_tls_context(const ClientConfig& c, std::shared_ptr<asio::ssl::context>& out) {
+  auto tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                   asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+  // Idle TLS connections give their record buffers back (many of them in a load run).
+  SSL_CTX_set_mode(tls->native_handle(), SSL_MODE_RELEASE_BUFFERS);
+  asio::error_code ec;
+  if (!c.ca_file.empty()) {
+    tls->load_verify_file(c.ca_file, ec);
+    if (ec) {
+      const bool missing = access(c.ca_file.c_str(), R_OK) != 0;
+      return Error(missing ? Errc::kMissingInput : Errc::kBadData,
+                   c.ca_file + ": cannot load CA file: " + openssl_error_string());
+    }
+  } else {
+    tls->set_default_verify_paths(ec);
+  }
+  if (!c.cert_file.empty()) {
+    if (!c.key_passphrase.empty()) {
+      tls->set_password_callback(
+          [pass = c.key_passphrase](std::size_t, asio::ssl::context::password_purpose) { return pass; });
+    }
+    tls->use_certificate_chain_file(c.cert_file, ec);
+    if (ec) return Error(Errc::kBadData, c.cert_file + ": cannot load client certificate: " + openssl_error_string());
+    const std::string& key = c.key_file.empty() ? c.cert_file : c.key_file;
+    tls->use_private_key_file(key, asio::ssl::context::pem, ec);
+    if (ec) return Error(Errc::kBadData, key + ": cannot load client key: " + openssl_error_string());
+  }
+  tls->set_verify_mode(c.insecure ? asio::ssl::verify_none : asio::ssl::verify_peer);
+  out = std::move(tls);
+  return {};
+}
+
+// The worker's shared context for this configuration, made on first use.
+Error client_tls_context(Worker& worker, const ClientConfig& c, asio::ssl::context*& out) {
+  std::string key;
+  for (const std::string* part : {&c.ca_file, &c.cert_file, &c.key_file, &c.key_passphrase}) {
+    key += *part;
+    key += '\0';
+  }
+  key += c.insecure ? '1' : '0';
+  auto found = worker.client_tls.find(key);
+  if (found == worker.client_tls.end()) {
+    std::shared_ptr<asio::ssl::context> made;
+    if (Error error = make_client_tls_context(c, made)) return error;
+    found = worker.client_tls.emplace(std::move(key), std::move(made)).first;
+  }
+  out = found->second.get();
+  return {};
+}
+
+// Opens a client connection on `worker` (on its thread). `on_done` is called exactly once,
+// later, on that thread: posted when the connection cannot even start (a bad URL or proxy, a
+// TLS file that does not load, a loop that is stopping).
+void open_client(Worker& worker, Counters& counters, std::atomic<std::uint64_t>& ids, Logger& logger,
+                 const ClientConfig& config, ConnectionHandler& handler,
+                 std::function<void(const ClientResult&)> on_done) {
+  auto refuse = [&worker, &on_done](Error error) {
+    ClientResult result;
+    result.error = std::move(error);
+    asio::post(worker.io, [done = std::move(on_done), result = std::move(result)] { done(result); });
+  };
+  // on_done moves into the connection's state only once nothing can refuse any more.
+  if (worker.stopping) {
+    refuse(Error(Errc::kInterrupted, config.url + ": not connecting: shutting down"));
+    return;
+  }
+  auto side = std::make_unique<ClientSide>();
+  side->config = config;
+  std::string error;
+  if (!parse_ws_url(config.url, side->url, error)) {
+    refuse(Error(Errc::kUsage, config.url + ": " + error));
+    return;
+  }
+  if (!config.proxy.empty()) {
+    std::string proxy = config.proxy;
+    if (proxy.find("://") == std::string::npos) proxy = "http://" + proxy;
+    if (proxy.rfind("http://", 0) != 0 || !parse_ws_url(proxy, side->proxy, error)) {
+        refuse(Error(Errc::kUsage, "proxy " + config.proxy + ": " +
+                                     (error.empty() ? "only http:// proxies are supported" : error)));
+      return;
+    }
+  }
+  EngineSettings& settings = side->settings;
+  settings.role = Role::kClient;
+  settings.limits = config.limits;
+  settings.deflate = config.deflate;
+  settings.subprotocols = config.subprotocols;
+  settings.report_frames = config.report_frames;
+  settings.handler = &handler;
+  settings.logger = &logger;
+  settings.counters = &counters;
+  settings.ids = &ids;
+  worker.now = Clock::now();
+  const milliseconds every = sweep_interval_for({config.connect_timeout, config.limits.idle_timeout,
+                                                 config.limits.close_timeout, config.limits.ping_interval,
+                                                 config.limits.ping_timeout});
+  if (every < worker.sweep_every) worker.sweep_every = every;
+  if (side->url.secure) {
+    asio::ssl::context* tls = nullptr;
+    if (Error tls_error = client_tls_context(worker, config, tls)) {
+        refuse(std::move(tls_error));
+      return;
+    }
+    auto conn = std::make_shared<TlsConnection>(worker, settings, worker.io, *tls);
+    // SSL_set_tlsext_host_name, spelled out: the macro casts in the old style.
+    SSL_ctrl(conn->stream().native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
+             const_cast<char*>(side->url.host.c_str()));
+    if (!config.insecure) conn->stream().set_verify_callback(asio::ssl::host_name_verification(side->url.host));
+    side->on_done = std::move(on_done);
+    conn->start_client(std::move(side));
+  } else {
+    auto conn = std::make_shared<PlainConnection>(worker, settings, worker.io);
+    side->on_done = std::move(on_done);
+    conn->start_client(std::move(side));
+  }
+}
+
 }  // namespace
 
 unsigned available_cpus() {
@@ -1116,6 +1298,7 @@ struct Server::Impl {
   std::uint16_t port = 0;
   std::size_t next_worker = 0;
   Counters counters;
+  Counters client_counters;  // the client connections its workers open (Server::connect)
   std::atomic<bool> shutting_down{false};
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
 
@@ -1131,6 +1314,7 @@ struct Server::Impl {
     settings.handler = &handler;
     settings.logger = &logger;
     settings.counters = &counters;
+    settings.ids = &counters.next_id;
     const unsigned n = thread_count(config.threads);
     const milliseconds every = sweep_interval_for(
         {config.handshake_timeout, config.limits.idle_timeout, config.limits.close_timeout,
@@ -1285,14 +1469,13 @@ void Server::shutdown(std::uint16_t code, std::chrono::milliseconds grace) {
       worker.now = Clock::now();
       worker.stopping = true;
       worker.hard_stop = worker.now + grace;
-      worker.on_empty = [&worker] { worker.sweep.cancel(); };
       for (ConnectionNode* node = worker.head; node != nullptr;) {
         ConnectionNode* next = node->next_;
         std::shared_ptr<ConnectionNode> keep = node->self_;
         node->begin_shutdown(code);
         node = next;
       }
-      if (worker.connections == 0) worker.sweep.cancel();
+      if (worker.connections == 0) worker.stop_sweep();
       s.guards[i].reset();
     });
   }
@@ -1314,6 +1497,13 @@ Server::Stats Server::stats() const {
 
 unsigned Server::worker_count() const { return static_cast<unsigned>(impl_->workers.size()); }
 
+void Server::connect(unsigned worker, const ClientConfig& config, ConnectionHandler& handler,
+                     std::function<void(const ClientResult&)> on_done) {
+  Impl& s = *impl_;
+  open_client(*s.workers.at(worker), s.client_counters, s.counters.next_id, s.logger, config, handler,
+              std::move(on_done));
+}
+
 void Server::post(unsigned index, std::function<void()> task) {
   Worker& worker = *impl_->workers.at(index);
   asio::post(worker.io, [&worker, task = std::move(task)] {
@@ -1323,60 +1513,138 @@ void Server::post(unsigned index, std::function<void()> task) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Client
+// ClientLoop
 
-struct Client::Impl {
+struct ClientLoop::Impl {
   Logger& logger;
   Worker worker;
-  EngineSettings settings;
-  ClientSide side;
-  std::unique_ptr<asio::ssl::context> tls;
   Counters counters;
-  std::shared_ptr<ConnectionNode> connection;
+  asio::executor_work_guard<asio::io_context::executor_type> guard{asio::make_work_guard(worker.io)};
+  std::atomic<bool> stop_requested{false};
 
-  Impl(ClientConfig config, ConnectionHandler& handler, Logger& l) : logger(l), side(worker.io) {
-    side.config = std::move(config);
-    settings.role = Role::kClient;
-    settings.limits = side.config.limits;
-    settings.deflate = side.config.deflate;
-    settings.subprotocols = side.config.subprotocols;
-    settings.report_frames = side.config.report_frames;
-    settings.handler = &handler;
-    settings.logger = &logger;
-    settings.counters = &counters;
-    worker.read_buffer.resize(kSharedReadBufferBytes);
-    worker.sweep_every = sweep_interval_for({side.config.connect_timeout, side.config.limits.idle_timeout,
-                                             side.config.limits.close_timeout, side.config.limits.ping_interval,
-                                             side.config.limits.ping_timeout});
+  // call_at: a min-heap by (when, order made), served by one timer.
+  struct Scheduled {
+    Clock::time_point when;
+    std::uint64_t order;
+    std::function<void()> task;
+    bool operator>(const Scheduled& other) const {
+      return when != other.when ? when > other.when : order > other.order;
+    }
+  };
+  std::vector<Scheduled> scheduled;
+  std::uint64_t next_order = 0;
+  asio::steady_timer schedule_timer{worker.io};
+  Clock::time_point armed_for = Clock::time_point::max();
+
+  explicit Impl(Logger& l) : logger(l) { worker.read_buffer.resize(kSharedReadBufferBytes); }
+
+  void arm() {
+    if (scheduled.empty()) {
+      armed_for = Clock::time_point::max();
+      schedule_timer.cancel();
+      return;
+    }
+    const Clock::time_point first = scheduled.front().when;
+    if (first == armed_for) return;
+    armed_for = first;
+    schedule_timer.expires_at(first);
+    schedule_timer.async_wait([this, first](const asio::error_code& ec) {
+      if (ec || first != armed_for) return;
+      armed_for = Clock::time_point::max();
+      run_due();
+    });
   }
 
-  Error make_tls_context() {
-    tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
-    tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
-                     asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                     asio::ssl::context::no_tlsv1_1);
-    asio::error_code ec;
-    const ClientConfig& c = side.config;
-    if (!c.ca_file.empty()) {
-      tls->load_verify_file(c.ca_file, ec);
-      if (ec) {
-        const bool missing = access(c.ca_file.c_str(), R_OK) != 0;
-        return Error(missing ? Errc::kMissingInput : Errc::kBadData, c.ca_file + ": cannot load CA file: " + openssl_error_string());
-      }
-    } else {
-      tls->set_default_verify_paths(ec);
+  void run_due() {
+    worker.now = Clock::now();
+    // Tasks due now run in order; one that schedules another already due runs it in this pass.
+    while (!scheduled.empty() && scheduled.front().when <= worker.now && !worker.stopping) {
+      std::pop_heap(scheduled.begin(), scheduled.end(), std::greater<>());
+      std::function<void()> task = std::move(scheduled.back().task);
+      scheduled.pop_back();
+      task();
     }
-    if (!c.cert_file.empty()) {
-      if (!c.key_passphrase.empty()) {
-        tls->set_password_callback([pass = c.key_passphrase](std::size_t, asio::ssl::context::password_purpose) { return pass; });
-      }
-      tls->use_certificate_chain_file(c.cert_file, ec);
-      if (ec) return Error(Errc::kBadData, c.cert_file + ": cannot load client certificate: " + openssl_error_string());
-      tls->use_private_key_file(c.key_file.empty() ? c.cert_file : c.key_file, asio::ssl::context::pem, ec);
-      if (ec) return Error(Errc::kBadData, (c.key_file.empty() ? c.cert_file : c.key_file) + ": cannot load client key: " + openssl_error_string());
+    arm();
+  }
+
+  void begin_stop(std::uint16_t code, milliseconds grace) {
+    worker.now = Clock::now();
+    worker.stopping = true;
+    worker.hard_stop = worker.now + grace;
+    scheduled.clear();
+    arm();
+    for (ConnectionNode* node = worker.head; node != nullptr;) {
+      ConnectionNode* next = node->next_;
+      std::shared_ptr<ConnectionNode> keep = node->self_;
+      node->begin_shutdown(code);
+      node = next;
     }
-    tls->set_verify_mode(c.insecure ? asio::ssl::verify_none : asio::ssl::verify_peer);
-    return {};
+    if (worker.connections == 0) worker.stop_sweep();
+    guard.reset();
+  }
+};
+
+ClientLoop::ClientLoop(Logger& logger) : impl_(std::make_unique<Impl>(logger)) {}
+
+ClientLoop::~ClientLoop() = default;
+
+void ClientLoop::connect(const ClientConfig& config, ConnectionHandler& handler,
+                         std::function<void(const ClientResult&)> on_done) {
+  Impl& l = *impl_;
+  open_client(l.worker, l.counters, l.counters.next_id, l.logger, config, handler, std::move(on_done));
+}
+
+void ClientLoop::run() {
+  Impl& l = *impl_;
+  l.worker.now = Clock::now();
+  // Releasing the work guard before run() (set_keep_running(false)) leaves the context stopped.
+  l.worker.io.restart();
+  l.worker.io.run();
+}
+
+void ClientLoop::set_keep_running(bool keep_running) {
+  Impl& l = *impl_;
+  l.worker.lingers = keep_running;
+  if (!keep_running) l.guard.reset();
+}
+
+void ClientLoop::stop(std::uint16_t code, std::chrono::milliseconds grace) {
+  Impl& l = *impl_;
+  if (l.stop_requested.exchange(true)) return;
+  asio::post(l.worker.io, [&l, code, grace] { l.begin_stop(code, grace); });
+}
+
+void ClientLoop::post(std::function<void()> task) {
+  Worker& worker = impl_->worker;
+  asio::post(worker.io, [&worker, task = std::move(task)] {
+    worker.now = Clock::now();
+    task();
+  });
+}
+
+void ClientLoop::call_at(std::chrono::steady_clock::time_point when, std::function<void()> task) {
+  Impl& l = *impl_;
+  if (l.worker.stopping) return;
+  l.scheduled.push_back(Impl::Scheduled{when, l.next_order++, std::move(task)});
+  std::push_heap(l.scheduled.begin(), l.scheduled.end(), std::greater<>());
+  l.arm();
+}
+
+std::size_t ClientLoop::open_connections() const {
+  return static_cast<std::size_t>(impl_->counters.open.load(std::memory_order_relaxed));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client: one connection on a ClientLoop of its own that ends with it.
+
+struct Client::Impl {
+  ClientConfig config;
+  ConnectionHandler& handler;
+  ClientLoop loop;
+  ClientResult result;
+
+  Impl(ClientConfig c, ConnectionHandler& h, Logger& logger) : config(std::move(c)), handler(h), loop(logger) {
+    loop.set_keep_running(false);
   }
 };
 
@@ -1387,61 +1655,13 @@ Client::~Client() = default;
 
 ClientResult Client::run() {
   Impl& c = *impl_;
-  std::string error;
-  if (!parse_ws_url(c.side.config.url, c.side.url, error)) {
-    c.side.result.error = Error(Errc::kUsage, c.side.config.url + ": " + error);
-    return c.side.result;
-  }
-  if (!c.side.config.proxy.empty()) {
-    std::string proxy = c.side.config.proxy;
-    if (proxy.find("://") == std::string::npos) proxy = "http://" + proxy;
-    if (proxy.rfind("http://", 0) != 0 || !parse_ws_url(proxy, c.side.proxy, error)) {
-      c.side.result.error = Error(Errc::kUsage, "proxy " + c.side.config.proxy + ": " +
-                                                    (error.empty() ? "only http:// proxies are supported" : error));
-      return c.side.result;
-    }
-  }
-  c.worker.now = Clock::now();
-  c.worker.on_empty = [&c] { c.worker.sweep.cancel(); };
-  c.worker.stopping = true;  // a client's loop ends with its one connection
-  if (c.side.url.secure) {
-    if (Error tls_error = c.make_tls_context()) {
-      c.side.result.error = tls_error;
-      return c.side.result;
-    }
-    auto conn = std::make_shared<TlsConnection>(c.worker, c.settings, c.worker.io, *c.tls);
-    // SSL_set_tlsext_host_name, spelled out: the macro casts in the old style.
-    SSL_ctrl(conn->stream().native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-             const_cast<char*>(c.side.url.host.c_str()));
-    if (!c.side.config.insecure) {
-      conn->stream().set_verify_callback(asio::ssl::host_name_verification(c.side.url.host));
-    }
-    c.connection = conn;
-    conn->start_client(c.side);
-  } else {
-    auto conn = std::make_shared<PlainConnection>(c.worker, c.settings, c.worker.io);
-    c.connection = conn;
-    conn->start_client(c.side);
-  }
-  c.worker.start_sweep();
-  c.worker.io.run();
-  c.connection.reset();
-  return c.side.result;
+  c.loop.connect(c.config, c.handler, [&c](const ClientResult& result) { c.result = result; });
+  c.loop.run();
+  return c.result;
 }
 
-void Client::post(std::function<void()> task) {
-  Worker& worker = impl_->worker;
-  asio::post(worker.io, [&worker, task = std::move(task)] {
-    worker.now = Clock::now();
-    task();
-  });
-}
+void Client::post(std::function<void()> task) { impl_->loop.post(std::move(task)); }
 
-void Client::shutdown(std::uint16_t code) {
-  Impl& c = *impl_;
-  asio::post(c.worker.io, [&c, code] {
-    if (c.connection) c.connection->begin_shutdown(code);
-  });
-}
+void Client::shutdown(std::uint16_t code) { impl_->loop.stop(code, impl_->config.limits.close_timeout); }
 
 }  // namespace wstool::ws

@@ -164,6 +164,34 @@ struct ServerConfig {
   bool report_frames = false;
 };
 
+struct ClientConfig {
+  std::string url;
+  HttpHeaders headers;                    // extra request headers (Origin, Authorization, -H)
+  std::vector<std::string> subprotocols;
+  // An HTTP proxy ("http://host:port" or "host:port") to tunnel through with CONNECT; "" = direct.
+  std::string proxy;
+  std::chrono::milliseconds connect_timeout{10000};  // resolve + connect + TLS + upgrade
+  ConnectionLimits limits;
+  DeflateOptions deflate;  // deflate.enabled: offer permessage-deflate
+  std::string ca_file;     // "" = the system store
+  bool insecure = false;   // skip certificate verification
+  std::string cert_file;   // client certificate
+  std::string key_file;
+  std::string key_passphrase;
+  bool report_frames = false;
+};
+
+// The result of a client run: why it ended and how.
+struct ClientResult {
+  Error error;          // kOk: the connection opened and ended (see close)
+  bool opened = false;
+  CloseEvent close;
+  // The server's answer to the upgrade request, when one was parsed (status 0 otherwise): the
+  // 101 with its headers, or the refusal (status, headers, up to 64 KiB of body), so callers
+  // can follow a redirect (Location), show the headers, or relay the answer as a proxy.
+  UpgradeResponse response;
+};
+
 class Server {
  public:
   Server(ServerConfig config, ConnectionHandler& handler, Logger& logger);
@@ -202,38 +230,62 @@ class Server {
   // posted after run() returned are dropped.
   void post(unsigned index, std::function<void()> task);
 
+  // Opens a client connection on worker `worker`'s event loop, beside the connections it
+  // accepted (record's proxy opens its upstream next to the accepted downstream, so both live on
+  // one thread and relay without locks). Call on that worker's thread (inside a handler or a
+  // post()). `handler` gets the connection's callbacks on that thread and must outlive it;
+  // `on_done` is called once, later, on that thread, when the connection has ended or could not
+  // be made. Server::shutdown closes it with the server's connections.
+  void connect(unsigned worker, const ClientConfig& config, ConnectionHandler& handler,
+               std::function<void(const ClientResult&)> on_done);
+
   struct Impl;
 
  private:
   std::unique_ptr<Impl> impl_;
 };
 
-struct ClientConfig {
-  std::string url;
-  HttpHeaders headers;                    // extra request headers (Origin, Authorization, -H)
-  std::vector<std::string> subprotocols;
-  // An HTTP proxy ("http://host:port" or "host:port") to tunnel through with CONNECT; "" = direct.
-  std::string proxy;
-  std::chrono::milliseconds connect_timeout{10000};  // resolve + connect + TLS + upgrade
-  ConnectionLimits limits;
-  DeflateOptions deflate;  // deflate.enabled: offer permessage-deflate
-  std::string ca_file;     // "" = the system store
-  bool insecure = false;   // skip certificate verification
-  std::string cert_file;   // client certificate
-  std::string key_file;
-  std::string key_passphrase;
-  bool report_frames = false;
-};
+// Many client connections on one event loop, run on the calling thread: what `wstool load` runs
+// per thread. Connections share the loop's read buffer, timeout sweep and TLS contexts.
+class ClientLoop {
+ public:
+  explicit ClientLoop(Logger& logger);
+  ~ClientLoop();
+  ClientLoop(const ClientLoop&) = delete;
+  ClientLoop& operator=(const ClientLoop&) = delete;
 
-// The result of a client run: why it ended and how.
-struct ClientResult {
-  Error error;          // kOk: the connection opened and ended (see close)
-  bool opened = false;
-  CloseEvent close;
-  // The server's answer to the upgrade request, when one was parsed (status 0 otherwise): the
-  // 101 with its headers, or the refusal (status, headers, up to 64 KiB of body), so callers
-  // can follow a redirect (Location), show the headers, or relay the answer as a proxy.
-  UpgradeResponse response;
+  // Opens a connection. Call on the loop's thread (inside a callback, a post() or call_at()
+  // task) or before run(). `handler` gets the connection's callbacks and must outlive it;
+  // `on_done` is called exactly once, later, on the loop thread, when the connection has ended
+  // or could not be made (a bad URL or TLS file included). Refused (on_done with an error) once
+  // stop() has taken effect. TLS contexts are made once per (ca, insecure, cert, key,
+  // passphrase) and shared by every wss:// connection that asks for the same.
+  void connect(const ClientConfig& config, ConnectionHandler& handler,
+               std::function<void(const ClientResult&)> on_done);
+
+  // Runs the loop on the calling thread: until stop() has completed, or, when keep_running is
+  // off, until no connection, task or scheduled call is left.
+  void run();
+  // Default true: an idle loop waits for work until stop(). Set before run().
+  void set_keep_running(bool keep_running);
+  // Thread-safe: sends every connection a close frame with `code`, gives up connections still
+  // connecting, drops calls scheduled with call_at, and makes run() return once every
+  // connection has ended or `grace` has passed (what is left is then cut).
+  void stop(std::uint16_t code = close_code::kNormal,
+            std::chrono::milliseconds grace = std::chrono::milliseconds(1500));
+  // Thread-safe: runs `task` on the loop thread. Tasks posted before run() wait for it.
+  void post(std::function<void()> task);
+  // Loop thread (or before run()): runs `task` once at `when` (at once when it has passed).
+  // Calls due at the same time run in the order they were made. One timer serves every call,
+  // so a rate schedule costs a heap entry per tick, not a timer per message.
+  void call_at(std::chrono::steady_clock::time_point when, std::function<void()> task);
+  // Thread-safe: connections whose opening handshake completed and that have not ended.
+  std::size_t open_connections() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
 };
 
 class Client {

@@ -161,8 +161,9 @@ void add_client_options(CLI::App& app, ClientOptions& options) {
       ->type_name("PASSPHRASE");
   add_duration_option(app, "--connect-timeout", options.connect_timeout,
                       "give up if connecting, TLS and the handshake take longer");
+  // The subcommand's own default (load's is off: raw throughput unless asked).
   app.add_flag("--compress,!--no-compress", options.compress,
-               "offer permessage-deflate (default: on)");
+               options.compress ? "offer permessage-deflate (default: on)" : "offer permessage-deflate (default: off)");
   app.add_option_function<std::string>(
          "--proxy",
          [&options](const std::string& v) {

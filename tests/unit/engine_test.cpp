@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -434,6 +435,224 @@ TEST(EngineClient, TasksPostedFromAnotherThreadRunOnTheConnectionThread) {
   EXPECT_EQ(early_runs.load(), 1);
   EXPECT_EQ(receiver.received, (std::vector<std::string>{"one", "two", "three"}));
   EXPECT_TRUE(result.close.clean);
+}
+
+// --- ClientLoop: many client connections on one thread, as `wstool load` runs them ---
+
+struct EchoHandler : HookHandler {
+  void on_message(Connection& conn, std::uint8_t opcode, const std::uint8_t* data, std::size_t size) override {
+    conn.send(opcode, data, size);
+  }
+};
+
+ClientConfig loop_client_config(std::uint16_t port) {
+  ClientConfig config;
+  config.url = "ws://127.0.0.1:" + std::to_string(port) + "/";
+  return config;
+}
+
+TEST(EngineClientLoop, ManyConnectionsOnOneThreadEachReportOnce) {
+  EchoHandler echo;
+  ServerThread server(loopback_config(), echo);
+  ASSERT_FALSE(server.start());
+
+  // Each connection sends its number, and closes when it comes back.
+  struct Talker : HookHandler {
+    std::thread::id loop_thread;
+    bool all_on_loop_thread = true;
+    int echoed = 0;
+    void on_open(Connection& conn) override {
+      all_on_loop_thread = all_on_loop_thread && std::this_thread::get_id() == loop_thread;
+      conn.send_text(std::to_string(conn.id()));
+    }
+    void on_message(Connection& conn, std::uint8_t /*opcode*/, const std::uint8_t* data, std::size_t size) override {
+      if (std::string(reinterpret_cast<const char*>(data), size) == std::to_string(conn.id())) ++echoed;
+      conn.close(close_code::kNormal, "done");
+    }
+  } talker;
+  talker.loop_thread = std::this_thread::get_id();
+  constexpr int kConnections = 50;
+  NullLogger logger;
+  ClientLoop loop(logger);
+  loop.set_keep_running(false);  // run() returns when the last connection is done
+  std::vector<int> done(kConnections, 0);
+  int clean = 0;
+  for (int i = 0; i < kConnections; ++i) {
+    loop.connect(loop_client_config(server.port()), talker, [&, i](const ClientResult& result) {
+      ++done[static_cast<std::size_t>(i)];
+      if (!result.error && result.opened && result.close.clean) ++clean;
+    });
+  }
+  loop.run();
+  EXPECT_EQ(std::count(done.begin(), done.end(), 1), kConnections);
+  EXPECT_EQ(clean, kConnections);
+  EXPECT_EQ(talker.echoed, kConnections);
+  EXPECT_TRUE(talker.all_on_loop_thread);
+  EXPECT_EQ(loop.open_connections(), 0u);
+}
+
+TEST(EngineClientLoop, FailuresReportThroughOnDoneToo) {
+  test::Listener closed_port;  // a port nobody listens on once closed
+  const std::uint16_t port = closed_port.port();
+  closed_port.close();
+  NullLogger logger;
+  HookHandler quiet;
+  ClientLoop loop(logger);
+  loop.set_keep_running(false);
+  std::vector<Errc> errors;
+  for (const std::string& url : {"ws://127.0.0.1:" + std::to_string(port) + "/", std::string("wss://"),
+                                 std::string("http//nonsense")}) {
+    ClientConfig config;
+    config.url = url;
+    loop.connect(config, quiet, [&](const ClientResult& result) { errors.push_back(result.error.code); });
+  }
+  ClientConfig bad_ca;
+  bad_ca.url = "wss://127.0.0.1:" + std::to_string(port) + "/";
+  bad_ca.ca_file = "/nonexistent/ca.pem";
+  loop.connect(bad_ca, quiet, [&](const ClientResult& result) { errors.push_back(result.error.code); });
+  loop.run();
+  ASSERT_EQ(errors.size(), 4u);
+  EXPECT_EQ(std::count(errors.begin(), errors.end(), Errc::kUsage), 2);
+  EXPECT_EQ(std::count(errors.begin(), errors.end(), Errc::kConnectionRefused), 1);
+  EXPECT_EQ(std::count(errors.begin(), errors.end(), Errc::kMissingInput), 1);
+}
+
+// stop() closes every open connection with the code asked for; a peer that never answers the
+// close frame is cut when the grace period ends, not after the connection's close timeout.
+TEST(EngineClientLoop, StopClosesEveryConnectionAndHonoursGrace) {
+  HookHandler server_side;
+  ServerThread server(loopback_config(), server_side);
+  ASSERT_FALSE(server.start());
+  test::Listener mute;  // completes the opening handshake, then reads nothing
+
+  struct Counter : HookHandler {
+    std::atomic<int> opened{0};
+    void on_open(Connection& /*conn*/) override { opened.fetch_add(1); }
+  } counter;
+  NullLogger logger;
+  ClientLoop loop(logger);
+  constexpr int kConnections = 5;
+  std::vector<ClientResult> results;
+  auto record = [&](const ClientResult& result) { results.push_back(result); };
+  for (int i = 0; i < kConnections; ++i) loop.connect(loop_client_config(server.port()), counter, record);
+  ClientConfig mute_config = loop_client_config(mute.port());
+  mute_config.limits.close_timeout = 10s;
+  loop.connect(mute_config, counter, record);
+
+  std::thread runner([&] { loop.run(); });
+  std::optional<Socket> peer = mute.accept(kWait);
+  ASSERT_TRUE(peer);
+  const std::string request = peer->read_until("\r\n\r\n", kWait);
+  const std::string key_header = "Sec-WebSocket-Key: ";
+  const std::size_t at = request.find(key_header);
+  ASSERT_NE(at, std::string::npos) << request;
+  const std::string key = request.substr(at + key_header.size(), request.find("\r\n", at) - at - key_header.size());
+  ASSERT_TRUE(peer->send_all(make_switching_response(accept_key_for(key), "", "", {})));
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (counter.opened.load() < kConnections + 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(1ms);
+  }
+  ASSERT_EQ(counter.opened.load(), kConnections + 1);
+  EXPECT_EQ(loop.open_connections(), static_cast<std::size_t>(kConnections + 1));
+
+  const auto stopped_at = std::chrono::steady_clock::now();
+  loop.stop(close_code::kNormal, 300ms);
+  runner.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - stopped_at, 3s);  // the mute peer's 10 s not awaited
+  ASSERT_EQ(results.size(), static_cast<std::size_t>(kConnections + 1));
+  int clean = 0;
+  for (const ClientResult& result : results) {
+    EXPECT_TRUE(result.opened);
+    EXPECT_EQ(result.close.sent_code, close_code::kNormal);
+    if (result.close.clean) ++clean;
+  }
+  EXPECT_EQ(clean, kConnections);  // all but the mute one
+}
+
+TEST(EngineClientLoop, CallAtRunsInTimeOrderThenInOrderMade) {
+  NullLogger logger;
+  ClientLoop loop(logger);
+  loop.set_keep_running(false);
+  std::vector<std::string> order;
+  const auto start = std::chrono::steady_clock::now();
+  loop.call_at(start + 60ms, [&] { order.push_back("c"); });
+  loop.call_at(start + 20ms, [&] {
+    order.push_back("a");
+    // Scheduled from a task, due at once: runs before the later ones.
+    loop.call_at(start, [&] { order.push_back("a2"); });
+  });
+  loop.call_at(start + 40ms, [&] { order.push_back("b1"); });
+  loop.call_at(start + 40ms, [&] { order.push_back("b2"); });
+  loop.run();  // no connection: returns when the last call has run
+  EXPECT_EQ(order, (std::vector<std::string>{"a", "a2", "b1", "b2", "c"}));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 60ms);
+}
+
+TEST(EngineClientLoop, StopDropsScheduledCallsAndPostIsThreadSafe) {
+  NullLogger logger;
+  ClientLoop loop(logger);  // keeps running until stop()
+  std::atomic<int> posted{0};
+  bool late_ran = false;
+  loop.call_at(std::chrono::steady_clock::now() + 1h, [&] { late_ran = true; });
+  std::thread runner([&] { loop.run(); });
+  for (int i = 0; i < 100; ++i) loop.post([&] { posted.fetch_add(1); });
+  loop.post([&] { loop.stop(); });
+  runner.join();
+  EXPECT_EQ(posted.load(), 100);
+  EXPECT_FALSE(late_ran);
+}
+
+// A server worker opens a client connection to another server (what record's proxy does): the
+// upstream lives on the worker's thread next to the accepted connection.
+TEST(EngineServerConnect, AWorkerReachesAnotherServer) {
+  EchoHandler echo;
+  ServerThread upstream(loopback_config(), echo);
+  ASSERT_FALSE(upstream.start());
+
+  struct Upstream : HookHandler {
+    Connection* downstream = nullptr;  // worker thread only
+    std::thread::id opened_on;
+    void on_open(Connection& conn) override {
+      opened_on = std::this_thread::get_id();
+      conn.send_text("via upstream");
+    }
+    void on_message(Connection& /*conn*/, std::uint8_t /*opcode*/, const std::uint8_t* data, std::size_t size) override {
+      if (downstream != nullptr) downstream->send_text(std::string(reinterpret_cast<const char*>(data), size));
+    }
+  } upstream_side;
+  struct Proxy : HookHandler {
+    Server* server = nullptr;
+    Upstream* upstream = nullptr;
+    std::uint16_t upstream_port = 0;
+    std::thread::id accepted_on;
+    std::promise<ClientResult> done;
+    void on_open(Connection& conn) override {
+      accepted_on = std::this_thread::get_id();
+      upstream->downstream = &conn;
+      server->connect(conn.worker(), loop_client_config(upstream_port), *upstream,
+                      [this](const ClientResult& result) { done.set_value(result); });
+    }
+    void on_close(Connection& /*conn*/, const CloseEvent& /*event*/) override { upstream->downstream = nullptr; }
+  } proxy;
+  ServerThread front(loopback_config(), proxy);
+  proxy.server = &front.server();
+  proxy.upstream = &upstream_side;
+  proxy.upstream_port = upstream.port();
+  ASSERT_FALSE(front.start());
+  std::future<ClientResult> done = proxy.done.get_future();
+
+  Peer peer = open_websocket(front.port());
+  std::optional<Frame> frame = read_frame(peer);
+  ASSERT_TRUE(frame);
+  EXPECT_EQ(frame->payload, "via upstream");
+  EXPECT_EQ(upstream_side.opened_on, proxy.accepted_on);
+  // The front server's shutdown closes its upstream connection too, and reports it once.
+  front.stop();
+  ASSERT_EQ(done.wait_for(kWait), std::future_status::ready);
+  const ClientResult result = done.get();
+  EXPECT_TRUE(result.opened);
+  EXPECT_EQ(result.close.sent_code, close_code::kGoingAway);
+  EXPECT_EQ(front.server().stats().open, 0u);
 }
 
 }  // namespace

@@ -1,0 +1,381 @@
+// `wstool load` end to end: the real binary against the real `wstool echo` and `wstool serve`,
+// and against a deliberately slow server built here on the engine (replies after a fixed delay,
+// can stall), so percentiles, the open-loop correction, thresholds, merging, failures and
+// signals are checked against known truth.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "lib/engine.h"
+#include "tests/support/raw_socket.h"
+#include "tests/support/run_process.h"
+
+namespace wstool::test {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+const std::string kBinary = WSTOOL_BINARY;
+constexpr auto kRunTimeout = 30s;
+
+// A wstool server subcommand on 127.0.0.1 port 0, its port read from the readiness line.
+struct ServerProcess {
+  Process process;
+  std::uint16_t port = 0;
+  explicit ServerProcess(std::vector<std::string> argv) : process(argv) {
+    const auto line = process.read_line(5s);
+    if (line) port = port_from_readiness_line(*line);
+  }
+  std::string url() const { return "ws://127.0.0.1:" + std::to_string(port) + "/"; }
+};
+
+ServerProcess start_echo() { return ServerProcess({kBinary, "echo", "--listen", "127.0.0.1:0"}); }
+
+// Echoes every message after `delay`; after `stall_after` messages it holds every reply until
+// `stall_for` has passed (a server that pauses, as a GC pause or a blocked thread does). With
+// `reorder`, every other message is answered at once, overtaking the one before it.
+class SlowServer final : public ws::ConnectionHandler {
+ public:
+  SlowServer(std::chrono::milliseconds delay, std::uint64_t stall_after = 0,
+             std::chrono::milliseconds stall_for = 0ms, bool reorder = false)
+      : delay_(delay),
+        stall_after_(stall_after),
+        stall_for_(stall_for),
+        reorder_(reorder),
+        server_(config(), *this, logger_) {
+    if (!server_.listen()) thread_ = std::thread([this] { server_.run(); });
+  }
+  ~SlowServer() override {
+    if (thread_.joinable()) {
+      server_.shutdown(ws::close_code::kGoingAway, 500ms);
+      thread_.join();
+    }
+  }
+  std::string url() const { return "ws://127.0.0.1:" + std::to_string(server_.port()) + "/"; }
+
+  void on_message(ws::Connection& conn, std::uint8_t opcode, const std::uint8_t* data, std::size_t size) override {
+    const auto now = std::chrono::steady_clock::now();
+    if (++received_ == stall_after_) stall_until_ = now + stall_for_;
+    auto due = now + (reorder_ && received_ % 2 == 0 ? 0ms : delay_);
+    if (due < stall_until_) due = stall_until_;
+    auto& queue = queues_[conn.id()];
+    queue.emplace(due, Reply{opcode, std::string(reinterpret_cast<const char*>(data), size)});
+    arm(conn, queue);
+  }
+  void on_timer(ws::Connection& conn) override {
+    auto& queue = queues_[conn.id()];
+    const auto now = std::chrono::steady_clock::now();
+    while (!queue.empty() && queue.begin()->first <= now) {
+      const Reply& reply = queue.begin()->second;
+      conn.send(reply.opcode, reinterpret_cast<const std::uint8_t*>(reply.payload.data()), reply.payload.size());
+      queue.erase(queue.begin());
+    }
+    if (!queue.empty()) arm(conn, queue);
+  }
+  void on_close(ws::Connection& conn, const ws::CloseEvent& /*event*/) override { queues_.erase(conn.id()); }
+
+ private:
+  struct Reply {
+    std::uint8_t opcode;
+    std::string payload;
+  };
+  using Queue = std::multimap<std::chrono::steady_clock::time_point, Reply>;  // by when it is due
+  static ws::ServerConfig config() {
+    ws::ServerConfig c;
+    c.port = 0;
+    c.threads = 1;  // the queues below are touched by this one thread only
+    return c;
+  }
+  void arm(ws::Connection& conn, const Queue& queue) {
+    const auto wait = queue.begin()->first - std::chrono::steady_clock::now();
+    // Timers fire after at least their duration: round up so a reply is never early.
+    conn.set_timer(std::max(0ms, std::chrono::ceil<std::chrono::milliseconds>(wait)));
+  }
+
+  std::chrono::milliseconds delay_;
+  std::uint64_t stall_after_;
+  std::chrono::milliseconds stall_for_;
+  bool reorder_;
+  std::uint64_t received_ = 0;
+  std::chrono::steady_clock::time_point stall_until_{};
+  std::map<std::uint64_t, Queue> queues_;
+  NullLogger logger_;
+  ws::Server server_;
+  std::thread thread_;
+};
+
+ProcessResult load(std::vector<std::string> args) {
+  std::vector<std::string> argv = {kBinary, "load", "-q"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  ProcessOptions options;
+  options.timeout = kRunTimeout;
+  return run_process(argv, options);
+}
+
+json read_json(const std::string& path) { return json::parse(read_file(path)); }
+
+// The results document in a --json run's summary record.
+json summary_of(const std::string& out) {
+  for (const std::string& line : lines_of(out)) {
+    const json record = json::parse(line, nullptr, false);
+    if (record.is_object() && record.value("type", "") == "summary") return record;
+  }
+  return json();
+}
+
+double ms(const json& latency, const char* percentile) {
+  return latency["percentiles_ns"][percentile].get<double>() / 1e6;
+}
+
+TEST(Load, ClosedLoopAgainstEchoCountsEveryReplyAndStreamsJsonLines) {
+  ServerProcess echo = start_echo();
+  ASSERT_NE(echo.port, 0);
+  TempDir dir;
+  const std::string out = dir.path() + "/results.json";
+  const ProcessResult run = load({echo.url(), "-c", "4", "--threads", "2", "--messages", "2000", "--in-flight", "4",
+                                  "--json", "-o", out});
+  ASSERT_TRUE(run.exited_with(0)) << run.err;
+  const std::vector<std::string> lines = lines_of(run.out);
+  ASSERT_GE(lines.size(), 2u);
+  EXPECT_EQ(json::parse(lines.front())["type"], "config");
+  for (const std::string& line : lines) {
+    const std::string type = json::parse(line)["type"];
+    EXPECT_TRUE(type == "config" || type == "second" || type == "summary") << line;
+  }
+  const json doc = read_json(out);
+  EXPECT_EQ(summary_of(run.out)["results"]["counts"], doc["counts"]);
+  EXPECT_EQ(doc["counts"]["messages_sent"], 2000);
+  EXPECT_EQ(doc["counts"]["messages_answered"], 2000);
+  EXPECT_EQ(doc["counts"]["messages_unanswered"], 0);
+  EXPECT_EQ(doc["counts"]["connections_opened"], 4);
+  EXPECT_EQ(doc["latency"]["count"], 2000);
+  EXPECT_EQ(doc["connect"]["count"], 4);
+  EXPECT_TRUE(doc["errors"].empty()) << doc["errors"];
+}
+
+TEST(Load, PercentilesLandWhereTheServersDelayPutsThem) {
+  SlowServer slow(20ms);
+  TempDir dir;
+  const std::string out = dir.path() + "/results.json";
+  const ProcessResult run = load({slow.url(), "-c", "4", "--threads", "1", "--duration", "1s", "-o", out});
+  ASSERT_TRUE(run.exited_with(0)) << run.err;
+  const json doc = read_json(out);
+  ASSERT_GT(doc["latency"]["count"].get<int>(), 100);
+  EXPECT_GE(ms(doc["latency"], "p50"), 20.0);
+  EXPECT_LT(ms(doc["latency"], "p50"), 35.0);
+  EXPECT_GE(ms(doc["latency"], "p99"), 20.0);
+  // Closed loop: every reply takes ~20 ms, so each connection does ~50 a second.
+  EXPECT_LT(doc["counts"]["messages_sent"].get<int>(), 4 * 55);
+}
+
+// wrk2's point: a closed loop sends nothing while the server stalls, so only the one waiting
+// message sees the stall; an open loop keeps its schedule and the correction charges the stall
+// to every message that should have gone during it.
+TEST(Load, OpenLoopCorrectionShowsTheStallThatAClosedLoopHides) {
+  TempDir dir;
+  const std::string open_out = dir.path() + "/open.json";
+  const std::string closed_out = dir.path() + "/closed.json";
+  {
+    SlowServer stalling(0ms, 100, 500ms);
+    const ProcessResult run = load({stalling.url(), "-c", "1", "--rate", "200/s", "--duration", "2s", "-o", open_out});
+    ASSERT_TRUE(run.exited_with(0)) << run.err;
+  }
+  {
+    SlowServer stalling(0ms, 100, 500ms);
+    const ProcessResult run = load({stalling.url(), "-c", "1", "--duration", "2s", "-o", closed_out});
+    ASSERT_TRUE(run.exited_with(0)) << run.err;
+  }
+  const json open = read_json(open_out);
+  const json closed = read_json(closed_out);
+  // ~100 of ~400 messages were due during the 500 ms stall.
+  EXPECT_GE(ms(open["latency"], "p90"), 100.0);
+  EXPECT_GE(ms(open["latency"], "max"), 400.0);
+  EXPECT_GE(ms(closed["latency"], "max"), 400.0);
+  EXPECT_LT(ms(closed["latency"], "p90"), 20.0);
+  const auto sent = open["counts"]["messages_sent"].get<int>();
+  EXPECT_GE(sent, 380);  // on schedule, stall or not
+  EXPECT_LE(sent, 402);
+}
+
+TEST(Load, RepliesAreMatchedByTheirIdWhenTheyComeBackOutOfOrder) {
+  SlowServer reordering(30ms, 0, 0ms, true);
+  TempDir dir;
+  const std::string out = dir.path() + "/results.json";
+  const ProcessResult run = load({reordering.url(), "-c", "1", "--in-flight", "8", "--messages", "200", "-o", out});
+  ASSERT_TRUE(run.exited_with(0)) << run.err;
+  const json doc = read_json(out);
+  EXPECT_EQ(doc["counts"]["messages_answered"], 200);
+  EXPECT_EQ(doc["counts"]["messages_unanswered"], 0);
+  // Half the replies are immediate and half wait 30 ms: matched in order, every immediate one
+  // would be charged to an older message that waited.
+  EXPECT_LT(ms(doc["latency"], "p50") , 15.0);
+  EXPECT_GE(ms(doc["latency"], "p90"), 30.0);
+}
+
+TEST(Load, BinaryCompressedMessagesAndTheHtmlReport) {
+  ServerProcess echo = start_echo();
+  ASSERT_NE(echo.port, 0);
+  TempDir dir;
+  const std::string out = dir.path() + "/results.json", html = dir.path() + "/report.html";
+  const ProcessResult run = load({echo.url(), "-c", "2", "--binary", "--size", "1KiB", "--compress", "--messages",
+                                  "300", "-o", out, "--html", html});
+  ASSERT_TRUE(run.exited_with(0)) << run.err;
+  const json doc = read_json(out);
+  EXPECT_EQ(doc["counts"]["messages_answered"], 300);
+  EXPECT_EQ(doc["counts"]["bytes_sent"], 300 * 1024);
+  EXPECT_NE(read_file(html).find("<svg"), std::string::npos);
+  EXPECT_TRUE(load({echo.url(), "--messages", "1", "--html", dir.path() + "/no/such/dir/x.html"}).exited_with(73));
+}
+
+TEST(Load, ThresholdsPassOrFailWithTheirExitCodes) {
+  ServerProcess echo = start_echo();
+  ASSERT_NE(echo.port, 0);
+  const ProcessResult pass = load({echo.url(), "--messages", "200", "--threshold", "p99<10s", "--threshold",
+                                   "error_rate<1%"});
+  EXPECT_TRUE(pass.exited_with(0)) << pass.err;
+  EXPECT_NE(pass.out.find("passed"), std::string::npos) << pass.out;
+
+  const ProcessResult fail = load({echo.url(), "--messages", "200", "--threshold", "p99<10s", "--threshold",
+                                   "throughput>=100000000/s"});
+  EXPECT_TRUE(fail.exited_with(1)) << fail.err;
+  EXPECT_NE(fail.err.find("threshold failed: throughput"), std::string::npos) << fail.err;
+  EXPECT_EQ(fail.err.find("p99"), std::string::npos) << fail.err;  // only the failure is named
+
+  EXPECT_TRUE(load({echo.url(), "--threshold", "p99<<1"}).exited_with(64));
+  EXPECT_TRUE(load({echo.url(), "--mode", "sideways"}).exited_with(64));
+}
+
+TEST(Load, AMergeOfTwoRunsEqualsOneRunOfTheSameTotal) {
+  ServerProcess echo = start_echo();
+  ASSERT_NE(echo.port, 0);
+  TempDir dir;
+  const std::string a = dir.path() + "/a.json", b = dir.path() + "/b.json";
+  const std::string merged = dir.path() + "/merged.json", whole = dir.path() + "/whole.json";
+  ASSERT_TRUE(load({echo.url(), "-c", "2", "--messages", "300", "-o", a}).exited_with(0));
+  ASSERT_TRUE(load({echo.url(), "-c", "2", "--messages", "300", "-o", b}).exited_with(0));
+  ASSERT_TRUE(load({echo.url(), "-c", "4", "--messages", "600", "-o", whole}).exited_with(0));
+  const ProcessResult merge = load({"--merge", a, b, "-o", merged, "--threshold", "error_rate<1%"});
+  ASSERT_TRUE(merge.exited_with(0)) << merge.err;
+  const json m = read_json(merged), one = read_json(whole), ja = read_json(a), jb = read_json(b);
+  EXPECT_EQ(m["generators"], 2);
+  EXPECT_EQ(m["counts"], one["counts"]);
+  EXPECT_EQ(m["latency"]["count"], one["latency"]["count"]);
+  // Exact: every bucket of the merge is the sum of the two runs' buckets.
+  std::map<std::uint64_t, std::uint64_t> sum;
+  for (const json* doc : {&ja, &jb}) {
+    for (const json& bucket : (*doc)["latency"]["buckets"]) sum[bucket["lower_ns"]] += bucket["count"].get<std::uint64_t>();
+  }
+  std::map<std::uint64_t, std::uint64_t> got;
+  for (const json& bucket : m["latency"]["buckets"]) got[bucket["lower_ns"]] = bucket["count"];
+  EXPECT_EQ(got, sum);
+  EXPECT_TRUE(load({"--merge", dir.path() + "/missing.json"}).exited_with(66));
+}
+
+TEST(Load, AnUnreachableTargetGivesAnErrorSummaryAndExit69) {
+  Listener closed;
+  const std::uint16_t port = closed.port();
+  closed.close();
+  TempDir dir;
+  const std::string out = dir.path() + "/results.json";
+  const ProcessResult run = load({"ws://127.0.0.1:" + std::to_string(port) + "/", "-c", "3", "-o", out});
+  EXPECT_TRUE(run.exited_with(69)) << run.err;
+  EXPECT_NE(run.err.find("3 of 3 connections failed"), std::string::npos) << run.err;
+  EXPECT_NE(run.out.find("refused"), std::string::npos) << run.out;
+  EXPECT_EQ(read_json(out)["errors"]["refused"], 3);
+}
+
+// Waits for the first per-second record of a --json run: the run is under way.
+bool wait_for_second(Process& process) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto line = process.read_line(10s);
+    if (!line) return false;
+    if (line->find("\"type\":\"second\"") != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST(Load, AServerThatDiesMidRunGivesPartialResultsAndExit74) {
+  auto echo = std::make_unique<ServerProcess>(std::vector<std::string>{kBinary, "echo", "--listen", "127.0.0.1:0"});
+  ASSERT_NE(echo->port, 0);
+  Process run({kBinary, "load", echo->url(), "-c", "4", "--duration", "20s", "--json", "-q"});
+  ASSERT_TRUE(wait_for_second(run));
+  echo->process.signal(SIGKILL);
+  const ProcessResult result = run.wait(10s);
+  EXPECT_TRUE(result.exited_with(74)) << result.err;
+  const json summary = summary_of(result.out);
+  ASSERT_TRUE(summary.is_object()) << result.out;
+  EXPECT_EQ(summary["results"]["counts"]["connections_dropped"], 4);
+  EXPECT_GT(summary["results"]["counts"]["messages_answered"].get<int>(), 0);
+  EXPECT_NE(result.err.find("lost mid-run"), std::string::npos) << result.err;
+}
+
+TEST(Load, SigintStopsTheRunWithPartialResultsAndExit130) {
+  ServerProcess echo = start_echo();
+  ASSERT_NE(echo.port, 0);
+  Process run({kBinary, "load", echo.url(), "-c", "2", "--duration", "20s", "--json", "-q"});
+  ASSERT_TRUE(wait_for_second(run));
+  run.signal(SIGINT);
+  const ProcessResult result = run.wait(10s);
+  EXPECT_TRUE(result.exited_with(130)) << result.err;
+  const json summary = summary_of(result.out);
+  ASSERT_TRUE(summary.is_object()) << result.out;
+  EXPECT_EQ(summary["results"]["interrupted"], true);
+  EXPECT_GT(summary["results"]["counts"]["messages_answered"].get<int>(), 0);
+  EXPECT_EQ(summary["results"]["counts"]["connections_dropped"], 0);
+}
+
+TEST(Load, SubscribeMeasuresRoomFanOutOnServe) {
+  ServerProcess serve({kBinary, "serve", "--listen", "127.0.0.1:0", "--rate", "0"});
+  ASSERT_NE(serve.port, 0);
+  TempDir dir;
+  const std::string out = dir.path() + "/results.json";
+  const ProcessResult run = load({serve.url(), "-c", "5", "--mode", "subscribe", "--publishers", "1", "--rate", "50/s",
+                                  "--duration", "1s", "--on-open", R"({"type":"join_room","roomId":"bench"})",
+                                  "--message", R"({"type":"room_message","roomId":"bench","content":"{{time_ns}}"})",
+                                  "--correlate", "/content", "-o", out});
+  ASSERT_TRUE(run.exited_with(0)) << run.err;
+  const json doc = read_json(out);
+  const auto sent = doc["counts"]["messages_sent"].get<int>();
+  EXPECT_GE(sent, 40);
+  // Every member, the sender included, gets every room message.
+  EXPECT_GE(doc["latency"]["count"].get<int>(), 5 * sent * 9 / 10);
+  EXPECT_LT(ms(doc["latency"], "p50"), 100.0);
+}
+
+TEST(Load, AScriptJoinsARoomOnServeThenTalks) {
+  ServerProcess serve({kBinary, "serve", "--listen", "127.0.0.1:0", "--rate", "0"});
+  ASSERT_NE(serve.port, 0);
+  TempDir dir;
+  const std::string script = dir.path() + "/chat.json";
+  std::ofstream(script) << R"({
+    "setup": [{"send": "{\"type\":\"join_room\",\"roomId\":\"r{{conn}}\"}"}, {"expect": "room_joined"}],
+    "steps": [{"send": "{\"type\":\"room_message\",\"roomId\":\"r{{conn}}\",\"content\":\"{{id}}\"}"},
+              {"expect": "room_message"}]
+  })";
+  const std::string out = dir.path() + "/results.json";
+  const ProcessResult run = load({serve.url(), "-c", "3", "--script", script, "--messages", "60", "-o", out});
+  ASSERT_TRUE(run.exited_with(0)) << run.err;
+  const json doc = read_json(out);
+  EXPECT_EQ(doc["config"]["mode"], "script");
+  // The joins count against --messages too: 3 joins and 57 room messages, every one answered.
+  EXPECT_EQ(doc["counts"]["messages_sent"], 60);
+  EXPECT_EQ(doc["counts"]["messages_answered"], 60);
+  EXPECT_TRUE(doc["errors"].empty()) << doc["errors"];
+
+  std::ofstream(dir.path() + "/bad.json") << R"({"steps": [{"dance": true}]})";
+  EXPECT_TRUE(load({serve.url(), "--script", dir.path() + "/bad.json"}).exited_with(65));
+}
+
+}  // namespace
+}  // namespace wstool::test

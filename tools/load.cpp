@@ -1,0 +1,1511 @@
+// wstool load: many WebSocket connections driven at a known rate, round-trip latency measured
+// honestly (from the intended send time in open loop), results for people, for JSON and for CI.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "lib/client_options.h"
+#include "lib/engine.h"
+#include "lib/fd_limit.h"
+#include "lib/json_limits.h"
+#include "lib/latency_histogram.h"
+#include "lib/load_report.h"
+#include "lib/redact.h"
+#include "lib/units.h"
+#include "lib/versions.h"
+#include "lib/ws_url.h"
+#include "tools/common_options.h"
+#include "tools/shutdown_signals.h"
+#include "tools/stderr_log.h"
+#include "tools/subcommand.h"
+
+namespace wstool::tools {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+
+constexpr char kProgram[] = "wsload";
+constexpr std::chrono::seconds kDefaultDuration{10};
+constexpr std::uint64_t kDefaultSize = 32;
+// After sending stops, replies still on their way are awaited this long, then counted unanswered.
+constexpr milliseconds kDrainTimeout{2000};
+// Connections get this long to finish their closing handshake at the end of a run.
+constexpr milliseconds kCloseGrace{1500};
+// Schedules (open-loop sends, the connect ramp) advance in ticks no finer than this: a tick
+// sends everything due, so a high rate costs no timer per message.
+constexpr nanoseconds kScheduleTick = std::chrono::milliseconds(1);
+// `--mode send` without --rate keeps each connection's unsent output below this.
+constexpr std::size_t kSendWindowBytes = 64 * 1024;
+// A script step's expect waits this long unless it says otherwise.
+constexpr milliseconds kDefaultExpectTimeout{5000};
+// Non-terminal stderr gets a progress line this often (a terminal's line is refreshed each second).
+constexpr std::uint64_t kPlainProgressEverySeconds = 5;
+// The main thread wakes at least this often (signals, progress).
+constexpr milliseconds kCollectorWait{250};
+// The correlation id as rendered: 16 lowercase hex digits; a system-clock timestamp: 19 digits.
+constexpr std::size_t kIdDigits = 16;
+constexpr std::size_t kTimeDigits = 19;
+constexpr std::size_t kBinaryIdBytes = 8;
+constexpr std::size_t kMaxScriptBytes = 1 << 20;
+// The id is (connection index << kSeqBits) | sequence number.
+constexpr unsigned kSeqBits = 40;
+
+enum class Mode { kEcho, kSend, kSubscribe, kScript };
+
+const char* mode_name(Mode mode) {
+  switch (mode) {
+    case Mode::kEcho: return "echo";
+    case Mode::kSend: return "send";
+    case Mode::kSubscribe: return "subscribe";
+    case Mode::kScript: return "script";
+  }
+  return "echo";
+}
+
+struct LoadOptions {
+  std::string url;
+  std::uint64_t connections = 1;
+  double connect_rate = 0;
+  nanoseconds duration{0};
+  std::uint64_t messages = 0;
+  unsigned threads = 0;
+  std::uint64_t seed = 1;
+  std::uint64_t in_flight = 1;
+  double rate = 0;
+  std::string mode = "echo";
+  std::string script;
+  std::uint64_t publishers = 1;
+  std::string message;
+  std::string message_file;
+  std::uint64_t size = kDefaultSize;
+  bool binary = false;
+  std::string correlate;
+  std::vector<std::string> on_open;
+  bool json = false;
+  std::string output;
+  std::string html;
+  std::vector<std::string> thresholds;
+  std::vector<std::string> merge;
+  ClientOptions client;
+  bool quiet = false;
+};
+
+// --- payload templates ---------------------------------------------------------------------------
+
+// Lowercase letters past 'f': random text never contains a hex digit, so it never looks like an id.
+constexpr char kRandomAlphabet[] = "ghijklmnopqrstuvwxyz";
+
+using Rng = std::mt19937_64;
+
+void append_random_text(std::string& out, std::size_t count, Rng& rng) {
+  constexpr std::size_t kLetters = sizeof kRandomAlphabet - 1;
+  for (std::size_t i = 0; i < count; ++i) out += kRandomAlphabet[rng() % kLetters];
+}
+
+// {{id}} {{conn}} {{seq}} {{time_ns}} {{rand N}} in a message; rendered into a reused buffer, so
+// sending allocates nothing once the buffer has grown.
+class PayloadTemplate {
+ public:
+  bool parse(const std::string& text, std::string& error) {
+    pieces_.clear();
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+      const std::size_t open = text.find("{{", pos);
+      if (open == std::string::npos) {
+        add_text(text.substr(pos));
+        break;
+      }
+      add_text(text.substr(pos, open - pos));
+      const std::size_t close = text.find("}}", open + 2);
+      if (close == std::string::npos) {
+        error = "unterminated '{{' in the message template";
+        return false;
+      }
+      const std::string name = text.substr(open + 2, close - open - 2);
+      Piece piece;
+      if (name == "id") piece.kind = Kind::kId, has_id_ = true;
+      else if (name == "conn") piece.kind = Kind::kConn;
+      else if (name == "seq") piece.kind = Kind::kSeq;
+      else if (name == "time_ns") piece.kind = Kind::kTimeNs, has_time_ = true;
+      else if (name.rfind("rand ", 0) == 0) {
+        piece.kind = Kind::kRand;
+        const std::string count = name.substr(5);
+        if (count.empty() || count.find_first_not_of("0123456789") != std::string::npos || count.size() > 9) {
+          error = "'{{" + name + "}}': expected {{rand N}} with N a number of characters";
+          return false;
+        }
+        piece.count = static_cast<std::size_t>(std::stoul(count));
+      } else {
+        error = "unknown template field '{{" + name + "}}' (known: id, conn, seq, time_ns, rand N)";
+        return false;
+      }
+      pieces_.push_back(std::move(piece));
+      pos = close + 2;
+    }
+    return true;
+  }
+
+  void render(std::string& out, std::uint64_t id, std::uint64_t conn, std::uint64_t seq, Rng& rng) const {
+    out.clear();
+    for (const Piece& piece : pieces_) {
+      switch (piece.kind) {
+        case Kind::kText: out += piece.text; break;
+        case Kind::kId: fmt::format_to(std::back_inserter(out), "{:016x}", id); break;
+        case Kind::kConn: fmt::format_to(std::back_inserter(out), "{}", conn); break;
+        case Kind::kSeq: fmt::format_to(std::back_inserter(out), "{}", seq); break;
+        case Kind::kTimeNs: fmt::format_to(std::back_inserter(out), "{}", wall_ns()); break;
+        case Kind::kRand: append_random_text(out, piece.count, rng); break;
+      }
+    }
+  }
+
+  bool has_id() const { return has_id_; }
+  bool has_time() const { return has_time_; }
+
+  // Nanoseconds since the epoch: comparable between every thread of this process.
+  static std::uint64_t wall_ns() {
+    return static_cast<std::uint64_t>(
+        duration_cast<nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
+  }
+
+ private:
+  enum class Kind { kText, kId, kConn, kSeq, kTimeNs, kRand };
+  struct Piece {
+    Kind kind = Kind::kText;
+    std::string text;
+    std::size_t count = 0;
+  };
+  void add_text(std::string text) {
+    if (text.empty()) return;
+    Piece piece;
+    piece.text = std::move(text);
+    pieces_.push_back(std::move(piece));
+  }
+  std::vector<Piece> pieces_;
+  bool has_id_ = false;
+  bool has_time_ = false;
+};
+
+bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+// The first run of exactly `length` characters of a class, as a number; false when none.
+template <class Pred>
+bool find_run(std::string_view text, std::size_t length, Pred pred, int base, std::uint64_t& out) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (!pred(text[i])) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    while (j < text.size() && pred(text[j])) ++j;
+    if (j - i == length) {
+      std::uint64_t value = 0;
+      for (std::size_t k = i; k < j; ++k) {
+        const char c = text[k];
+        const unsigned digit = c <= '9' ? static_cast<unsigned>(c - '0') : static_cast<unsigned>(c - 'a' + 10);
+        value = value * static_cast<std::uint64_t>(base) + digit;
+      }
+      out = value;
+      return true;
+    }
+    i = j;
+  }
+  return false;
+}
+
+// --- script mode ---------------------------------------------------------------------------------
+
+struct ScriptStep {
+  enum class Kind { kSend, kExpect, kWait, kClose };
+  Kind kind = Kind::kSend;
+  PayloadTemplate payload;  // send
+  std::string expect;       // expect: a substring of a received message ({{conn}} replaced)
+  milliseconds timeout = kDefaultExpectTimeout;
+  milliseconds wait{0};
+};
+
+struct Script {
+  std::vector<ScriptStep> setup;  // once per connection
+  std::vector<ScriptStep> steps;  // repeated while the run lasts
+};
+
+bool parse_steps(const nlohmann::json& list, const std::string& where, std::vector<ScriptStep>& out,
+                 std::string& error) {
+  if (!list.is_array()) {
+    error = where + ": expected an array of steps";
+    return false;
+  }
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const nlohmann::json& item = list[i];
+    const std::string at = where + "[" + std::to_string(i) + "]";
+    if (!item.is_object()) {
+      error = at + ": expected an object";
+      return false;
+    }
+    ScriptStep step;
+    auto duration_field = [&](const char* name, milliseconds& target) {
+      const auto found = item.find(name);
+      if (found == item.end()) return true;
+      nanoseconds value{0};
+      std::string why;
+      if (!found->is_string() || !parse_duration(found->get<std::string>(), value, why)) {
+        error = at + "." + name + ": expected a duration such as \"250ms\"" + (why.empty() ? "" : ": " + why);
+        return false;
+      }
+      target = duration_cast<milliseconds>(value);
+      return true;
+    };
+    if (item.contains("send")) {
+      step.kind = ScriptStep::Kind::kSend;
+      if (!item["send"].is_string()) {
+        error = at + ".send: expected a string";
+        return false;
+      }
+      if (!step.payload.parse(item["send"].get<std::string>(), error)) {
+        error = at + ".send: " + error;
+        return false;
+      }
+    } else if (item.contains("expect")) {
+      step.kind = ScriptStep::Kind::kExpect;
+      if (!item["expect"].is_string()) {
+        error = at + ".expect: expected a string";
+        return false;
+      }
+      step.expect = item["expect"].get<std::string>();
+      if (!duration_field("timeout", step.timeout)) return false;
+    } else if (item.contains("wait")) {
+      step.kind = ScriptStep::Kind::kWait;
+      if (!duration_field("wait", step.wait)) return false;
+    } else if (item.contains("close")) {
+      step.kind = ScriptStep::Kind::kClose;
+    } else {
+      error = at + ": expected one of send, expect, wait, close";
+      return false;
+    }
+    out.push_back(std::move(step));
+  }
+  return true;
+}
+
+bool load_script(const std::string& path, Script& script, Error& failure) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    failure = Error(Errc::kMissingInput, path + ": cannot read the script");
+    return false;
+  }
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text.size() > kMaxScriptBytes) {
+    failure = Error(Errc::kBadData, path + ": the script is larger than 1 MiB");
+    return false;
+  }
+  nlohmann::json doc;
+  if (std::optional<JsonError> bad = parse_untrusted_json(text, doc)) {
+    failure = Error(Errc::kBadData, path + ": " + bad->message);
+    return false;
+  }
+  std::string error;
+  if (!doc.is_object()) error = "expected an object with \"setup\" and/or \"steps\"";
+  if (error.empty() && doc.contains("setup")) parse_steps(doc["setup"], "setup", script.setup, error);
+  if (error.empty() && doc.contains("steps")) parse_steps(doc["steps"], "steps", script.steps, error);
+  if (error.empty() && script.setup.empty() && script.steps.empty()) error = "the script has no steps";
+  if (!error.empty()) {
+    failure = Error(Errc::kBadData, path + ": " + error);
+    return false;
+  }
+  return true;
+}
+
+// --- the plan every thread runs from (read-only once the threads start) -------------------------
+
+struct Plan {
+  Mode mode = Mode::kEcho;
+  ws::ClientConfig client;
+  std::uint64_t connections = 1;
+  unsigned threads = 1;
+  double connect_rate = 0;   // total per second; 0: all at once
+  double rate = 0;           // total per second; 0: closed loop
+  std::uint64_t in_flight = 1;
+  std::uint64_t messages = 0;  // total; 0: until the duration ends
+  bool has_end = false;
+  Clock::time_point start;
+  Clock::time_point end;
+  std::uint64_t publishers = 0;
+  std::uint64_t seed = 1;
+  std::uint8_t opcode = ws::opcode::kText;
+  bool binary_ids = false;   // --binary without --message: the id is the first 8 bytes
+  std::size_t binary_size = 0;
+  PayloadTemplate payload;
+  std::vector<PayloadTemplate> on_open;
+  std::string correlate;     // a JSON pointer, or ""
+  Script script;
+  // Connections opened or given up, over every thread: subscribe publishers wait for all.
+  std::atomic<std::uint64_t> settled{0};
+};
+
+// --- what threads hand the main thread once a second ---------------------------------------------
+
+struct SecondPartial {
+  std::uint64_t index = 0;   // second number since the start
+  bool last = false;         // the thread's final (possibly partial) second
+  double elapsed_s = 0;      // for the last one: when it ended
+  std::uint64_t sent = 0;
+  std::uint64_t received = 0;
+  std::uint64_t errors = 0;
+  std::uint64_t open = 0;
+  std::unique_ptr<LatencyHistogram> latency;
+};
+
+class Collector {
+ public:
+  explicit Collector(unsigned threads) : covered_(threads, 0), finished_(threads, false) {}
+
+  void publish(unsigned thread, SecondPartial partial) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Aggregate& agg = seconds_[partial.index];
+    if (!agg.latency) agg.latency = std::make_unique<LatencyHistogram>();
+    agg.sent += partial.sent;
+    agg.received += partial.received;
+    agg.errors += partial.errors;
+    agg.open += partial.open;
+    if (partial.latency) agg.latency->merge(*partial.latency);
+    if (partial.last) agg.end_s = std::max(agg.end_s, partial.elapsed_s);
+    covered_[thread] = partial.index + 1;
+    if (partial.last) finished_[thread] = true;
+    changed_.notify_all();
+  }
+
+  // Main thread: the seconds every thread has reported (in order), waiting up to `timeout`.
+  std::vector<LoadSecond> take_ready(milliseconds timeout, bool& all_finished) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait_for(lock, timeout);
+    std::vector<LoadSecond> ready;
+    for (;;) {
+      auto first = seconds_.begin();
+      if (first == seconds_.end()) break;
+      const std::uint64_t index = first->first;
+      bool complete = true;
+      for (std::size_t t = 0; t < covered_.size(); ++t) {
+        if (!finished_[t] && covered_[t] <= index) complete = false;
+      }
+      if (!complete) break;
+      const Aggregate& agg = first->second;
+      LoadSecond second;
+      second.elapsed_s = agg.end_s > 0 ? std::min(agg.end_s, static_cast<double>(index + 1))
+                                       : static_cast<double>(index + 1);
+      second.connections_open = agg.open;
+      second.sent = agg.sent;
+      second.received = agg.received;
+      second.errors = agg.errors;
+      second.p50_ns = agg.latency->value_at_percentile(50);
+      second.p99_ns = agg.latency->value_at_percentile(99);
+      second.max_ns = agg.latency->max();
+      ready.push_back(second);
+      seconds_.erase(first);
+    }
+    all_finished = std::all_of(finished_.begin(), finished_.end(), [](bool f) { return f; }) && seconds_.empty();
+    return ready;
+  }
+
+ private:
+  struct Aggregate {
+    std::uint64_t sent = 0, received = 0, errors = 0, open = 0;
+    double end_s = 0;
+    std::unique_ptr<LatencyHistogram> latency;
+  };
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<std::uint64_t, Aggregate> seconds_;
+  std::vector<std::uint64_t> covered_;
+  std::vector<bool> finished_;
+};
+
+// --- one thread: a ClientLoop and the connections it drives --------------------------------------
+
+// A message in flight: when it should have gone (open loop) and when it went.
+struct Pending {
+  std::int64_t intended_ns = 0;
+  std::int64_t sent_ns = 0;
+  bool waiting = false;
+};
+
+class LoadThread;
+
+// One connection's state; also its handler, forwarding to its thread with itself in hand.
+struct ConnState final : ws::ConnectionHandler {
+  LoadThread* owner = nullptr;
+  ws::Connection* conn = nullptr;
+  std::uint64_t index = 0;     // over the whole run
+  bool publisher = false;
+  bool open = false;
+  bool got_first = false;
+  bool closing_by_us = false;
+  Clock::time_point connect_started;
+  Clock::time_point opened_at;
+  std::uint64_t seq = 0;       // the next message's sequence number
+  std::uint64_t base = 0;      // the oldest sequence number that may still be waiting
+  std::uint64_t waiting = 0;
+  std::vector<Pending> ring;   // indexed by seq & (size - 1); grows by doubling, never shrinks
+  // Script mode.
+  bool in_setup = true;
+  std::size_t step = 0;
+  bool expecting = false;
+  bool in_wait = false;
+  std::string expect_text;
+  Clock::time_point last_send;
+
+  void on_open(ws::Connection& c) override;
+  void on_message(ws::Connection& c, std::uint8_t opcode, const std::uint8_t* data, std::size_t size) override;
+  void on_close(ws::Connection& c, const ws::CloseEvent& event) override;
+  void on_timer(ws::Connection& c) override;
+};
+
+std::int64_t since(Clock::time_point start, Clock::time_point t) {
+  return duration_cast<nanoseconds>(t - start).count();
+}
+
+class LoadThread {
+ public:
+  LoadThread(Plan& plan, unsigned index, std::uint64_t first_conn, std::uint64_t conn_count,
+             std::uint64_t quota, double rate, Collector& collector, Logger& log)
+      : plan_(plan),
+        index_(index),
+        first_conn_(first_conn),
+        quota_(quota),
+        rate_(rate),
+        collector_(collector),
+        loop_(log),
+        rng_(plan.seed * 0x9E3779B97F4A7C15ULL + index),
+        second_latency_(std::make_unique<LatencyHistogram>()) {
+    conns_.resize(static_cast<std::size_t>(conn_count));
+    for (std::size_t i = 0; i < conns_.size(); ++i) {
+      conns_[i].owner = this;
+      conns_[i].index = first_conn + i;
+      conns_[i].publisher = plan.mode == Mode::kSubscribe && conns_[i].index < plan.publishers;
+    }
+    open_list_.reserve(conns_.size());
+    scratch_.reserve(256);
+  }
+
+  void run() {
+    loop_.call_at(plan_.start, [this] { begin(); });
+    loop_.run();
+  }
+
+  // Thread-safe: SIGINT.
+  void interrupt() {
+    loop_.post([this] {
+      interrupted_ = true;
+      finish();
+    });
+  }
+
+  // --binary without --message: what follows the id (the same random bytes every message).
+  std::string binary_padding_;
+
+  // Read after the thread has ended.
+  LatencyHistogram latency, service, connect, first_message;
+  LoadCounts counts;
+  std::map<std::string, std::uint64_t> errors;
+  Error first_failure;       // the first connection that never opened
+  Error first_drop;          // the first connection lost mid-run
+  Clock::time_point ended_at;
+
+ private:
+  // --- scheduling ---
+  void begin() {
+    now_ = Clock::now();
+    schedule_second(1);
+    if (plan_.has_end) loop_.call_at(plan_.end, [this] { begin_drain(); });
+    if (plan_.connect_rate > 0 && !conns_.empty()) {
+      const double per_thread = plan_.connect_rate / plan_.threads;
+      connect_interval_ = nanoseconds(static_cast<std::int64_t>(1e9 / std::max(per_thread, 1e-9)));
+      next_connect_at_ = plan_.start;
+      connect_tick();
+    } else {
+      for (std::size_t i = 0; i < conns_.size(); ++i) open_one(i);
+    }
+    if (open_loop()) {
+      send_interval_ = nanoseconds(static_cast<std::int64_t>(1e9 / rate_));
+      // Threads start a fraction of an interval apart, so their sends interleave.
+      next_send_at_ = plan_.start + send_interval_ * index_ / plan_.threads;
+      loop_.call_at(next_send_at_, [this] { send_tick(); });
+    } else if (plan_.mode == Mode::kSend) {
+      loop_.call_at(plan_.start, [this] { fill_tick(); });
+    }
+    if (conns_.empty()) finish();
+  }
+
+  bool open_loop() const {
+    return rate_ > 0 && (plan_.mode == Mode::kEcho || plan_.mode == Mode::kSend || plan_.mode == Mode::kSubscribe);
+  }
+
+  void schedule_second(std::uint64_t n) {
+    loop_.call_at(plan_.start + std::chrono::seconds(n), [this, n] {
+      if (finished_) return;  // the last second went out with finish()
+      publish_second(n - 1, false);
+      schedule_second(n + 1);
+    });
+  }
+
+  void publish_second(std::uint64_t index, bool last) {
+    SecondPartial partial;
+    partial.index = index;
+    partial.last = last;
+    partial.elapsed_s = std::chrono::duration<double>(Clock::now() - plan_.start).count();
+    partial.sent = second_.sent;
+    partial.received = second_.received;
+    partial.errors = second_.errors;
+    partial.open = open_list_.size();
+    partial.latency = std::move(second_latency_);
+    second_latency_ = std::make_unique<LatencyHistogram>();
+    second_ = {};
+    second_index_ = index + 1;
+    collector_.publish(index_, std::move(partial));
+  }
+
+  void connect_tick() {
+    if (finished_) return;
+    now_ = Clock::now();
+    while (next_to_connect_ < conns_.size() && next_connect_at_ <= now_) {
+      open_one(next_to_connect_);
+      next_connect_at_ += connect_interval_;
+    }
+    if (next_to_connect_ < conns_.size()) {
+      loop_.call_at(std::max(next_connect_at_, now_ + kScheduleTick), [this] { connect_tick(); });
+    }
+  }
+
+  void open_one(std::size_t i) {
+    next_to_connect_ = std::max(next_to_connect_, i + 1);
+    ConnState& state = conns_[i];
+    state.connect_started = Clock::now();
+    ++counts.connections_attempted;
+    loop_.connect(plan_.client, state, [this, i](const ws::ClientResult& result) { on_done(i, result); });
+  }
+
+  bool may_send() const { return !draining_ && (quota_ == 0 || counts.messages_sent < quota_); }
+
+  // Open loop: everything due by now goes out, each with the time it should have gone.
+  void send_tick() {
+    if (finished_ || draining_) return;
+    now_ = Clock::now();
+    if (plan_.mode == Mode::kSubscribe && plan_.settled.load(std::memory_order_relaxed) < plan_.connections) {
+      // Publishing starts once every connection is up, or subscribers would miss messages.
+      next_send_at_ = now_ + kScheduleTick;
+      loop_.call_at(next_send_at_, [this] { send_tick(); });
+      return;
+    }
+    while (next_send_at_ <= now_ && may_send()) {
+      ConnState* target = next_sender();
+      if (target != nullptr) send_message(*target, next_send_at_);
+      next_send_at_ += send_interval_;
+    }
+    if (!may_send()) {
+      begin_drain();
+      return;
+    }
+    loop_.call_at(std::max(next_send_at_, now_ + kScheduleTick), [this] { send_tick(); });
+  }
+
+  // Round robin over the open connections that send (publishers in subscribe mode).
+  ConnState* next_sender() {
+    for (std::size_t tries = 0; tries < open_list_.size(); ++tries) {
+      ConnState* candidate = open_list_[round_robin_++ % open_list_.size()];
+      if (plan_.mode != Mode::kSubscribe || candidate->publisher) return candidate;
+    }
+    return nullptr;
+  }
+
+  // `--mode send` in closed loop: keep every connection's output queue topped up.
+  void fill_tick() {
+    if (finished_ || draining_) return;
+    now_ = Clock::now();
+    for (ConnState* state : open_list_) {
+      while (may_send() && state->conn->queued_bytes() < kSendWindowBytes) send_message(*state, now_);
+    }
+    if (!may_send()) {
+      begin_drain();
+      return;
+    }
+    loop_.call_at(now_ + kScheduleTick, [this] { fill_tick(); });
+  }
+
+  // --- sending and matching ---
+  Pending& slot(ConnState& state, std::uint64_t seq) {
+    return state.ring[static_cast<std::size_t>(seq) & (state.ring.size() - 1)];
+  }
+
+  void reserve_slot(ConnState& state) {
+    if (state.ring.empty()) state.ring.resize(std::max<std::size_t>(4, next_pow2(plan_.in_flight)));
+    if (state.seq - state.base < state.ring.size()) return;
+    // More in flight than the ring holds (open loop against a slow server): double it.
+    std::vector<Pending> bigger(state.ring.size() * 2);
+    for (std::uint64_t s = state.base; s < state.seq; ++s) {
+      bigger[static_cast<std::size_t>(s) & (bigger.size() - 1)] = slot(state, s);
+    }
+    state.ring.swap(bigger);
+  }
+
+  static std::size_t next_pow2(std::uint64_t n) {
+    std::size_t p = 1;
+    while (p < n) p <<= 1;
+    return p;
+  }
+
+  void send_message(ConnState& state, Clock::time_point intended) {
+    const std::uint64_t seq = state.seq;
+    const std::uint64_t id = (state.index << kSeqBits) | (seq & ((std::uint64_t{1} << kSeqBits) - 1));
+    if (plan_.binary_ids) {
+      scratch_.assign(kBinaryIdBytes, '\0');
+      for (std::size_t b = 0; b < kBinaryIdBytes; ++b) scratch_[b] = static_cast<char>((id >> (8 * b)) & 0xFF);
+      scratch_ += binary_padding_;
+    } else {
+      plan_.payload.render(scratch_, id, state.index, seq, rng_);
+    }
+    const Clock::time_point sent = Clock::now();
+    if (!state.conn->send(plan_.opcode, reinterpret_cast<const std::uint8_t*>(scratch_.data()), scratch_.size())) {
+      return;
+    }
+    ++counts.messages_sent;
+    ++second_.sent;
+    counts.bytes_sent += scratch_.size();
+    if (plan_.mode != Mode::kEcho) {
+      ++state.seq;
+      state.base = state.seq;
+      return;
+    }
+    reserve_slot(state);
+    Pending& p = slot(state, seq);
+    p.intended_ns = since(plan_.start, intended);
+    p.sent_ns = since(plan_.start, sent);
+    p.waiting = true;
+    ++state.seq;
+    ++state.waiting;
+    ++waiting_;
+  }
+
+  // The sequence number a reply carries, or false.
+  bool reply_seq(ConnState& state, std::uint8_t opcode, std::string_view text, std::uint64_t& seq) {
+    std::uint64_t id = 0;
+    if (plan_.binary_ids) {
+      if (opcode != ws::opcode::kBinary || text.size() < kBinaryIdBytes) return false;
+      for (std::size_t b = 0; b < kBinaryIdBytes; ++b) {
+        id |= static_cast<std::uint64_t>(static_cast<unsigned char>(text[b])) << (8 * b);
+      }
+    } else if (!plan_.payload.has_id()) {
+      // No id in the message: replies are taken to come back in order.
+      if (state.waiting == 0) return false;
+      seq = state.base;
+      while (!slot(state, seq).waiting) ++seq;
+      return true;
+    } else if (!find_run(correlated(text), kIdDigits, is_hex, 16, id)) {
+      return false;
+    }
+    if ((id >> kSeqBits) != state.index) return false;
+    seq = id & ((std::uint64_t{1} << kSeqBits) - 1);
+    return true;
+  }
+
+  // With --correlate, the part of a JSON reply that holds the id or timestamp; else the reply.
+  std::string_view correlated(std::string_view text) {
+    if (plan_.correlate.empty()) return text;
+    correlated_.clear();
+    nlohmann::json doc;
+    if (parse_untrusted_json(text, doc)) return {};
+    try {
+      const nlohmann::json& value = doc.at(nlohmann::json::json_pointer(plan_.correlate));
+      correlated_ = value.is_string() ? value.get<std::string>() : value.dump();
+    } catch (const nlohmann::json::exception&) {
+      return {};
+    }
+    return correlated_;
+  }
+
+  void handle_message(ConnState& state, std::uint8_t opcode, const std::uint8_t* data, std::size_t size) {
+    const Clock::time_point now = Clock::now();
+    ++counts.messages_received;
+    ++second_.received;
+    counts.bytes_received += size;
+    if (!state.got_first) {
+      state.got_first = true;
+      first_message.record(static_cast<std::uint64_t>(since(state.opened_at, now)));
+    }
+    const std::string_view text(reinterpret_cast<const char*>(data), size);
+    switch (plan_.mode) {
+      case Mode::kEcho: on_echo_reply(state, opcode, text, now); break;
+      case Mode::kSubscribe: on_delivery(text); break;
+      case Mode::kScript: on_script_message(state, text, now); break;
+      case Mode::kSend: break;
+    }
+  }
+
+  void on_echo_reply(ConnState& state, std::uint8_t opcode, std::string_view text, Clock::time_point now) {
+    std::uint64_t seq = 0;
+    if (!reply_seq(state, opcode, text, seq)) return;
+    if (seq < state.base || seq >= state.seq) return;
+    Pending& p = slot(state, seq);
+    if (!p.waiting) return;
+    p.waiting = false;
+    const std::int64_t at = since(plan_.start, now);
+    latency.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, at - p.intended_ns)));
+    second_latency_->record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, at - p.intended_ns)));
+    service.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, at - p.sent_ns)));
+    ++counts.messages_answered;
+    --state.waiting;
+    --waiting_;
+    while (state.base < state.seq && !slot(state, state.base).waiting) ++state.base;
+    if (draining_) {
+      if (waiting_ == 0) finish();
+      return;
+    }
+    // Closed loop: an answer frees a slot for the next message.
+    if (!open_loop()) {
+      if (may_send()) {
+        send_message(state, now);
+      } else if (waiting_ == 0) {
+        begin_drain();
+      }
+    }
+  }
+
+  void on_delivery(std::string_view text) {
+    std::uint64_t sent_ns = 0;
+    if (!find_run(correlated(text), kTimeDigits, is_digit, 10, sent_ns)) return;
+    const std::uint64_t now_ns = PayloadTemplate::wall_ns();
+    const std::uint64_t took = now_ns > sent_ns ? now_ns - sent_ns : 0;
+    latency.record(took);
+    service.record(took);
+    second_latency_->record(took);
+  }
+
+  // --- script mode ---
+  const std::vector<ScriptStep>& steps(const ConnState& state) const {
+    return state.in_setup ? plan_.script.setup : plan_.script.steps;
+  }
+
+  void run_script(ConnState& state) {
+    while (!finished_ && state.open && !state.closing_by_us) {
+      const std::vector<ScriptStep>& list = steps(state);
+      if (state.step >= list.size()) {
+        if (state.in_setup) {
+          state.in_setup = false;
+          state.step = 0;
+          continue;
+        }
+        if (list.empty() || !may_send()) {
+          if (!may_send() && !draining_ && waiting_ == 0) begin_drain();
+          return;
+        }
+        state.step = 0;
+      }
+      const ScriptStep& step = list[state.step];
+      switch (step.kind) {
+        case ScriptStep::Kind::kSend: {
+          if (!state.in_setup && !may_send()) {
+            state.step = list.size();
+            continue;
+          }
+          const std::uint64_t id = (state.index << kSeqBits) | state.seq;
+          step.payload.render(scratch_, id, state.index, state.seq, rng_);
+          if (!state.conn->send(plan_.opcode, reinterpret_cast<const std::uint8_t*>(scratch_.data()), scratch_.size())) {
+            return;
+          }
+          ++state.seq;
+          ++counts.messages_sent;
+          ++second_.sent;
+          counts.bytes_sent += scratch_.size();
+          state.last_send = Clock::now();
+          ++state.step;
+          break;
+        }
+        case ScriptStep::Kind::kExpect: {
+          state.expecting = true;
+          state.expect_text = step.expect;
+          const std::string conn_field = "{{conn}}";
+          for (std::size_t at = state.expect_text.find(conn_field); at != std::string::npos;
+               at = state.expect_text.find(conn_field, at)) {
+            state.expect_text.replace(at, conn_field.size(), std::to_string(state.index));
+          }
+          ++state.waiting;
+          ++waiting_;
+          state.conn->set_timer(step.timeout);
+          return;
+        }
+        case ScriptStep::Kind::kWait:
+          state.in_wait = true;
+          state.conn->set_timer(step.wait);
+          return;
+        case ScriptStep::Kind::kClose:
+          state.closing_by_us = true;
+          state.conn->close(ws::close_code::kNormal, "script done");
+          return;
+      }
+    }
+  }
+
+  void on_script_message(ConnState& state, std::string_view text, Clock::time_point now) {
+    if (!state.expecting || text.find(state.expect_text) == std::string_view::npos) return;
+    state.expecting = false;
+    state.conn->set_timer(milliseconds(-1));
+    --state.waiting;
+    --waiting_;
+    const std::int64_t took = duration_cast<nanoseconds>(now - state.last_send).count();
+    latency.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, took)));
+    service.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, took)));
+    second_latency_->record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, took)));
+    ++counts.messages_answered;
+    ++state.step;
+    if (draining_) {
+      if (waiting_ == 0) finish();
+      return;
+    }
+    run_script(state);
+  }
+
+  void handle_timer(ConnState& state) {
+    ws::Connection& conn = *state.conn;
+    if (state.in_wait) {
+      state.in_wait = false;
+      ++state.step;
+      run_script(state);
+      return;
+    }
+    if (state.expecting) {
+      // The expected message never came: counted unanswered, and the connection ends (a script
+      // cannot go on from a step that did not happen).
+      state.expecting = false;
+      --state.waiting;
+      --waiting_;
+      ++counts.messages_unanswered;
+      ++errors["unanswered"];
+      ++second_.errors;
+      state.closing_by_us = true;
+      conn.close(ws::close_code::kNormal, "expected message did not arrive");
+      if (draining_ && waiting_ == 0) finish();
+    }
+  }
+
+  // --- connection lifecycle ---
+
+  void on_done(std::size_t i, const ws::ClientResult& result) {
+    ConnState& state = conns_[i];
+    if (!result.opened && finished_) {
+      // Still connecting when the run ended: given up, not failed.
+      --counts.connections_attempted;
+      ++done_;
+      return;
+    }
+    if (!result.opened) {
+      plan_.settled.fetch_add(1, std::memory_order_relaxed);
+      ++counts.connections_failed;
+      ++second_.errors;
+      ++errors[failure_class(result)];
+      if (!first_failure) first_failure = result.error ? result.error : Error(Errc::kConnectionLost, "connection failed");
+    } else {
+      const bool ours = state.closing_by_us || finished_;
+      if (!ours) {
+        ++counts.connections_dropped;
+        ++second_.errors;
+        ++errors[close_class(result.close)];
+        if (!first_drop) {
+          first_drop = Error(result.close.we_failed ? Errc::kProtocolViolation : Errc::kConnectionLost,
+                             "connection lost mid-run: " + describe(result.close));
+        }
+      }
+      if (state.waiting > 0) {
+        counts.messages_unanswered += state.waiting;
+        if (!finished_) errors["unanswered"] += state.waiting;
+        waiting_ -= state.waiting;
+        state.waiting = 0;
+      }
+    }
+    ++done_;
+    if (finished_) return;
+    if (done_ == conns_.size()) {
+      finish();
+    } else if (draining_ && waiting_ == 0) {
+      finish();
+    }
+  }
+
+  static std::string failure_class(const ws::ClientResult& result) {
+    switch (result.error.code) {
+      case Errc::kConnectionRefused: return "refused";
+      case Errc::kUnknownHost: return "dns";
+      case Errc::kTlsFailure: return "tls";
+      case Errc::kTimeout: return "timeout";
+      case Errc::kHandshakeRejected:
+        return result.response.status > 0 ? "handshake_status_" + std::to_string(result.response.status)
+                                           : "handshake";
+      case Errc::kProtocolViolation: return "protocol";
+      case Errc::kInterrupted: return "interrupted";
+      default: return "connection_lost";
+    }
+  }
+
+  static std::string close_class(const ws::CloseEvent& event) {
+    if (event.we_failed) return "protocol";
+    if (event.code == ws::close_code::kAbnormal) return "connection_lost";
+    return "close_" + std::to_string(event.code);
+  }
+
+  static std::string describe(const ws::CloseEvent& event) {
+    if (event.code == ws::close_code::kAbnormal) {
+      return event.error.empty() ? std::string("no close frame") : event.error;
+    }
+    return "close " + std::to_string(event.code) + (event.reason.empty() ? "" : " \"" + event.reason + "\"");
+  }
+
+  // --- ending ---
+  void begin_drain() {
+    if (draining_ || finished_) return;
+    draining_ = true;
+    if (waiting_ == 0 || plan_.mode == Mode::kSend || plan_.mode == Mode::kSubscribe) {
+      // Subscribers may still be receiving: give deliveries a moment only when publishing ran.
+      if (plan_.mode == Mode::kSubscribe) {
+        loop_.call_at(Clock::now() + kDrainTimeout / 4, [this] { finish(); });
+        return;
+      }
+      finish();
+      return;
+    }
+    loop_.call_at(Clock::now() + kDrainTimeout, [this] { finish(); });
+  }
+
+  void finish() {
+    if (finished_) return;
+    finished_ = true;
+    ended_at = Clock::now();
+    counts.messages_unanswered += waiting_;
+    if (waiting_ > 0 && !interrupted_) errors["unanswered"] += waiting_;
+    for (ConnState& state : conns_) state.waiting = 0;
+    waiting_ = 0;
+    publish_second(second_index_, true);
+    loop_.stop(ws::close_code::kNormal, kCloseGrace);
+  }
+
+  void handle_open(ConnState& state, ws::Connection& conn) {
+    state.conn = &conn;
+    state.open = true;
+    state.opened_at = Clock::now();
+    ++counts.connections_opened;
+    connect.record(static_cast<std::uint64_t>(since(state.connect_started, state.opened_at)));
+    plan_.settled.fetch_add(1, std::memory_order_relaxed);
+    open_list_.push_back(&state);
+    for (const PayloadTemplate& text : plan_.on_open) {
+      text.render(scratch_, 0, state.index, 0, rng_);
+      conn.send(plan_.opcode == ws::opcode::kBinary ? ws::opcode::kText : plan_.opcode,
+                reinterpret_cast<const std::uint8_t*>(scratch_.data()), scratch_.size());
+    }
+    if (finished_ || draining_) return;
+    switch (plan_.mode) {
+      case Mode::kEcho:
+        if (!open_loop()) {
+          for (std::uint64_t k = 0; k < plan_.in_flight && may_send(); ++k) send_message(state, state.opened_at);
+        }
+        break;
+      case Mode::kScript:
+        run_script(state);
+        break;
+      case Mode::kSend:
+      case Mode::kSubscribe:
+        break;
+    }
+  }
+
+  void handle_close(ConnState& state) {
+    state.open = false;
+    state.conn = nullptr;
+    const auto found = std::find(open_list_.begin(), open_list_.end(), &state);
+    if (found != open_list_.end()) {
+      // Order does not matter to round robin: swap with the last, no shifting.
+      *found = open_list_.back();
+      open_list_.pop_back();
+    }
+  }
+
+  friend struct ConnState;  // its callbacks are this thread's handle_*
+
+  Plan& plan_;
+  unsigned index_;
+  std::uint64_t first_conn_;
+  std::uint64_t quota_;
+  double rate_;
+  Collector& collector_;
+  ws::ClientLoop loop_;
+  Rng rng_;
+  std::vector<ConnState> conns_;
+  std::vector<ConnState*> open_list_;
+  std::size_t next_to_connect_ = 0;
+  std::size_t round_robin_ = 0;
+  std::size_t done_ = 0;
+  std::uint64_t waiting_ = 0;
+  bool draining_ = false;
+  bool finished_ = false;
+  bool interrupted_ = false;
+  Clock::time_point now_;
+  Clock::time_point next_connect_at_;
+  nanoseconds connect_interval_{0};
+  Clock::time_point next_send_at_;
+  nanoseconds send_interval_{0};
+  std::string scratch_;
+  std::string correlated_;
+
+  struct SecondCounts {
+    std::uint64_t sent = 0, received = 0, errors = 0;
+  } second_;
+  std::uint64_t second_index_ = 0;
+  std::unique_ptr<LatencyHistogram> second_latency_;
+};
+
+void ConnState::on_open(ws::Connection& c) { owner->handle_open(*this, c); }
+void ConnState::on_message(ws::Connection& /*c*/, std::uint8_t opcode, const std::uint8_t* data, std::size_t size) {
+  owner->handle_message(*this, opcode, data, size);
+}
+void ConnState::on_close(ws::Connection& /*c*/, const ws::CloseEvent& /*event*/) { owner->handle_close(*this); }
+void ConnState::on_timer(ws::Connection& /*c*/) { owner->handle_timer(*this); }
+
+// --- the run, on the main thread --------------------------------------------------------------
+
+ExitCode report_error(const Error& error) {
+  fmt::print(stderr, "{}: error: {}\n", kProgram, error.message);
+  return exit_code_for(error.code);
+}
+
+std::string rfc3339_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+nlohmann::json config_json(const LoadOptions& o, const Plan& plan) {
+  nlohmann::json c = nlohmann::json::object();
+  c["url"] = redact_url(o.url);
+  c["mode"] = mode_name(plan.mode);
+  c["connections"] = o.connections;
+  c["threads"] = plan.threads;
+  if (o.connect_rate > 0) c["connect_rate"] = format_rate(o.connect_rate);
+  if (o.rate > 0) c["rate"] = format_rate(o.rate);
+  else c["in_flight"] = o.in_flight;
+  if (plan.has_end) c["duration"] = format_duration(o.duration.count() > 0 ? o.duration : kDefaultDuration);
+  if (o.messages > 0) c["messages"] = o.messages;
+  if (plan.mode == Mode::kSubscribe) c["publishers"] = plan.publishers;
+  if (!o.script.empty()) c["script"] = o.script;
+  if (!o.message.empty()) c["message"] = o.message;
+  if (!o.message_file.empty()) c["message_file"] = o.message_file;
+  if (o.message.empty() && o.message_file.empty()) c["size"] = o.size;
+  if (o.binary) c["binary"] = true;
+  if (!o.correlate.empty()) c["correlate"] = o.correlate;
+  c["compress"] = o.client.compress;
+  c["seed"] = o.seed;
+  return c;
+}
+
+bool write_file(const std::string& path, const std::string& text, Error& error) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (out) out << text;
+  if (!out) {
+    error = Error(Errc::kCannotCreateOutput, path + ": cannot write: " + std::strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+// Writes -o / --html, prints the summary (or the JSON summary record) and the threshold
+// verdicts; returns the exit code the thresholds and outputs call for.
+ExitCode finish_report(const LoadOptions& o, const LoadReport& report, const std::vector<Threshold>& thresholds) {
+  ExitCode code = ExitCode::kOk;
+  const std::vector<ThresholdResult> verdicts = evaluate_thresholds(report, thresholds);
+  if (o.json) {
+    nlohmann::json record = {{"type", "summary"}, {"results", to_json(report)}};
+    nlohmann::json list = nlohmann::json::array();
+    for (const ThresholdResult& v : verdicts) {
+      list.push_back({{"threshold", v.threshold.text}, {"actual", v.actual}, {"passed", v.passed}, {"message", v.message}});
+    }
+    record["thresholds"] = std::move(list);
+    fmt::print("{}\n", record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  } else {
+    fmt::print("{}", summary_table(report));
+    for (const ThresholdResult& v : verdicts) {
+      fmt::print("threshold {:<20} {}  ({})\n", v.threshold.text, v.passed ? "passed" : "FAILED", v.message);
+    }
+  }
+  std::fflush(stdout);
+  for (const ThresholdResult& v : verdicts) {
+    if (v.passed) continue;
+    fmt::print(stderr, "{}: threshold failed: {}\n", kProgram, v.message);
+    code = most_basic(code, ExitCode::kCheckFailed);
+  }
+  Error error;
+  if (!o.output.empty() && !write_file(o.output, to_json(report).dump(2) + "\n", error)) {
+    code = most_basic(code, report_error(error));
+  }
+  if (!o.html.empty() && !write_file(o.html, html_report(report), error)) {
+    code = most_basic(code, report_error(error));
+  }
+  return code;
+}
+
+ExitCode run_merge(const LoadOptions& o, const std::vector<Threshold>& thresholds) {
+  std::vector<LoadReport> reports;
+  for (const std::string& path : o.merge) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return report_error(Error(Errc::kMissingInput, path + ": cannot read"));
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    nlohmann::json doc;
+    if (std::optional<JsonError> bad = parse_untrusted_json(text, doc)) {
+      return report_error(Error(Errc::kBadData, path + ": " + bad->message));
+    }
+    LoadReport report;
+    std::string error;
+    if (!from_json(doc, report, error)) return report_error(Error(Errc::kBadData, path + ": " + error));
+    reports.push_back(std::move(report));
+  }
+  return finish_report(o, merge_reports(reports), thresholds);
+}
+
+// Everything a run needs that can be wrong in the options, checked before any connection.
+bool make_plan(const LoadOptions& o, Plan& plan, Error& error) {
+  if (o.mode == "echo") plan.mode = Mode::kEcho;
+  else if (o.mode == "send") plan.mode = Mode::kSend;
+  else if (o.mode == "subscribe") plan.mode = Mode::kSubscribe;
+  else if (o.mode == "script") plan.mode = Mode::kScript;
+  else {
+    error = Error(Errc::kUsage, "--mode: expected echo, send, subscribe or script, not '" + o.mode + "'");
+    return false;
+  }
+  if (!o.script.empty()) plan.mode = Mode::kScript;
+  if (plan.mode == Mode::kScript && o.script.empty()) {
+    error = Error(Errc::kUsage, "--mode script needs --script FILE");
+    return false;
+  }
+  if (o.connections == 0) {
+    error = Error(Errc::kUsage, "--connections: must be at least 1");
+    return false;
+  }
+  if (o.in_flight == 0) {
+    error = Error(Errc::kUsage, "--in-flight: must be at least 1");
+    return false;
+  }
+  if (plan.mode == Mode::kSubscribe && o.rate <= 0) {
+    error = Error(Errc::kUsage, "--mode subscribe needs --rate (how fast the publishers send)");
+    return false;
+  }
+  if (plan.mode == Mode::kSubscribe && (o.publishers == 0 || o.publishers > o.connections)) {
+    error = Error(Errc::kUsage, "--publishers: must be between 1 and --connections");
+    return false;
+  }
+  if (!o.message.empty() && !o.message_file.empty()) {
+    error = Error(Errc::kUsage, "--message and --message-file exclude each other");
+    return false;
+  }
+  ws::WsUrl url;
+  std::string why;
+  if (!ws::parse_ws_url(o.url, url, why)) {
+    error = Error(Errc::kUsage, redact_url(o.url) + ": " + why);
+    return false;
+  }
+  plan.client.url = o.url;
+  plan.client.headers = extra_request_headers(o.client);
+  plan.client.subprotocols = o.client.subprotocols;
+  plan.client.proxy = effective_proxy(o.client, url, [](const char* name) { return std::getenv(name); });
+  plan.client.connect_timeout = duration_cast<milliseconds>(o.client.connect_timeout);
+  plan.client.deflate.enabled = o.client.compress;
+  plan.client.ca_file = o.client.ca_file;
+  plan.client.insecure = o.client.insecure;
+  plan.client.cert_file = o.client.cert_file;
+  plan.client.key_file = o.client.key_file;
+  plan.client.key_passphrase = o.client.key_passphrase;
+
+  std::string message = o.message;
+  if (!o.message_file.empty()) {
+    std::ifstream in(o.message_file, std::ios::binary);
+    if (!in) {
+      error = Error(Errc::kMissingInput, o.message_file + ": cannot read");
+      return false;
+    }
+    message.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+  plan.opcode = o.binary ? ws::opcode::kBinary : ws::opcode::kText;
+  Rng rng(o.seed);
+  if (message.empty()) {
+    if (o.binary) {
+      plan.binary_ids = true;
+      plan.binary_size = static_cast<std::size_t>(std::max<std::uint64_t>(o.size, kBinaryIdBytes));
+    } else {
+      // The id (and the send time, for subscribers) first, then random text up to --size.
+      message = plan.mode == Mode::kSubscribe ? "{{time_ns}} {{id}} " : "{{id}} ";
+      const std::size_t fixed = plan.mode == Mode::kSubscribe ? kTimeDigits + kIdDigits + 2 : kIdDigits + 1;
+      if (o.size > fixed) {
+        std::string padding;
+        append_random_text(padding, static_cast<std::size_t>(o.size - fixed), rng);
+        message += padding;
+      }
+    }
+  }
+  std::string template_error;
+  if (!plan.binary_ids && !plan.payload.parse(message, template_error)) {
+    error = Error(Errc::kUsage, "--message: " + template_error);
+    return false;
+  }
+  if (plan.mode == Mode::kSubscribe && !plan.binary_ids && !plan.payload.has_time()) {
+    error = Error(Errc::kUsage, "--mode subscribe: the message needs {{time_ns}} (subscribers measure from it)");
+    return false;
+  }
+  for (const std::string& text : o.on_open) {
+    PayloadTemplate t;
+    if (!t.parse(text, template_error)) {
+      error = Error(Errc::kUsage, "--on-open: " + template_error);
+      return false;
+    }
+    plan.on_open.push_back(std::move(t));
+  }
+  if (!o.correlate.empty() && o.correlate.front() != '/') {
+    error = Error(Errc::kUsage, "--correlate: a JSON pointer starts with '/' (e.g. /data)");
+    return false;
+  }
+  if (!o.correlate.empty()) {
+    try {
+      nlohmann::json::json_pointer check(o.correlate);
+      (void)check;
+    } catch (const nlohmann::json::exception& e) {
+      error = Error(Errc::kUsage, std::string("--correlate: ") + e.what());
+      return false;
+    }
+  }
+  plan.correlate = o.correlate;
+  if (plan.mode == Mode::kScript && !load_script(o.script, plan.script, error)) return false;
+
+  plan.connections = o.connections;
+  plan.threads = o.threads == 0 ? ws::available_cpus() : o.threads;
+  plan.threads = static_cast<unsigned>(std::min<std::uint64_t>(plan.threads, o.connections));
+  plan.connect_rate = o.connect_rate;
+  plan.rate = o.rate;
+  plan.in_flight = o.in_flight;
+  plan.messages = o.messages;
+  plan.publishers = plan.mode == Mode::kSubscribe ? o.publishers : 0;
+  plan.seed = o.seed;
+  plan.has_end = o.duration.count() > 0 || o.messages == 0;
+  return true;
+}
+
+ExitCode run_load(const LoadOptions& o) {
+  std::vector<Threshold> thresholds;
+  for (const std::string& text : o.thresholds) {
+    Threshold t;
+    std::string error;
+    if (!parse_threshold(text, t, error)) return report_error(Error(Errc::kUsage, "--threshold: " + error));
+    thresholds.push_back(t);
+  }
+  if (!o.merge.empty()) {
+    if (!o.url.empty()) return report_error(Error(Errc::kUsage, "--merge takes results documents, not a URL"));
+    return run_merge(o, thresholds);
+  }
+  if (o.url.empty()) return report_error(Error(Errc::kUsage, "a URL is required (or --merge FILE...)"));
+
+  auto plan = std::make_unique<Plan>();
+  Error plan_error;
+  if (!make_plan(o, *plan, plan_error)) return report_error(plan_error);
+  std::string fd_error;
+  const std::uint64_t fds = raise_fd_limit(&fd_error);
+  StderrLog log(kProgram, LogLevel::kWarning);
+  if (!fd_error.empty()) log.log(LogLevel::kWarning, fd_error);
+  if (fds < o.connections + 64) {
+    log.log(LogLevel::kWarning, fmt::format("{} connections need more file descriptors than the limit of {}",
+                                            o.connections, fds));
+  }
+
+  LoadReport report;
+  report.config = config_json(o, *plan);
+  report.tool_version = std::string(wstool_version());
+  report.started_at = rfc3339_now();
+  if (o.json) {
+    fmt::print("{}\n", nlohmann::json({{"type", "config"}, {"config", report.config}}).dump());
+    std::fflush(stdout);
+  }
+
+  // Connections, message quota and rate split as evenly as the numbers allow.
+  const unsigned threads = plan->threads;
+  Collector collector(threads);
+  std::vector<std::unique_ptr<LoadThread>> workers;
+  std::uint64_t first = 0;
+  const std::chrono::nanoseconds duration = o.duration.count() > 0 ? o.duration : nanoseconds(kDefaultDuration);
+  plan->start = Clock::now() + std::chrono::milliseconds(5);
+  plan->end = plan->start + duration;
+  Rng padding_rng(o.seed + 1);
+  for (unsigned t = 0; t < threads; ++t) {
+    const std::uint64_t count = o.connections / threads + (t < o.connections % threads ? 1 : 0);
+    const std::uint64_t quota = o.messages == 0 ? 0 : o.messages / threads + (t < o.messages % threads ? 1 : 0);
+    double rate = 0;
+    if (o.rate > 0) {
+      if (plan->mode == Mode::kSubscribe) {
+        const std::uint64_t begin = first, end = first + count;
+        const std::uint64_t pubs = std::min(end, plan->publishers) > begin ? std::min(end, plan->publishers) - begin : 0;
+        rate = o.rate * static_cast<double>(pubs) / static_cast<double>(plan->publishers);
+      } else {
+        rate = o.rate * static_cast<double>(count) / static_cast<double>(o.connections);
+      }
+    }
+    auto worker = std::make_unique<LoadThread>(*plan, t, first, count, quota, rate, collector, log);
+    if (plan->binary_ids) append_random_text(worker->binary_padding_, plan->binary_size - kBinaryIdBytes, padding_rng);
+    workers.push_back(std::move(worker));
+    first += count;
+  }
+
+  std::atomic<bool> interrupted{false};
+  ShutdownSignals signals([&](int) {
+    interrupted.store(true);
+    for (auto& w : workers) w->interrupt();
+  });
+  std::vector<std::thread> running;
+  for (auto& w : workers) running.emplace_back([&w] { w->run(); });
+
+  const bool tty = isatty(STDERR_FILENO) == 1;
+  const double total_s = plan->has_end ? std::chrono::duration<double>(duration).count() : 0;
+  bool all_done = false;
+  bool progress_shown = false;
+  while (!all_done) {
+    for (const LoadSecond& second : collector.take_ready(kCollectorWait, all_done)) {
+      report.series.push_back(second);
+      if (o.json) {
+        nlohmann::json record = {{"type", "second"},        {"elapsed_s", second.elapsed_s},
+                                 {"connections_open", second.connections_open}, {"sent", second.sent},
+                                 {"received", second.received}, {"errors", second.errors},
+                                 {"p50_ns", second.p50_ns},      {"p99_ns", second.p99_ns},
+                                 {"max_ns", second.max_ns}};
+        fmt::print("{}\n", record.dump());
+        std::fflush(stdout);
+      }
+      if (o.quiet) continue;
+      const std::uint64_t n = report.series.size();
+      if (!tty && n % kPlainProgressEverySeconds != 0) continue;
+      const std::string line = fmt::format(
+          "{}: {:.0f}s{}  open {}  sent/s {}  recv/s {}  p50 {}  p99 {}  errors {}", kProgram, second.elapsed_s,
+          total_s > 0 ? fmt::format("/{:.0f}s", total_s) : std::string(), second.connections_open, second.sent,
+          second.received, format_latency(second.p50_ns), format_latency(second.p99_ns), second.errors);
+      if (tty) {
+        fmt::print(stderr, "\r{}\x1b[K", line);
+        progress_shown = true;
+      } else {
+        fmt::print(stderr, "{}\n", line);
+      }
+      std::fflush(stderr);
+    }
+  }
+  for (auto& t : running) t.join();
+  if (progress_shown) fmt::print(stderr, "\n");
+
+  Clock::time_point ended = plan->start;
+  Error first_failure, first_drop;
+  for (auto& w : workers) {
+    report.latency.merge(w->latency);
+    report.service.merge(w->service);
+    report.connect.merge(w->connect);
+    report.first_message.merge(w->first_message);
+    LoadCounts& c = report.counts;
+    const LoadCounts& t = w->counts;
+    c.connections_attempted += t.connections_attempted;
+    c.connections_opened += t.connections_opened;
+    c.connections_failed += t.connections_failed;
+    c.connections_dropped += t.connections_dropped;
+    c.messages_sent += t.messages_sent;
+    c.messages_received += t.messages_received;
+    c.messages_answered += t.messages_answered;
+    c.messages_unanswered += t.messages_unanswered;
+    c.bytes_sent += t.bytes_sent;
+    c.bytes_received += t.bytes_received;
+    for (const auto& [name, count] : w->errors) report.errors[name] += count;
+    if (!first_failure) first_failure = w->first_failure;
+    if (!first_drop) first_drop = w->first_drop;
+    ended = std::max(ended, w->ended_at);
+  }
+  report.elapsed_s = std::chrono::duration<double>(ended - plan->start).count();
+  report.interrupted = interrupted.load();
+
+  ExitCode code = finish_report(o, report, thresholds);
+  // What went wrong with connections, for people, after the results.
+  const LoadCounts& c = report.counts;
+  if (c.connections_failed > 0) {
+    fmt::print(stderr, "{}: error: {} of {} connections failed; first: {}\n", kProgram, c.connections_failed,
+               c.connections_attempted, redact_url(first_failure.message));
+    code = most_basic(code, exit_code_for(first_failure.code));
+  }
+  if (c.connections_dropped > 0) {
+    fmt::print(stderr, "{}: error: {} connections lost mid-run; first: {}\n", kProgram, c.connections_dropped,
+               first_drop.message);
+    code = most_basic(code, exit_code_for(first_drop.code));
+  }
+  // SIGINT reads 130 (a person stopped it); SIGTERM ends a run as its duration would.
+  if (signals.received() == SIGINT) code = most_basic(code, ExitCode::kInterrupted);
+  return code;
+}
+
+}  // namespace
+
+Runner make_load(CLI::App& app) {
+  auto o = std::make_shared<LoadOptions>();
+  app.description(
+      "A WebSocket load generator: opens many connections, drives them at a known rate, measures "
+      "message round-trip latency (coordinated-omission corrected in open loop) and checks CI "
+      "thresholds. Results on stdout; progress on stderr.");
+  app.add_option("url", o->url, "the ws:// or wss:// URL to load");
+  app.add_option("-c,--connections", o->connections, "connections to open")->capture_default_str();
+  add_rate_option(app, "--connect-rate", o->connect_rate, "open connections at this rate (0: all at once)");
+  add_duration_option(app, "--duration", o->duration,
+                      "how long to send (default 10s unless --messages is given)");
+  app.add_option("--messages", o->messages, "total messages to send, then stop (0: until --duration ends)");
+  app.add_option("--threads", o->threads, "event-loop threads (0: the CPUs this process may use)")
+      ->capture_default_str();
+  app.add_option("--seed", o->seed, "seed for random payloads and {{rand N}}")->capture_default_str();
+  app.add_option("--in-flight", o->in_flight, "closed loop: messages outstanding per connection")
+      ->capture_default_str();
+  add_rate_option(app, "--rate", o->rate,
+                  "open loop: total messages per second, spread over the connections (0: closed loop)");
+  app.add_option("--mode", o->mode, "echo, send, subscribe or script")->capture_default_str();
+  app.add_option("--script", o->script, "the JSON scenario for --mode script (implies it)");
+  app.add_option("--publishers", o->publishers, "subscribe mode: how many connections publish")
+      ->capture_default_str();
+  app.add_option("--message", o->message, "message template ({{id}} {{conn}} {{seq}} {{time_ns}} {{rand N}})");
+  app.add_option("--message-file", o->message_file, "read the message template from FILE");
+  add_size_option(app, "--size", o->size, "random payload size when no message is given");
+  app.add_flag("--binary", o->binary, "send binary messages");
+  app.add_option("--correlate", o->correlate, "JSON pointer to the id (or timestamp) inside JSON replies");
+  app.add_option("--on-open", o->on_open, "send TEXT once on every connection when it opens (repeatable)");
+  app.add_flag("--json", o->json, "stream JSON Lines on stdout: config, one record per second, summary");
+  app.add_option("-o,--output", o->output, "write the results document (JSON) to FILE");
+  app.add_option("--html", o->html, "write a self-contained HTML report to FILE");
+  app.add_option("--threshold", o->thresholds, "fail (exit 1) unless EXPR holds, e.g. p99<20ms (repeatable)");
+  app.add_option("--merge", o->merge, "merge results documents (no URL) into one report")->expected(1, -1);
+  // A load run measures the server's plain path unless --compress asks for permessage-deflate.
+  o->client.compress = false;
+  add_client_options(app, o->client);
+  app.add_flag("-q,--quiet", o->quiet, "no progress on stderr");
+  return [o]() -> ExitCode { return run_load(*o); };
+}
+
+}  // namespace wstool::tools
