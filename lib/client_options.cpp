@@ -145,4 +145,9 @@ std::string effective_proxy(const ClientOptions& options, const ws::WsUrl& url,
   return proxy;
 }
 
+bool is_encrypted_pem_key(std::string_view pem) {
+  return pem.find("-----BEGIN ENCRYPTED PRIVATE KEY-----") != std::string_view::npos ||
+         pem.find("Proc-Type: 4,ENCRYPTED") != std::string_view::npos;
+}
+
 }  // namespace wstool

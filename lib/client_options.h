@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "lib/handshake.h"
@@ -51,6 +52,10 @@ using EnvGetter = std::function<const char*(const char*)>;
 //   dot, IP literals).
 std::string effective_proxy(const ClientOptions& options, const ws::WsUrl& url,
                             const EnvGetter& getenv);
+
+// Whether PEM text holds an encrypted private key (PKCS#8 "ENCRYPTED PRIVATE KEY", or the
+// traditional "Proc-Type: 4,ENCRYPTED" header), which needs a passphrase to load.
+bool is_encrypted_pem_key(std::string_view pem);
 
 // True for localhost, *.localhost, 127.0.0.0/8 and ::1.
 bool is_loopback_host(const std::string& host);

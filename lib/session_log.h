@@ -22,6 +22,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -104,6 +105,11 @@ class SessionWriter {
   void write(const CloseRecord& record);
   void flush();
   void close();
+  // The first write, rotation or close failure (kIoError naming the file); records after it are
+  // dropped. Writers are fire-and-forget on the hot path, so callers check this at the end.
+  Error error() const;
+  // What the writer put at the top of each file (tool, start time, capturedBy).
+  const HeaderRecord& header() const;
   struct Impl;
 
  private:
@@ -124,6 +130,7 @@ class SessionReader {
   std::optional<Record> next(Error& error);
   std::size_t line_number() const;
   const std::vector<std::string>& warnings() const;
+  const std::string& path() const;
   struct Impl;
 
  private:

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cctype>
 #include <limits>
+#include <vector>
 
 namespace wstool::ws {
 namespace {
@@ -147,6 +148,82 @@ std::string host_header(const WsUrl& url) {
 
 std::string to_string(const WsUrl& url) {
   return std::string(url.secure ? "wss://" : "ws://") + host_header(url) + url.target;
+}
+
+namespace {
+
+// RFC 3986 5.2.4: removes "." and ".." segments from an absolute path.
+std::string remove_dot_segments(std::string_view path) {
+  std::vector<std::string_view> kept;
+  std::size_t start = 1;  // after the leading '/'
+  bool trailing_slash = false;
+  while (start <= path.size()) {
+    std::size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    const std::string_view segment = path.substr(start, end - start);
+    trailing_slash = false;
+    if (segment == "..") {
+      if (!kept.empty()) kept.pop_back();
+      trailing_slash = true;
+    } else if (segment == ".") {
+      trailing_slash = true;
+    } else {
+      kept.push_back(segment);
+    }
+    start = end + 1;
+  }
+  std::string out;
+  for (const std::string_view segment : kept) {
+    out += '/';
+    out += segment;
+  }
+  if (out.empty() || trailing_slash) out += '/';
+  return out;
+}
+
+}  // namespace
+
+bool resolve_location(const WsUrl& base, std::string_view location, WsUrl& out, std::string& error) {
+  while (!location.empty() && (location.front() == ' ' || location.front() == '\t')) location.remove_prefix(1);
+  while (!location.empty() && (location.back() == ' ' || location.back() == '\t')) location.remove_suffix(1);
+  if (const std::size_t hash = location.find('#'); hash != std::string_view::npos) location = location.substr(0, hash);
+  if (location.empty()) {
+    error = "empty Location";
+    return false;
+  }
+  const std::string scheme = base.secure ? "wss:" : "ws:";
+  const std::size_t colon = location.find(':');
+  const std::size_t first_delimiter = location.find_first_of("/?");
+  if (colon != std::string_view::npos && (first_delimiter == std::string_view::npos || colon < first_delimiter)) {
+    return parse_ws_url(location, out, error);  // absolute: scheme://...
+  }
+  if (location.rfind("//", 0) == 0) return parse_ws_url(scheme + std::string(location), out, error);
+  const std::string authority = scheme + "//" + host_header(base);
+  std::string target;
+  if (location.front() == '/') {
+    target = std::string(location);
+  } else {
+    const std::string_view base_path = std::string_view(base.target).substr(0, base.target.find('?'));
+    if (location.front() == '?') {
+      target = std::string(base_path) + std::string(location);
+    } else {
+      const std::size_t slash = base_path.rfind('/');
+      target = std::string(base_path.substr(0, slash == std::string_view::npos ? 0 : slash + 1));
+      if (target.empty()) target = "/";
+      target += std::string(location);
+    }
+  }
+  const std::size_t query = target.find('?');
+  const std::string path = remove_dot_segments(std::string_view(target).substr(0, query));
+  target = path + (query == std::string::npos ? "" : target.substr(query));
+  return parse_ws_url(authority + target, out, error);
+}
+
+bool same_origin(const WsUrl& a, const WsUrl& b) {
+  if (a.secure != b.secure || a.port != b.port || a.host.size() != b.host.size()) return false;
+  return std::equal(a.host.begin(), a.host.end(), b.host.begin(), [](char x, char y) {
+    return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+  });
 }
 
 }  // namespace wstool::ws

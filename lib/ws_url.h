@@ -32,4 +32,13 @@ std::string host_header(const WsUrl& url);
 // The URL back as text: ws[s]://host[:port]/target, without user-info (safe to print).
 std::string to_string(const WsUrl& url);
 
+// Where a redirect's Location points, resolved against the URL that answered it (RFC 3986 5.2):
+// absolute URLs (http:// and https:// mapped to ws:// and wss://), scheme-relative "//host/p",
+// absolute paths, relative paths (dot segments removed) and query-only references. A fragment
+// is dropped. False with a reason when the result is not a valid WebSocket URL.
+bool resolve_location(const WsUrl& base, std::string_view location, WsUrl& out, std::string& error);
+
+// Same scheme, host (case-insensitive) and port: credentials may follow a redirect only there.
+bool same_origin(const WsUrl& a, const WsUrl& b);
+
 }  // namespace wstool::ws

@@ -1,8 +1,6 @@
 // wstool connect: the terminal and scripting WebSocket client (wscat's job). Lines in, messages
 // out; expectations and exit codes for CI; --listen for the reversed roles; --reconnect.
 #include <fmt/format.h>
-#include <poll.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -26,14 +24,19 @@
 #include "lib/engine.h"
 #include "lib/expectation.h"
 #include "lib/listen_address.h"
+#include "lib/redact.h"
+#include "lib/session_log.h"
 #include "lib/units.h"
 #include "lib/utf8.h"
 #include "lib/ws_url.h"
+#include "tools/client_link.h"
+#include "tools/client_setup.h"
 #include "tools/common_options.h"
 #include "tools/line_editor.h"
 #include "tools/message_format.h"
 #include "tools/shutdown_signals.h"
 #include "tools/slash_command.h"
+#include "tools/stdin_reader.h"
 #include "tools/stderr_log.h"
 #include "tools/subcommand.h"
 
@@ -51,11 +54,9 @@ constexpr std::uint64_t kDefaultQueueLimit = 100000;          // messages waitin
 constexpr std::size_t kSendHighWater = std::size_t{4} << 20;  // engine bytes queued before pausing
 constexpr milliseconds kDrainRetry{5};                         // re-check a full send queue
 constexpr milliseconds kInitialBackoff{250};
-constexpr std::size_t kStdinChunk = 64 * 1024;
 constexpr milliseconds kListenCloseGrace{1500};
 
 enum class BinaryAs { kHex, kBase64, kRaw };
-enum class InputMode { kLines, kNul, kWhole };
 
 struct ConnectOptions {
   std::string url;
@@ -86,6 +87,9 @@ struct ConnectOptions {
   std::uint64_t reconnect_max_attempts = 0;  // 0: no limit
   std::uint64_t queue_limit = kDefaultQueueLimit;
   std::uint64_t max_message_size = ws::kDefaultMaxMessageBytes;
+  std::string record_file;
+  bool follow_redirects = false;
+  std::uint64_t max_redirects = kDefaultMaxRedirects;
   bool verbose = false;
 };
 
@@ -152,46 +156,6 @@ class Outbox {
   std::deque<Outgoing> queue_;
   bool eof_ = false;
   bool closed_ = false;
-};
-
-// The way from other threads (stdin, the deadline, signals) to whichever connection is current:
-// a post into its event loop, or a shutdown when nothing is open yet.
-class Link {
- public:
-  using Post = std::function<void(std::function<void()>)>;
-  void attach(Post post) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    post_ = std::move(post);
-  }
-  void detach() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    post_ = nullptr;
-  }
-  void post(std::function<void()> task) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (post_) post_(std::move(task));
-  }
-  // Asks the whole session to end (timeout, signal); wakes a reconnect wait.
-  void stop() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    stopped_ = true;
-    wake_.notify_all();
-  }
-  bool stopped() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return stopped_;
-  }
-  // Sleeps `delay` unless stop() comes first; false when stopped.
-  bool sleep_unless_stopped(milliseconds delay) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    return !wake_.wait_for(lock, delay, [this] { return stopped_; });
-  }
-
- private:
-  mutable std::mutex mutex_;
-  std::condition_variable wake_;
-  Post post_;
-  bool stopped_ = false;
 };
 
 // Why we ended the session ourselves.
@@ -338,6 +302,87 @@ class Printer {
   std::atomic<LineEditor*> editor_{nullptr};
 };
 
+// --record: every frame of the session that carries something (data, pings, pongs, closes) and
+// each connection's open and close, in the session log format (man/wstool-session.5). On the
+// connection thread only; the writer redacts secrets.
+class Recorder {
+ public:
+  Recorder(session::SessionWriter& writer, bool we_are_server) : writer_(writer), we_are_server_(we_are_server) {}
+
+  void open(const ws::Connection& conn, const std::string& url, const ws::HttpHeaders& request) {
+    ++conn_id_;
+    deflate_ = conn.extensions().find("permessage-deflate") != std::string::npos;
+    session::OpenRecord record;
+    record.conn = conn_id_;
+    record.t_us = writer_.now_us();
+    record.url = url;
+    record.subprotocol = conn.subprotocol();
+    record.extensions = conn.extensions();
+    record.request = request;
+    writer_.write(record);
+  }
+  // A frame we sent (`ours`) or received. Data frames we send are compressed whenever
+  // permessage-deflate was negotiated; for received ones the peer's RSV1 bit says.
+  void frame(bool ours, std::uint8_t opcode, std::string_view payload) {
+    const bool data = opcode == ws::opcode::kText || opcode == ws::opcode::kBinary;
+    const bool compressed = data && (ours ? deflate_ : last_in_compressed_);
+    write_frame(ours, opcode, true, compressed ? ws::kRsv1 : std::uint8_t{0}, compressed, payload);
+  }
+  // A hand-built frame (/frame): its bits exactly as sent, its payload never compressed.
+  void raw_frame(std::uint8_t opcode, bool fin, std::uint8_t rsv, std::string_view payload) {
+    write_frame(true, opcode, fin, rsv, false, payload);
+  }
+  void close_frame(bool ours, std::uint16_t code, std::string_view reason) {
+    std::string payload;
+    if (code != ws::close_code::kNoStatus) {
+      payload += static_cast<char>(code >> 8);
+      payload += static_cast<char>(code & 0xFF);
+      payload += std::string(reason);
+    }
+    frame(ours, ws::opcode::kClose, payload);
+  }
+  void incoming_header(const ws::FrameHeader& header) {
+    if (header.opcode == ws::opcode::kText || header.opcode == ws::opcode::kBinary) {
+      last_in_compressed_ = (header.rsv & ws::kRsv1) != 0;
+    }
+  }
+  void close(const ws::CloseEvent& event) {
+    if (event.code != ws::close_code::kAbnormal) close_frame(false, event.code, event.reason);
+    if (event.by_peer && event.sent_code != ws::close_code::kNoStatus) close_frame(true, event.sent_code, "");
+    session::CloseRecord record;
+    record.conn = conn_id_;
+    record.t_us = writer_.now_us();
+    record.code = event.code;
+    record.reason = event.reason;
+    const session::Closer peer = we_are_server_ ? session::Closer::kClient : session::Closer::kServer;
+    const session::Closer us = we_are_server_ ? session::Closer::kServer : session::Closer::kClient;
+    record.by = event.by_peer ? peer : event.sent_code != ws::close_code::kNoStatus ? us : session::Closer::kNone;
+    record.clean = event.clean;
+    writer_.write(record);
+  }
+
+ private:
+  void write_frame(bool ours, std::uint8_t opcode, bool fin, std::uint8_t rsv, bool compressed,
+                   std::string_view payload) {
+    session::FrameRecord record;
+    record.conn = conn_id_;
+    record.t_us = writer_.now_us();
+    record.dir = ours == we_are_server_ ? session::Direction::kServer : session::Direction::kClient;
+    record.opcode = opcode;
+    record.fin = fin;
+    record.rsv = rsv;
+    record.compressed = compressed;
+    record.payload = std::string(payload);
+    writer_.write(record);
+  }
+
+  session::SessionWriter& writer_;
+  bool we_are_server_;
+  std::uint64_t conn_id_ = 0;
+  bool deflate_ = false;
+  bool last_in_compressed_ = false;
+};
+
 // The session: one handler for every connection of a run (reconnects keep its state), on the
 // connection's thread.
 class Session final : public ws::ConnectionHandler {
@@ -357,6 +402,7 @@ class Session final : public ws::ConnectionHandler {
     if (conn_ != nullptr && !closing_) {
       closing_ = true;
       conn_->close(code, why);
+      if (recorder_ != nullptr) recorder_->close_frame(true, code, why);
     }
   }
   bool ended() const { return end_reason_ != EndReason::kNone; }
@@ -366,6 +412,11 @@ class Session final : public ws::ConnectionHandler {
   bool connection_open() const { return conn_ != nullptr; }
   const ws::CloseEvent& last_close() const { return last_close_; }
   void set_on_closed(std::function<void()> callback) { on_closed_ = std::move(callback); }
+  // --record: what the open record says the client asked with.
+  void set_recorder(Recorder* recorder, ws::HttpHeaders request_headers) {
+    recorder_ = recorder;
+    request_headers_ = std::move(request_headers);
+  }
 
   void drain() {
     if (conn_ == nullptr || closing_) return;
@@ -394,9 +445,16 @@ class Session final : public ws::ConnectionHandler {
         conn_->send(message.opcode, reinterpret_cast<const std::uint8_t*>(message.payload.data()),
                     message.payload.size());
         printer_.message(false, message.opcode, message.payload);
+        if (recorder_ != nullptr) recorder_->frame(true, message.opcode, message.payload);
         return;
-      case Kind::kPing: conn_->ping(message.payload); return;
-      case Kind::kPong: conn_->pong(message.payload); return;
+      case Kind::kPing:
+        conn_->ping(message.payload);
+        if (recorder_ != nullptr) recorder_->frame(true, ws::opcode::kPing, message.payload);
+        return;
+      case Kind::kPong:
+        conn_->pong(message.payload);
+        if (recorder_ != nullptr) recorder_->frame(true, ws::opcode::kPong, message.payload);
+        return;
       case Kind::kClose: end(EndReason::kInputDone, message.close_code, message.payload); return;
       case Kind::kQuit: end(EndReason::kInputDone, ws::close_code::kNormal); return;
       case Kind::kPretty: printer_.toggle_pretty(); return;
@@ -407,6 +465,7 @@ class Session final : public ws::ConnectionHandler {
         frame.opcode = message.opcode;
         frame.payload = message.payload;
         conn_->send_raw_frame(frame);
+        if (recorder_ != nullptr) recorder_->raw_frame(message.opcode, message.fin, message.rsv, message.payload);
         return;
       }
       case Kind::kHelp: return;  // answered by the reader
@@ -424,9 +483,14 @@ class Session final : public ws::ConnectionHandler {
                            conn.extensions().empty() ? "" : " [" + conn.extensions() + "]"));
     }
     printer_.open(conn, peer);
+    if (recorder_ != nullptr) {
+      recorder_->open(conn, listen_ ? "ws://" + conn.remote_address() + conn.request().target : options_.url,
+                      listen_ ? conn.request().headers : request_headers_);
+    }
     if (ended()) {  // the deadline or a signal came while connecting
       closing_ = true;
       conn.close(end_code_, "");
+      if (recorder_ != nullptr) recorder_->close_frame(true, end_code_, "");
       return;
     }
     input_done_ = false;
@@ -436,6 +500,7 @@ class Session final : public ws::ConnectionHandler {
   void on_message(ws::Connection& /*conn*/, std::uint8_t opcode, const std::uint8_t* data,
                   std::size_t size) override {
     const std::string_view payload(reinterpret_cast<const char*>(data), size);
+    if (recorder_ != nullptr) recorder_->frame(false, opcode, payload);
     ++received_;
     printer_.message(true, opcode, payload);
     if (opcode == ws::opcode::kText && expectations_.on_text(payload) && options_.verbose) {
@@ -446,12 +511,22 @@ class Session final : public ws::ConnectionHandler {
     rearm();
   }
 
-  void on_ping(ws::Connection& /*conn*/, std::string_view payload) override { printer_.control("ping", payload); }
-  void on_pong(ws::Connection& /*conn*/, std::string_view payload) override { printer_.control("pong", payload); }
+  void on_ping(ws::Connection& /*conn*/, std::string_view payload) override {
+    if (recorder_ != nullptr) recorder_->frame(false, ws::opcode::kPing, payload);
+    printer_.control("ping", payload);
+  }
+  void on_pong(ws::Connection& /*conn*/, std::string_view payload) override {
+    if (recorder_ != nullptr) recorder_->frame(false, ws::opcode::kPong, payload);
+    printer_.control("pong", payload);
+  }
+  void on_frame_header(ws::Connection& /*conn*/, const ws::FrameHeader& header, bool outgoing) override {
+    if (recorder_ != nullptr && !outgoing) recorder_->incoming_header(header);
+  }
 
   void on_close(ws::Connection& /*conn*/, const ws::CloseEvent& event) override {
     conn_ = nullptr;
     last_close_ = event;
+    if (recorder_ != nullptr) recorder_->close(event);
     printer_.close(event);
     if (on_closed_) on_closed_();
   }
@@ -516,149 +591,61 @@ class Session final : public ws::ConnectionHandler {
   std::uint16_t end_code_ = ws::close_code::kNormal;
   ws::CloseEvent last_close_;
   std::function<void()> on_closed_;
+  Recorder* recorder_ = nullptr;
+  ws::HttpHeaders request_headers_;
 };
 
-// Reads stdin on a thread of its own and splits it into messages; stop() interrupts it.
-class StdinReader {
+// Standard input as the session's input: each line (or record) a message or a slash command,
+// queued in the outbox. stop() (and the destructor) closes the outbox first, so a reader waiting
+// for space in it wakes up.
+class ConnectInput {
  public:
-  StdinReader(InputMode mode, bool binary, bool slash, LineEditor* editor, Outbox& outbox,
-              std::function<void()> kick)
-      : mode_(mode), binary_(binary), slash_(slash), editor_(editor), outbox_(outbox), kick_(std::move(kick)) {
-    if (pipe(stop_pipe_) != 0) stop_pipe_[0] = stop_pipe_[1] = -1;
-    thread_ = std::thread([this] { loop(); });
-  }
-  ~StdinReader() { stop(); }
-  StdinReader(const StdinReader&) = delete;
-  StdinReader& operator=(const StdinReader&) = delete;
+  ConnectInput(InputMode mode, bool binary, bool slash, LineEditor* editor, Outbox& outbox,
+               std::function<void()> kick)
+      : binary_(binary), slash_(slash), outbox_(outbox), kick_(std::move(kick)),
+        reader_(mode, editor, [this](std::string item) { return emit(std::move(item)); },
+                [this] {
+                  outbox_.finish();
+                  kick_();
+                }) {}
+  ~ConnectInput() { stop(); }
+  ConnectInput(const ConnectInput&) = delete;
+  ConnectInput& operator=(const ConnectInput&) = delete;
 
   void stop() {
-    if (!thread_.joinable()) return;
     outbox_.close();
-    if (stop_pipe_[1] >= 0) {
-      const char byte = 0;
-      [[maybe_unused]] const ssize_t n = ::write(stop_pipe_[1], &byte, 1);
-    }
-    thread_.join();
-    for (int fd : stop_pipe_) {
-      if (fd >= 0) ::close(fd);
-    }
+    reader_.stop();
   }
 
  private:
-  void emit(std::string payload) {
+  bool emit(std::string payload) {
     Outgoing item;
     if (slash_ && !payload.empty() && payload[0] == '/') {
       std::string error;
       std::optional<SlashCommand> command = parse_slash_command(payload, error);
       if (!command) {
         fmt::print(stderr, "{}: {}\n", kProg, error);
-        return;
+        return true;
       }
       if (command->kind == SlashCommand::Kind::kHelp) {
         std::fputs(slash_help(), stderr);
-        return;
+        return true;
       }
       item = std::move(*command);
     } else {
       item = make_outgoing(std::move(payload), binary_);
     }
     bool was_empty = false;
-    if (!outbox_.push(std::move(item), was_empty)) {
-      stopped_ = true;
-      return;
-    }
+    if (!outbox_.push(std::move(item), was_empty)) return false;
     if (was_empty) kick_();
+    return true;
   }
 
-  void loop() {
-    std::string buffer;
-    std::vector<char> chunk(kStdinChunk);
-    const char delimiter = mode_ == InputMode::kNul ? '\0' : '\n';
-    while (!stopped_) {
-      pollfd fds[2] = {{STDIN_FILENO, POLLIN, 0}, {stop_pipe_[0], POLLIN, 0}};
-      if (::poll(fds, 2, -1) < 0) {
-        if (errno == EINTR) continue;
-        break;
-      }
-      if (fds[1].revents != 0) return;  // stopped: the session is over
-      if (editor_ != nullptr) {
-        // Readable with nothing to read: the terminal's end of input (Ctrl-D on an empty line).
-        int available = 0;
-        if (::ioctl(STDIN_FILENO, FIONREAD, &available) == 0 && available == 0) break;
-        bool eof = false;
-        for (std::string& line : editor_->on_readable(eof)) emit(std::move(line));
-        if (eof) break;
-        continue;
-      }
-      const ssize_t n = ::read(STDIN_FILENO, chunk.data(), chunk.size());
-      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-      if (n <= 0) break;
-      buffer.append(chunk.data(), static_cast<std::size_t>(n));
-      if (mode_ == InputMode::kWhole) continue;
-      std::size_t start = 0;
-      for (std::size_t end = buffer.find(delimiter); end != std::string::npos && !stopped_;
-           end = buffer.find(delimiter, start)) {
-        std::size_t stop = end;
-        if (mode_ == InputMode::kLines && stop > start && buffer[stop - 1] == '\r') --stop;
-        emit(buffer.substr(start, stop - start));
-        start = end + 1;
-      }
-      buffer.erase(0, start);
-    }
-    if (!stopped_ && (!buffer.empty())) {
-      if (mode_ == InputMode::kLines && buffer.back() == '\r') buffer.pop_back();
-      emit(std::move(buffer));
-    }
-    outbox_.finish();
-    kick_();
-  }
-
-  InputMode mode_;
   bool binary_;
   bool slash_;
-  LineEditor* editor_;
   Outbox& outbox_;
   std::function<void()> kick_;
-  int stop_pipe_[2] = {-1, -1};
-  std::atomic<bool> stopped_{false};
-  std::thread thread_;
-};
-
-// A deadline thread for --timeout: at the deadline it calls `fire` unless cancelled first.
-class Deadline {
- public:
-  Deadline(nanoseconds after, std::function<void()> fire) {
-    if (after <= nanoseconds(0)) return;
-    thread_ = std::thread([this, after, fire = std::move(fire)] {
-      std::unique_lock<std::mutex> lock(mutex_);
-      if (!cv_.wait_for(lock, after, [this] { return cancelled_; })) {
-        fired_ = true;
-        lock.unlock();
-        fire();
-      }
-    });
-  }
-  ~Deadline() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      cancelled_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
-  Deadline(const Deadline&) = delete;
-  Deadline& operator=(const Deadline&) = delete;
-  bool fired() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return fired_;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool cancelled_ = false;
-  bool fired_ = false;
-  std::thread thread_;
+  StdinReader reader_;  // last: its thread uses the members above
 };
 
 ws::ConnectionLimits limits_from(const ConnectOptions& options) {
@@ -685,7 +672,8 @@ bool retryable(Errc errc) {
 
 // How the session's end maps to an exit status (man/wstool-connect.1, EXIT STATUS).
 ExitCode session_exit(const ConnectOptions& options, const std::string& peer, const Session& session,
-                      const Error& error, bool deadline_fired, int signal_received) {
+                      const Error& error, const ws::UpgradeResponse& refusal, bool deadline_fired,
+                      int signal_received) {
   ExitCode code = ExitCode::kOk;
   if (deadline_fired && !session.ever_opened()) {
     code = fail(fmt::format("{}: no connection within --timeout {}", peer, format_duration(options.timeout)),
@@ -694,6 +682,10 @@ ExitCode session_exit(const ConnectOptions& options, const std::string& peer, co
     if (signal_received == 0) {
       code = fail(error.message.rfind(peer, 0) == 0 ? error.message : peer + ": " + error.message,
                   exit_code_for(error.code));
+      // A refusal: the server's whole answer, which usually says why (a login page, a JSON error).
+      if (error.code == Errc::kHandshakeRejected && refusal.status != 0 && refusal.status != 101) {
+        std::fputs(describe_refusal(refusal).c_str(), stderr);
+      }
     }
   } else if (session.ever_opened() && signal_received == 0) {
     const ws::CloseEvent& close = session.last_close();
@@ -766,12 +758,32 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
     outbox.push(make_outgoing(contents.str(), options.binary_input), was_empty);
   }
 
+  // Before anything reads the terminal: an encrypted key's passphrase may be asked for there.
+  ws::ClientConfig config;
+  RedirectFollower redirects(url, options.follow_redirects, options.max_redirects);
+  if (!listen) {
+    if (Error setup_error = make_client_config(options.client, options.url, url, true, config)) {
+      return fail(setup_error.message, exit_code_for(setup_error.code));
+    }
+    config.limits = limits_from(options);
+  }
+  std::unique_ptr<session::SessionWriter> writer;
+  std::optional<Recorder> recorder;
+  if (!options.record_file.empty()) {
+    Error open_error;
+    writer = session::SessionWriter::open(options.record_file, "connect", {}, open_error);
+    if (!writer) return fail("--record: " + open_error.message, exit_code_for(open_error.code));
+    recorder.emplace(*writer, listen);
+    config.report_frames = true;  // a received message's RSV1 bit: was it compressed
+  }
+
   const bool stdout_tty = isatty(STDOUT_FILENO) == 1;
   const bool stdin_tty = isatty(STDIN_FILENO) == 1;
   Printer printer(options, stdout_tty, color_enabled(options.color, stdout_tty, std::getenv("NO_COLOR")));
   Link link;
   Session session(options, outbox, printer, expectations,
                   options.verbose || isatty(STDIN_FILENO) == 1 ? static_cast<Logger&>(people) : log, listen);
+  if (recorder) session.set_recorder(&*recorder, config.headers);
   auto end_all = [&link, &session](EndReason reason, std::uint16_t code) {
     link.stop();
     link.post([&session, reason, code] { session.end(reason, code); });
@@ -790,7 +802,7 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
     editor = std::make_unique<LineEditor>("> ", LineEditor::history_path("connect_history"));
     printer.set_editor(editor.get());
   }
-  StdinReader reader(options.nul_delimited ? InputMode::kNul : options.whole ? InputMode::kWhole : InputMode::kLines,
+  ConnectInput reader(options.nul_delimited ? InputMode::kNul : options.whole ? InputMode::kWhole : InputMode::kLines,
                      options.binary_input, options.slash || stdin_tty, editor.get(), outbox, [&link, &session] { link.post([&session] { session.drain(); }); });
 
   std::function<void()> on_deadline;
@@ -801,16 +813,19 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
   });
 
   Error last_error;
+  ws::UpgradeResponse last_refusal;
   const std::string peer = listen ? to_string(listen_address) : options.url;
   if (listen) {
-    ws::ServerConfig config;
-    config.host = listen_address.host;
-    config.port = listen_address.port;
-    config.threads = 1;
-    config.limits = limits_from(options);
-    config.deflate.enabled = options.client.compress;
-    config.subprotocols = options.client.subprotocols;
-    ws::Server server(config, session, log);
+    ws::ServerConfig server_config;
+    server_config.host = listen_address.host;
+    server_config.port = listen_address.port;
+    server_config.threads = 1;
+    server_config.limits = limits_from(options);
+    server_config.deflate.enabled = options.client.compress;
+    server_config.subprotocols = options.client.subprotocols;
+    server_config.keep_request = recorder.has_value();
+    server_config.report_frames = recorder.has_value();
+    ws::Server server(server_config, session, log);
     if (Error listen_error = server.listen()) return fail(listen_error.message, exit_code_for(listen_error.code));
     fmt::print("{}\n", readiness_line(server.tls(), server.address(), server.port()));
     std::fflush(stdout);
@@ -842,20 +857,6 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
       on_deadline = nullptr;
     }
   } else {
-    ws::ClientConfig config;
-    config.url = options.url;
-    config.headers = extra_request_headers(options.client);
-    config.subprotocols = options.client.subprotocols;
-    config.proxy = effective_proxy(options.client, url, [](const char* name) { return std::getenv(name); });
-    config.connect_timeout = duration_cast<milliseconds>(options.client.connect_timeout);
-    config.limits = limits_from(options);
-    config.deflate.enabled = options.client.compress;
-    config.ca_file = options.client.ca_file;
-    config.insecure = options.client.insecure;
-    config.cert_file = options.client.cert_file;
-    config.key_file = options.client.key_file;
-    config.key_passphrase = options.client.key_passphrase;
-
     std::mt19937_64 random(std::random_device{}());
     std::uniform_real_distribution<double> uniform(0.0, 1.0);
     Backoff backoff(kInitialBackoff, duration_cast<milliseconds>(options.reconnect_max_delay),
@@ -896,6 +897,27 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
         current = nullptr;
       }
       last_error = result.error;
+      last_refusal = result.response;
+      if (result.error.code == Errc::kHandshakeRejected && !link.stopped()) {
+        std::string why;
+        const RedirectFollower::Verdict verdict = redirects.on_refusal(result.response, why);
+        if (verdict == RedirectFollower::Verdict::kFollow) {
+          // Another place, not a failure: no backoff, and the refusal is not shown.
+          const std::string next = redirects.current_text();
+          if (options.verbose || stdin_tty) printer.notice("following the redirect to " + redact_url(next));
+          if (Error setup_error = make_client_config(options.client, next, redirects.current(),
+                                                     redirects.credentials_allowed(), config)) {
+            last_error = setup_error;
+            break;
+          }
+          continue;
+        }
+        if (verdict == RedirectFollower::Verdict::kStop) {
+          last_error = Error(Errc::kHandshakeRejected, redact_url(redirects.current_text()) + ": " + why);
+          last_refusal = {};
+          break;
+        }
+      }
       if (!options.reconnect || link.stopped() || session.ended()) break;
       if (result.error && !retryable(result.error.code)) break;
       if (result.opened) {
@@ -928,10 +950,16 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
   editor.reset();
 
   const bool deadline_fired = deadline.fired();
-  const ExitCode session_code = session_exit(options, peer, session, last_error, deadline_fired, signals.received());
+  const ExitCode session_code =
+      session_exit(options, peer, session, last_error, last_refusal, deadline_fired, signals.received());
   // A connection that never opened checked nothing: its own status says why.
-  if (!session.ever_opened()) return session_code;
-  return most_basic(session_code, check_exit(options, session, expectations));
+  ExitCode record_code = ExitCode::kOk;
+  if (writer) {
+    writer->close();
+    if (Error write_error = writer->error()) record_code = fail("--record: " + write_error.message, ExitCode::kIoError);
+  }
+  if (!session.ever_opened()) return most_basic(session_code, record_code);
+  return most_basic(most_basic(session_code, record_code), check_exit(options, session, expectations));
 }
 
 }  // namespace
@@ -993,6 +1021,14 @@ Runner make_connect(CLI::App& app) {
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{100'000'000}))
       ->capture_default_str();
   add_size_option(app, "--max-message-size", options->max_message_size, "largest message accepted");
+  app.add_option("--record", options->record_file,
+                 "write the session to FILE in the session log format (wstool-session(5)), secrets redacted")
+      ->type_name("FILE");
+  app.add_flag("-L,--location", options->follow_redirects,
+               "follow redirects (301, 302, 303, 307, 308); credentials only to the same origin");
+  app.add_option("--max-redirects", options->max_redirects, "follow at most N redirects with -L")
+      ->type_name("N")
+      ->capture_default_str();
   app.add_flag("-v,--verbose", options->verbose, "say on stderr when connected and what was negotiated");
   return [options, &app, expect, expect_json]() -> ExitCode {
     // --expect and --expect-json in command-line order, interleaved.

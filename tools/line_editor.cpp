@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -76,7 +77,13 @@ std::vector<std::string> LineEditor::on_readable(bool& eof) {
   g_lines = &lines;
   g_eof = false;
   rl_callback_read_char();
-  // Until the next key, libedit's redraw would show the line just accepted again.
+  if (!lines.empty() && !g_eof) {
+    // libedit leaves the terminal in cooked mode after handing over a line (the next line would be
+    // echoed by the terminal, unknown to libedit, and lost at the next redraw): installing the
+    // handler again restores raw mode, empties the buffer and draws the prompt.
+    rl_callback_handler_install(prompt_.c_str(), on_line);
+  }
+  // Until the next key, libedit's rl_end and rl_point still describe the line just accepted.
   fresh_line_ = !lines.empty();
   g_lines = nullptr;
   eof = g_eof;
@@ -88,13 +95,33 @@ void LineEditor::print_above(const std::string& text) {
   // Clear the prompt line, print, then let libedit draw the prompt and the typed text again.
   std::fputs("\r\x1b[K", stdout);
   std::fwrite(text.data(), 1, text.size(), stdout);
-  if (fresh_line_) {
-    std::fputs(prompt_.c_str(), stdout);
-    std::fflush(stdout);
-  } else {
-    std::fflush(stdout);
-    rl_forced_update_display();
+  // Draw the prompt and the typed line exactly as libedit had them, cursor included, so its own
+  // bookkeeping of the screen stays right. (Its forced redisplay loses the typed text once a line
+  // was accepted in callback mode.) Until the next key, the buffer still holds the line just
+  // accepted: then only the prompt.
+  std::string line = prompt_;
+  std::size_t back = 0;
+  if (!fresh_line_ && rl_line_buffer != nullptr && rl_end > 0) {
+    const auto end = static_cast<std::size_t>(rl_end);
+    const auto point = std::min(static_cast<std::size_t>(rl_point < 0 ? 0 : rl_point), end);
+    line.append(rl_line_buffer, end);
+    // Columns from the cursor to the end: one per character (UTF-8 continuation bytes take none).
+    for (std::size_t i = point; i < end; ++i) {
+      if ((static_cast<unsigned char>(rl_line_buffer[i]) & 0xC0) != 0x80) ++back;
+    }
   }
+  if (back > 0) line += "\x1b[" + std::to_string(back) + "D";
+  std::fwrite(line.data(), 1, line.size(), stdout);
+  std::fflush(stdout);
+}
+
+void LineEditor::set_prompt(std::string prompt) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  prompt_ = std::move(prompt);
+  rl_set_prompt(prompt_.c_str());
+  std::fputs("\r\x1b[K", stdout);
+  std::fflush(stdout);
+  rl_forced_update_display();
 }
 
 std::string LineEditor::history_path(const std::string& name) {

@@ -1,4 +1,4 @@
-// Line editing for connect at a terminal (libedit): a prompt with editing and persistent history,
+// Line editing for connect and chat at a terminal (libedit): a prompt with editing and persistent history,
 // and output printed above the line being typed without mangling it. libedit stays in the .cpp.
 #pragma once
 
@@ -23,6 +23,9 @@ class LineEditor {
 
   // Thread-safe: prints `text` (whole lines) above the prompt and redraws the typed line.
   void print_above(const std::string& text);
+
+  // Thread-safe: a new prompt (chat shows the active room in it), drawn at once.
+  void set_prompt(std::string prompt);
 
   // The history file: $XDG_STATE_HOME/wstool/NAME, else ~/.local/state/wstool/NAME ("" when
   // neither is known); its directory is created.

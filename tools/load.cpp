@@ -13,6 +13,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -26,6 +27,7 @@
 #include "lib/json_limits.h"
 #include "lib/latency_histogram.h"
 #include "lib/load_report.h"
+#include "lib/load_template.h"
 #include "lib/redact.h"
 #include "lib/units.h"
 #include "lib/versions.h"
@@ -62,13 +64,12 @@ constexpr milliseconds kDefaultExpectTimeout{5000};
 constexpr std::uint64_t kPlainProgressEverySeconds = 5;
 // The main thread wakes at least this often (signals, progress).
 constexpr milliseconds kCollectorWait{250};
-// The correlation id as rendered: 16 lowercase hex digits; a system-clock timestamp: 19 digits.
-constexpr std::size_t kIdDigits = 16;
-constexpr std::size_t kTimeDigits = 19;
 constexpr std::size_t kBinaryIdBytes = 8;
 constexpr std::size_t kMaxScriptBytes = 1 << 20;
 // The id is (connection index << kSeqBits) | sequence number.
 constexpr unsigned kSeqBits = 40;
+// A thread's message quota when the run has none (--duration only).
+constexpr std::uint64_t kNoQuota = std::numeric_limits<std::uint64_t>::max();
 
 enum class Mode { kEcho, kSend, kSubscribe, kScript };
 
@@ -110,129 +111,10 @@ struct LoadOptions {
   bool quiet = false;
 };
 
-// --- payload templates ---------------------------------------------------------------------------
-
-// Lowercase letters past 'f': random text never contains a hex digit, so it never looks like an id.
-constexpr char kRandomAlphabet[] = "ghijklmnopqrstuvwxyz";
-
-using Rng = std::mt19937_64;
-
-void append_random_text(std::string& out, std::size_t count, Rng& rng) {
-  constexpr std::size_t kLetters = sizeof kRandomAlphabet - 1;
-  for (std::size_t i = 0; i < count; ++i) out += kRandomAlphabet[rng() % kLetters];
-}
-
-// {{id}} {{conn}} {{seq}} {{time_ns}} {{rand N}} in a message; rendered into a reused buffer, so
-// sending allocates nothing once the buffer has grown.
-class PayloadTemplate {
- public:
-  bool parse(const std::string& text, std::string& error) {
-    pieces_.clear();
-    std::size_t pos = 0;
-    while (pos < text.size()) {
-      const std::size_t open = text.find("{{", pos);
-      if (open == std::string::npos) {
-        add_text(text.substr(pos));
-        break;
-      }
-      add_text(text.substr(pos, open - pos));
-      const std::size_t close = text.find("}}", open + 2);
-      if (close == std::string::npos) {
-        error = "unterminated '{{' in the message template";
-        return false;
-      }
-      const std::string name = text.substr(open + 2, close - open - 2);
-      Piece piece;
-      if (name == "id") piece.kind = Kind::kId, has_id_ = true;
-      else if (name == "conn") piece.kind = Kind::kConn;
-      else if (name == "seq") piece.kind = Kind::kSeq;
-      else if (name == "time_ns") piece.kind = Kind::kTimeNs, has_time_ = true;
-      else if (name.rfind("rand ", 0) == 0) {
-        piece.kind = Kind::kRand;
-        const std::string count = name.substr(5);
-        if (count.empty() || count.find_first_not_of("0123456789") != std::string::npos || count.size() > 9) {
-          error = "'{{" + name + "}}': expected {{rand N}} with N a number of characters";
-          return false;
-        }
-        piece.count = static_cast<std::size_t>(std::stoul(count));
-      } else {
-        error = "unknown template field '{{" + name + "}}' (known: id, conn, seq, time_ns, rand N)";
-        return false;
-      }
-      pieces_.push_back(std::move(piece));
-      pos = close + 2;
-    }
-    return true;
-  }
-
-  void render(std::string& out, std::uint64_t id, std::uint64_t conn, std::uint64_t seq, Rng& rng) const {
-    out.clear();
-    for (const Piece& piece : pieces_) {
-      switch (piece.kind) {
-        case Kind::kText: out += piece.text; break;
-        case Kind::kId: fmt::format_to(std::back_inserter(out), "{:016x}", id); break;
-        case Kind::kConn: fmt::format_to(std::back_inserter(out), "{}", conn); break;
-        case Kind::kSeq: fmt::format_to(std::back_inserter(out), "{}", seq); break;
-        case Kind::kTimeNs: fmt::format_to(std::back_inserter(out), "{}", wall_ns()); break;
-        case Kind::kRand: append_random_text(out, piece.count, rng); break;
-      }
-    }
-  }
-
-  bool has_id() const { return has_id_; }
-  bool has_time() const { return has_time_; }
-
-  // Nanoseconds since the epoch: comparable between every thread of this process.
-  static std::uint64_t wall_ns() {
-    return static_cast<std::uint64_t>(
-        duration_cast<nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
-  }
-
- private:
-  enum class Kind { kText, kId, kConn, kSeq, kTimeNs, kRand };
-  struct Piece {
-    Kind kind = Kind::kText;
-    std::string text;
-    std::size_t count = 0;
-  };
-  void add_text(std::string text) {
-    if (text.empty()) return;
-    Piece piece;
-    piece.text = std::move(text);
-    pieces_.push_back(std::move(piece));
-  }
-  std::vector<Piece> pieces_;
-  bool has_id_ = false;
-  bool has_time_ = false;
-};
-
-bool is_hex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-// The first run of exactly `length` characters of a class, as a number; false when none.
-template <class Pred>
-bool find_run(std::string_view text, std::size_t length, Pred pred, int base, std::uint64_t& out) {
-  std::size_t i = 0;
-  while (i < text.size()) {
-    if (!pred(text[i])) {
-      ++i;
-      continue;
-    }
-    std::size_t j = i;
-    while (j < text.size() && pred(text[j])) ++j;
-    if (j - i == length) {
-      std::uint64_t value = 0;
-      for (std::size_t k = i; k < j; ++k) {
-        const char c = text[k];
-        const unsigned digit = c <= '9' ? static_cast<unsigned>(c - '0') : static_cast<unsigned>(c - 'a' + 10);
-        value = value * static_cast<std::uint64_t>(base) + digit;
-      }
-      out = value;
-      return true;
-    }
-    i = j;
-  }
-  return false;
+// Nanoseconds since the epoch: what {{time_ns}} holds, comparable between this process's threads.
+std::uint64_t wall_ns() {
+  return static_cast<std::uint64_t>(
+      duration_cast<nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count());
 }
 
 // --- script mode ---------------------------------------------------------------------------------
@@ -240,7 +122,7 @@ bool find_run(std::string_view text, std::size_t length, Pred pred, int base, st
 struct ScriptStep {
   enum class Kind { kSend, kExpect, kWait, kClose };
   Kind kind = Kind::kSend;
-  PayloadTemplate payload;  // send
+  LoadTemplate payload;  // send
   std::string expect;       // expect: a substring of a received message ({{conn}} replaced)
   milliseconds timeout = kDefaultExpectTimeout;
   milliseconds wait{0};
@@ -249,6 +131,7 @@ struct ScriptStep {
 struct Script {
   std::vector<ScriptStep> setup;  // once per connection
   std::vector<ScriptStep> steps;  // repeated while the run lasts
+  bool steps_wait = false;        // the repeated steps include an expect, wait or close
 };
 
 bool parse_steps(const nlohmann::json& list, const std::string& where, std::vector<ScriptStep>& out,
@@ -330,6 +213,7 @@ bool load_script(const std::string& path, Script& script, Error& failure) {
   if (error.empty() && doc.contains("setup")) parse_steps(doc["setup"], "setup", script.setup, error);
   if (error.empty() && doc.contains("steps")) parse_steps(doc["steps"], "steps", script.steps, error);
   if (error.empty() && script.setup.empty() && script.steps.empty()) error = "the script has no steps";
+  for (const ScriptStep& step : script.steps) script.steps_wait = script.steps_wait || step.kind != ScriptStep::Kind::kSend;
   if (!error.empty()) {
     failure = Error(Errc::kBadData, path + ": " + error);
     return false;
@@ -356,9 +240,10 @@ struct Plan {
   std::uint8_t opcode = ws::opcode::kText;
   bool binary_ids = false;   // --binary without --message: the id is the first 8 bytes
   std::size_t binary_size = 0;
-  PayloadTemplate payload;
-  std::vector<PayloadTemplate> on_open;
+  LoadTemplate payload;
+  std::vector<LoadTemplate> on_open;
   std::string correlate;     // a JSON pointer, or ""
+  nlohmann::json::json_pointer correlate_pointer;
   Script script;
   // Connections opened or given up, over every thread: subscribe publishers wait for all.
   std::atomic<std::uint64_t> settled{0};
@@ -474,6 +359,7 @@ struct ConnState final : ws::ConnectionHandler {
   bool in_wait = false;
   std::string expect_text;
   Clock::time_point last_send;
+  bool sent_since_expect = false;
 
   void on_open(ws::Connection& c) override;
   void on_message(ws::Connection& c, std::uint8_t opcode, const std::uint8_t* data, std::size_t size) override;
@@ -505,6 +391,7 @@ class LoadThread {
       conns_[i].publisher = plan.mode == Mode::kSubscribe && conns_[i].index < plan.publishers;
     }
     open_list_.reserve(conns_.size());
+    senders_.reserve(conns_.size());
     scratch_.reserve(256);
   }
 
@@ -605,7 +492,7 @@ class LoadThread {
     loop_.connect(plan_.client, state, [this, i](const ws::ClientResult& result) { on_done(i, result); });
   }
 
-  bool may_send() const { return !draining_ && (quota_ == 0 || counts.messages_sent < quota_); }
+  bool may_send() const { return !draining_ && counts.messages_sent < quota_; }
 
   // Open loop: everything due by now goes out, each with the time it should have gone.
   void send_tick() {
@@ -623,7 +510,8 @@ class LoadThread {
       next_send_at_ += send_interval_;
     }
     if (!may_send()) {
-      begin_drain();
+      // Subscribers (here and on other threads) go on receiving until the run's end.
+      if (plan_.mode != Mode::kSubscribe) begin_drain();
       return;
     }
     loop_.call_at(std::max(next_send_at_, now_ + kScheduleTick), [this] { send_tick(); });
@@ -631,11 +519,8 @@ class LoadThread {
 
   // Round robin over the open connections that send (publishers in subscribe mode).
   ConnState* next_sender() {
-    for (std::size_t tries = 0; tries < open_list_.size(); ++tries) {
-      ConnState* candidate = open_list_[round_robin_++ % open_list_.size()];
-      if (plan_.mode != Mode::kSubscribe || candidate->publisher) return candidate;
-    }
-    return nullptr;
+    if (senders_.empty()) return nullptr;
+    return senders_[round_robin_++ % senders_.size()];
   }
 
   // `--mode send` in closed loop: keep every connection's output queue topped up.
@@ -682,7 +567,7 @@ class LoadThread {
       for (std::size_t b = 0; b < kBinaryIdBytes; ++b) scratch_[b] = static_cast<char>((id >> (8 * b)) & 0xFF);
       scratch_ += binary_padding_;
     } else {
-      plan_.payload.render(scratch_, id, state.index, seq, rng_);
+      plan_.payload.render(scratch_, {id, state.index, seq, plan_.payload.has_time() ? wall_ns() : 0}, rng_);
     }
     const Clock::time_point sent = Clock::now();
     if (!state.conn->send(plan_.opcode, reinterpret_cast<const std::uint8_t*>(scratch_.data()), scratch_.size())) {
@@ -720,7 +605,7 @@ class LoadThread {
       seq = state.base;
       while (!slot(state, seq).waiting) ++seq;
       return true;
-    } else if (!find_run(correlated(text), kIdDigits, is_hex, 16, id)) {
+    } else if (!find_correlation_id(correlated(text), id)) {
       return false;
     }
     if ((id >> kSeqBits) != state.index) return false;
@@ -735,7 +620,7 @@ class LoadThread {
     nlohmann::json doc;
     if (parse_untrusted_json(text, doc)) return {};
     try {
-      const nlohmann::json& value = doc.at(nlohmann::json::json_pointer(plan_.correlate));
+      const nlohmann::json& value = doc.at(plan_.correlate_pointer);
       correlated_ = value.is_string() ? value.get<std::string>() : value.dump();
     } catch (const nlohmann::json::exception&) {
       return {};
@@ -792,8 +677,8 @@ class LoadThread {
 
   void on_delivery(std::string_view text) {
     std::uint64_t sent_ns = 0;
-    if (!find_run(correlated(text), kTimeDigits, is_digit, 10, sent_ns)) return;
-    const std::uint64_t now_ns = PayloadTemplate::wall_ns();
+    if (!find_timestamp_ns(correlated(text), sent_ns)) return;
+    const std::uint64_t now_ns = wall_ns();
     const std::uint64_t took = now_ns > sent_ns ? now_ns - sent_ns : 0;
     latency.record(took);
     service.record(took);
@@ -819,6 +704,11 @@ class LoadThread {
           return;
         }
         state.step = 0;
+        if (!plan_.script.steps_wait && state.conn->queued_bytes() >= kSendWindowBytes) {
+          // Steps that never wait would fill the send queue in one go: go on at the next tick.
+          loop_.call_at(Clock::now() + kScheduleTick, [this, &state] { run_script(state); });
+          return;
+        }
       }
       const ScriptStep& step = list[state.step];
       switch (step.kind) {
@@ -828,7 +718,7 @@ class LoadThread {
             continue;
           }
           const std::uint64_t id = (state.index << kSeqBits) | state.seq;
-          step.payload.render(scratch_, id, state.index, state.seq, rng_);
+          step.payload.render(scratch_, {id, state.index, state.seq, step.payload.has_time() ? wall_ns() : 0}, rng_);
           if (!state.conn->send(plan_.opcode, reinterpret_cast<const std::uint8_t*>(scratch_.data()), scratch_.size())) {
             return;
           }
@@ -837,6 +727,7 @@ class LoadThread {
           ++second_.sent;
           counts.bytes_sent += scratch_.size();
           state.last_send = Clock::now();
+          state.sent_since_expect = true;
           ++state.step;
           break;
         }
@@ -871,11 +762,16 @@ class LoadThread {
     state.conn->set_timer(milliseconds(-1));
     --state.waiting;
     --waiting_;
-    const std::int64_t took = duration_cast<nanoseconds>(now - state.last_send).count();
-    latency.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, took)));
-    service.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, took)));
-    second_latency_->record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, took)));
-    ++counts.messages_answered;
+    // An expect that follows a send ends that message's round trip; one that follows none (the
+    // server's greeting, say) only waits.
+    if (state.sent_since_expect) {
+      state.sent_since_expect = false;
+      const auto took = static_cast<std::uint64_t>(std::max<std::int64_t>(0, since(state.last_send, now)));
+      latency.record(took);
+      service.record(took);
+      second_latency_->record(took);
+      ++counts.messages_answered;
+    }
     ++state.step;
     if (draining_) {
       if (waiting_ == 0) finish();
@@ -898,7 +794,7 @@ class LoadThread {
       state.expecting = false;
       --state.waiting;
       --waiting_;
-      ++counts.messages_unanswered;
+      if (state.sent_since_expect) ++counts.messages_unanswered;
       ++errors["unanswered"];
       ++second_.errors;
       state.closing_by_us = true;
@@ -1014,8 +910,9 @@ class LoadThread {
     connect.record(static_cast<std::uint64_t>(since(state.connect_started, state.opened_at)));
     plan_.settled.fetch_add(1, std::memory_order_relaxed);
     open_list_.push_back(&state);
-    for (const PayloadTemplate& text : plan_.on_open) {
-      text.render(scratch_, 0, state.index, 0, rng_);
+    if (plan_.mode != Mode::kSubscribe || state.publisher) senders_.push_back(&state);
+    for (const LoadTemplate& text : plan_.on_open) {
+      text.render(scratch_, {0, state.index, 0, text.has_time() ? wall_ns() : 0}, rng_);
       conn.send(plan_.opcode == ws::opcode::kBinary ? ws::opcode::kText : plan_.opcode,
                 reinterpret_cast<const std::uint8_t*>(scratch_.data()), scratch_.size());
     }
@@ -1038,11 +935,12 @@ class LoadThread {
   void handle_close(ConnState& state) {
     state.open = false;
     state.conn = nullptr;
-    const auto found = std::find(open_list_.begin(), open_list_.end(), &state);
-    if (found != open_list_.end()) {
-      // Order does not matter to round robin: swap with the last, no shifting.
-      *found = open_list_.back();
-      open_list_.pop_back();
+    // Order does not matter to round robin: swap with the last, no shifting.
+    for (std::vector<ConnState*>* list : {&open_list_, &senders_}) {
+      const auto found = std::find(list->begin(), list->end(), &state);
+      if (found == list->end()) continue;
+      *found = list->back();
+      list->pop_back();
     }
   }
 
@@ -1055,9 +953,10 @@ class LoadThread {
   double rate_;
   Collector& collector_;
   ws::ClientLoop loop_;
-  Rng rng_;
+  LoadRng rng_;
   std::vector<ConnState> conns_;
   std::vector<ConnState*> open_list_;
+  std::vector<ConnState*> senders_;  // the open ones that send (all but subscribers)
   std::size_t next_to_connect_ = 0;
   std::size_t round_robin_ = 0;
   std::size_t done_ = 0;
@@ -1252,7 +1151,7 @@ bool make_plan(const LoadOptions& o, Plan& plan, Error& error) {
     message.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   }
   plan.opcode = o.binary ? ws::opcode::kBinary : ws::opcode::kText;
-  Rng rng(o.seed);
+  LoadRng rng(o.seed);
   if (message.empty()) {
     if (o.binary) {
       plan.binary_ids = true;
@@ -1260,7 +1159,7 @@ bool make_plan(const LoadOptions& o, Plan& plan, Error& error) {
     } else {
       // The id (and the send time, for subscribers) first, then random text up to --size.
       message = plan.mode == Mode::kSubscribe ? "{{time_ns}} {{id}} " : "{{id}} ";
-      const std::size_t fixed = plan.mode == Mode::kSubscribe ? kTimeDigits + kIdDigits + 2 : kIdDigits + 1;
+      const std::size_t fixed = plan.mode == Mode::kSubscribe ? kTimestampDigits + kCorrelationIdDigits + 2 : kCorrelationIdDigits + 1;
       if (o.size > fixed) {
         std::string padding;
         append_random_text(padding, static_cast<std::size_t>(o.size - fixed), rng);
@@ -1278,7 +1177,7 @@ bool make_plan(const LoadOptions& o, Plan& plan, Error& error) {
     return false;
   }
   for (const std::string& text : o.on_open) {
-    PayloadTemplate t;
+    LoadTemplate t;
     if (!t.parse(text, template_error)) {
       error = Error(Errc::kUsage, "--on-open: " + template_error);
       return false;
@@ -1291,8 +1190,7 @@ bool make_plan(const LoadOptions& o, Plan& plan, Error& error) {
   }
   if (!o.correlate.empty()) {
     try {
-      nlohmann::json::json_pointer check(o.correlate);
-      (void)check;
+      plan.correlate_pointer = nlohmann::json::json_pointer(o.correlate);
     } catch (const nlohmann::json::exception& e) {
       error = Error(Errc::kUsage, std::string("--correlate: ") + e.what());
       return false;
@@ -1304,13 +1202,18 @@ bool make_plan(const LoadOptions& o, Plan& plan, Error& error) {
   plan.connections = o.connections;
   plan.threads = o.threads == 0 ? ws::available_cpus() : o.threads;
   plan.threads = static_cast<unsigned>(std::min<std::uint64_t>(plan.threads, o.connections));
+  // Every thread gets at least one message of a --messages quota (subscribe: by publishers).
+  if (o.messages > 0 && plan.mode != Mode::kSubscribe) {
+    plan.threads = static_cast<unsigned>(std::min<std::uint64_t>(plan.threads, o.messages));
+  }
   plan.connect_rate = o.connect_rate;
   plan.rate = o.rate;
   plan.in_flight = o.in_flight;
   plan.messages = o.messages;
   plan.publishers = plan.mode == Mode::kSubscribe ? o.publishers : 0;
   plan.seed = o.seed;
-  plan.has_end = o.duration.count() > 0 || o.messages == 0;
+  // Subscribers cannot tell when publishers on other threads are done: subscribe runs end by time.
+  plan.has_end = o.duration.count() > 0 || o.messages == 0 || plan.mode == Mode::kSubscribe;
   return true;
 }
 
@@ -1357,19 +1260,21 @@ ExitCode run_load(const LoadOptions& o) {
   const std::chrono::nanoseconds duration = o.duration.count() > 0 ? o.duration : nanoseconds(kDefaultDuration);
   plan->start = Clock::now() + std::chrono::milliseconds(5);
   plan->end = plan->start + duration;
-  Rng padding_rng(o.seed + 1);
+  LoadRng padding_rng(o.seed + 1);
   for (unsigned t = 0; t < threads; ++t) {
     const std::uint64_t count = o.connections / threads + (t < o.connections % threads ? 1 : 0);
-    const std::uint64_t quota = o.messages == 0 ? 0 : o.messages / threads + (t < o.messages % threads ? 1 : 0);
+    std::uint64_t quota = o.messages == 0 ? kNoQuota : o.messages / threads + (t < o.messages % threads ? 1 : 0);
     double rate = 0;
-    if (o.rate > 0) {
-      if (plan->mode == Mode::kSubscribe) {
-        const std::uint64_t begin = first, end = first + count;
-        const std::uint64_t pubs = std::min(end, plan->publishers) > begin ? std::min(end, plan->publishers) - begin : 0;
-        rate = o.rate * static_cast<double>(pubs) / static_cast<double>(plan->publishers);
-      } else {
-        rate = o.rate * static_cast<double>(count) / static_cast<double>(o.connections);
+    if (plan->mode == Mode::kSubscribe) {
+      // Only publishers send: rate and quota follow the publishers before and on this thread.
+      const std::uint64_t before = std::min(first, plan->publishers);
+      const std::uint64_t through = std::min(first + count, plan->publishers);
+      rate = o.rate * static_cast<double>(through - before) / static_cast<double>(plan->publishers);
+      if (o.messages > 0) {
+        quota = o.messages * through / plan->publishers - o.messages * before / plan->publishers;
       }
+    } else if (o.rate > 0) {
+      rate = o.rate * static_cast<double>(count) / static_cast<double>(o.connections);
     }
     auto worker = std::make_unique<LoadThread>(*plan, t, first, count, quota, rate, collector, log);
     if (plan->binary_ids) append_random_text(worker->binary_padding_, plan->binary_size - kBinaryIdBytes, padding_rng);

@@ -6,17 +6,22 @@
 #include <unistd.h>
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "lib/frame.h"
 #include "lib/handshake.h"
+#include "lib/session_log.h"
 #include "tests/support/raw_socket.h"
 #include "tests/support/run_process.h"
+#include "tests/support/tcp_relay.h"
+#include "tests/support/tmux.h"
 #include "tests/support/ws_frames.h"
 
 namespace wstool::test {
@@ -372,11 +377,19 @@ TEST(ConnectExit, HandshakeRefusedWith403Exits69WithStatusAndBody) {
   std::optional<Socket> s = listener.accept(5s);
   ASSERT_TRUE(s);
   s->read_until("\r\n\r\n", 5s);
-  s->send_all("HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n\r\nno token given");
+  const std::string body = "no token given\r\nsee \x1b[31mthe docs\n";
+  s->send_all("HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nSet-Cookie: session=s3cret\r\n"
+              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body);
   const ProcessResult r = client.wait(5s);
   EXPECT_TRUE(r.exited_with(69)) << r.exit_code << r.err;
   EXPECT_NE(r.err.find("403 Forbidden"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("no token given"), std::string::npos) << r.err;
+  // The whole answer: status line, headers (secrets redacted), body, with no terminal escapes.
+  EXPECT_NE(r.err.find("\nHTTP/1.1 403 Forbidden\n"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("\nContent-Type: text/plain\n"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("Set-Cookie: [redacted]\n"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("s3cret"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("\n\nno token given\nsee \\x1b[31mthe docs\n"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r.err;
   EXPECT_EQ(r.out, "");
 }
 
@@ -545,6 +558,223 @@ TEST(ConnectExpect, TimeoutIsOneDeadlineFromStart) {
   EXPECT_LT(Clock::now() - start, 3s);
 }
 
+// --- redirects, the CONNECT proxy, encrypted keys -------------------------------------------------
+
+// Answers the next request on `listener` with a redirect; returns its request head.
+std::string redirect_next(Listener& listener, int status, const std::string& location) {
+  std::optional<Socket> s = listener.accept(5s);
+  if (!s) return "";
+  const std::string head = read_head(*s);
+  s->send_all("HTTP/1.1 " + std::to_string(status) + " Moved\r\nLocation: " + location +
+              "\r\nContent-Length: 0\r\n\r\n");
+  return head;
+}
+
+TEST(ConnectRedirect, FollowsARelativeLocationWithLAndKeepsCredentialsOnTheSameOrigin) {
+  Listener listener;
+  Process client({kBinary, "connect", local_url(listener.port()) + "chat/room", "-L", "--bearer", "tok",
+                  "--count", "1"});
+  const std::string first = redirect_next(listener, 301, "../v2/room?x=1");
+  EXPECT_EQ(first.rfind("GET /chat/room HTTP/1.1", 0), 0u) << first;
+  std::string request;
+  Socket s = accept_websocket(listener, &request);
+  ASSERT_TRUE(s.valid());
+  EXPECT_EQ(request.rfind("GET /v2/room?x=1 HTTP/1.1", 0), 0u) << request;
+  EXPECT_EQ(header_in(request, "Authorization"), "Bearer tok");
+  s.send_all(frame(ws::opcode::kText, "moved in"));
+  ASSERT_TRUE(answer_close(s));
+  const ProcessResult r = client.wait(5s);
+  EXPECT_TRUE(r.exited_with(0)) << r.exit_code << r.err;
+  EXPECT_EQ(r.out, "moved in\n");
+}
+
+TEST(ConnectRedirect, CredentialsDoNotFollowToAnotherHostPort) {
+  Listener first;
+  Listener second;
+  Process client({kBinary, "connect", local_url(first.port()), "-L", "--auth", "user:pw", "-H",
+                  "Authorization: Bearer custom", "-H", "X-Kept: yes", "--count", "1"});
+  const std::string head = redirect_next(first, 307, "http://127.0.0.1:" + std::to_string(second.port()) + "/there");
+  EXPECT_EQ(header_in(head, "Authorization"), "Bearer custom");
+  std::string request;
+  Socket s = accept_websocket(second, &request);
+  ASSERT_TRUE(s.valid());
+  EXPECT_EQ(request.rfind("GET /there HTTP/1.1", 0), 0u) << request;
+  EXPECT_EQ(header_in(request, "Authorization"), "") << request;
+  EXPECT_EQ(header_in(request, "X-Kept"), "yes") << request;
+  s.send_all(frame(ws::opcode::kText, "hi"));
+  ASSERT_TRUE(answer_close(s));
+  const ProcessResult r = client.wait(5s);
+  EXPECT_TRUE(r.exited_with(0)) << r.exit_code << r.err;
+}
+
+TEST(ConnectRedirect, WithoutLARedirectIsARefusalNamingTheLocation) {
+  Listener listener;
+  Process client({kBinary, "connect", local_url(listener.port())});
+  redirect_next(listener, 302, "/elsewhere");
+  const ProcessResult r = client.wait(5s);
+  EXPECT_TRUE(r.exited_with(69)) << r.exit_code << r.err;
+  EXPECT_NE(r.err.find("302"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(local_url(listener.port()) + "elsewhere"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("-L"), std::string::npos) << r.err;
+}
+
+TEST(ConnectRedirect, LoopsAndTooManyRedirectsExit69) {
+  {
+    Listener listener;
+    Process client({kBinary, "connect", local_url(listener.port()), "-L"});
+    redirect_next(listener, 302, "/a");
+    redirect_next(listener, 302, "/b");
+    redirect_next(listener, 302, "/a");
+    const ProcessResult r = client.wait(5s);
+    EXPECT_TRUE(r.exited_with(69)) << r.exit_code << r.err;
+    EXPECT_NE(r.err.find("redirect loop"), std::string::npos) << r.err;
+  }
+  {
+    Listener listener;
+    Process client({kBinary, "connect", local_url(listener.port()), "-L", "--max-redirects", "1"});
+    redirect_next(listener, 308, "/a");
+    redirect_next(listener, 308, "/b");
+    const ProcessResult r = client.wait(5s);
+    EXPECT_TRUE(r.exited_with(69)) << r.exit_code << r.err;
+    EXPECT_NE(r.err.find("--max-redirects 1"), std::string::npos) << r.err;
+  }
+}
+
+// A tiny HTTP CONNECT proxy: accepts one client, checks its CONNECT line, opens the tunnel to
+// the target and relays. `connect_line` gets what the client asked for.
+struct ConnectProxy {
+  Listener listener;
+  std::string connect_line;
+  std::string proxy_authorization;
+  std::unique_ptr<TcpRelay> tunnel;
+
+  bool serve_one(std::uint16_t target_port) {
+    std::optional<Socket> client = listener.accept(5s);
+    if (!client) return false;
+    const std::string head = read_head(*client);
+    connect_line = head.substr(0, head.find("\r\n"));
+    proxy_authorization = header_in(head, "Proxy-Authorization");
+    Socket upstream = connect_loopback(target_port);
+    if (!upstream.valid()) return false;
+    client->send_all("HTTP/1.1 200 Connection established\r\n\r\n");
+    tunnel = std::make_unique<TcpRelay>(std::move(*client), std::move(upstream));
+    return true;
+  }
+};
+
+TEST(ConnectProxy, TunnelsThroughAnHttpConnectProxy) {
+  EchoServer echo;
+  ASSERT_NE(echo.port, 0);
+  ConnectProxy proxy;
+  Process client({kBinary, "connect", echo.url(), "--proxy", "http://127.0.0.1:" + std::to_string(proxy.listener.port()),
+                  "--wait", "300ms"});
+  ASSERT_TRUE(proxy.serve_one(echo.port));
+  EXPECT_EQ(proxy.connect_line, "CONNECT 127.0.0.1:" + std::to_string(echo.port) + " HTTP/1.1");
+  ASSERT_TRUE(client.write_stdin("through the tunnel\n", 5s));
+  client.close_stdin();
+  const ProcessResult r = client.wait(5s);
+  EXPECT_TRUE(r.exited_with(0)) << r.exit_code << r.err;
+  EXPECT_EQ(r.out, "through the tunnel\n");
+  EXPECT_GT(proxy.tunnel->client_bytes(), 0u);
+}
+
+TEST(ConnectProxy, AProxyThatRefusesTheTunnelExits69) {
+  Listener proxy;
+  Process client({kBinary, "connect", "ws://127.0.0.1:9/", "--proxy", "127.0.0.1:" + std::to_string(proxy.port())});
+  std::optional<Socket> s = proxy.accept(5s);
+  ASSERT_TRUE(s);
+  EXPECT_EQ(read_head(*s).rfind("CONNECT 127.0.0.1:9 HTTP/1.1\r\n", 0), 0u);
+  s->send_all("HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+  const ProcessResult r = client.wait(5s);
+  EXPECT_TRUE(r.exited_with(69)) << r.exit_code << r.err;
+  EXPECT_NE(r.err.find("403"), std::string::npos) << r.err;
+}
+
+TEST(ConnectTls, AnEncryptedKeyNeedsItsPassphrase) {
+  const std::string data = std::string(WSTOOL_SOURCE_DIR) + "/tests/data/";
+  Process server({kBinary, "echo", "--listen", "127.0.0.1:0", "--tls-cert", data + "localhost.crt", "--tls-key",
+                  data + "localhost.key"});
+  const auto line = server.read_line(5s);
+  ASSERT_TRUE(line);
+  const std::string url = "wss://localhost:" + std::to_string(port_from_readiness_line(*line)) + "/";
+  const std::vector<std::string> tls = {url, "--ca", data + "localhost.crt", "--cert", data + "localhost.crt",
+                                        "--key", data + "localhost-encrypted.key", "-w", "200ms"};
+  // Standard input is not a terminal: no prompt, an error naming the option.
+  const ProcessResult missing = connect(tls, "hi\n");
+  EXPECT_TRUE(missing.exited_with(64)) << missing.exit_code << missing.err;
+  EXPECT_NE(missing.err.find("--key-passphrase"), std::string::npos) << missing.err;
+  std::vector<std::string> wrong = tls;
+  wrong.insert(wrong.end(), {"--key-passphrase", "wrong"});
+  const ProcessResult bad = connect(wrong, "hi\n");
+  EXPECT_TRUE(bad.exited_with(65)) << bad.exit_code << bad.err;
+  std::vector<std::string> right = tls;
+  right.insert(right.end(), {"--key-passphrase", "correct-horse"});
+  const ProcessResult good = connect(right, "hi\n");
+  EXPECT_TRUE(good.exited_with(0)) << good.exit_code << good.err;
+  EXPECT_EQ(good.out, "hi\n");
+  server.signal(SIGTERM);
+  server.wait(5s);
+}
+
+// --- --record ---------------------------------------------------------------------------------
+
+TEST(ConnectRecord, WritesTheSessionLogWithSecretsRedacted) {
+  EchoServer echo;
+  ASSERT_NE(echo.port, 0);
+  TempDir dir;
+  const std::string path = dir.path() + "/session.jsonl";
+  const ProcessResult r = connect({echo.url() + "?token=abc", "--bearer", "tok", "--slash", "--record", path, "-w", "300ms"},
+                                  "hello\n/ping p1\n");
+  ASSERT_TRUE(r.exited_with(0)) << r.exit_code << r.err;
+  Error error;
+  std::unique_ptr<session::SessionReader> reader = session::SessionReader::open(path, error);
+  ASSERT_TRUE(reader) << error.message;
+  EXPECT_EQ(reader->header().captured_by, "connect");
+  std::vector<session::Record> records;
+  while (auto record = reader->next(error)) records.push_back(*record);
+  ASSERT_FALSE(error) << error.message;
+  ASSERT_EQ(records.size(), 9u);  // open, six frames, close, end
+  const auto& open = std::get<session::OpenRecord>(records[0]);
+  EXPECT_EQ(open.url.find("abc"), std::string::npos) << open.url;
+  EXPECT_NE(open.extensions.find("permessage-deflate"), std::string::npos);
+  ASSERT_EQ(open.request.size(), 1u);
+  EXPECT_EQ(open.request[0].name, "Authorization");
+  EXPECT_EQ(open.request[0].value.find("tok"), std::string::npos);
+  // Each side's frames in order (the two sides interleave as timing has it).
+  std::vector<std::string> client;
+  std::vector<std::string> server;
+  for (std::size_t i = 1; i <= 6; ++i) {
+    const auto* f = std::get_if<session::FrameRecord>(&records[i]);
+    ASSERT_TRUE(f) << i;
+    EXPECT_TRUE(f->fin) << i;
+    (f->dir == session::Direction::kClient ? client : server)
+        .push_back(std::to_string(f->opcode) + (f->compressed ? " compressed " : " ") + f->payload);
+  }
+  const std::string close_1000("\x03\xe8", 2);
+  EXPECT_EQ(client, (std::vector<std::string>{"1 compressed hello", "9 p1", "8 " + close_1000}));
+  EXPECT_EQ(server, (std::vector<std::string>{"1 compressed hello", "10 p1", "8 " + close_1000}));
+  const auto& close = std::get<session::CloseRecord>(records[7]);
+  EXPECT_EQ(close.code, 1000);
+  EXPECT_EQ(close.by, session::Closer::kClient);
+  EXPECT_TRUE(close.clean);
+  EXPECT_EQ(std::get<session::EndRecord>(records[8]).frames, 6u);
+}
+
+TEST(ConnectRecord, UncompressedWithoutDeflateAndAnUnwritableFileExits73) {
+  EchoServer echo;
+  ASSERT_NE(echo.port, 0);
+  TempDir dir;
+  const std::string path = dir.path() + "/plain.jsonl";
+  const ProcessResult r = connect({echo.url(), "--no-compress", "--record", path, "-w", "200ms"}, "plain\n");
+  ASSERT_TRUE(r.exited_with(0)) << r.exit_code << r.err;
+  EXPECT_NE(read_file(path).find(R"("opcode":1,"fin":true,"rsv":0,"compressed":false,"len":5,"text":"plain")"),
+            std::string::npos)
+      << read_file(path);
+  const ProcessResult bad = connect({echo.url(), "--record", dir.path() + "/no/such/dir/x.jsonl"}, "x\n");
+  EXPECT_TRUE(bad.exited_with(73)) << bad.exit_code << bad.err;
+  EXPECT_EQ(bad.out, "");
+}
+
 // --- --listen and --reconnect ------------------------------------------------------------------
 
 TEST(ConnectListen, AcceptsOneClientAndRunsTheSessionWithRolesReversed) {
@@ -625,46 +855,8 @@ TEST(ConnectReconnect, GivesUpAfterMaxAttempts) {
 
 // --- at a terminal, as a person sees it (tmux) ----------------------------------------------------
 
-// A tmux server of its own (-L) running one command in a pane; capture() is what the pane shows.
-class Tmux {
- public:
-  explicit Tmux(const std::string& command)
-      : socket_("wstool-connect-test-" + std::to_string(::getpid()) + "-" + std::to_string(next_id()++)) {
-    ok_ = run({"new-session", "-d", "-x", "100", "-y", "20", command}).exited_with(0);
-  }
-  ~Tmux() { run({"kill-server"}); }
-  bool ok() const { return ok_; }
-  void keys(const std::vector<std::string>& keys) {
-    std::vector<std::string> args = {"send-keys", "-t", "0"};
-    args.insert(args.end(), keys.begin(), keys.end());
-    run(args);
-  }
-  std::string capture() { return run({"capture-pane", "-p", "-t", "0"}).out; }
-  // Polls the pane until `text` shows (bounded).
-  bool wait_for(const std::string& text, std::chrono::milliseconds timeout = 5000ms) {
-    const auto deadline = Clock::now() + timeout;
-    while (Clock::now() < deadline) {
-      if (capture().find(text) != std::string::npos) return true;
-      std::this_thread::sleep_for(20ms);  // a screen has no event to wait on
-    }
-    return false;
-  }
-
- private:
-  ProcessResult run(std::vector<std::string> args) {
-    args.insert(args.begin(), {"/usr/bin/tmux", "-L", socket_});
-    return run_process(args, {{}, {}, 5000ms});
-  }
-  static int& next_id() {
-    static int id = 0;
-    return id;
-  }
-  std::string socket_;
-  bool ok_ = false;
-};
-
 TEST(ConnectTerminal, MessagesAppearAboveThePromptAndHistoryIsKept) {
-  if (::access("/usr/bin/tmux", X_OK) != 0) GTEST_SKIP() << "tmux is not installed";
+  if (!Tmux::available()) GTEST_SKIP() << "tmux is not installed";
   TempDir state;
   Listener listener;
   Tmux tmux("env XDG_STATE_HOME=" + state.path() + " " + kBinary + " connect " + local_url(listener.port()));
@@ -698,6 +890,30 @@ TEST(ConnectTerminal, MessagesAppearAboveThePromptAndHistoryIsKept) {
     }
   }
   EXPECT_NE(history.find("half"), std::string::npos);
+}
+
+TEST(ConnectTerminal, AnEncryptedKeysPassphraseIsAskedForWithoutEcho) {
+  if (!Tmux::available()) GTEST_SKIP() << "tmux is not installed";
+  const std::string data = std::string(WSTOOL_SOURCE_DIR) + "/tests/data/";
+  Process server({kBinary, "echo", "--listen", "127.0.0.1:0", "--tls-cert", data + "localhost.crt", "--tls-key",
+                  data + "localhost.key"});
+  const auto line = server.read_line(5s);
+  ASSERT_TRUE(line);
+  TempDir state;
+  Tmux tmux("env XDG_STATE_HOME=" + state.path() + " " + kBinary + " connect wss://localhost:" +
+            std::to_string(port_from_readiness_line(*line)) + "/ --ca " + data + "localhost.crt --cert " + data +
+            "localhost.crt --key " + data + "localhost-encrypted.key");
+  ASSERT_TRUE(tmux.ok());
+  ASSERT_TRUE(tmux.wait_for("Enter the passphrase for")) << tmux.capture();
+  tmux.keys({"-l", "correct-horse"});
+  tmux.keys({"Enter"});
+  ASSERT_TRUE(tmux.wait_for("connected to wss://localhost")) << tmux.capture();
+  EXPECT_EQ(tmux.capture().find("correct-horse"), std::string::npos) << tmux.capture();
+  tmux.keys({"-l", "over tls"});
+  tmux.keys({"Enter"});
+  ASSERT_TRUE(tmux.wait_for("< over tls")) << tmux.capture();
+  server.signal(SIGTERM);
+  server.wait(5s);
 }
 
 }  // namespace

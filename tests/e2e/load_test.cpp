@@ -4,8 +4,10 @@
 // signals are checked against known truth.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -359,7 +361,8 @@ TEST(Load, AScriptJoinsARoomOnServeThenTalks) {
   TempDir dir;
   const std::string script = dir.path() + "/chat.json";
   std::ofstream(script) << R"({
-    "setup": [{"send": "{\"type\":\"join_room\",\"roomId\":\"r{{conn}}\"}"}, {"expect": "room_joined"}],
+    "setup": [{"expect": "welcome"},
+              {"send": "{\"type\":\"join_room\",\"roomId\":\"r{{conn}}\"}"}, {"expect": "room_joined"}],
     "steps": [{"send": "{\"type\":\"room_message\",\"roomId\":\"r{{conn}}\",\"content\":\"{{id}}\"}"},
               {"expect": "room_message"}]
   })";
@@ -368,13 +371,50 @@ TEST(Load, AScriptJoinsARoomOnServeThenTalks) {
   ASSERT_TRUE(run.exited_with(0)) << run.err;
   const json doc = read_json(out);
   EXPECT_EQ(doc["config"]["mode"], "script");
-  // The joins count against --messages too: 3 joins and 57 room messages, every one answered.
+  // The joins count against --messages too: 3 joins and 57 room messages, every one answered
+  // (the greeting each connection waits for first is no message of its own).
   EXPECT_EQ(doc["counts"]["messages_sent"], 60);
   EXPECT_EQ(doc["counts"]["messages_answered"], 60);
   EXPECT_TRUE(doc["errors"].empty()) << doc["errors"];
 
   std::ofstream(dir.path() + "/bad.json") << R"({"steps": [{"dance": true}]})";
   EXPECT_TRUE(load({serve.url(), "--script", dir.path() + "/bad.json"}).exited_with(65));
+}
+
+// The python3 on PATH that has jsonschema, or "" (as load_report_test finds it).
+std::string python_with_jsonschema() {
+  for (const std::string candidate : {"/usr/bin/python3", "/usr/local/bin/python3"}) {
+    if (::access(candidate.c_str(), X_OK) != 0) continue;
+    if (run_process({candidate, "-c", "import jsonschema"}).exited_with(0)) return candidate;
+  }
+  return "";
+}
+
+// Documents written by real runs (complete, failed, interrupted, merged) validate against the
+// published schema, not only the ones lib/load_report's tests build by hand.
+TEST(Load, ResultsDocumentsOfRealRunsValidateAgainstTheSchema) {
+  const std::string python = python_with_jsonschema();
+  if (python.empty()) {
+    const char* required = std::getenv("WSTOOL_REQUIRE_JSONSCHEMA");
+    if (required != nullptr && std::string(required) == "1") FAIL() << "python3-jsonschema is missing";
+    GTEST_SKIP() << "python3-jsonschema is not installed (scripts/install-deps installs it)";
+  }
+  ServerProcess echo = start_echo();
+  ASSERT_NE(echo.port, 0);
+  Listener closed;
+  const std::uint16_t dead_port = closed.port();
+  closed.close();
+  TempDir dir;
+  const std::string ok = dir.path() + "/ok.json", open = dir.path() + "/open.json";
+  const std::string failed = dir.path() + "/failed.json", merged = dir.path() + "/merged.json";
+  ASSERT_TRUE(load({echo.url(), "-c", "3", "--messages", "300", "-o", ok}).exited_with(0));
+  ASSERT_TRUE(load({echo.url(), "-c", "2", "--rate", "500/s", "--duration", "1s", "--binary", "-o", open}).exited_with(0));
+  ASSERT_TRUE(load({"ws://127.0.0.1:" + std::to_string(dead_port) + "/", "-c", "2", "-o", failed}).exited_with(69));
+  ASSERT_TRUE(load({"--merge", ok, open, failed, "-o", merged}).exited_with(0));
+  const ProcessResult valid = run_process({python, std::string(WSTOOL_SOURCE_DIR) + "/tests/support/validate_json_schema.py",
+                                           std::string(WSTOOL_SOURCE_DIR) + "/man/schemas/load-results-v1.json", ok,
+                                           open, failed, merged});
+  EXPECT_TRUE(valid.exited_with(0)) << valid.out << valid.err;
 }
 
 }  // namespace

@@ -135,5 +135,13 @@ TEST(EffectiveProxy, NoProxyList) {
   EXPECT_EQ(effective_proxy(o, url("ws://example.com/"), star.getter()), "");
 }
 
+TEST(IsEncryptedPemKey, RecognisesPkcs8AndTraditionalEncryption) {
+  EXPECT_TRUE(is_encrypted_pem_key("-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIF...\n-----END ENCRYPTED PRIVATE KEY-----\n"));
+  EXPECT_TRUE(is_encrypted_pem_key("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n"));
+  EXPECT_FALSE(is_encrypted_pem_key("-----BEGIN PRIVATE KEY-----\nMIIE...\n-----END PRIVATE KEY-----\n"));
+  EXPECT_FALSE(is_encrypted_pem_key("-----BEGIN RSA PRIVATE KEY-----\nMIIE...\n"));
+  EXPECT_FALSE(is_encrypted_pem_key(""));
+}
+
 }  // namespace
 }  // namespace wstool

@@ -101,5 +101,54 @@ TEST(ParseWsUrl, RejectsWithReasons) {
   EXPECT_NE(parse_error("ws://h/%2").find("percent"), std::string::npos);
 }
 
+// Where a redirect goes, as text (or "error: ...").
+std::string resolved(const std::string& base_text, const std::string& location) {
+  WsUrl base;
+  std::string error;
+  EXPECT_TRUE(parse_ws_url(base_text, base, error)) << base_text;
+  WsUrl out;
+  if (!resolve_location(base, location, out, error)) return "error: " + error;
+  return to_string(out);
+}
+
+TEST(ResolveLocation, AbsoluteUrlsMapHttpToWs) {
+  EXPECT_EQ(resolved("ws://a:1/x", "ws://b:2/y"), "ws://b:2/y");
+  EXPECT_EQ(resolved("ws://a:1/x", "http://b/y"), "ws://b/y");
+  EXPECT_EQ(resolved("ws://a:1/x", "https://b/y?q=1"), "wss://b/y?q=1");
+  EXPECT_EQ(resolved("ws://a/x", "WSS://B:8443/"), "wss://B:8443/");
+}
+
+TEST(ResolveLocation, RelativeReferencesResolveAgainstTheCurrentUrl) {
+  EXPECT_EQ(resolved("wss://a:8443/chat/room?x=1", "/other"), "wss://a:8443/other");
+  EXPECT_EQ(resolved("ws://a/chat/room", "next"), "ws://a/chat/next");
+  EXPECT_EQ(resolved("ws://a/chat/room", "../up/./here"), "ws://a/up/here");
+  EXPECT_EQ(resolved("ws://a/chat/room", "../../../top"), "ws://a/top");
+  EXPECT_EQ(resolved("ws://a/chat/room?old", "?new=1"), "ws://a/chat/room?new=1");
+  EXPECT_EQ(resolved("wss://a/x", "//b:9/y"), "wss://b:9/y");
+  EXPECT_EQ(resolved("ws://[::1]:9/x", "/y"), "ws://[::1]:9/y");
+  EXPECT_EQ(resolved("ws://a/x", " /spaced#frag "), "ws://a/spaced");
+}
+
+TEST(ResolveLocation, RefusesWhatIsNotAWebSocketUrl) {
+  EXPECT_EQ(resolved("ws://a/x", "").rfind("error: ", 0), 0u);
+  EXPECT_EQ(resolved("ws://a/x", "ftp://b/").rfind("error: ", 0), 0u);
+  EXPECT_EQ(resolved("ws://a/x", "http://b:99999/").rfind("error: ", 0), 0u);
+}
+
+TEST(SameOrigin, SchemeHostCaseInsensitiveAndPort) {
+  WsUrl a;
+  WsUrl b;
+  std::string error;
+  ASSERT_TRUE(parse_ws_url("ws://Example.com/a", a, error));
+  ASSERT_TRUE(parse_ws_url("ws://example.COM:80/b", b, error));
+  EXPECT_TRUE(same_origin(a, b));
+  ASSERT_TRUE(parse_ws_url("ws://example.com:81/", b, error));
+  EXPECT_FALSE(same_origin(a, b));
+  ASSERT_TRUE(parse_ws_url("wss://example.com:80/", b, error));
+  EXPECT_FALSE(same_origin(a, b));
+  ASSERT_TRUE(parse_ws_url("ws://other.example.com/", b, error));
+  EXPECT_FALSE(same_origin(a, b));
+}
+
 }  // namespace
 }  // namespace wstool::ws
