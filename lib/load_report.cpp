@@ -23,7 +23,6 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* kFormatName = "wstool-load-results";
-constexpr double kNsPerSecond = 1e9;
 constexpr double kPercent = 100.0;
 
 // The percentiles the document, the summary and the page report, in this order.
@@ -385,6 +384,28 @@ double LoadReport::error_rate() const {
       counts.messages_unanswered + counts.connections_failed + counts.connections_dropped;
   return static_cast<double>(failed) / static_cast<double>(attempted);
 }
+
+std::string error_class(Errc errc) {
+  switch (errc) {
+    case Errc::kUnknownHost: return "dns";
+    case Errc::kConnectionRefused: return "refused";
+    case Errc::kTlsFailure: return "tls";
+    case Errc::kHandshakeRejected: return "handshake_status";
+    case Errc::kTimeout: return "timeout";
+    case Errc::kConnectionLost: return "connection_lost";
+    case Errc::kIoError: return "io";
+    case Errc::kProtocolViolation: return "protocol";
+    case Errc::kOsError: return "os";
+    case Errc::kInternal: return "internal";
+    default: return "other";
+  }
+}
+
+std::string handshake_status_class(int http_status) {
+  return "handshake_status_" + std::to_string(http_status);
+}
+
+std::string close_code_class(int close_code) { return "close_" + std::to_string(close_code); }
 
 std::string format_latency(std::uint64_t nanoseconds) {
   struct Unit {

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "lib/error.h"
 #include "lib/latency_histogram.h"
 
 namespace wstool {
@@ -68,6 +69,15 @@ struct LoadReport {
                                      // (messages sent + connections attempted); 0 when nothing
                                      // was attempted
 };
+
+// The error classes of LoadReport::errors, one spelling for the runner, the document and
+// wstool-load-results(5): "dns", "refused", "tls", "timeout", "connection_lost", "io",
+// "protocol", "os", "internal", "other" (and "handshake_status" without a status).
+std::string error_class(Errc errc);
+std::string handshake_status_class(int http_status);  // "handshake_status_403"
+std::string close_code_class(int close_code);         // "close_1011"
+inline constexpr const char* kUnansweredClass = "unanswered";      // no reply by the end
+inline constexpr const char* kSendQueueFullClass = "send_queue_full";  // the peer stopped reading
 
 // A latency for people: three significant digits in the largest unit that keeps the value at
 // least 1 ("850ns", "23.4us", "1.50ms", "12.3s"); parse_duration reads it back (within 0.5%).

@@ -3,13 +3,12 @@
 #include "lib/load_report.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <sstream>
 
+#include "tests/support/json_schema.h"
 #include "tests/support/run_process.h"
 
 namespace wstool {
@@ -303,6 +302,28 @@ TEST(LoadReportFormat, LatencyHasThreeSignificantDigits) {
   EXPECT_EQ(format_latency(3'600'000'000'000), "3600s");
 }
 
+TEST(LoadReportErrors, ClassNamesAreValidDocumentKeys) {
+  EXPECT_EQ(error_class(Errc::kConnectionRefused), "refused");
+  EXPECT_EQ(error_class(Errc::kUnknownHost), "dns");
+  EXPECT_EQ(error_class(Errc::kProtocolViolation), "protocol");
+  EXPECT_EQ(handshake_status_class(403), "handshake_status_403");
+  EXPECT_EQ(close_code_class(1011), "close_1011");
+  // Every class the runner can produce reads back from a document.
+  LoadReport report;
+  for (Errc errc : {Errc::kUnknownHost, Errc::kConnectionRefused, Errc::kTlsFailure, Errc::kTimeout,
+                    Errc::kConnectionLost, Errc::kIoError, Errc::kProtocolViolation, Errc::kOsError,
+                    Errc::kInternal, Errc::kHandshakeRejected, Errc::kUsage})
+    report.errors[error_class(errc)] += 1;
+  report.errors[handshake_status_class(503)] = 1;
+  report.errors[close_code_class(4000)] = 1;
+  report.errors[kUnansweredClass] = 1;
+  report.errors[kSendQueueFullClass] = 1;
+  LoadReport back;
+  std::string error;
+  EXPECT_TRUE(from_json(to_json(report), back, error)) << error;
+  EXPECT_EQ(back.errors, report.errors);
+}
+
 // --- the summary ----------------------------------------------------------------------------------
 
 TEST(LoadReportSummary, ShowsCountsRatesPercentilesAndErrors) {
@@ -455,38 +476,17 @@ TEST(LoadReportThreshold, EvaluatesAndNamesEachFailure) {
 
 // --- the schema -----------------------------------------------------------------------------------
 
-// The python3 on PATH that has jsonschema (pyenv shims and /usr/bin may differ), or "".
-std::string python_with_jsonschema() {
-  const char* path_env = std::getenv("PATH");
-  std::vector<std::string> candidates;
-  std::istringstream dirs(path_env ? path_env : "");
-  std::string dir;
-  while (std::getline(dirs, dir, ':')) {
-    if (!dir.empty()) candidates.push_back(dir + "/python3");
-  }
-  candidates.push_back("/usr/bin/python3");
-  for (const auto& candidate : candidates) {
-    if (::access(candidate.c_str(), X_OK) != 0) continue;
-    const auto probe = test::run_process({candidate, "-c", "import jsonschema"});
-    if (probe.exited_with(0)) return candidate;
-  }
-  return "";
-}
-
 TEST(LoadReportSchema, DocumentsValidateAgainstTheSchema) {
-  const std::string python = python_with_jsonschema();
+  const std::string python = test::python_with_jsonschema();
   if (python.empty()) {
     // scripts/test requires it (as it requires the browser): there a skip would hide a gap.
-    const char* required = std::getenv("WSTOOL_REQUIRE_JSONSCHEMA");
-    if (required != nullptr && std::string(required) == "1") {
+    if (test::jsonschema_required()) {
       FAIL() << "python3 with jsonschema is missing (scripts/install-deps installs "
                 "python3-jsonschema) and WSTOOL_REQUIRE_JSONSCHEMA=1";
     }
     GTEST_SKIP() << "python3-jsonschema is not installed (scripts/install-deps installs it)";
   }
   const std::string schema = std::string(WSTOOL_SOURCE_DIR) + "/man/schemas/load-results-v1.json";
-  const std::string validator =
-      std::string(WSTOOL_SOURCE_DIR) + "/tests/support/validate_json_schema.py";
   test::TempDir dir;
   LoadReport interrupted = sample_report();
   interrupted.interrupted = true;
@@ -499,13 +499,12 @@ TEST(LoadReportSchema, DocumentsValidateAgainstTheSchema) {
       {"interrupted.json", to_json(interrupted)},
       {"merged.json", to_json(merge_reports({sample_report(), interrupted}))},
   };
-  std::vector<std::string> argv{python, validator, schema};
+  std::vector<std::string> paths;
   for (const auto& [name, document] : documents) {
-    const std::string path = dir.path() + "/" + name;
-    std::ofstream(path) << document.dump(2);
-    argv.push_back(path);
+    paths.push_back(dir.path() + "/" + name);
+    std::ofstream(paths.back()) << document.dump(2);
   }
-  const auto valid = test::run_process(argv);
+  const auto valid = test::validate_against_schema(python, schema, paths);
   EXPECT_TRUE(valid.exited_with(0)) << valid.out << valid.err;
 
   // And the schema is not vacuous: it refuses what from_json refuses.
@@ -515,7 +514,7 @@ TEST(LoadReportSchema, DocumentsValidateAgainstTheSchema) {
   bad["version"] = 2;
   const std::string bad_path = dir.path() + "/bad.json";
   std::ofstream(bad_path) << bad.dump();
-  const auto invalid = test::run_process({python, validator, schema, bad_path});
+  const auto invalid = test::validate_against_schema(python, schema, {bad_path});
   EXPECT_TRUE(invalid.exited_with(1)) << invalid.out << invalid.err;
   EXPECT_NE(invalid.out.find("latency/buckets/0/count"), std::string::npos) << invalid.out;
   EXPECT_NE(invalid.out.find("surprise"), std::string::npos) << invalid.out;
