@@ -49,6 +49,8 @@ using std::chrono::nanoseconds;
 constexpr char kProgram[] = "wsload";
 constexpr std::chrono::seconds kDefaultDuration{10};
 constexpr std::uint64_t kDefaultSize = 32;
+// More results documents than one --merge takes would be a mistake in a script (a glob gone wild).
+constexpr int kMaxMergedDocuments = 10000;
 // After sending stops, replies still on their way are awaited this long, then counted unanswered.
 constexpr milliseconds kDrainTimeout{2000};
 // Connections get this long to finish their closing handshake at the end of a run.
@@ -1416,7 +1418,10 @@ Runner make_load(CLI::App& app) {
   app.add_option("-o,--output", o->output, "write the results document (JSON) to FILE");
   app.add_option("--html", o->html, "write a self-contained HTML report to FILE");
   app.add_option("--threshold", o->thresholds, "fail (exit 1) unless EXPR holds, e.g. p99<20ms (repeatable)");
-  app.add_option("--merge", o->merge, "merge results documents (no URL) into one report")->expected(1, -1);
+  // Takes every following word (`--merge a.json b.json ...`), so it says how many it may take: the
+  // driver limits options without a bound to one value per occurrence.
+  app.add_option("--merge", o->merge, "merge results documents (no URL) into one report")
+      ->expected(1, kMaxMergedDocuments);
   // A load run measures the server's plain path unless --compress asks for permessage-deflate.
   o->client.compress = false;
   add_client_options(app, o->client);
