@@ -543,6 +543,7 @@ class BasicConnection final : public Connection,
     if (session_.state() == Session::State::kOpen) peer_started_close_ = true;
     settings_.handler->on_close_frame(*this, code, reason);
   }
+  void on_invalid_frame(const InvalidFrame& frame) override { settings_.handler->on_invalid_frame(*this, frame); }
   void on_fail(std::uint16_t /*code*/, std::string_view why) override { fail_reason_.assign(why); }
 
   // --- reading ---

@@ -145,6 +145,9 @@ class ConnectionHandler {
   virtual void on_frame_header(Connection& /*conn*/, const FrameHeader& /*header*/, bool /*outgoing*/) {}
   virtual void on_ping(Connection& /*conn*/, std::string_view /*payload*/) {}
   virtual void on_pong(Connection& /*conn*/, std::string_view /*payload*/) {}
+  // A received frame that broke RFC 6455 (see InvalidFrame), just before the engine fails the
+  // connection with 1002 or 1007 (on_close follows, we_failed set): a proxy logs the frame.
+  virtual void on_invalid_frame(Connection& /*conn*/, const InvalidFrame& /*frame*/) {}
   // The peer's valid close frame as it arrives, before the closing handshake completes (a
   // proxy passes it on at once); kNoStatus for an empty one. on_close still follows.
   virtual void on_close_frame(Connection& /*conn*/, std::uint16_t /*code*/, std::string_view /*reason*/) {}

@@ -46,55 +46,49 @@ std::uint32_t Session::next_mask_key() {
   return key;
 }
 
-bool Session::check_header(const FrameHeader& h, SessionEvents& events) {
+Session::Violation Session::check_header(const FrameHeader& h) const {
   const bool control = is_control_opcode(h.opcode);
-  if (!is_defined_opcode(h.opcode)) {
-    fail(close_code::kProtocolError, "reserved opcode", events);
-    return false;
-  }
+  if (!is_defined_opcode(h.opcode)) return {close_code::kProtocolError, "reserved opcode"};
   if (h.rsv != 0) {
     const bool compressed_start = deflate_ != nullptr && h.rsv == kRsv1 && !control &&
                                   h.opcode != opcode::kContinuation;
     if (!compressed_start) {
-      fail(close_code::kProtocolError, "reserved bits set without a negotiated extension", events);
-      return false;
+      return {close_code::kProtocolError, "reserved bits set without a negotiated extension"};
     }
   }
-  if (role_ == Role::kServer && !h.masked) {
-    fail(close_code::kProtocolError, "unmasked frame from a client", events);
-    return false;
-  }
-  if (role_ == Role::kClient && h.masked) {
-    fail(close_code::kProtocolError, "masked frame from a server", events);
-    return false;
-  }
+  if (role_ == Role::kServer && !h.masked) return {close_code::kProtocolError, "unmasked frame from a client"};
+  if (role_ == Role::kClient && h.masked) return {close_code::kProtocolError, "masked frame from a server"};
   if (control) {
-    if (!h.fin) {
-      fail(close_code::kProtocolError, "fragmented control frame", events);
-      return false;
-    }
+    if (!h.fin) return {close_code::kProtocolError, "fragmented control frame"};
     if (h.payload_length > kMaxControlPayloadBytes) {
-      fail(close_code::kProtocolError, "control frame payload over 125 bytes", events);
-      return false;
+      return {close_code::kProtocolError, "control frame payload over 125 bytes"};
     }
-    return true;
+    return {};
   }
   if (h.opcode == opcode::kContinuation && !in_message_) {
-    fail(close_code::kProtocolError, "continuation frame without a message to continue", events);
-    return false;
+    return {close_code::kProtocolError, "continuation frame without a message to continue"};
   }
   if (h.opcode != opcode::kContinuation && in_message_) {
-    fail(close_code::kProtocolError, "new data frame inside a fragmented message", events);
-    return false;
+    return {close_code::kProtocolError, "new data frame inside a fragmented message"};
   }
   const bool compressed = h.opcode == opcode::kContinuation ? message_compressed_ : (h.rsv & kRsv1) != 0;
   const std::size_t limit = compressed ? max_message_bytes_ + kCompressedSlackBytes : max_message_bytes_;
   const std::size_t so_far = h.opcode == opcode::kContinuation ? message_bytes_ : 0;
-  if (h.payload_length > limit - so_far) {
-    fail(close_code::kMessageTooBig, "message larger than the limit", events);
-    return false;
+  if (h.payload_length > limit - so_far) return {close_code::kMessageTooBig, "message larger than the limit"};
+  return {};
+}
+
+void Session::fail_frame(std::uint16_t code, std::string_view why, const FrameHeader& h, const std::uint8_t* data,
+                         std::size_t size, SessionEvents& events) {
+  if (code != close_code::kMessageTooBig && state_ != State::kFailed && state_ != State::kClosed) {
+    InvalidFrame frame;
+    frame.header = h;
+    frame.data = data;
+    frame.size = size;
+    frame.why = why;
+    events.on_invalid_frame(frame);
   }
-  return true;
+  fail(code, why, events);
 }
 
 std::size_t Session::consume(std::uint8_t* data, std::size_t size, SessionEvents& events) {
@@ -105,11 +99,11 @@ std::size_t Session::consume(std::uint8_t* data, std::size_t size, SessionEvents
       const HeaderStatus status = decode_header(data + pos, size - pos, h);
       if (status == HeaderStatus::kIncomplete) break;
       if (status == HeaderStatus::kNonMinimalLength) {
-        fail(close_code::kProtocolError, "frame length not minimally encoded", events);
+        fail_frame(close_code::kProtocolError, "frame length not minimally encoded", h, nullptr, 0, events);
         break;
       }
       if (status == HeaderStatus::kLengthTooLarge) {
-        fail(close_code::kProtocolError, "frame length has its most significant bit set", events);
+        fail_frame(close_code::kProtocolError, "frame length has its most significant bit set", h, nullptr, 0, events);
         break;
       }
       const std::size_t available = size - pos - h.header_length;
@@ -118,7 +112,14 @@ std::size_t Session::consume(std::uint8_t* data, std::size_t size, SessionEvents
         break;  // control frames are handled whole; they are small
       }
       events.on_frame_header(h);
-      if (!check_header(h, events)) break;
+      if (const Violation v = check_header(h); v.code != 0) {
+        // What has arrived of the offending frame's payload goes with the report, unmasked.
+        const std::size_t have = static_cast<std::size_t>(std::min<std::uint64_t>(available, h.payload_length));
+        std::uint8_t* body = data + pos + h.header_length;
+        if (v.code != close_code::kMessageTooBig && h.masked) apply_mask(body, have, h.mask_key, 0);
+        fail_frame(v.code, v.why, h, body, have, events);
+        break;
+      }
       pos += h.header_length;
       std::uint8_t* payload = data + pos;
       const auto length = static_cast<std::size_t>(h.payload_length);
@@ -137,7 +138,7 @@ std::size_t Session::consume(std::uint8_t* data, std::size_t size, SessionEvents
           std::size_t valid = 0;
           utf8_.reset();
           if (!utf8_.feed(payload, length, valid) || !utf8_.at_boundary()) {
-            fail(close_code::kInvalidPayload, "invalid UTF-8 in a text message", events);
+            fail_frame(close_code::kInvalidPayload, "invalid UTF-8 in a text message", h, payload, length, events);
             break;
           }
         }
@@ -194,7 +195,12 @@ bool Session::take_payload_chunk(std::uint8_t* data, std::size_t size, SessionEv
   message_bytes_ += size;
   if (message_compressed_) return inflate_into_message(data, size, false, events);
   if (message_opcode_ == opcode::kText && !utf8_.feed(data, size)) {
-    fail(close_code::kInvalidPayload, "invalid UTF-8 in a text message", events);
+    // The frame so far: its earlier chunks end the message buffer, this one follows.
+    const std::size_t earlier = static_cast<std::size_t>(std::min<std::uint64_t>(frame_received_, message_.size()));
+    std::vector<std::uint8_t> frame(message_.end() - static_cast<std::ptrdiff_t>(earlier), message_.end());
+    frame.insert(frame.end(), data, data + size);
+    fail_frame(close_code::kInvalidPayload, "invalid UTF-8 in a text message", frame_, frame.data(), frame.size(),
+               events);
     return false;
   }
   message_.insert(message_.end(), data, data + size);
@@ -211,11 +217,11 @@ bool Session::inflate_into_message(const std::uint8_t* data, std::size_t size, b
     return false;
   }
   if (status == InflateStatus::kCorrupt) {
-    fail(close_code::kInvalidPayload, "corrupt compressed data", events);
+    fail_frame(close_code::kInvalidPayload, "corrupt compressed data", frame_, data, size, events);
     return false;
   }
   if (message_opcode_ == opcode::kText && !utf8_.feed(message_.data() + before, message_.size() - before)) {
-    fail(close_code::kInvalidPayload, "invalid UTF-8 in a text message", events);
+    fail_frame(close_code::kInvalidPayload, "invalid UTF-8 in a text message", frame_, data, size, events);
     return false;
   }
   return true;
@@ -225,7 +231,10 @@ bool Session::finish_message(SessionEvents& events) {
   in_message_ = false;
   if (message_compressed_ && !inflate_into_message(nullptr, 0, true, events)) return false;
   if (message_opcode_ == opcode::kText && !utf8_.at_boundary()) {
-    fail(close_code::kInvalidPayload, "text message ends inside a UTF-8 sequence", events);
+    const std::size_t tail = message_compressed_ ? 0 : static_cast<std::size_t>(std::min<std::uint64_t>(
+                                                           frame_.payload_length, message_.size()));
+    fail_frame(close_code::kInvalidPayload, "text message ends inside a UTF-8 sequence", frame_,
+               message_.data() + (message_.size() - tail), tail, events);
     return false;
   }
   if (state_ == State::kOpen) {
@@ -279,13 +288,14 @@ void Session::handle_control(const FrameHeader& h, std::uint8_t* payload, Sessio
         case CloseStatus::kEmpty:
           break;
         case CloseStatus::kBadLength:
-          fail(close_code::kProtocolError, "close frame with a 1-byte payload", events);
+          fail_frame(close_code::kProtocolError, "close frame with a 1-byte payload", h, payload, size, events);
           return;
         case CloseStatus::kBadCode:
-          fail(close_code::kProtocolError, "close frame with a code not allowed on the wire", events);
+          fail_frame(close_code::kProtocolError, "close frame with a code not allowed on the wire", h, payload,
+                     size, events);
           return;
         case CloseStatus::kBadReason:
-          fail(close_code::kInvalidPayload, "close reason is not valid UTF-8", events);
+          fail_frame(close_code::kInvalidPayload, "close reason is not valid UTF-8", h, payload, size, events);
           return;
       }
       close_received_ = true;

@@ -30,6 +30,16 @@ struct DataFrame {
   std::size_t size = 0;
 };
 
+// A received frame that broke RFC 6455 (SessionEvents::on_invalid_frame): its header as decoded
+// and what had arrived of its payload, unmasked and never decompressed, so possibly partial (a
+// header-level violation is reported before its payload has come). Valid only during the call.
+struct InvalidFrame {
+  FrameHeader header;
+  const std::uint8_t* data = nullptr;
+  std::size_t size = 0;
+  std::string_view why;  // "reserved bits set without a negotiated extension"
+};
+
 // What the session reports while consuming input. Pointers are valid only during the call.
 class SessionEvents {
  public:
@@ -45,6 +55,9 @@ class SessionEvents {
   virtual void on_pong(const std::uint8_t* /*data*/, std::size_t /*size*/) {}
   // The peer's (valid) close frame; code is close_code::kNoStatus for an empty one.
   virtual void on_close_frame(std::uint16_t /*code*/, std::string_view /*reason*/) {}
+  // A received frame broke the protocol (1002) or carried invalid data (1007); on_fail follows
+  // at once. Not for frames that merely exceed a limit (1009): those are valid.
+  virtual void on_invalid_frame(const InvalidFrame& /*frame*/) {}
   // We failed the connection: a close frame with `code` is queued and input is no longer read.
   virtual void on_fail(std::uint16_t /*code*/, std::string_view /*why*/) {}
 };
@@ -139,7 +152,15 @@ class Session {
   bool close_received() const { return close_received_; }
 
  private:
-  bool check_header(const FrameHeader& h, SessionEvents& events);
+  // A rule a frame header breaks: code 0 when it breaks none.
+  struct Violation {
+    std::uint16_t code = 0;
+    const char* why = "";
+  };
+  Violation check_header(const FrameHeader& h) const;
+  // Fails the connection because of a received frame, reporting the frame first.
+  void fail_frame(std::uint16_t code, std::string_view why, const FrameHeader& h, const std::uint8_t* data,
+                  std::size_t size, SessionEvents& events);
   void handle_control(const FrameHeader& h, std::uint8_t* payload, SessionEvents& events);
   bool take_payload_chunk(std::uint8_t* data, std::size_t size, SessionEvents& events);
   bool inflate_into_message(const std::uint8_t* data, std::size_t size, bool final, SessionEvents& events);

@@ -31,6 +31,12 @@ struct Recorder : SessionEvents {
   std::uint16_t fail_code = 0;
   std::string fail_why;
   int headers = 0;
+  struct Invalid {
+    FrameHeader header;
+    std::string payload;
+    std::string why;
+  };
+  std::vector<Invalid> invalid;
 
   void on_frame_header(const FrameHeader&) override { ++headers; }
   void on_message(std::uint8_t op, const std::uint8_t* data, std::size_t size) override {
@@ -47,6 +53,10 @@ struct Recorder : SessionEvents {
                       std::string(reinterpret_cast<const char*>(f.data), f.size)});
   }
   void on_close_frame(std::uint16_t code, std::string_view) override { close_code = code; }
+  void on_invalid_frame(const InvalidFrame& f) override {
+    EXPECT_EQ(fail_code, 0) << "reported before on_fail";
+    invalid.push_back({f.header, std::string(reinterpret_cast<const char*>(f.data), f.size), std::string(f.why)});
+  }
   void on_fail(std::uint16_t code, std::string_view why) override {
     fail_code = code;
     fail_why = std::string(why);
@@ -195,7 +205,39 @@ TEST(Session, ProtocolErrorsClose1002) {
     EXPECT_EQ(s.state(), Session::State::kFailed) << c.name;
     EXPECT_EQ(r.fail_code, close_code::kProtocolError) << c.name;
     EXPECT_TRUE(r.messages.empty()) << c.name;
+    // The offending frame is reported once, with the reason the connection fails for.
+    ASSERT_EQ(r.invalid.size(), 1u) << c.name;
+    EXPECT_EQ(r.invalid[0].why, r.fail_why) << c.name;
   }
+}
+
+TEST(Session, AnInvalidFrameIsReportedWithItsHeaderAndUnmaskedPayload) {
+  Session s(Role::kServer, 1 << 20);
+  Recorder r;
+  feed(s, frame(opcode::kText, "payload", true, kRsv2), r);
+  ASSERT_EQ(r.invalid.size(), 1u);
+  EXPECT_EQ(r.invalid[0].header.opcode, opcode::kText);
+  EXPECT_EQ(r.invalid[0].header.rsv, kRsv2);
+  EXPECT_TRUE(r.invalid[0].header.fin);
+  EXPECT_EQ(r.invalid[0].payload, "payload");
+  EXPECT_EQ(r.invalid[0].why, "reserved bits set without a negotiated extension");
+
+  // Invalid data inside a fragment: the fragment's bytes, not the whole message's.
+  Session t(Role::kServer, 1 << 20);
+  Recorder q;
+  feed(t, frame(opcode::kText, "first", false), q);
+  feed(t, frame(opcode::kContinuation, "ok\xFF"), q);
+  ASSERT_EQ(q.invalid.size(), 1u);
+  EXPECT_EQ(q.invalid[0].header.opcode, opcode::kContinuation);
+  EXPECT_EQ(q.invalid[0].payload, "ok\xFF");
+  EXPECT_EQ(q.fail_code, close_code::kInvalidPayload);
+
+  // A message over the limit is valid, only too big: not reported as invalid.
+  Session u(Role::kServer, 10);
+  Recorder b;
+  feed(u, frame(opcode::kBinary, std::string(20, 'a')), b);
+  EXPECT_EQ(b.fail_code, close_code::kMessageTooBig);
+  EXPECT_TRUE(b.invalid.empty());
 }
 
 TEST(Session, ClientRejectsMaskedServerFrames) {
