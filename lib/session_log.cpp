@@ -162,6 +162,7 @@ struct LineFormatter {
   void operator()(const HeaderRecord& r) const {
     out += "{\"type\":\"header\"";
     append_field(out, "version", static_cast<std::uint64_t>(r.version < 0 ? 0 : r.version));
+    if (r.minor > 0) append_field(out, "minor", static_cast<std::uint64_t>(r.minor));
     append_field(out, "tool", r.tool);
     append_field(out, "started", r.started);
     append_field(out, "capturedBy", r.captured_by);
@@ -201,6 +202,7 @@ struct LineFormatter {
       out += base64_encode(r.payload);
       out += '"';
     }
+    if (!r.invalid.empty()) append_field(out, "invalid", r.invalid);
     out += '}';
   }
   void operator()(const CloseRecord& r) const {
@@ -379,6 +381,7 @@ ParseResult parse_record(const Json& j, Record& out, std::string& error) {
     if (!f.failed() && len != r.payload.size()) {
       f.fail(fmt::format("\"len\" is {} but the payload has {} bytes", len, r.payload.size()));
     }
+    f.string_field("invalid", r.invalid);
     if (f.failed()) return ParseResult::kBad;
     out = std::move(r);
     return ParseResult::kOk;
@@ -425,6 +428,7 @@ ParseResult parse_record(const Json& j, Record& out, std::string& error) {
     HeaderRecord r;
     if (!f.require("version")) return ParseResult::kBad;
     f.small_unsigned("version", r.version, kMaxVersion);
+    f.small_unsigned("minor", r.minor, kMaxVersion);
     f.string_field("tool", r.tool);
     f.string_field("started", r.started);
     f.string_field("capturedBy", r.captured_by);
@@ -586,6 +590,7 @@ std::unique_ptr<SessionWriter> SessionWriter::open(const std::string& path, cons
   auto impl = std::make_unique<Impl>();
   impl->path = path;
   impl->options = options;
+  impl->header.minor = kFormatMinor;
   impl->header.tool = fmt::format("wstool {}", wstool_version());
   impl->header.started = rfc3339_now();
   impl->header.captured_by = captured_by;

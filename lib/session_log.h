@@ -3,17 +3,19 @@
 // never whole) by `replay` and `record --convert`.
 //
 // Records, one JSON object per line, "type" first:
-//   {"type":"header","version":1,"tool":"wstool 0.x","started":"2026-11-26T04:05:06.123Z",
+//   {"type":"header","version":1,"minor":1,"tool":"wstool 0.x","started":"2026-11-26T04:05:06.123Z",
 //    "capturedBy":"record"|"connect"|"serve", ...}
 //   {"type":"open","conn":1,"t":123,"url":"ws://…","subprotocol":"","extensions":"…",
 //    "request":[["Host","…"],…],"response":[["Upgrade","websocket"],…],"status":101}
 //   {"type":"frame","conn":1,"t":456,"dir":"client"|"server","opcode":1,"fin":true,"rsv":0,
 //    "compressed":false,"len":5,"text":"hello"}          (or "bytes":"<base64>" when not UTF-8)
+//    (1.1: "invalid":"why" on a frame that broke RFC 6455, logged before the connection failed)
 //   {"type":"close","conn":1,"t":789,"code":1000,"reason":"","by":"client"|"server"|"none",
 //    "clean":true}
 //   {"type":"end","t":999,"connections":1,"frames":2}
 // "t" is microseconds since the header's start (monotonic clock). Readers ignore fields they do
-// not know and refuse a major version they do not know (the compatibility rule).
+// not know and refuse a major version they do not know (the compatibility rule); the minor
+// version counts additions an older reader may ignore (1.1: "invalid" frames).
 #pragma once
 
 #include <cstdint>
@@ -32,12 +34,15 @@
 namespace wstool::session {
 
 inline constexpr int kFormatVersion = 1;
+// Additions within the major version that older readers ignore safely. 1: frame "invalid".
+inline constexpr int kFormatMinor = 1;
 
 enum class Direction { kClient, kServer };  // who sent the frame
 enum class Closer { kClient, kServer, kNone };
 
 struct HeaderRecord {
   int version = kFormatVersion;
+  int minor = 0;            // absent (0) in logs written before 1.1; the writer puts kFormatMinor
   std::string tool;         // "wstool 0.3.0"
   std::string started;      // RFC 3339 UTC, milliseconds
   std::string captured_by;  // "record", "connect", "serve"
@@ -63,6 +68,10 @@ struct FrameRecord {
   std::uint8_t rsv = 0;     // the RSV1..3 bits as sent, 0..7 (RSV1 = 4)
   bool compressed = false;  // the frame was compressed on the wire (payload below is not)
   std::string payload;      // decompressed; written as "text" when valid UTF-8, else "bytes"
+  // Non-empty: the frame broke RFC 6455 and the capturing side failed the connection because of
+  // it (why, for people: "reserved bits set without a negotiated extension"). Its payload is
+  // what had arrived of it then, unmasked and never decompressed, so it may be partial.
+  std::string invalid;
 };
 
 struct CloseRecord {

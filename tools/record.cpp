@@ -142,6 +142,7 @@ struct Pair final : ws::ConnectionHandler {
   void on_data_frame(ws::Connection& conn, const ws::DataFrame& frame) override;
   void on_ping(ws::Connection& conn, std::string_view payload) override;
   void on_pong(ws::Connection& conn, std::string_view payload) override;
+  void on_invalid_frame(ws::Connection& conn, const ws::InvalidFrame& frame) override;
   void on_close_frame(ws::Connection& conn, std::uint16_t code, std::string_view reason) override;
   void on_close(ws::Connection& conn, const ws::CloseEvent& event) override;
   void upstream_done(const ws::ClientResult& result);
@@ -186,6 +187,11 @@ struct Recorder final : ws::ConnectionHandler {
     control(*pair, true, ws::opcode::kPong, payload);
     if (pair->up != nullptr) pair->up->pong(payload);
   }
+  void on_invalid_frame(ws::Connection& conn, const ws::InvalidFrame& frame) override {
+    Pair* pair = static_cast<Pair*>(conn.user_data());
+    if (pair == nullptr) return;
+    invalid(*pair, true, frame);
+  }
   void on_close_frame(ws::Connection& conn, std::uint16_t code, std::string_view reason) override {
     Pair* pair = static_cast<Pair*>(conn.user_data());
     if (pair == nullptr) return;
@@ -205,9 +211,18 @@ struct Recorder final : ws::ConnectionHandler {
   void control(Pair& pair, bool from_client, std::uint8_t opcode, std::string_view payload) {
     record_frame(pair.id, from_client, opcode, true, 0, false, payload, false);
   }
+  // A frame that broke the protocol: logged as it came (what had arrived of it), then the engine
+  // fails that side's connection and the close is relayed and logged as for any close.
+  void invalid(Pair& pair, bool from_client, const ws::InvalidFrame& frame) {
+    const std::string_view payload(reinterpret_cast<const char*>(frame.data), frame.size);
+    const bool text = frame.header.opcode == ws::opcode::kText ||
+                      (frame.header.opcode == ws::opcode::kContinuation && pair.text_message[from_client ? 0 : 1]);
+    record_frame(pair.id, from_client, frame.header.opcode, frame.header.fin, frame.header.rsv,
+                 (frame.header.rsv & ws::kRsv1) != 0, payload, text, frame.why);
+  }
 
   void record_frame(std::uint64_t conn, bool from_client, std::uint8_t opcode, bool fin, std::uint8_t rsv,
-                    bool compressed, std::string_view payload, bool text_message) {
+                    bool compressed, std::string_view payload, bool text_message, std::string_view invalid = {}) {
     frames.fetch_add(1, std::memory_order_relaxed);
     if (writer) {
       session::FrameRecord record;
@@ -219,6 +234,7 @@ struct Recorder final : ws::ConnectionHandler {
       record.rsv = rsv;
       record.compressed = compressed;
       record.payload.assign(payload);
+      record.invalid.assign(invalid);
       writer->write(record);
     }
     if (options.quiet) return;
@@ -227,6 +243,7 @@ struct Recorder final : ws::ConnectionHandler {
                                    paint(from_client ? "→" : "←", from_client ? kGreen : kCyan),
                                    paint(std::string(ws::opcode_name(opcode)), kBold), fin ? "" : " (more)",
                                    compressed ? " deflate" : "", rsv_note(rsv, compressed), payload.size());
+    if (!invalid.empty()) line += " " + paint(fmt::format("INVALID ({})", invalid), kRed);
     const std::string preview = payload_preview(opcode, text_message, payload, static_cast<std::size_t>(options.preview_bytes));
     if (!preview.empty()) line += " " + preview;
     print_line(line);
@@ -250,6 +267,7 @@ struct Recorder final : ws::ConnectionHandler {
 
   static constexpr std::string_view kGreen = "32";
   static constexpr std::string_view kCyan = "36";
+  static constexpr std::string_view kRed = "31";
   static constexpr std::string_view kBold = "1";
   static constexpr std::string_view kDim = "2";
   std::string paint(const std::string& text, std::string_view sgr) const {
@@ -424,6 +442,8 @@ void Pair::on_pong(ws::Connection&, std::string_view payload) {
   rec.control(*this, false, ws::opcode::kPong, payload);
   if (down != nullptr) down->pong(payload);
 }
+
+void Pair::on_invalid_frame(ws::Connection&, const ws::InvalidFrame& frame) { rec.invalid(*this, false, frame); }
 
 void Pair::on_close_frame(ws::Connection&, std::uint16_t code, std::string_view reason) {
   if (!client_closed_first) upstream_closed_first = true;

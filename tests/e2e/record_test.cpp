@@ -437,11 +437,55 @@ TEST(Record, AnInvalidFrameIsShownThenHandledAsTheRfcSays) {
   const ProcessResult result = proxy.stop();
   EXPECT_TRUE(result.exited_with(0)) << result.err;
   EXPECT_NE(result.out.find("failed by the proxy with 1002: reserved bits set"), std::string::npos) << result.out;
-  bool logged = false;
+  // The offending frame itself is in the log, marked invalid, before the close it caused.
+  bool frame_logged = false;
+  bool close_logged = false;
   for (const auto& r : proxy.log_records()) {
-    if (r["type"] == "close") logged = r["code"] == 1002;
+    if (r["type"] == "frame" && r.contains("invalid")) {
+      EXPECT_FALSE(close_logged) << "the invalid frame comes before the close";
+      EXPECT_EQ(r["dir"], "client");
+      EXPECT_EQ(r["opcode"], 1);
+      EXPECT_EQ(r["rsv"], 2);
+      EXPECT_EQ(r["invalid"], "reserved bits set without a negotiated extension");
+      frame_logged = true;
+    }
+    if (r["type"] == "close") close_logged = r["code"] == 1002;
   }
-  EXPECT_TRUE(logged);
+  EXPECT_TRUE(frame_logged);
+  EXPECT_TRUE(close_logged);
+  EXPECT_NE(result.out.find("INVALID (reserved bits set without a negotiated extension)"), std::string::npos)
+      << result.out;
+}
+
+TEST(Record, AnInvalidServerFrameIsLoggedWithItsPayloadAndItsCodeReachesTheClient) {
+  RawUpstream upstream;
+  Recorder proxy(upstream.url());
+  ASSERT_NE(proxy.port, 0);
+  Socket client = connect_loopback(proxy.port);
+  ASSERT_TRUE(client.send_all(upgrade_request()));
+  ASSERT_TRUE(upstream.open());
+  ASSERT_EQ(client.read_until("\r\n\r\n", 5s).rfind("HTTP/1.1 101", 0), 0u);
+  // A text frame that is not UTF-8: invalid data (1007), payload at hand.
+  ASSERT_TRUE(upstream.conn.send_all(ws_frame(ws::opcode::kText, "ok\xff", false)));
+  std::string buffer;
+  auto close = read_frame(client, buffer);
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->opcode, ws::opcode::kClose);
+  EXPECT_EQ(close->payload.substr(0, 2), close_payload(1007, ""));
+  client.close();
+  upstream.conn.close();
+  const ProcessResult result = proxy.stop();
+  EXPECT_TRUE(result.exited_with(0)) << result.err;
+  bool frame_logged = false;
+  for (const auto& r : proxy.log_records()) {
+    if (r["type"] == "frame" && r.contains("invalid")) {
+      EXPECT_EQ(r["dir"], "server");
+      EXPECT_EQ(r["bytes"], "b2v/");  // "ok\xff", not UTF-8, so base64
+      EXPECT_EQ(r["invalid"], "invalid UTF-8 in a text message");
+      frame_logged = true;
+    }
+  }
+  EXPECT_TRUE(frame_logged);
 }
 
 TEST(Record, ConnectThroughTheProxyToEchoIsRecorded) {

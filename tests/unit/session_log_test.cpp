@@ -50,6 +50,25 @@ TEST(SessionLogFormat, FrameTextIsWrittenAsText) {
   EXPECT_EQ(back.t_us, 1500U);
 }
 
+TEST(SessionLogFormat, AnInvalidFrameSaysWhyAndValidOnesSayNothing) {
+  FrameRecord f;
+  f.conn = 2;
+  f.opcode = 1;
+  f.rsv = 2;
+  f.payload = "x";
+  EXPECT_EQ(to_json_line(f).find("invalid"), std::string::npos);  // 1.0 readers see the same line
+  f.invalid = "reserved bits set without a negotiated extension";
+  const std::string line = to_json_line(f);
+  EXPECT_NE(line.find(R"("invalid":"reserved bits set without a negotiated extension")"), std::string::npos) << line;
+  EXPECT_EQ(std::get<FrameRecord>(round_trip(f)).invalid, f.invalid);
+  // A log from before 1.1 has neither "minor" nor "invalid": minor 0, every frame valid.
+  Record header;
+  std::string error;
+  ASSERT_TRUE(from_json_line(kHeaderLine, header, error)) << error;
+  EXPECT_EQ(std::get<HeaderRecord>(header).minor, 0);
+  EXPECT_EQ(std::get<HeaderRecord>(round_trip(header)).minor, 0);
+}
+
 TEST(SessionLogFormat, FrameBinaryIsWrittenAsBase64) {
   FrameRecord f;
   f.opcode = 2;
@@ -193,7 +212,8 @@ TEST(SessionWriter, WritesHeaderRecordsAndEndWithCounts) {
   EXPECT_FALSE(writer->error());
 
   const std::string text = test::read_file(path);
-  EXPECT_EQ(text.rfind("{\"type\":\"header\",\"version\":1,\"tool\":\"wstool ", 0), 0U) << text;
+  // Version 1.1: the minor version follows the major one.
+  EXPECT_EQ(text.rfind("{\"type\":\"header\",\"version\":1,\"minor\":1,\"tool\":\"wstool ", 0), 0U) << text;
   EXPECT_NE(text.find("\"capturedBy\":\"connect\""), std::string::npos);
 
   auto reader = SessionReader::open(path, error);
