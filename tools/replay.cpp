@@ -67,6 +67,7 @@ constexpr std::size_t kMaxPathsPerDifference = 8;
 constexpr std::size_t kPreviewBytes = 120;
 constexpr std::uint8_t kContinuation = 0;
 constexpr std::uint8_t kText = 1;
+constexpr std::uint8_t kBinary = 2;
 constexpr std::uint8_t kClose = 8;
 constexpr std::uint8_t kPing = 9;
 constexpr std::uint8_t kPong = 10;
@@ -108,6 +109,8 @@ class RecordSource {
   // "file:line" of the record last returned.
   virtual std::string where() const = 0;
   virtual std::vector<std::string> warnings() const = 0;
+  // Who captured the records ("record", "connect", "serve", "har").
+  virtual std::string captured_by() const = 0;
 };
 
 class LogSource final : public RecordSource {
@@ -118,6 +121,7 @@ class LogSource final : public RecordSource {
   Error seek(const session::SessionReader::Position& p) override { return reader_->seek(p); }
   std::string where() const override { return fmt::format("{}:{}", short_name(), reader_->line_number()); }
   std::vector<std::string> warnings() const override { return reader_->warnings(); }
+  std::string captured_by() const override { return reader_->header().captured_by; }
 
  private:
   std::string short_name() const {
@@ -142,6 +146,7 @@ class HarSource final : public RecordSource {
   }
   std::string where() const override { return fmt::format("{} record {}", name_, index_); }
   std::vector<std::string> warnings() const override { return {}; }
+  std::string captured_by() const override { return "har"; }
 
  private:
   har::HarSession session_;
@@ -220,6 +225,12 @@ class Report {
     return total_;
   }
 
+  // For people, on stderr: something in the recording that could not be replayed as it is.
+  void warning(const std::string& text) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    fmt::print(stderr, "wsreplay: warning: {}\n", text);
+  }
+
   Json to_json() const {
     std::lock_guard<std::mutex> lock(mutex_);
     Json conns = Json::array();
@@ -285,17 +296,17 @@ struct Assembler {
   std::string payload;
 
   // A complete message, or nothing yet (or a stray continuation).
-  std::optional<replay::Message> add(const session::FrameRecord& f) {
-    if (f.opcode != kContinuation) {
+  std::optional<replay::Message> add(std::uint8_t frame_opcode, bool fin, std::string_view data) {
+    if (frame_opcode != kContinuation) {
       active = true;
-      opcode = f.opcode;
-      payload = f.payload;
+      opcode = frame_opcode;
+      payload.assign(data);
     } else if (active) {
-      payload += f.payload;
+      payload.append(data);
     } else {
       return std::nullopt;
     }
-    if (!f.fin) return std::nullopt;
+    if (!fin) return std::nullopt;
     active = false;
     return replay::Message{opcode, std::move(payload)};
   }
@@ -307,6 +318,10 @@ struct Settings {
   unsigned window = 1;
   milliseconds timeout{5000};
   bool compare_control = false;
+  // Answer the server's pings as the engine would: for logs whose writer did not see every pong
+  // the client sent (connect's automatic ones, HAR). Logs of record and serve hold them all, and
+  // replay resends those instead.
+  bool answer_pings = true;
 };
 
 // Drives one connection: the client's recorded messages go out on schedule, each server message
@@ -377,8 +392,21 @@ class ConnectionReplay final : public ws::ConnectionHandler {
   void on_message(ws::Connection& /*conn*/, std::uint8_t opcode, const std::uint8_t* data, std::size_t size) override {
     received(replay::Message{opcode, std::string(reinterpret_cast<const char*>(data), size)});
   }
-  void on_ping(ws::Connection& /*conn*/, std::string_view payload) override {
-    if (settings_.compare_control) received(replay::Message{kPing, std::string(payload)});
+  // Frame delivery (so the client's frames can go out as recorded and pings are ours to answer):
+  // the server's frames are joined into messages, which is what is compared.
+  void on_data_frame(ws::Connection& /*conn*/, const ws::DataFrame& frame) override {
+    auto m = received_assembler_.add(frame.opcode, frame.fin,
+                                     std::string_view(reinterpret_cast<const char*>(frame.data), frame.size));
+    if (m) received(std::move(*m));
+  }
+  void on_ping(ws::Connection& conn, std::string_view payload) override {
+    ++server_pings_received_;
+    if (settings_.answer_pings) conn.pong(payload);
+    if (settings_.compare_control) {
+      received(replay::Message{kPing, std::string(payload)});
+    } else {
+      advance();  // a recorded pong may have been waiting for this ping
+    }
   }
   void on_pong(ws::Connection& /*conn*/, std::string_view payload) override {
     if (settings_.compare_control) received(replay::Message{kPong, std::string(payload)});
@@ -393,17 +421,33 @@ class ConnectionReplay final : public ws::ConnectionHandler {
     matcher_.finish(stopped_, mismatches_);
     report_mismatches("the connection closed first");
     if (stopped_) return;
-    if (expected_close_code_ && *expected_close_code_ != event.code) {
-      const std::string got = event.code == kAbnormal ? "1006 (no close frame)" : close_text(event.code, event.reason);
+    // When this side failed the connection (the server broke the protocol, as a recorded invalid
+    // server frame says it did), the code that counts is the one we sent, as in the recording.
+    const std::uint16_t got_code =
+        event.we_failed && event.sent_code != kNoStatus ? event.sent_code : event.code;
+    if (expected_close_code_ && *expected_close_code_ != got_code) {
+      const std::string got = got_code == kAbnormal ? "1006 (no close frame)"
+                              : event.we_failed      ? fmt::format("{} (the server broke the protocol: {})", got_code, event.error)
+                                                     : close_text(got_code, event.reason);
       report_.difference(DiffKind::kCloseCode, conn_, 0, close_where_,
                          {fmt::format("close: expected {} from the server, got {}",
                                       close_text(*expected_close_code_, expected_close_reason_), got)},
-                         {{"expected", *expected_close_code_}, {"got", event.code}});
+                         {{"expected", *expected_close_code_}, {"got", got_code}});
       ++summary_.differences;
     }
   }
 
  private:
+  enum class Outgoing { kData, kPingFrame, kPongFrame, kRaw };
+  // The next client frame, waiting for its time (and the server messages recorded before it).
+  struct Pending {
+    Outgoing kind = Outgoing::kData;
+    session::FrameRecord frame;
+    SteadyClock::time_point due;
+    std::uint64_t pings_before = 0;       // kPong: server pings recorded before it
+    SteadyClock::time_point hold_until;   // kPong: how long it waits for them
+  };
+
   static std::string close_text(std::uint16_t code, const std::string& reason) {
     return reason.empty() ? std::to_string(code) : fmt::format("{} {}", code, Json(reason).dump());
   }
@@ -517,6 +561,21 @@ class ConnectionReplay final : public ws::ConnectionHandler {
   }
 
   void take_frame(const session::FrameRecord& f, const std::string& where) {
+    if (invalid_sent_) return;  // the connection is failing; the recording ends here too
+    const bool defined = f.opcode <= kBinary || (f.opcode >= kClose && f.opcode <= kPong);
+    if (!f.invalid.empty() || !defined) {
+      if (f.dir == Direction::kClient) {
+        // Sent as recorded, raw; the server is expected to fail the connection as the capturing
+        // side did (the close record's code).
+        pending_ = Pending{Outgoing::kRaw, f, due_time(f.t_us), 0, {}};
+        invalid_queued_ = true;
+      } else {
+        // Not a message to compare: the server is expected to break the protocol the same way,
+        // so that this side fails the connection with the recorded close code.
+        server_invalid_seen_ = true;
+      }
+      return;
+    }
     if (f.opcode == kClose) {
       // The close frames say what each side sent; the close record says who began.
       const std::uint16_t code = f.payload.size() >= 2
@@ -536,26 +595,45 @@ class ConnectionReplay final : public ws::ConnectionHandler {
       }
       return;
     }
-    Assembler& a = f.dir == Direction::kClient ? client_assembler_ : server_assembler_;
     const bool control = f.opcode >= kClose;
+    if (f.dir == Direction::kClient) {
+      // Each client frame goes out as recorded: data frames with their fragment boundaries,
+      // pings and pongs where they were.
+      const auto due = due_time(f.t_us);
+      if (f.opcode == kPong) {
+        // A pong answering a recorded server ping waits (up to --timeout) for that ping to come.
+        pending_ = Pending{Outgoing::kPongFrame, f, due, server_pings_recorded_,
+                           std::max(due, SteadyClock::now()) + settings_.timeout};
+      } else {
+        pending_ = Pending{f.opcode == kPing ? Outgoing::kPingFrame : Outgoing::kData, f, due, 0, {}};
+      }
+      return;
+    }
+    if (f.opcode == kPing) ++server_pings_recorded_;
     std::optional<replay::Message> m;
     if (control) {
       m = replay::Message{f.opcode, f.payload};
     } else {
-      m = a.add(f);
+      m = server_assembler_.add(f.opcode, f.fin, f.payload);
     }
     if (!m) return;
-    if (f.dir == Direction::kClient) {
-      if (m->opcode == kPong) return;  // answers to the server's pings: the engine sends its own
-      pending_ = Pending{std::move(*m), due_time(f.t_us)};
-      return;
-    }
     if (control && !settings_.compare_control) return;
     ++summary_.expected;
     matcher_.expect(replay::ExpectedMessage{++expected_index_, where, std::move(*m)}, SteadyClock::now());
   }
 
   void take_close(const session::CloseRecord& c, const std::string& where) {
+    if (invalid_queued_ || server_invalid_seen_) {
+      // The capturing side failed the connection over an invalid frame with this code: after our
+      // invalid frame the server should close with it; after the server's, we should. Either way
+      // the connection ends without our closing it: wait --timeout for that.
+      expected_close_code_ = c.code;
+      expected_close_reason_.clear();
+      close_where_ = where;
+      server_closed_first_ = true;
+      close_due_ = due_time(c.t_us);
+      return;
+    }
     if (c.by == session::Closer::kServer) {
       server_closed_first_ = !client_close_seen_;
       if (!expected_close_code_) {
@@ -600,7 +678,12 @@ class ConnectionReplay final : public ws::ConnectionHandler {
           conn_ptr_->set_timer(duration_cast<milliseconds>(pending_->due - now) + milliseconds(1));
           return;
         }
-        send(pending_->message);
+        if (pending_->kind == Outgoing::kPongFrame && server_pings_received_ < pending_->pings_before &&
+            now < pending_->hold_until) {
+          conn_ptr_->set_timer(duration_cast<milliseconds>(pending_->hold_until - now) + milliseconds(1));
+          return;
+        }
+        send(*pending_);
         pending_.reset();
         continue;
       }
@@ -611,13 +694,36 @@ class ConnectionReplay final : public ws::ConnectionHandler {
     }
   }
 
-  void send(const replay::Message& m) {
-    ++summary_.sent;
-    if (m.opcode == kPing) {
-      conn_ptr_->ping(m.payload);
-    } else {
-      conn_ptr_->send(m.opcode, reinterpret_cast<const std::uint8_t*>(m.payload.data()), m.payload.size());
+  void send(const Pending& p) {
+    const session::FrameRecord& f = p.frame;
+    const auto* data = reinterpret_cast<const std::uint8_t*>(f.payload.data());
+    bool sent = false;
+    switch (p.kind) {
+      case Outgoing::kData:
+        // One frame of a message; compressed per message across its frames when the replay
+        // negotiated permessage-deflate, whatever the recording negotiated.
+        sent = conn_ptr_->send_frame(f.opcode, f.fin, data, f.payload.size());
+        if (!sent && !warned_unsendable_) {
+          warned_unsendable_ = true;
+          report_.warning(fmt::format("conn {}: a recorded client frame does not continue the fragment sequence "
+                                      "(opcode {}, fin {}): skipped", conn_, f.opcode, f.fin));
+        }
+        break;
+      case Outgoing::kPingFrame: sent = conn_ptr_->ping(f.payload); break;
+      case Outgoing::kPongFrame: sent = conn_ptr_->pong(f.payload); break;
+      case Outgoing::kRaw: {
+        ws::RawFrame raw;
+        raw.fin = f.fin;
+        raw.rsv = f.rsv;
+        raw.opcode = f.opcode;
+        raw.payload = f.payload;
+        conn_ptr_->send_raw_frame(raw);
+        invalid_sent_ = true;
+        sent = true;
+        break;
+      }
     }
+    if (sent) ++summary_.sent;
   }
 
   void finish() {
@@ -653,11 +759,6 @@ class ConnectionReplay final : public ws::ConnectionHandler {
     }
   }
 
-  struct Pending {
-    replay::Message message;
-    SteadyClock::time_point due;
-  };
-
   SteadyClock::time_point start_;  // the connection's open on the replay's timeline
   const std::uint64_t conn_;
   const std::uint64_t open_t_us_;
@@ -684,8 +785,14 @@ class ConnectionReplay final : public ws::ConnectionHandler {
   replay::ReplayMatcher matcher_;
   std::vector<replay::Mismatch> mismatches_;
   std::uint64_t expected_index_ = 0;
-  Assembler client_assembler_;
-  Assembler server_assembler_;
+  Assembler server_assembler_;    // the recorded server frames, joined
+  Assembler received_assembler_;  // the live server frames, joined
+  std::uint64_t server_pings_recorded_ = 0;
+  std::uint64_t server_pings_received_ = 0;
+  bool invalid_queued_ = false;      // a recorded invalid client frame is queued to be sent
+  bool invalid_sent_ = false;
+  bool server_invalid_seen_ = false;  // the recording has the server break the protocol
+  bool warned_unsendable_ = false;
   std::optional<std::uint16_t> expected_close_code_;
   std::string expected_close_reason_;
   std::string close_where_;
@@ -750,6 +857,7 @@ ws::ClientConfig client_config(const ReplayOptions& options, const ws::WsUrl& ta
   config.connect_timeout = duration_cast<milliseconds>(options.client.connect_timeout);
   config.limits.max_message_bytes = static_cast<std::size_t>(options.max_message_size);
   config.deflate.enabled = options.client.compress;
+  config.deliver_frames = true;  // the client's frames go out as recorded; pings are answered by the replay
   config.ca_file = options.client.ca_file;
   config.insecure = options.client.insecure;
   config.cert_file = options.client.cert_file;
@@ -1052,6 +1160,10 @@ ExitCode run_replay(const ReplayOptions& options) {
     if (!reader) return fail(error.message, exit_code_for(error.code));
     source = std::make_unique<LogSource>(std::move(reader));
   }
+  // record's proxy and serve saw every pong the client sent, and those are resent as recorded;
+  // connect's log lacks the pongs its engine sent by itself, and HAR has none.
+  const std::string captured_by = source->captured_by();
+  settings.answer_pings = captured_by != "record" && captured_by != "serve";
   // The results file is created up front: a run must not end in "cannot write the results".
   std::ofstream output;
   if (!options.output.empty()) {

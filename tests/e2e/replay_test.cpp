@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <fmt/format.h>
@@ -240,6 +241,115 @@ TEST(ReplayExit, UnreachableTargetExits69) {
   const ProcessResult r = replay({kData + "session-echo.jsonl", "ws://127.0.0.1:" + std::to_string(port)});
   EXPECT_TRUE(r.exited_with(69)) << r.out << r.err;
   EXPECT_NE(r.err.find("refused"), std::string::npos) << r.err;
+}
+
+// `wstool record` in front of `wstool echo`: what the replay's client actually put on the wire
+// is in the proxy's log, frame for frame.
+struct RecordedEcho {
+  Server echo{std::vector<std::string>{"echo"}};
+  TempDir dir;
+  std::string log_path = dir.path() + "/wire.jsonl";
+  Server proxy{std::vector<std::string>{"record", "--upstream", echo.url, "-o", log_path, "-q"}};
+  std::vector<nlohmann::json> stop_and_read() {
+    proxy.stop();
+    std::vector<nlohmann::json> records;
+    for (const std::string& line : lines_of(read_file(log_path))) {
+      if (!line.empty()) records.push_back(nlohmann::json::parse(line));
+    }
+    return records;
+  }
+};
+
+constexpr const char* kRecordHeader =
+    R"({"type":"header","version":1,"minor":1,"tool":"wstool 0.1.0","started":"2026-11-26T04:05:06.000Z","capturedBy":"record"})"
+    "\n"
+    R"({"type":"open","conn":1,"t":0,"url":"ws://127.0.0.1:9/"})"
+    "\n";
+
+TEST(ReplayFidelity, FragmentsPingsAndPongsGoOutAsRecorded) {
+  RecordedEcho wire;
+  ASSERT_FALSE(wire.proxy.url.empty());
+  const std::string log = wire.dir.path() + "/fragments.jsonl";
+  write_text(log, std::string(kRecordHeader) +
+                      // A text message in two fragments, answered whole by the server.
+                      R"({"type":"frame","conn":1,"t":1000,"dir":"client","opcode":1,"fin":false,"text":"hel"})" "\n"
+                      R"({"type":"frame","conn":1,"t":1100,"dir":"client","opcode":0,"fin":true,"text":"lo"})" "\n"
+                      R"({"type":"frame","conn":1,"t":1200,"dir":"server","opcode":1,"text":"hello"})" "\n"
+                      // A binary message with a ping between its fragments.
+                      R"({"type":"frame","conn":1,"t":2000,"dir":"client","opcode":2,"fin":false,"bytes":"/w=="})" "\n"
+                      R"({"type":"frame","conn":1,"t":2100,"dir":"client","opcode":9,"text":"p1"})" "\n"
+                      R"({"type":"frame","conn":1,"t":2150,"dir":"server","opcode":10,"text":"p1"})" "\n"
+                      R"({"type":"frame","conn":1,"t":2200,"dir":"client","opcode":0,"fin":true,"bytes":"/g=="})" "\n"
+                      R"({"type":"frame","conn":1,"t":2300,"dir":"server","opcode":2,"bytes":"//4="})" "\n"
+                      // An unsolicited pong (a heartbeat).
+                      R"({"type":"frame","conn":1,"t":3000,"dir":"client","opcode":10,"text":"beat"})" "\n"
+                      R"({"type":"close","conn":1,"t":4000,"code":1000,"reason":"","by":"client","clean":true})" "\n");
+  const ProcessResult r = replay({log, wire.proxy.url, "--speed", "max", "--compare-control"});
+  EXPECT_TRUE(r.exited_with(0)) << r.out << r.err;
+  EXPECT_EQ(r.out, "replay: 1 connection(s), 6 frame(s) sent, 3 expected, 3 matched, 0 difference(s)\n");
+
+  struct Seen {
+    int opcode;
+    bool fin;
+    std::string payload;  // text, or base64 bytes (the binary payloads here are not UTF-8)
+  };
+  std::vector<Seen> client_frames;
+  bool first_compressed = false;
+  for (const auto& rec : wire.stop_and_read()) {
+    if (rec["type"] != "frame" || rec["dir"] != "client" || rec["opcode"] == 8) continue;
+    if (client_frames.empty()) first_compressed = rec["compressed"].get<bool>();
+    client_frames.push_back({rec["opcode"].get<int>(), rec["fin"].get<bool>(),
+                             rec.contains("text") ? rec["text"].get<std::string>() : rec["bytes"].get<std::string>()});
+  }
+  const std::vector<std::tuple<int, bool, std::string>> expected = {
+      {1, false, "hel"}, {0, true, "lo"}, {2, false, "/w=="}, {9, true, "p1"}, {0, true, "/g=="}, {10, true, "beat"}};
+  ASSERT_EQ(client_frames.size(), expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(client_frames[i].opcode, std::get<0>(expected[i])) << i;
+    EXPECT_EQ(client_frames[i].fin, std::get<1>(expected[i])) << i;
+    EXPECT_EQ(client_frames[i].payload, std::get<2>(expected[i])) << i;
+  }
+  // Compressed anew per message across its fragments (the replay negotiated permessage-deflate).
+  EXPECT_TRUE(first_compressed);
+}
+
+TEST(ReplayFidelity, AnInvalidClientFrameIsSentRawAndTheServersCloseIsExpected) {
+  RecordedEcho wire;
+  ASSERT_FALSE(wire.proxy.url.empty());
+  const std::string log = wire.dir.path() + "/invalid.jsonl";
+  write_text(log, std::string(kRecordHeader) +
+                      R"({"type":"frame","conn":1,"t":1000,"dir":"client","opcode":1,"text":"ok"})" "\n"
+                      R"({"type":"frame","conn":1,"t":1100,"dir":"server","opcode":1,"text":"ok"})" "\n"
+                      R"({"type":"frame","conn":1,"t":2000,"dir":"client","opcode":1,"rsv":2,"text":"bad","invalid":"reserved bits set without a negotiated extension"})" "\n"
+                      R"({"type":"close","conn":1,"t":2100,"code":1002,"reason":"","by":"client","clean":false})" "\n");
+  const ProcessResult r = replay({log, wire.proxy.url, "--speed", "max", "--timeout", "2s"});
+  EXPECT_TRUE(r.exited_with(0)) << r.out << r.err;
+  EXPECT_EQ(r.out, "replay: 1 connection(s), 2 frame(s) sent, 1 expected, 1 matched, 0 difference(s)\n");
+  // The proxy saw the raw frame, logged it as invalid, and failed the connection with 1002.
+  bool invalid_logged = false;
+  bool closed_1002 = false;
+  for (const auto& rec : wire.stop_and_read()) {
+    if (rec["type"] == "frame" && rec.contains("invalid")) {
+      invalid_logged = rec["dir"] == "client" && rec["rsv"] == 2 && rec["text"] == "bad";
+    }
+    if (rec["type"] == "close") closed_1002 = rec["code"] == 1002;
+  }
+  EXPECT_TRUE(invalid_logged);
+  EXPECT_TRUE(closed_1002);
+}
+
+TEST(ReplayFidelity, AnotherCloseCodeAfterTheInvalidFrameIsADifference) {
+  // The recording says the server failed the connection with 1007; echo fails it with 1002.
+  Server echo({"echo"});
+  ASSERT_FALSE(echo.url.empty());
+  TempDir dir;
+  const std::string log = dir.path() + "/invalid.jsonl";
+  write_text(log, std::string(kRecordHeader) +
+                      R"({"type":"frame","conn":1,"t":1000,"dir":"client","opcode":1,"rsv":2,"text":"x","invalid":"reserved bits set without a negotiated extension"})" "\n"
+                      R"({"type":"close","conn":1,"t":1100,"code":1007,"reason":"","by":"client","clean":false})" "\n");
+  const ProcessResult r = replay({log, echo.url, "--speed", "max", "--timeout", "2s"});
+  EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
+  EXPECT_NE(r.out.find("close: expected 1007 from the server, got 1002"), std::string::npos) << r.out;
 }
 
 }  // namespace
