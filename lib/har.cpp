@@ -11,7 +11,9 @@
 #include <map>
 #include <sstream>
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include "lib/ascii.h"
 #include "lib/base64.h"
@@ -36,6 +38,8 @@ constexpr std::uint8_t kTextOpcode = 1;
 constexpr std::uint8_t kBinaryOpcode = 2;
 constexpr std::uint8_t kContinuationOpcode = 0;
 constexpr std::uint8_t kFirstControlOpcode = 8;
+// A message buffer larger than this is given back after use rather than kept for the next one.
+constexpr std::size_t kKeptMessageBytes = std::size_t{1} << 20;
 
 // RFC 3339 ("2026-11-26T04:05:06.123Z", or with a "+01:00" offset) to epoch seconds.
 bool parse_rfc3339(const std::string& text, double& out) {
@@ -260,57 +264,196 @@ Error write_session_log(const HarSession& session, const std::string& log_path) 
   return {};
 }
 
+namespace {
+
+// Connections overlap in a log but each HAR entry holds its own messages, so the writer cannot
+// emit messages as it reads them. It spools them instead, in one pass, to an unlinked file beside
+// the output: each message is appended with room for a link to the connection's next one, which
+// is patched in when that one comes. Memory holds a few numbers per connection; disk holds about
+// the HAR's size once more, until the entries are written out by following the links.
+class Spool {
+ public:
+  static constexpr std::uint64_t kNone = ~std::uint64_t{0};
+
+  ~Spool() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  Error open(const std::string& beside) {
+    std::string pattern = beside + ".spool-XXXXXX";
+    fd_ = ::mkstemp(pattern.data());
+    if (fd_ < 0) return Error(Errc::kCannotCreateOutput, fmt::format("{}: {}", pattern, std::strerror(errno)));
+    ::unlink(pattern.c_str());  // gone when closed, whatever happens
+    return {};
+  }
+
+  // Appends `text`, linked after `previous` (kNone for a chain's first); returns its offset.
+  std::uint64_t append(std::string_view text, std::uint64_t previous) {
+    const std::uint64_t at = end_;
+    char head[kHeadBytes];
+    const std::uint64_t next = kNone;
+    const auto size = static_cast<std::uint32_t>(text.size());
+    std::memcpy(head, &next, sizeof next);
+    std::memcpy(head + sizeof next, &size, sizeof size);
+    write_at(head, kHeadBytes, at);
+    write_at(text.data(), text.size(), at + kHeadBytes);
+    end_ += kHeadBytes + text.size();
+    if (previous != kNone) write_at(&at, sizeof at, previous);
+    return at;
+  }
+
+  // The text at `at` into `text`; returns the offset of the next one in its chain.
+  std::uint64_t read(std::uint64_t at, std::string& text) {
+    char head[kHeadBytes];
+    read_at(head, kHeadBytes, at);
+    std::uint64_t next = kNone;
+    std::uint32_t size = 0;
+    std::memcpy(&next, head, sizeof next);
+    std::memcpy(&size, head + sizeof next, sizeof size);
+    text.resize(size);
+    read_at(text.data(), size, at + kHeadBytes);
+    return next;
+  }
+
+  // The first I/O failure, if any (later calls do nothing useful after one).
+  const Error& error() const { return error_; }
+
+ private:
+  static constexpr std::size_t kHeadBytes = sizeof(std::uint64_t) + sizeof(std::uint32_t);
+
+  void write_at(const void* data, std::size_t size, std::uint64_t at) {
+    const char* p = static_cast<const char*>(data);
+    while (size > 0 && !error_) {
+      const ssize_t n = ::pwrite(fd_, p, size, static_cast<off_t>(at));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        error_ = Error(Errc::kIoError, fmt::format("HAR spool: {}", std::strerror(errno)));
+        return;
+      }
+      p += n;
+      size -= static_cast<std::size_t>(n);
+      at += static_cast<std::uint64_t>(n);
+    }
+  }
+  void read_at(void* data, std::size_t size, std::uint64_t at) {
+    char* p = static_cast<char*>(data);
+    while (size > 0 && !error_) {
+      const ssize_t n = ::pread(fd_, p, size, static_cast<off_t>(at));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        error_ = Error(Errc::kIoError, fmt::format("HAR spool: {}", n == 0 ? "short read" : std::strerror(errno)));
+        return;
+      }
+      p += n;
+      size -= static_cast<std::size_t>(n);
+      at += static_cast<std::uint64_t>(n);
+    }
+  }
+
+  int fd_ = -1;
+  std::uint64_t end_ = 0;
+  Error error_;
+};
+
+// A HAR entry's fixed part (everything but its duration and messages), compact JSON.
+std::string entry_head(const OpenRecord& open, double open_time) {
+  const Json head = {
+      {"startedDateTime", format_rfc3339(open_time)},
+      {"request",
+       {{"method", "GET"},
+        {"url", open.url},
+        {"httpVersion", "HTTP/1.1"},
+        {"headers", headers_to(open.request)},
+        {"queryString", Json::array()},
+        {"cookies", Json::array()},
+        {"headersSize", -1},
+        {"bodySize", 0}}},
+      {"response",
+       {{"status", open.status},
+        {"statusText", std::string(ws::reason_phrase(open.status))},
+        {"httpVersion", "HTTP/1.1"},
+        {"headers", headers_to(open.response)},
+        {"cookies", Json::array()},
+        {"content", {{"size", 0}, {"mimeType", "x-unknown"}}},
+        {"redirectURL", ""},
+        {"headersSize", -1},
+        {"bodySize", 0}}},
+      {"cache", Json::object()},
+      {"timings", {{"blocked", -1}, {"dns", -1}, {"ssl", -1}, {"connect", -1}, {"send", 0}, {"wait", 0}, {"receive", 0}}},
+      {"_resourceType", "websocket"}};
+  // Invalid UTF-8 cannot reach here (headers were made valid by the log).
+  return head.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+// A buffered output file that remembers its first failure.
+class Output {
+ public:
+  ~Output() {
+    if (file_ != nullptr) std::fclose(file_);
+  }
+  bool open(const std::string& path) {
+    path_ = path;
+    file_ = std::fopen(path.c_str(), "wb");
+    return file_ != nullptr;
+  }
+  void put(std::string_view text) {
+    if (file_ != nullptr && std::fwrite(text.data(), 1, text.size(), file_) != text.size() && !error_) {
+      error_ = Error(Errc::kIoError, fmt::format("{}: {}", path_, std::strerror(errno)));
+    }
+  }
+  Error close() {
+    if (file_ != nullptr && std::fclose(file_) != 0 && !error_) {
+      error_ = Error(Errc::kIoError, fmt::format("{}: {}", path_, std::strerror(errno)));
+    }
+    file_ = nullptr;
+    return error_;
+  }
+
+ private:
+  std::FILE* file_ = nullptr;
+  std::string path_;
+  Error error_;
+};
+
+}  // namespace
+
 Error write_har(const std::string& log_path, const std::string& har_path) {
   Error error;
   auto reader = session::SessionReader::open(log_path, error);
   if (!reader) return error;
+  Output out;
+  if (!out.open(har_path)) return Error(Errc::kCannotCreateOutput, fmt::format("{}: {}", har_path, std::strerror(errno)));
+  Spool spool;
+  if ((error = spool.open(har_path))) return error;
   double started = 0;
   parse_rfc3339(reader->header().started, started);
+  // Per connection: where its parts are in the spool, and the message being joined per direction.
   struct Entry {
-    Json json;
+    std::uint64_t head = Spool::kNone;
+    std::uint64_t first = Spool::kNone;
+    std::uint64_t last = Spool::kNone;
     double open_time = 0;
-    std::string message[2];  // a fragmented message being joined, per direction
+    double duration_ms = 0;
+    std::string message[2];
     std::uint8_t message_opcode[2] = {0, 0};
     bool in_message[2] = {false, false};
   };
   std::map<std::uint64_t, Entry> entries;  // by connection id; HAR lists them in that order
   const auto at = [&](std::uint64_t t_us) { return started + static_cast<double>(t_us) / kMicrosPerSecond; };
   while (auto record = reader->next(error)) {
+    if (spool.error()) return spool.error();
     if (const auto* open = std::get_if<OpenRecord>(&*record)) {
       Entry& e = entries[open->conn];
+      e = Entry{};
       e.open_time = at(open->t_us);
-      e.json = {
-          {"startedDateTime", format_rfc3339(e.open_time)},
-          {"time", 0},
-          {"request",
-           {{"method", "GET"},
-            {"url", open->url},
-            {"httpVersion", "HTTP/1.1"},
-            {"headers", headers_to(open->request)},
-            {"queryString", Json::array()},
-            {"cookies", Json::array()},
-            {"headersSize", -1},
-            {"bodySize", 0}}},
-          {"response",
-           {{"status", open->status},
-            {"statusText", std::string(ws::reason_phrase(open->status))},
-            {"httpVersion", "HTTP/1.1"},
-            {"headers", headers_to(open->response)},
-            {"cookies", Json::array()},
-            {"content", {{"size", 0}, {"mimeType", "x-unknown"}}},
-            {"redirectURL", ""},
-            {"headersSize", -1},
-            {"bodySize", 0}}},
-          {"cache", Json::object()},
-          {"timings", {{"blocked", -1}, {"dns", -1}, {"ssl", -1}, {"connect", -1}, {"send", 0}, {"wait", 0}, {"receive", 0}}},
-          {"_resourceType", "websocket"},
-          {"_webSocketMessages", Json::array()}};
+      e.head = spool.append(entry_head(*open, e.open_time), Spool::kNone);
       continue;
     }
     const auto* f = std::get_if<FrameRecord>(&*record);
     if (f == nullptr) continue;
     const auto it = entries.find(f->conn);
-    if (it == entries.end() || f->opcode >= kFirstControlOpcode) continue;
+    // Control frames have no place in HAR, nor do frames that broke the protocol (never relayed).
+    if (it == entries.end() || f->opcode >= kFirstControlOpcode || !f->invalid.empty()) continue;
     Entry& e = it->second;
     const int d = f->dir == Direction::kClient ? 0 : 1;
     if (f->opcode != kContinuationOpcode) {
@@ -324,7 +467,7 @@ Error write_har(const std::string& log_path, const std::string& har_path) {
     }
     if (!f->fin) continue;
     e.in_message[d] = false;
-    const std::string& payload = e.message[d];
+    std::string& payload = e.message[d];
     const bool text = e.message_opcode[d] == kTextOpcode;
     Json m = {{"type", d == 0 ? "send" : "receive"},
               {"time", at(f->t_us)},
@@ -338,23 +481,36 @@ Error write_har(const std::string& log_path, const std::string& har_path) {
     } else {
       m["data"] = base64_encode(payload);
     }
-    e.json["_webSocketMessages"].push_back(std::move(m));
-    e.json["time"] = (at(f->t_us) - e.open_time) * kMillisPerSecond;
+    e.last = spool.append(m.dump(-1, ' ', false, Json::error_handler_t::replace), e.last);
+    if (e.first == Spool::kNone) e.first = e.last;
+    e.duration_ms = (at(f->t_us) - e.open_time) * kMillisPerSecond;
+    // A huge message must not pin its buffer for the rest of the conversion.
+    if (payload.capacity() > kKeptMessageBytes) std::string().swap(payload);
   }
   if (error) return error;
-  Json doc = {{"log",
-               {{"version", "1.2"},
-                {"creator", {{"name", "wstool"}, {"version", std::string(wstool_version())}}},
-                {"pages", Json::array()},
-                {"entries", Json::array()}}}};
-  for (auto& [conn, e] : entries) doc["log"]["entries"].push_back(std::move(e.json));
-  std::ofstream out(har_path, std::ios::binary | std::ios::trunc);
-  if (!out) return Error(Errc::kCannotCreateOutput, fmt::format("{}: {}", har_path, std::strerror(errno)));
-  // Invalid UTF-8 cannot reach here (text is checked, headers were made valid by the log).
-  out << doc.dump(2, ' ', false, Json::error_handler_t::replace) << '\n';
-  out.flush();
-  if (!out) return Error(Errc::kIoError, fmt::format("{}: {}", har_path, std::strerror(errno)));
-  return {};
+  out.put(fmt::format("{{\n  \"log\": {{\n    \"version\": \"1.2\",\n    \"creator\": {},\n    \"pages\": [],\n"
+                      "    \"entries\": [",
+                      Json({{"name", "wstool"}, {"version", std::string(wstool_version())}}).dump()));
+  std::string text;
+  bool first_entry = true;
+  for (const auto& [conn, e] : entries) {
+    spool.read(e.head, text);
+    text.pop_back();  // the head's closing brace: the duration and messages follow
+    out.put(first_entry ? "\n      " : ",\n      ");
+    first_entry = false;
+    out.put(text);
+    out.put(fmt::format(",\"time\":{},\"_webSocketMessages\":[", Json(e.duration_ms).dump()));
+    for (std::uint64_t m = e.first; m != Spool::kNone && !spool.error();) {
+      const bool first_message = m == e.first;
+      m = spool.read(m, text);
+      out.put(first_message ? "\n        " : ",\n        ");
+      out.put(text);
+    }
+    out.put(e.first == Spool::kNone ? "]}" : "\n      ]}");
+    if (spool.error()) return spool.error();
+  }
+  out.put("\n    ]\n  }\n}\n");
+  return out.close();
 }
 
 Error convert_session_file(const std::string& in, const std::string& out) {

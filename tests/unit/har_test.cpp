@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 
 #include "tests/support/run_process.h"
 
@@ -101,6 +102,53 @@ TEST(Har, SessionLogFragmentsAreJoinedAndControlFramesLeftOut) {
   ASSERT_FALSE(read_har(har, s));
   ASSERT_EQ(s.records.size(), 2U);
   EXPECT_EQ(std::get<FrameRecord>(s.records[1]).payload, "hello");
+}
+
+TEST(Har, InterleavedConnectionsEachKeepTheirOwnMessagesInOrder) {
+  // The writer spools messages and writes each entry whole: connections that overlap in the log
+  // (and one that never sends anything) still come out as separate entries, in id order.
+  test::TempDir dir;
+  const std::string log = dir.path() + "/two.jsonl";
+  {
+    std::ofstream out(log);
+    out << R"({"type":"header","version":1,"started":"2026-11-26T04:05:06.000Z","capturedBy":"record"})" "\n"
+        << R"({"type":"open","conn":2,"t":0,"url":"ws://h/b"})" "\n"
+        << R"({"type":"open","conn":1,"t":1,"url":"ws://h/a"})" "\n"
+        << R"({"type":"open","conn":3,"t":2,"url":"ws://h/c"})" "\n";
+    for (int i = 0; i < 50; ++i) {
+      out << R"({"type":"frame","conn":1,"t":)" << 10 + i << R"(,"dir":"client","opcode":1,"text":"a)" << i << "\"}\n"
+          << R"({"type":"frame","conn":2,"t":)" << 10 + i << R"(,"dir":"server","opcode":2,"bytes":"AAE="})" "\n";
+    }
+    // A frame that broke the protocol was never relayed: it has no place in HAR.
+    out << R"({"type":"frame","conn":1,"t":90,"dir":"client","opcode":1,"rsv":2,"text":"bad","invalid":"reserved bits"})" "\n";
+  }
+  const std::string har = dir.path() + "/two.har";
+  ASSERT_FALSE(convert_session_file(log, har));
+  HarSession s;
+  ASSERT_FALSE(read_har(har, s));
+  std::vector<std::string> a_texts;
+  std::size_t b_count = 0;
+  std::map<std::uint64_t, std::string> urls;
+  for (const auto& r : s.records) {
+    if (const auto* o = std::get_if<OpenRecord>(&r)) urls[o->conn] = o->url;
+    if (const auto* f = std::get_if<FrameRecord>(&r)) {
+      if (urls[f->conn] == "ws://h/a") a_texts.push_back(f->payload);
+      if (urls[f->conn] == "ws://h/b") {
+        ++b_count;
+        EXPECT_EQ(f->payload, std::string("\x00\x01", 2));
+        EXPECT_EQ(f->dir, Direction::kServer);
+      }
+    }
+  }
+  ASSERT_EQ(urls.size(), 3U);
+  EXPECT_EQ(urls[1], "ws://h/a");  // entries in connection-id order
+  EXPECT_EQ(urls[2], "ws://h/b");
+  EXPECT_EQ(urls[3], "ws://h/c");
+  ASSERT_EQ(a_texts.size(), 50U);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(a_texts[static_cast<std::size_t>(i)], "a" + std::to_string(i));
+  EXPECT_EQ(b_count, 50U);
+  // No spool file is left beside the output.
+  EXPECT_EQ(test::read_file(har).find("spool"), std::string::npos);
 }
 
 }  // namespace
