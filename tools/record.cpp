@@ -178,14 +178,14 @@ struct Recorder final : ws::ConnectionHandler {
   void on_ping(ws::Connection& conn, std::string_view payload) override {
     Pair* pair = static_cast<Pair*>(conn.user_data());
     if (pair == nullptr) return;
-    control(*pair, true, ws::opcode::kPing, payload);
     if (pair->up != nullptr) pair->up->ping(payload);
+    control(*pair, true, ws::opcode::kPing, payload);
   }
   void on_pong(ws::Connection& conn, std::string_view payload) override {
     Pair* pair = static_cast<Pair*>(conn.user_data());
     if (pair == nullptr) return;
-    control(*pair, true, ws::opcode::kPong, payload);
     if (pair->up != nullptr) pair->up->pong(payload);
+    control(*pair, true, ws::opcode::kPong, payload);
   }
   void on_invalid_frame(ws::Connection& conn, const ws::InvalidFrame& frame) override {
     Pair* pair = static_cast<Pair*>(conn.user_data());
@@ -205,8 +205,10 @@ struct Recorder final : ws::ConnectionHandler {
     bool& text = pair.text_message[from_client ? 0 : 1];
     if (frame.opcode != ws::opcode::kContinuation) text = frame.opcode == ws::opcode::kText;
     const std::string_view payload(reinterpret_cast<const char*>(frame.data), frame.size);
-    record_frame(pair.id, from_client, frame.opcode, frame.fin, frame.rsv, frame.compressed, payload, text);
+    // Relayed first (the engine writes it to the socket at once), logged after: formatting and
+    // writing the log line stays off the relayed frame's latency.
     if (to != nullptr) to->send_frame(frame.opcode, frame.fin, frame.data, frame.size);
+    record_frame(pair.id, from_client, frame.opcode, frame.fin, frame.rsv, frame.compressed, payload, text);
   }
   void control(Pair& pair, bool from_client, std::uint8_t opcode, std::string_view payload) {
     record_frame(pair.id, from_client, opcode, true, 0, false, payload, false);
@@ -434,13 +436,13 @@ void Pair::on_open(ws::Connection& conn) {
 void Pair::on_data_frame(ws::Connection&, const ws::DataFrame& frame) { rec.relay(*this, false, frame, down); }
 
 void Pair::on_ping(ws::Connection&, std::string_view payload) {
-  rec.control(*this, false, ws::opcode::kPing, payload);
   if (down != nullptr) down->ping(payload);
+  rec.control(*this, false, ws::opcode::kPing, payload);
 }
 
 void Pair::on_pong(ws::Connection&, std::string_view payload) {
-  rec.control(*this, false, ws::opcode::kPong, payload);
   if (down != nullptr) down->pong(payload);
+  rec.control(*this, false, ws::opcode::kPong, payload);
 }
 
 void Pair::on_invalid_frame(ws::Connection&, const ws::InvalidFrame& frame) { rec.invalid(*this, false, frame); }
