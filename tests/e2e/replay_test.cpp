@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <fstream>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -11,8 +12,11 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "lib/frame.h"
+#include "lib/handshake.h"
 #include "tests/support/raw_socket.h"
 #include "tests/support/run_process.h"
+#include "tests/support/ws_frames.h"
 
 namespace wstool::test {
 namespace {
@@ -350,6 +354,75 @@ TEST(ReplayFidelity, AnotherCloseCodeAfterTheInvalidFrameIsADifference) {
   const ProcessResult r = replay({log, echo.url, "--speed", "max", "--timeout", "2s"});
   EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
   EXPECT_NE(r.out.find("close: expected 1007 from the server, got 1002"), std::string::npos) << r.out;
+}
+
+// One frame off a raw socket, unmasked; nullopt on timeout or EOF.
+struct RawFrame {
+  std::uint8_t opcode = 0;
+  std::string payload;
+};
+std::optional<RawFrame> read_raw_frame(Socket& s, std::string& buffer, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    ws::FrameHeader h;
+    const auto* data = reinterpret_cast<const std::uint8_t*>(buffer.data());
+    if (ws::decode_header(data, buffer.size(), h) == ws::HeaderStatus::kComplete &&
+        buffer.size() >= h.header_length + h.payload_length) {
+      RawFrame f{h.opcode, buffer.substr(h.header_length, static_cast<std::size_t>(h.payload_length))};
+      if (h.masked) ws::apply_mask(reinterpret_cast<std::uint8_t*>(f.payload.data()), f.payload.size(), h.mask_key, 0);
+      buffer.erase(0, h.header_length + static_cast<std::size_t>(h.payload_length));
+      return f;
+    }
+    const auto now = Clock::now();
+    if (now >= deadline) return std::nullopt;
+    const std::string more = s.read_some(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now));
+    if (more.empty() && s.eof()) return std::nullopt;
+    buffer += more;
+  }
+}
+
+TEST(ReplayFidelity, ARecordedPongWaitsForTheServersPingAndIsTheOnlyAnswer) {
+  // A hand-played server: it pings only after a pause, and must get the recorded pong after its
+  // ping, not before; a log of `record` holds every pong, so replay adds none of its own.
+  Listener listener;
+  TempDir dir;
+  const std::string log = dir.path() + "/pong.jsonl";
+  write_text(log, std::string(kRecordHeader) +
+                      R"({"type":"frame","conn":1,"t":500,"dir":"client","opcode":1,"text":"go"})" "\n"
+                      R"({"type":"frame","conn":1,"t":1000,"dir":"server","opcode":9,"text":"hb"})" "\n"
+                      R"({"type":"frame","conn":1,"t":1100,"dir":"client","opcode":10,"text":"hb"})" "\n"
+                      R"({"type":"close","conn":1,"t":2000,"code":1000,"reason":"","by":"client","clean":true})" "\n");
+  Process replayer({kBinary, "replay", log, "ws://127.0.0.1:" + std::to_string(listener.port()), "--speed", "max"});
+  auto accepted = listener.accept(5s);
+  ASSERT_TRUE(accepted);
+  Socket& conn = *accepted;
+  const std::string request = conn.read_until("\r\n\r\n", 5s);
+  const std::string key_line = "Sec-WebSocket-Key: ";
+  const std::size_t at = request.find(key_line);
+  ASSERT_NE(at, std::string::npos) << request;
+  const std::string key = request.substr(at + key_line.size(), request.find("\r\n", at) - at - key_line.size());
+  ASSERT_TRUE(conn.send_all("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                            "Sec-WebSocket-Accept: " + ws::accept_key_for(key) + "\r\n\r\n"));
+  std::string buffer;
+  auto go = read_raw_frame(conn, buffer, 5s);
+  ASSERT_TRUE(go);
+  EXPECT_EQ(go->payload, "go");
+  // At --speed max the pong is due at once, yet it waits for the ping.
+  EXPECT_FALSE(read_raw_frame(conn, buffer, 300ms)) << "the pong went out before the ping";
+  ASSERT_TRUE(conn.send_all(ws_frame(ws::opcode::kPing, "hb", false)));
+  auto pong = read_raw_frame(conn, buffer, 5s);
+  ASSERT_TRUE(pong);
+  EXPECT_EQ(pong->opcode, ws::opcode::kPong);
+  EXPECT_EQ(pong->payload, "hb");
+  // Then the recorded close, and no second pong before it.
+  auto close = read_raw_frame(conn, buffer, 5s);
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->opcode, ws::opcode::kClose);
+  ASSERT_TRUE(conn.send_all(ws_frame(ws::opcode::kClose, close_payload(1000, ""), false)));
+  conn.close();
+  const ProcessResult r = replayer.wait(5s);
+  EXPECT_TRUE(r.exited_with(0)) << r.out << r.err;
+  EXPECT_EQ(r.out, "replay: 1 connection(s), 2 frame(s) sent, 0 expected, 0 matched, 0 difference(s)\n");
 }
 
 }  // namespace
