@@ -319,8 +319,8 @@ struct Settings {
   milliseconds timeout{5000};
   bool compare_control = false;
   // Answer the server's pings as the engine would: for logs whose writer did not see every pong
-  // the client sent (connect's automatic ones, HAR). Logs of record and serve hold them all, and
-  // replay resends those instead.
+  // the client sent (connect's automatic ones; serve and HAR keep none). Logs of record hold them
+  // all, and replay resends those instead.
   bool answer_pings = true;
 };
 
@@ -1160,10 +1160,9 @@ ExitCode run_replay(const ReplayOptions& options) {
     if (!reader) return fail(error.message, exit_code_for(error.code));
     source = std::make_unique<LogSource>(std::move(reader));
   }
-  // record's proxy and serve saw every pong the client sent, and those are resent as recorded;
-  // connect's log lacks the pongs its engine sent by itself, and HAR has none.
-  const std::string captured_by = source->captured_by();
-  settings.answer_pings = captured_by != "record" && captured_by != "serve";
+  // record's proxy saw every pong the client sent, and those are resent as recorded; connect's
+  // log lacks the pongs its engine sent by itself, serve's logs data messages only, HAR has none.
+  settings.answer_pings = source->captured_by() != "record";
   // The results file is created up front: a run must not end in "cannot write the results".
   std::ofstream output;
   if (!options.output.empty()) {
