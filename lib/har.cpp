@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -279,9 +280,16 @@ class Spool {
     if (fd_ >= 0) ::close(fd_);
   }
 
+  // Beside `beside` (the output: a disk with room for it, where /tmp may be a small tmpfs), or
+  // in $TMPDIR (/tmp) when that directory cannot take it (-o /dev/stdout).
   Error open(const std::string& beside) {
     std::string pattern = beside + ".spool-XXXXXX";
     fd_ = ::mkstemp(pattern.data());
+    if (fd_ < 0) {
+      const char* tmpdir = std::getenv("TMPDIR");
+      pattern = std::string(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp") + "/wstool-har-spool-XXXXXX";
+      fd_ = ::mkstemp(pattern.data());
+    }
     if (fd_ < 0) return Error(Errc::kCannotCreateOutput, fmt::format("{}: {}", pattern, std::strerror(errno)));
     ::unlink(pattern.c_str());  // gone when closed, whatever happens
     return {};
