@@ -506,6 +506,10 @@ struct SessionWriter::Impl {
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
 
   std::mutex mutex;  // guards everything below
+  // The stdio buffer, ours: glibc ignores setvbuf's size when it is to allocate the buffer itself
+  // and uses st_blksize (4 KiB), which made a write(2) every few frames on the relay thread.
+  // Declared before `file`, and every file is closed before the writer goes.
+  std::unique_ptr<char[]> buffer = std::make_unique<char[]>(kWriteBufferBytes);
   std::FILE* file = nullptr;
   std::uint64_t file_bytes = 0;    // bytes in the current file, header included
   std::uint64_t header_bytes = 0;  // the current file's header line
@@ -521,7 +525,7 @@ struct SessionWriter::Impl {
       out_error = Error(Errc::kCannotCreateOutput, fmt::format("{}: {}", path, std::strerror(errno)));
       return false;
     }
-    std::setvbuf(file, nullptr, _IOFBF, kWriteBufferBytes);
+    std::setvbuf(file, buffer.get(), _IOFBF, kWriteBufferBytes);
     const std::string line = to_json_line(header) + '\n';
     file_bytes = 0;
     header_bytes = line.size();
