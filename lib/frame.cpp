@@ -114,30 +114,20 @@ std::size_t encode_header(std::uint8_t* out, const FrameHeader& h) {
 }
 
 void apply_mask(std::uint8_t* data, std::size_t size, std::uint32_t mask_key, std::size_t offset) {
+  // The key rotated to this offset's phase, repeated across a word: a word is a whole number of
+  // key periods, so the same pattern applies to every word. Words are read and written through
+  // memcpy wherever they fall: unaligned word access is cheap on every target we build for, and
+  // a bytewise run up to an alignment boundary cost more than the masking of a short message.
   std::uint8_t key[kMaskKeyBytes];
   std::memcpy(key, &mask_key, kMaskKeyBytes);
-  std::size_t phase = offset % kMaskKeyBytes;
-  std::size_t i = 0;
-
-  // Bytewise up to a word boundary so the word loop reads aligned memory.
-  const auto misalign = reinterpret_cast<std::uintptr_t>(data) % sizeof(std::uint64_t);
-  std::size_t head = misalign == 0 ? 0 : sizeof(std::uint64_t) - misalign;
-  if (head > size) head = size;
-  for (; i < head; ++i) {
-    data[i] ^= key[phase];
-    phase = (phase + 1) % kMaskKeyBytes;
-  }
-
-  // The key rotated to the current phase, repeated across a word: a word is a whole number of
-  // key periods, so the same pattern applies to every word.
   std::uint8_t pattern_bytes[sizeof(std::uint64_t)];
-  for (std::size_t j = 0; j < sizeof(pattern_bytes); ++j) {
-    pattern_bytes[j] = key[(phase + j) % kMaskKeyBytes];
-  }
+  for (std::size_t j = 0; j < kMaskKeyBytes; ++j) pattern_bytes[j] = key[(offset + j) % kMaskKeyBytes];
+  std::memcpy(pattern_bytes + kMaskKeyBytes, pattern_bytes, kMaskKeyBytes);
   std::uint64_t pattern;
   std::memcpy(&pattern, pattern_bytes, sizeof(pattern));
   constexpr std::size_t kWordsPerStep = 4;
   constexpr std::size_t kStepBytes = kWordsPerStep * sizeof(std::uint64_t);
+  std::size_t i = 0;
   for (; size - i >= kStepBytes; i += kStepBytes) {
     std::uint64_t w[kWordsPerStep];
     std::memcpy(w, data + i, kStepBytes);
