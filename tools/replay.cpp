@@ -705,8 +705,9 @@ class ConnectionReplay final : public ws::ConnectionHandler {
         sent = conn_ptr_->send_frame(f.opcode, f.fin, data, f.payload.size());
         if (!sent && !warned_unsendable_) {
           warned_unsendable_ = true;
-          report_.warning(fmt::format("conn {}: a recorded client frame does not continue the fragment sequence "
-                                      "(opcode {}, fin {}): skipped", conn_, f.opcode, f.fin));
+          report_.warning(fmt::format("conn {}: a recorded client frame (opcode {}, fin {}) could not be sent: it does "
+                                      "not continue the fragment sequence, or the connection is closing",
+                                      conn_, f.opcode, f.fin));
         }
         break;
       case Outgoing::kPingFrame: sent = conn_ptr_->ping(f.payload); break;
