@@ -66,7 +66,6 @@ constexpr std::size_t kMaxPathsPerDifference = 8;
 // Payload bytes shown in a diff line.
 constexpr std::size_t kPreviewBytes = 120;
 constexpr std::uint8_t kContinuation = 0;
-constexpr std::uint8_t kText = 1;
 constexpr std::uint8_t kBinary = 2;
 constexpr std::uint8_t kClose = 8;
 constexpr std::uint8_t kPing = 9;
