@@ -4,6 +4,7 @@
 
 #include <openssl/rand.h>
 
+#include <array>
 #include <cstring>
 
 #include "lib/permessage_deflate.h"
@@ -22,6 +23,23 @@ constexpr std::size_t kMaskKeyBatch = 256;
 // overhead; anything far past the limit is rejected before inflating.
 constexpr std::size_t kCompressedSlackBytes = 1024;
 
+// Masking keys come from OpenSSL's CSPRNG (RFC 6455 10.3), fetched in batches, one batch per
+// thread: a batch per session would cost every client connection that ever sent a frame 1 KiB.
+std::uint32_t next_mask_key() {
+  thread_local std::array<std::uint32_t, kMaskKeyBatch> keys{};
+  thread_local std::size_t left = 0;
+  if (left == 0) {
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(keys.data()),
+                   static_cast<int>(keys.size() * sizeof(std::uint32_t))) != 1) {
+      // OpenSSL's generator does not fail once seeded; should it, an all-zero key is still a
+      // valid frame, merely unmasked in effect.
+      keys.fill(0u);
+    }
+    left = keys.size();
+  }
+  return keys[--left];
+}
+
 }  // namespace
 
 Session::Session(Role role, std::size_t max_message_bytes)
@@ -30,21 +48,6 @@ Session::Session(Role role, std::size_t max_message_bytes)
 Session::~Session() = default;
 
 void Session::enable_deflate(std::unique_ptr<DeflateCodec> codec) { deflate_ = std::move(codec); }
-
-std::uint32_t Session::next_mask_key() {
-  if (mask_keys_.empty()) {
-    mask_keys_.resize(kMaskKeyBatch);
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(mask_keys_.data()),
-                   static_cast<int>(mask_keys_.size() * sizeof(std::uint32_t))) != 1) {
-      // OpenSSL's generator does not fail once seeded; should it, an all-zero key is still a
-      // valid frame, merely unmasked in effect.
-      std::fill(mask_keys_.begin(), mask_keys_.end(), 0u);
-    }
-  }
-  std::uint32_t key = mask_keys_.back();
-  mask_keys_.pop_back();
-  return key;
-}
 
 bool Session::check_header(const FrameHeader& h, SessionEvents& events) {
   const bool control = is_control_opcode(h.opcode);
@@ -257,8 +260,9 @@ void Session::deliver_frame(const FrameHeader& h, const std::uint8_t* data, std:
 }
 
 void Session::release_idle_buffers() {
-  if (out_.empty() && out_.capacity() > kKeptBufferBytes) std::vector<std::uint8_t>().swap(out_);
-  if (scratch_.capacity() > kKeptBufferBytes) std::vector<std::uint8_t>().swap(scratch_);
+  if (out_.empty() && out_.capacity() > 0) std::vector<std::uint8_t>().swap(out_);
+  if (scratch_.capacity() > 0) std::vector<std::uint8_t>().swap(scratch_);
+  if (!in_message_ && message_.capacity() > 0) std::vector<std::uint8_t>().swap(message_);
 }
 
 void Session::handle_control(const FrameHeader& h, std::uint8_t* payload, SessionEvents& events) {
