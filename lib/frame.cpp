@@ -117,11 +117,14 @@ void apply_mask(std::uint8_t* data, std::size_t size, std::uint32_t mask_key, st
   // The key rotated to the current phase, repeated across a word: a word is a whole number of
   // key periods, so the same pattern applies to every word. Words are read and written
   // unaligned (memcpy): no bytewise head, which costs as much as the rest for small frames.
-  std::uint8_t key[kMaskKeyBytes];
-  std::memcpy(key, &mask_key, kMaskKeyBytes);
-  const std::size_t phase = offset % kMaskKeyBytes;
   std::uint8_t rotated[kMaskKeyBytes];
-  for (std::size_t j = 0; j < kMaskKeyBytes; ++j) rotated[j] = key[(phase + j) % kMaskKeyBytes];
+  std::memcpy(rotated, &mask_key, kMaskKeyBytes);
+  const std::size_t phase = offset % kMaskKeyBytes;
+  if (phase != 0) {
+    std::uint8_t key[kMaskKeyBytes];
+    std::memcpy(key, rotated, kMaskKeyBytes);
+    for (std::size_t j = 0; j < kMaskKeyBytes; ++j) rotated[j] = key[(phase + j) % kMaskKeyBytes];
+  }
   std::uint32_t half;
   std::memcpy(&half, rotated, sizeof half);
   const std::uint64_t pattern = (std::uint64_t{half} << 32) | half;  // the same either endianness

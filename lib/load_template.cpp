@@ -188,6 +188,23 @@ void LoadTemplate::set_id(std::string& out, std::uint64_t id) const {
 }
 
 bool find_correlation_id(std::string_view text, std::uint64_t& id) {
+  // Where load's own messages put it: at the start, then the first run is that one. Checked and
+  // read in one pass (an echo's every reply goes through here).
+  if (text.size() >= kCorrelationIdDigits &&
+      (text.size() == kCorrelationIdDigits ||
+       kHexValues[static_cast<unsigned char>(text[kCorrelationIdDigits])] == kNotADigit)) {
+    std::uint64_t value = 0;
+    unsigned bad = 0;
+    for (std::size_t i = 0; i < kCorrelationIdDigits; ++i) {
+      const unsigned digit = kHexValues[static_cast<unsigned char>(text[i])];
+      bad |= digit;
+      value = (value << kBitsPerHexDigit) | (digit & kHexDigitMask);
+    }
+    if (bad <= kHexDigitMask) {  // every digit below 16: none was kNotADigit
+      id = value;
+      return true;
+    }
+  }
   return find_run(text, kCorrelationIdDigits, kHexValues, kHexBase, id);
 }
 

@@ -16,6 +16,9 @@ namespace {
 // Buffers up to this size are kept between messages; larger ones are given back.
 constexpr std::size_t kKeptBufferBytes = std::size_t{64} << 10;
 
+// Frames with at most this much payload are assembled on the stack, then appended at once.
+constexpr std::size_t kSmallFramePayloadBytes = 128;
+
 // Masking keys fetched from the CSPRNG at once; refills are rare and cheap.
 constexpr std::size_t kMaskKeyBatch = 256;
 
@@ -338,6 +341,16 @@ void Session::append_frame(std::uint8_t op, bool fin, std::uint8_t rsv, const st
   h.payload_length = size;
   h.masked = role_ == Role::kClient;
   if (h.masked) h.mask_key = next_mask_key();
+  if (size <= kSmallFramePayloadBytes) {
+    // Small frames (most control frames, chat-sized messages) are built whole on the stack and
+    // appended with one insert.
+    std::uint8_t frame[kMaxFrameHeaderBytes + kSmallFramePayloadBytes];
+    const std::size_t header_bytes = encode_header(frame, h);
+    if (size > 0) std::memcpy(frame + header_bytes, data, size);
+    if (h.masked) apply_mask(frame + header_bytes, size, h.mask_key, 0);
+    out_.insert(out_.end(), frame, frame + header_bytes + size);
+    return;
+  }
   // insert() rather than resize(): no zero-filling of a payload about to be overwritten.
   std::uint8_t header[kMaxFrameHeaderBytes];
   const std::size_t header_bytes = encode_header(header, h);

@@ -477,6 +477,8 @@ class LoadThread {
     partial.received = second_.received;
     partial.errors = second_.errors;
     partial.open = open_list_.size();
+    // The run's latency is the sum of its seconds': recorded once per reply, merged once a second.
+    latency.merge(*second_latency_);
     partial.latency = std::move(second_latency_);
     second_latency_ = std::make_unique<LatencyHistogram>();
     second_ = {};
@@ -681,6 +683,9 @@ class LoadThread {
   }
 
   void on_echo_reply(ConnState& state, std::uint8_t opcode, std::string_view text, Clock::time_point now) {
+    // A reply after the end was counted unanswered then (and its connection's waiting count
+    // cleared): it must not count again, nor into latency.
+    if (finished_) return;
     std::uint64_t seq = 0;
     if (!reply_seq(state, opcode, text, seq)) return;
     if (seq < state.base || seq >= state.seq) return;
@@ -688,7 +693,6 @@ class LoadThread {
     if (!p.waiting) return;
     p.waiting = false;
     const std::int64_t at = since(plan_.start, now);
-    latency.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, at - p.intended_ns)));
     second_latency_->record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, at - p.intended_ns)));
     service.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, at - p.sent_ns)));
     ++counts.messages_answered;
@@ -714,7 +718,6 @@ class LoadThread {
     if (!find_timestamp_ns(correlated(text), sent_ns)) return;
     const std::uint64_t now_ns = wall_ns();
     const std::uint64_t took = now_ns > sent_ns ? now_ns - sent_ns : 0;
-    latency.record(took);
     service.record(took);
     second_latency_->record(took);
   }
@@ -801,7 +804,6 @@ class LoadThread {
     if (state.sent_since_expect) {
       state.sent_since_expect = false;
       const auto took = static_cast<std::uint64_t>(std::max<std::int64_t>(0, since(state.last_send, now)));
-      latency.record(took);
       service.record(took);
       second_latency_->record(took);
       ++counts.messages_answered;
