@@ -5,6 +5,10 @@
 #include <array>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "lib/utf8.h"
 
 namespace wstool::ws {
@@ -130,6 +134,24 @@ void apply_mask(std::uint8_t* data, std::size_t size, std::uint32_t mask_key, st
   const std::uint64_t pattern = (std::uint64_t{half} << 32) | half;  // the same either endianness
 
   std::size_t i = 0;
+#if defined(__SSE2__)
+  // Every x86-64 has SSE2: 64 bytes per step in four 16-byte registers (big frames are masked
+  // and unmasked once per byte on each side: this is a load test's per-byte cost).
+  constexpr std::size_t kVectorBytes = sizeof(__m128i);
+  constexpr std::size_t kVectorsPerStep = 4;
+  const __m128i vector_pattern = _mm_set1_epi32(static_cast<int>(half));
+  for (; size - i >= kVectorBytes * kVectorsPerStep; i += kVectorBytes * kVectorsPerStep) {
+    auto* at = reinterpret_cast<__m128i*>(data + i);
+    const __m128i a = _mm_xor_si128(_mm_loadu_si128(at), vector_pattern);
+    const __m128i b = _mm_xor_si128(_mm_loadu_si128(at + 1), vector_pattern);
+    const __m128i c = _mm_xor_si128(_mm_loadu_si128(at + 2), vector_pattern);
+    const __m128i d = _mm_xor_si128(_mm_loadu_si128(at + 3), vector_pattern);
+    _mm_storeu_si128(at, a);
+    _mm_storeu_si128(at + 1, b);
+    _mm_storeu_si128(at + 2, c);
+    _mm_storeu_si128(at + 3, d);
+  }
+#endif
   constexpr std::size_t kWordsPerStep = 4;
   constexpr std::size_t kStepBytes = kWordsPerStep * sizeof(std::uint64_t);
   for (; size - i >= kStepBytes; i += kStepBytes) {
