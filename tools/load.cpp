@@ -389,7 +389,6 @@ class LoadThread {
              std::uint64_t quota, double rate, Collector& collector, Logger& log)
       : plan_(plan),
         index_(index),
-        first_conn_(first_conn),
         quota_(quota),
         rate_(rate),
         collector_(collector),
@@ -995,7 +994,6 @@ class LoadThread {
 
   Plan& plan_;
   unsigned index_;
-  std::uint64_t first_conn_;
   std::uint64_t quota_;
   double rate_;
   Collector& collector_;
