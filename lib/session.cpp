@@ -19,8 +19,9 @@ constexpr std::size_t kKeptBufferBytes = std::size_t{64} << 10;
 // Frames with at most this much payload are assembled on the stack, then appended at once.
 constexpr std::size_t kSmallFramePayloadBytes = 128;
 
-// Masking keys fetched from the CSPRNG at once; refills are rare and cheap.
-constexpr std::size_t kMaskKeyBatch = 256;
+// Masking keys fetched from the CSPRNG at once (per thread: 4 KiB): a fetch costs microseconds,
+// so a client sending small messages fast refills rarely.
+constexpr std::size_t kMaskKeyBatch = 1024;
 
 // A compressed frame payload can exceed the message it decodes to only by deflate's framing
 // overhead; anything far past the limit is rejected before inflating.

@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -590,7 +591,10 @@ class LoadThread {
     return p;
   }
 
-  void send_message(ConnState& state, Clock::time_point intended) {
+  // `sent_at`: when the caller already read the clock at this moment (a closed-loop reply that
+  // frees the slot: the reply's time is the next message's intended and send time alike).
+  void send_message(ConnState& state, Clock::time_point intended,
+                    std::optional<Clock::time_point> sent_at = std::nullopt) {
     if (state.conn == nullptr) return;  // ended by an earlier send (its queue overflowed, say)
     const std::uint64_t seq = state.seq;
     const std::uint64_t id = (state.index << kSeqBits) | (seq & ((std::uint64_t{1} << kSeqBits) - 1));
@@ -604,7 +608,8 @@ class LoadThread {
     } else {
       plan_.payload.render(message, {id, state.index, seq, plan_.payload.has_time() ? wall_ns() : 0}, rng_);
     }
-    const Clock::time_point sent = plan_.mode == Mode::kEcho ? Clock::now() : Clock::time_point{};
+    Clock::time_point sent{};
+    if (plan_.mode == Mode::kEcho) sent = sent_at ? *sent_at : Clock::now();
     if (!state.conn->send(plan_.opcode, reinterpret_cast<const std::uint8_t*>(message.data()), message.size())) {
       return;
     }
@@ -705,7 +710,7 @@ class LoadThread {
     // Closed loop: an answer frees a slot for the next message.
     if (!open_loop()) {
       if (may_send()) {
-        send_message(state, now);
+        send_message(state, now, now);
       } else if (waiting_ == 0) {
         begin_drain();
       }
