@@ -686,18 +686,11 @@ ExitCode run_chat(const ChatOptions& options) {
   Chat chat(options, screen, inbox, editor.get());
   auto kick = [&link, &chat] { link.post([&chat] { chat.kick(); }); };
 
-  std::mutex client_mutex;
-  ws::Client* current = nullptr;
   // Ends the session: closes an open connection, abandons one still connecting, wakes a wait.
   auto stop_all = [&](EndReason reason, std::uint16_t code) {
     link.stop();
     link.post([&chat, reason, code] { chat.end(reason, code); });
-    std::lock_guard<std::mutex> lock(client_mutex);
-    if (current != nullptr) current->post([&chat, &current, &client_mutex, code] {
-      if (chat.connection_open()) return;
-      std::lock_guard<std::mutex> inner(client_mutex);
-      if (current != nullptr) current->shutdown(code);
-    });
+    link.abandon_if_connecting([&chat] { return chat.connection_open(); }, code);
   };
 
   StdinReader reader(
@@ -737,15 +730,7 @@ ExitCode run_chat(const ChatOptions& options) {
     ws::ClientResult result;
     {
       ws::Client client(config, chat, log);
-      {
-        std::lock_guard<std::mutex> lock(client_mutex);
-        current = &client;
-      }
-      link.attach([&client](std::function<void()> task) { client.post(std::move(task)); });
-      if (!link.stopped()) result = client.run();
-      link.detach();
-      std::lock_guard<std::mutex> lock(client_mutex);
-      current = nullptr;
+      result = link.run(client);
     }
     if (link.stopped() || chat.ended()) break;
     const std::string where = redact_url(options.url);

@@ -9,6 +9,8 @@
 #include <mutex>
 #include <thread>
 
+#include "lib/engine.h"
+
 namespace wstool::tools {
 
 // The way from other threads (stdin, the deadline, signals) to whichever connection is current:
@@ -27,6 +29,33 @@ class Link {
   void post(std::function<void()> task) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (post_) post_(std::move(task));
+  }
+  // Runs `client` as the current connection until it ends (not at all when the session was
+  // stopped before): meanwhile post() and abandon_if_connecting() reach it.
+  ws::ClientResult run(ws::Client& client) {
+    {
+      std::lock_guard<std::mutex> lock(client_mutex_);
+      client_ = &client;
+    }
+    attach([&client](std::function<void()> task) { client.post(std::move(task)); });
+    ws::ClientResult result;
+    if (!stopped()) result = client.run();
+    detach();
+    std::lock_guard<std::mutex> lock(client_mutex_);
+    client_ = nullptr;
+    return result;
+  }
+  // Gives up a connection still being opened, with `code`; an open one is left alone (it closes
+  // through a post). `open` is asked on the connection's own thread.
+  void abandon_if_connecting(std::function<bool()> open, std::uint16_t code) {
+    std::lock_guard<std::mutex> lock(client_mutex_);
+    if (client_ == nullptr) return;
+    client_->post([this, open = std::move(open), code] {
+      if (open()) return;
+      // Its own mutex, not mutex_: shutdown may call handlers that post().
+      std::lock_guard<std::mutex> inner(client_mutex_);
+      if (client_ != nullptr) client_->shutdown(code);
+    });
   }
   // Asks the whole session to end (timeout, signal); wakes a reconnect wait.
   void stop() {
@@ -49,6 +78,8 @@ class Link {
   std::condition_variable wake_;
   Post post_;
   bool stopped_ = false;
+  std::mutex client_mutex_;
+  ws::Client* client_ = nullptr;  // the connection run() runs, under client_mutex_
 };
 
 // A deadline thread for --timeout: at the deadline it calls `fire` unless cancelled first.

@@ -862,17 +862,10 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
     Backoff backoff(kInitialBackoff, duration_cast<milliseconds>(options.reconnect_max_delay),
                     [&] { return uniform(random); });
     std::uint64_t failures = 0;
-    std::mutex client_mutex;
-    ws::Client* current = nullptr;
     auto stop_client = [&](EndReason reason, std::uint16_t code) {
       end_all(reason, code);
-      std::lock_guard<std::mutex> lock(client_mutex);
-      // Not open yet: give up connecting (an open connection closes with `code` via the post).
-      if (current != nullptr) current->post([&session, &current, &client_mutex, code] {
-        if (session.connection_open()) return;
-        std::lock_guard<std::mutex> inner(client_mutex);
-        if (current != nullptr) current->shutdown(code);
-      });
+      // Not open yet: give up connecting (an open connection closes with `code` via end_all).
+      link.abandon_if_connecting([&session] { return session.connection_open(); }, code);
     };
     {
       std::lock_guard<std::mutex> lock(signal_mutex);
@@ -886,15 +879,7 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
       ws::ClientResult result;
       {
         ws::Client client(config, session, log);
-        {
-          std::lock_guard<std::mutex> lock(client_mutex);
-          current = &client;
-        }
-        link.attach([&client](std::function<void()> task) { client.post(std::move(task)); });
-        if (!link.stopped()) result = client.run();
-        link.detach();
-        std::lock_guard<std::mutex> lock(client_mutex);
-        current = nullptr;
+        result = link.run(client);
       }
       last_error = result.error;
       last_refusal = result.response;

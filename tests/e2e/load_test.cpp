@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lib/engine.h"
+#include "tests/support/json_schema.h"
 #include "tests/support/raw_socket.h"
 #include "tests/support/run_process.h"
 
@@ -396,22 +397,12 @@ TEST(Load, AScriptJoinsARoomOnServeThenTalks) {
   EXPECT_TRUE(load({serve.url(), "--script", dir.path() + "/bad.json"}).exited_with(65));
 }
 
-// The python3 on PATH that has jsonschema, or "" (as load_report_test finds it).
-std::string python_with_jsonschema() {
-  for (const std::string candidate : {"/usr/bin/python3", "/usr/local/bin/python3"}) {
-    if (::access(candidate.c_str(), X_OK) != 0) continue;
-    if (run_process({candidate, "-c", "import jsonschema"}).exited_with(0)) return candidate;
-  }
-  return "";
-}
-
 // Documents written by real runs (complete, failed, interrupted, merged) validate against the
 // published schema, not only the ones lib/load_report's tests build by hand.
 TEST(Load, ResultsDocumentsOfRealRunsValidateAgainstTheSchema) {
   const std::string python = python_with_jsonschema();
   if (python.empty()) {
-    const char* required = std::getenv("WSTOOL_REQUIRE_JSONSCHEMA");
-    if (required != nullptr && std::string(required) == "1") FAIL() << "python3-jsonschema is missing";
+    if (jsonschema_required()) FAIL() << "python3-jsonschema is missing";
     GTEST_SKIP() << "python3-jsonschema is not installed (scripts/install-deps installs it)";
   }
   ServerProcess echo = start_echo();
@@ -426,9 +417,8 @@ TEST(Load, ResultsDocumentsOfRealRunsValidateAgainstTheSchema) {
   ASSERT_TRUE(load({echo.url(), "-c", "2", "--rate", "500/s", "--duration", "1s", "--binary", "-o", open}).exited_with(0));
   ASSERT_TRUE(load({"ws://127.0.0.1:" + std::to_string(dead_port) + "/", "-c", "2", "-o", failed}).exited_with(69));
   ASSERT_TRUE(load({"--merge", ok, open, failed, "-o", merged}).exited_with(0));
-  const ProcessResult valid = run_process({python, std::string(WSTOOL_SOURCE_DIR) + "/tests/support/validate_json_schema.py",
-                                           std::string(WSTOOL_SOURCE_DIR) + "/man/schemas/load-results-v1.json", ok,
-                                           open, failed, merged});
+  const ProcessResult valid = validate_against_schema(
+      python, std::string(WSTOOL_SOURCE_DIR) + "/man/schemas/load-results-v1.json", {ok, open, failed, merged});
   EXPECT_TRUE(valid.exited_with(0)) << valid.out << valid.err;
 }
 
