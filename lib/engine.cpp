@@ -37,9 +37,7 @@ using std::chrono::milliseconds;
 constexpr std::size_t kSharedReadBufferBytes = std::size_t{256} << 10;
 // TLS connections read into a buffer of their own (a pending TLS read owns its buffer).
 constexpr std::size_t kTlsReadBufferBytes = std::size_t{32} << 10;
-// Buffers larger than this are released once a connection has been quiet for
-// kBufferReleaseAfter, so idle connections stay small.
-constexpr std::size_t kKeptWriteBufferBytes = std::size_t{64} << 10;
+// A connection quiet for this long gives back its empty buffers, so idle connections stay small.
 constexpr milliseconds kBufferReleaseAfter{1000};
 // Timeouts are checked this often at most (and at least every kMaxSweepInterval).
 constexpr milliseconds kMinSweepInterval{10};
@@ -80,6 +78,7 @@ std::string openssl_error_string() {
 }
 
 class ConnectionNode;
+struct ClientShared;
 
 // One event loop and what its connections share.
 struct Worker {
@@ -103,13 +102,20 @@ struct Worker {
   // Client TLS contexts by what configures them, made once and shared by every wss://
   // connection on this thread that asks for the same (a context is costly to build).
   std::map<std::string, std::shared_ptr<asio::ssl::context>> client_tls;
+  // The shared state of the last client configuration connected with: a run opening thousands
+  // of connections with one configuration prepares it once.
+  std::shared_ptr<const ClientShared> last_client;
   // Connections given shared messages outside their own read batch: one posted task flushes
   // them all, after every fan-out already queued on this thread has added its message, so a
   // busy server writes several messages per system call instead of one each (a room of 1,000
   // members: 1,000 writes per message otherwise). Declared after `io`: destroyed before it.
   std::vector<std::shared_ptr<ConnectionNode>> dirty;
   bool flush_posted = false;
+  // Set while a batch of scheduled tasks runs (ClientLoop::call_at): what they send is written
+  // once they have all run, one write per connection per batch rather than one per message.
+  bool batching = false;
   void mark_dirty(std::shared_ptr<ConnectionNode> node);
+  void flush_dirty();
 
   void count_read(std::size_t n) {
     bytes_read.store(bytes_read.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -144,17 +150,24 @@ void Worker::mark_dirty(std::shared_ptr<ConnectionNode> node) {
   if (node->dirty_) return;
   node->dirty_ = true;
   dirty.push_back(std::move(node));
-  if (flush_posted) return;
+  if (flush_posted || batching) return;  // a batch flushes when it ends
   flush_posted = true;
   asio::post(io, [this] {
     flush_posted = false;
-    std::vector<std::shared_ptr<ConnectionNode>> list;
-    list.swap(dirty);
-    for (auto& listed : list) {
-      listed->dirty_ = false;
-      listed->deferred_flush();
-    }
+    flush_dirty();
   });
+}
+
+void Worker::flush_dirty() {
+  std::vector<std::shared_ptr<ConnectionNode>> list;
+  list.swap(dirty);
+  for (auto& listed : list) {
+    listed->dirty_ = false;
+    listed->deferred_flush();
+  }
+  // Kept for the next batch: no allocation per tick.
+  list.clear();
+  if (dirty.empty()) dirty.swap(list);
 }
 
 void Worker::link(ConnectionNode* node) {
@@ -248,17 +261,32 @@ struct EngineSettings {
   std::atomic<std::uint64_t>* ids = nullptr;
 };
 
-// --- client-only state, owned by its connection ---
-struct ClientSide {
-  ClientConfig config;
-  EngineSettings settings;  // the connection's (a client loop's connections differ)
+// --- client-only state ---
+// What every connection opened with one ClientConfig object shares, made once: a load run's
+// thousands of connections hold a pointer to it, not a copy each (idle memory counts).
+struct ClientShared {
+  std::shared_ptr<const ClientConfig> config;
+  EngineSettings settings;  // handler unset: each connection has its own
   WsUrl url;
-  WsUrl proxy;  // used when config.proxy is set
+  WsUrl proxy;  // used when config->proxy is set
+  std::string host;  // the Host header
+  std::string deflate_offer;
+  Counters* counters = nullptr;  // what the settings were made for (the cache checks them)
+  std::atomic<std::uint64_t>* ids = nullptr;
+};
+
+// Owned by its connection; what is needed only to open it is dropped once it is open.
+struct ClientSide {
+  std::shared_ptr<const ClientShared> shared;
+  const ClientConfig& config() const { return *shared->config; }
   std::string proxy_exchange;  // the CONNECT request, then the proxy's answer
   std::string key;
   std::unique_ptr<ResponseParser> response_parser;
   std::unique_ptr<tcp::resolver> resolver;  // only while resolving a host name
-  ClientResult result;
+  // What becomes the ClientResult when the connection ends (the rest comes from the connection).
+  Error error;
+  int status = 0;  // the answer's status
+  std::unique_ptr<UpgradeResponse> response;  // the answer, when kept
   std::function<void(const ClientResult&)> on_done;
 };
 
@@ -307,6 +335,7 @@ class BasicConnection final : public Connection,
         settings_(settings),
         stream_(std::forward<StreamArgs>(stream_args)...),
         session_(settings.role, settings.limits.max_message_bytes),
+        handler_(settings.handler),
         id_(settings.ids->fetch_add(1) + 1) {
     if (settings.deliver_frames) session_.set_frame_delivery(true);
   }
@@ -392,12 +421,13 @@ class BasicConnection final : public Connection,
     timer_->async_wait([self = this->shared_from_this()](const asio::error_code& ec) {
       if (ec || self->phase_ != Phase::kOpen) return;
       self->worker_.now = Clock::now();
-      self->settings_.handler->on_timer(*self);
+      self->handler_->on_timer(*self);
     });
   }
 
   // --- lifecycle ---
   Stream& stream() { return stream_; }
+  void set_handler(ConnectionHandler& handler) { handler_ = &handler; }
   tcp::socket& socket() {
     if constexpr (kTls) return stream_.next_layer();
     else return stream_;
@@ -526,24 +556,24 @@ class BasicConnection final : public Connection,
  private:
   // --- SessionEvents: forward to the handler ---
   void on_frame_header(const FrameHeader& header) override {
-    if (settings_.report_frames) settings_.handler->on_frame_header(*this, header, false);
+    if (settings_.report_frames) handler_->on_frame_header(*this, header, false);
   }
   void on_message(std::uint8_t op, const std::uint8_t* data, std::size_t size) override {
-    settings_.handler->on_message(*this, op, data, size);
+    handler_->on_message(*this, op, data, size);
   }
-  void on_data_frame(const DataFrame& frame) override { settings_.handler->on_data_frame(*this, frame); }
+  void on_data_frame(const DataFrame& frame) override { handler_->on_data_frame(*this, frame); }
   void on_ping(const std::uint8_t* data, std::size_t size) override {
-    settings_.handler->on_ping(*this, as_view(data, size));
+    handler_->on_ping(*this, as_view(data, size));
   }
   void on_pong(const std::uint8_t* data, std::size_t size) override {
     ping_outstanding_ = false;
-    settings_.handler->on_pong(*this, as_view(data, size));
+    handler_->on_pong(*this, as_view(data, size));
   }
   void on_close_frame(std::uint16_t code, std::string_view reason) override {
     if (session_.state() == Session::State::kOpen) peer_started_close_ = true;
-    settings_.handler->on_close_frame(*this, code, reason);
+    handler_->on_close_frame(*this, code, reason);
   }
-  void on_invalid_frame(const InvalidFrame& frame) override { settings_.handler->on_invalid_frame(*this, frame); }
+  void on_invalid_frame(const InvalidFrame& frame) override { handler_->on_invalid_frame(*this, frame); }
   void on_fail(std::uint16_t /*code*/, std::string_view why) override { fail_reason_.assign(why); }
 
   // --- reading ---
@@ -707,7 +737,12 @@ class BasicConnection final : public Connection,
       after_session_change();
       return;
     }
-    if (!consuming_) flush();
+    if (consuming_) return;  // the read batch's end writes it
+    if (worker_.batching) {
+      if (!dirty_) worker_.mark_dirty(this->shared_from_this());
+      return;
+    }
+    flush();
   }
 
   void after_session_change() {
@@ -782,9 +817,10 @@ class BasicConnection final : public Connection,
     flush();
   }
 
-  // A quiet connection gives back buffers a burst of traffic left large.
+  // A quiet connection gives back its write buffer (busy ones keep theirs: the two output
+  // buffers swap without reallocating).
   void release_idle_buffers() {
-    if (write_in_flight_ || writing_.capacity() <= kKeptWriteBufferBytes) return;
+    if (write_in_flight_ || writing_.capacity() == 0) return;
     std::vector<std::uint8_t>().swap(writing_);
   }
 
@@ -794,7 +830,7 @@ class BasicConnection final : public Connection,
     while (pos < writing_.size()) {
       FrameHeader h;
       if (decode_header(writing_.data() + pos, writing_.size() - pos, h) != HeaderStatus::kComplete) break;
-      settings_.handler->on_frame_header(*this, h, true);
+      handler_->on_frame_header(*this, h, true);
       pos += h.header_length + static_cast<std::size_t>(h.payload_length);
     }
   }
@@ -838,8 +874,8 @@ class BasicConnection final : public Connection,
     if (timer_) timer_->cancel();
     socket().shutdown(tcp::socket::shutdown_both, ec);
     socket().close(ec);
+    CloseEvent event;
     if (opened_) {
-      CloseEvent event;
       event.code = session_.close_received() ? session_.received_close_code() : close_code::kAbnormal;
       event.reason = session_.received_close_reason();
       event.sent_code = session_.sent_close_code();
@@ -858,7 +894,13 @@ class BasicConnection final : public Connection,
       // Last: on_done may open the next connection, or end the loop's work.
       std::function<void(const ClientResult&)> on_done = std::move(client_->on_done);
       client_->on_done = nullptr;
-      on_done(client_->result);
+      ClientResult result;
+      result.error = std::move(client_->error);
+      result.opened = opened_;
+      if (opened_) result.close = std::move(event);
+      if (client_->response) result.response = std::move(*client_->response);
+      result.response.status = client_->status;
+      on_done(result);
     }
   }
 
@@ -878,6 +920,7 @@ class BasicConnection final : public Connection,
   const EngineSettings& settings_;
   Stream stream_;
   Session session_;
+  ConnectionHandler* handler_;  // the settings' (server), or the connection's own (client)
   std::uint64_t id_;
   Phase phase_ = Phase::kHttp;
   bool opened_ = false;
@@ -938,7 +981,7 @@ std::size_t BasicConnection<Stream>::process_request(std::uint8_t* data, std::si
   }
   if (header_value(request.headers, "Upgrade").empty()) {
     // Plain HTTP on the WebSocket port (health checks, metrics, a page): the handler may answer.
-    if (std::optional<HttpResponse> answer = settings_.handler->on_http_request(request, remote_)) {
+    if (std::optional<HttpResponse> answer = handler_->on_http_request(request, remote_)) {
       respond(*answer);
       request_parser_.reset();
       return size;
@@ -947,11 +990,11 @@ std::size_t BasicConnection<Stream>::process_request(std::uint8_t* data, std::si
   std::optional<Rejection> rejection = check_upgrade_request(request);
   if (!rejection && settings_.defer_upgrades) {
     upgrade_pending_ = true;
-    settings_.handler->on_upgrade_deferred(std::make_shared<DeferredUpgrade<BasicConnection>>(
+    handler_->on_upgrade_deferred(std::make_shared<DeferredUpgrade<BasicConnection>>(
         this->shared_from_this(), request, remote_, id_, worker_.index));
     return used;
   }
-  if (!rejection) rejection = settings_.handler->on_upgrade_request(request, remote_);
+  if (!rejection) rejection = handler_->on_upgrade_request(request, remote_);
   if (rejection) {
     reject(rejection->status, rejection->reason, rejection->body, rejection->headers);
     request_parser_.reset();
@@ -988,7 +1031,10 @@ void BasicConnection<Stream>::complete_upgrade(const UpgradeRequest& request, co
   if (settings_.keep_request) request_ = std::make_unique<UpgradeRequest>(request);
   request_parser_.reset();
   mark_open();
-  settings_.handler->on_open(*this);
+  // What on_open sends goes out in one write with the rest.
+  consuming_ = true;
+  handler_->on_open(*this);
+  consuming_ = false;
   flush();
 }
 
@@ -1006,8 +1052,9 @@ std::size_t BasicConnection<Stream>::process_response(std::uint8_t* data, std::s
       break;
   }
   const UpgradeResponse& response = client.response_parser->response();
-  client.result.response = response;
-  const std::string problem = check_upgrade_response(response, client.key, client.config.subprotocols);
+  const std::string problem = check_upgrade_response(response, client.key, client.config().subprotocols);
+  client.status = response.status;
+  if (client.config().keep_response || !problem.empty()) client.response = std::make_unique<UpgradeResponse>(response);
   if (!problem.empty()) {
     constexpr std::size_t kShownBodyBytes = 200;
     std::string why = problem;
@@ -1038,16 +1085,21 @@ std::size_t BasicConnection<Stream>::process_response(std::uint8_t* data, std::s
     }
   }
   client.response_parser.reset();
+  // What only the opening needed goes: the key, the request's write buffer (idle memory counts).
+  std::string().swap(client.key);
+  if (!write_in_flight_) std::vector<std::uint8_t>().swap(writing_);
   mark_open();
-  client.result.opened = true;
   if (!extension_error.empty()) {
     // RFC 6455 9.1 / RFC 7692 5: an extension we cannot honour fails the connection.
-    client.result.error = Error(Errc::kProtocolViolation, extension_error);
+    client.error = Error(Errc::kProtocolViolation, extension_error);
     session_.fail(close_code::kMandatoryExtension, extension_error, *this);
     after_session_change();
     return size;
   }
-  settings_.handler->on_open(*this);
+  // What on_open sends goes out in one write with the rest.
+  consuming_ = true;
+  handler_->on_open(*this);
+  consuming_ = false;
   flush();
   return used;
 }
@@ -1055,22 +1107,21 @@ std::size_t BasicConnection<Stream>::process_response(std::uint8_t* data, std::s
 template <class Stream>
 void BasicConnection<Stream>::fail_handshake(std::string why, Errc errc) {
   if (handshake_error_.empty()) handshake_error_ = std::move(why);
-  if (client_ != nullptr && !client_->result.error) {
-    client_->result.error = Error(errc, handshake_error_);
+  if (client_ != nullptr && !client_->error) {
+    client_->error = Error(errc, handshake_error_);
   }
   close_transport(handshake_error_);
 }
 
 template <class Stream>
 void BasicConnection<Stream>::on_closed(const CloseEvent& event) {
-  if (client_ != nullptr) client_->result.close = event;
-  settings_.handler->on_close(*this, event);
+  handler_->on_close(*this, event);
 }
 
 template <class Stream>
 void BasicConnection<Stream>::on_never_opened(const std::string& why) {
   if (client_ != nullptr) {
-    if (!client_->result.error) client_->result.error = Error(Errc::kConnectionLost, why);
+    if (!client_->error) client_->error = Error(Errc::kConnectionLost, why);
     return;
   }
   if (abandoned_) {
@@ -1079,7 +1130,7 @@ void BasicConnection<Stream>::on_never_opened(const std::string& why) {
     upgrade_pending_ = false;
     callback(why);
   }
-  settings_.handler->on_handshake_failed(remote_, why);
+  handler_->on_handshake_failed(remote_, why);
 }
 
 template <class Stream>
@@ -1088,9 +1139,9 @@ void BasicConnection<Stream>::start_client(std::unique_ptr<ClientSide> side) {
   client_ = client_side_.get();
   ClientSide& client = *client_;
   attach();
-  remote_ = host_header(client.url);
-  deadline_ = worker_.now + client.config.connect_timeout;
-  const WsUrl& first_hop = client.config.proxy.empty() ? client.url : client.proxy;
+  remote_ = client.shared->host;
+  deadline_ = worker_.now + client.config().connect_timeout;
+  const WsUrl& first_hop = client.config().proxy.empty() ? client.shared->url : client.shared->proxy;
   // An address literal needs no resolver (no thread hop, no allocation): loopback load tests
   // open thousands of connections a second this way.
   asio::error_code literal_error;
@@ -1146,10 +1197,10 @@ void BasicConnection<Stream>::connect_to(const tcp::endpoint& ep) {
   auto send_upgrade = [self, &client]() {
     self->phase_ = Phase::kHttp;
     client.key = make_client_key();
-    const std::string offer = self->settings_.deflate.enabled ? make_deflate_offer(self->settings_.deflate)
-                                                              : std::string();
-    const std::string request = make_upgrade_request(host_header(client.url), client.url.target, client.key,
-                                                     client.config.subprotocols, offer, client.config.headers);
+    const ClientShared& shared = *client.shared;
+    const std::string request = make_upgrade_request(shared.host, shared.url.target, client.key,
+                                                     shared.config->subprotocols, shared.deflate_offer,
+                                                     shared.config->headers);
     client.response_parser = std::make_unique<ResponseParser>(self->settings_.max_header_bytes,
                                                               kKeptRefusalBodyBytes);
     self->session_.send_raw_bytes(reinterpret_cast<const std::uint8_t*>(request.data()), request.size());
@@ -1179,7 +1230,7 @@ void BasicConnection<Stream>::connect_to(const tcp::endpoint& ep) {
       send_upgrade();
     }
   };
-  if (client.config.proxy.empty()) {
+  if (client.config().proxy.empty()) {
     secure_then_upgrade();
   } else {
     proxy_connect(secure_then_upgrade);
@@ -1191,16 +1242,16 @@ template <class Stream>
 template <class Next>
 void BasicConnection<Stream>::proxy_connect(Next next) {
   ClientSide& client = *client_;
-  const std::string authority = (client.url.host.find(':') != std::string::npos ? "[" + client.url.host + "]"
-                                                                                  : client.url.host) +
-                                ":" + std::to_string(client.url.port);
+  const std::string authority = (client.shared->url.host.find(':') != std::string::npos ? "[" + client.shared->url.host + "]"
+                                                                                  : client.shared->url.host) +
+                                ":" + std::to_string(client.shared->url.port);
   client.proxy_exchange = "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority + "\r\n\r\n";
   auto self = this->shared_from_this();
   asio::async_write(socket(), asio::buffer(client.proxy_exchange), [self, &client, next](const asio::error_code& ec,
                                                                                          std::size_t) {
     if (self->phase_ == Phase::kDone) return;
     if (ec) {
-      self->fail_handshake("proxy " + host_header(client.proxy) + ": " + ec.message(), Errc::kConnectionRefused);
+      self->fail_handshake("proxy " + host_header(client.shared->proxy) + ": " + ec.message(), Errc::kConnectionRefused);
       return;
     }
     client.proxy_exchange.clear();
@@ -1208,7 +1259,7 @@ void BasicConnection<Stream>::proxy_connect(Next next) {
         self->socket(), asio::dynamic_buffer(client.proxy_exchange, kProxyAnswerMaxBytes), "\r\n\r\n",
         [self, &client, next](const asio::error_code& error, std::size_t head_bytes) {
           if (self->phase_ == Phase::kDone) return;
-          const std::string proxy_name = "proxy " + host_header(client.proxy);
+          const std::string proxy_name = "proxy " + host_header(client.shared->proxy);
           if (error) {
             self->fail_handshake(proxy_name + " did not answer CONNECT: " + error.message(), Errc::kConnectionRefused);
             return;
@@ -1292,8 +1343,56 @@ Error client_tls_context(Worker& worker, const ClientConfig& c, asio::ssl::conte
 // Opens a client connection on `worker` (on its thread). `on_done` is called exactly once,
 // later, on that thread: posted when the connection cannot even start (a bad URL or proxy, a
 // TLS file that does not load, a loop that is stopping).
+// The shared state for `config`: the worker's last one when it was made for the same
+// configuration object, otherwise made (and checked) now. Empty with `error` set when the URL or
+// proxy is bad.
+std::shared_ptr<const ClientShared> client_shared(Worker& worker, Counters& counters,
+                                                  std::atomic<std::uint64_t>& ids, Logger& logger,
+                                                  std::shared_ptr<const ClientConfig> config, Error& error) {
+  const std::shared_ptr<const ClientShared>& last = worker.last_client;
+  if (last && last->config == config && last->counters == &counters && last->ids == &ids &&
+      last->settings.logger == &logger) {
+    return last;
+  }
+  auto shared = std::make_shared<ClientShared>();
+  std::string why;
+  if (!parse_ws_url(config->url, shared->url, why)) {
+    error = Error(Errc::kUsage, config->url + ": " + why);
+    return nullptr;
+  }
+  if (!config->proxy.empty()) {
+    std::string proxy = config->proxy;
+    if (proxy.find("://") == std::string::npos) proxy = "http://" + proxy;
+    if (proxy.rfind("http://", 0) != 0 || !parse_ws_url(proxy, shared->proxy, why)) {
+      error = Error(Errc::kUsage, "proxy " + config->proxy + ": " +
+                                      (why.empty() ? "only http:// proxies are supported" : why));
+      return nullptr;
+    }
+  }
+  shared->host = host_header(shared->url);
+  if (config->deflate.enabled) shared->deflate_offer = make_deflate_offer(config->deflate);
+  EngineSettings& settings = shared->settings;
+  settings.role = Role::kClient;
+  settings.limits = config->limits;
+  settings.deflate = config->deflate;
+  settings.subprotocols = config->subprotocols;
+  settings.report_frames = config->report_frames;
+  settings.deliver_frames = config->deliver_frames;
+  settings.logger = &logger;
+  settings.counters = &counters;
+  settings.ids = &ids;
+  shared->counters = &counters;
+  shared->ids = &ids;
+  shared->config = std::move(config);
+  worker.last_client = shared;
+  return shared;
+}
+
+// Opens a client connection on `worker` (on its thread). `on_done` is called exactly once,
+// later, on that thread: posted when the connection cannot even start (a bad URL or proxy, a
+// TLS file that does not load, a loop that is stopping).
 void open_client(Worker& worker, Counters& counters, std::atomic<std::uint64_t>& ids, Logger& logger,
-                 const ClientConfig& config, ConnectionHandler& handler,
+                 std::shared_ptr<const ClientConfig> config, ConnectionHandler& handler,
                  std::function<void(const ClientResult&)> on_done) {
   auto refuse = [&worker, &on_done](Error error) {
     ClientResult result;
@@ -1302,56 +1401,39 @@ void open_client(Worker& worker, Counters& counters, std::atomic<std::uint64_t>&
   };
   // on_done moves into the connection's state only once nothing can refuse any more.
   if (worker.stopping) {
-    refuse(Error(Errc::kInterrupted, config.url + ": not connecting: shutting down"));
+    refuse(Error(Errc::kInterrupted, config->url + ": not connecting: shutting down"));
     return;
   }
-  auto side = std::make_unique<ClientSide>();
-  side->config = config;
-  std::string error;
-  if (!parse_ws_url(config.url, side->url, error)) {
-    refuse(Error(Errc::kUsage, config.url + ": " + error));
+  Error error;
+  std::shared_ptr<const ClientShared> shared = client_shared(worker, counters, ids, logger, std::move(config), error);
+  if (!shared) {
+    refuse(std::move(error));
     return;
   }
-  if (!config.proxy.empty()) {
-    std::string proxy = config.proxy;
-    if (proxy.find("://") == std::string::npos) proxy = "http://" + proxy;
-    if (proxy.rfind("http://", 0) != 0 || !parse_ws_url(proxy, side->proxy, error)) {
-        refuse(Error(Errc::kUsage, "proxy " + config.proxy + ": " +
-                                     (error.empty() ? "only http:// proxies are supported" : error)));
-      return;
-    }
-  }
-  EngineSettings& settings = side->settings;
-  settings.role = Role::kClient;
-  settings.limits = config.limits;
-  settings.deflate = config.deflate;
-  settings.subprotocols = config.subprotocols;
-  settings.report_frames = config.report_frames;
-  settings.deliver_frames = config.deliver_frames;
-  settings.handler = &handler;
-  settings.logger = &logger;
-  settings.counters = &counters;
-  settings.ids = &ids;
+  const ClientConfig& c = *shared->config;
   worker.now = Clock::now();
-  const milliseconds every = sweep_interval_for({config.connect_timeout, config.limits.idle_timeout,
-                                                 config.limits.close_timeout, config.limits.ping_interval,
-                                                 config.limits.ping_timeout});
+  const milliseconds every = sweep_interval_for(
+      {c.connect_timeout, c.limits.idle_timeout, c.limits.close_timeout, c.limits.ping_interval, c.limits.ping_timeout});
   if (every < worker.sweep_every) worker.sweep_every = every;
-  if (side->url.secure) {
+  auto side = std::make_unique<ClientSide>();
+  side->shared = shared;
+  if (shared->url.secure) {
     asio::ssl::context* tls = nullptr;
-    if (Error tls_error = client_tls_context(worker, config, tls)) {
-        refuse(std::move(tls_error));
+    if (Error tls_error = client_tls_context(worker, c, tls)) {
+      refuse(std::move(tls_error));
       return;
     }
-    auto conn = std::make_shared<TlsConnection>(worker, settings, worker.io, *tls);
+    auto conn = std::make_shared<TlsConnection>(worker, shared->settings, worker.io, *tls);
+    conn->set_handler(handler);
     // SSL_set_tlsext_host_name, spelled out: the macro casts in the old style.
     SSL_ctrl(conn->stream().native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-             const_cast<char*>(side->url.host.c_str()));
-    if (!config.insecure) conn->stream().set_verify_callback(asio::ssl::host_name_verification(side->url.host));
+             const_cast<char*>(shared->url.host.c_str()));
+    if (!c.insecure) conn->stream().set_verify_callback(asio::ssl::host_name_verification(shared->url.host));
     side->on_done = std::move(on_done);
     conn->start_client(std::move(side));
   } else {
-    auto conn = std::make_shared<PlainConnection>(worker, settings, worker.io);
+    auto conn = std::make_shared<PlainConnection>(worker, shared->settings, worker.io);
+    conn->set_handler(handler);
     side->on_done = std::move(on_done);
     conn->start_client(std::move(side));
   }
@@ -1602,7 +1684,8 @@ unsigned Server::worker_count() const { return static_cast<unsigned>(impl_->work
 void Server::connect(unsigned worker, const ClientConfig& config, ConnectionHandler& handler,
                      std::function<void(const ClientResult&)> on_done) {
   Impl& s = *impl_;
-  open_client(*s.workers.at(worker), s.client_counters, s.counters.next_id, s.logger, config, handler,
+  open_client(*s.workers.at(worker), s.client_counters, s.counters.next_id, s.logger,
+              std::make_shared<const ClientConfig>(config), handler,
               std::move(on_done));
 }
 
@@ -1660,12 +1743,17 @@ struct ClientLoop::Impl {
   void run_due() {
     worker.now = Clock::now();
     // Tasks due now run in order; one that schedules another already due runs it in this pass.
+    // Their output is written once they have all run (a rate schedule's tick sends many
+    // messages: one write per connection, not per message).
+    worker.batching = true;
     while (!scheduled.empty() && scheduled.front().when <= worker.now && !worker.stopping) {
       std::pop_heap(scheduled.begin(), scheduled.end(), std::greater<>());
       std::function<void()> task = std::move(scheduled.back().task);
       scheduled.pop_back();
       task();
     }
+    worker.batching = false;
+    worker.flush_dirty();
     arm();
   }
 
@@ -1693,7 +1781,14 @@ ClientLoop::~ClientLoop() = default;
 void ClientLoop::connect(const ClientConfig& config, ConnectionHandler& handler,
                          std::function<void(const ClientResult&)> on_done) {
   Impl& l = *impl_;
-  open_client(l.worker, l.counters, l.counters.next_id, l.logger, config, handler, std::move(on_done));
+  open_client(l.worker, l.counters, l.counters.next_id, l.logger, std::make_shared<const ClientConfig>(config),
+              handler, std::move(on_done));
+}
+
+void ClientLoop::connect(std::shared_ptr<const ClientConfig> config, ConnectionHandler& handler,
+                         std::function<void(const ClientResult&)> on_done) {
+  Impl& l = *impl_;
+  open_client(l.worker, l.counters, l.counters.next_id, l.logger, std::move(config), handler, std::move(on_done));
 }
 
 void ClientLoop::run() {

@@ -223,6 +223,9 @@ struct ClientConfig {
   std::string key_passphrase;
   bool report_frames = false;
   bool deliver_frames = false;  // ConnectionHandler::on_data_frame instead of on_message
+  // Keep the 101 answer's headers in ClientResult::response (its status is always kept, and a
+  // refusal whole). Off for a load generator's thousands of connections, which never read them.
+  bool keep_response = true;
 };
 
 // The result of a client run: why it ended and how.
@@ -232,7 +235,8 @@ struct ClientResult {
   CloseEvent close;
   // The server's answer to the upgrade request, when one was parsed (status 0 otherwise): the
   // 101 with its headers, or the refusal (status, headers, up to 64 KiB of body), so callers
-  // can follow a redirect (Location), show the headers, or relay the answer as a proxy.
+  // can follow a redirect (Location), show the headers, or relay the answer as a proxy. Only the
+  // status of a 101 without ClientConfig::keep_response.
   UpgradeResponse response;
 };
 
@@ -306,6 +310,11 @@ class ClientLoop {
   // passphrase) and shared by every wss:// connection that asks for the same.
   void connect(const ClientConfig& config, ConnectionHandler& handler,
                std::function<void(const ClientResult&)> on_done);
+  // The same with a configuration many connections share: connections opened in a row with one
+  // configuration object keep a pointer to it and to what is made from it (the parsed URL, the
+  // settings) instead of a copy each, and it is checked once. It must not change afterwards.
+  void connect(std::shared_ptr<const ClientConfig> config, ConnectionHandler& handler,
+               std::function<void(const ClientResult&)> on_done);
 
   // Runs the loop on the calling thread: until stop() has completed, or, when keep_running is
   // off, until no connection, task or scheduled call is left.
@@ -321,7 +330,8 @@ class ClientLoop {
   void post(std::function<void()> task);
   // Loop thread (or before run()): runs `task` once at `when` (at once when it has passed).
   // Calls due at the same time run in the order they were made. One timer serves every call,
-  // so a rate schedule costs a heap entry per tick, not a timer per message.
+  // so a rate schedule costs a heap entry per tick, not a timer per message. What the calls due
+  // together send is written once they have all run: one write per connection per tick.
   void call_at(std::chrono::steady_clock::time_point when, std::function<void()> task);
   // Thread-safe: connections whose opening handshake completed and that have not ended.
   std::size_t open_connections() const;

@@ -4,6 +4,7 @@
 
 #include <openssl/rand.h>
 
+#include <array>
 #include <cstring>
 
 #include "lib/permessage_deflate.h"
@@ -15,12 +16,33 @@ namespace {
 // Buffers up to this size are kept between messages; larger ones are given back.
 constexpr std::size_t kKeptBufferBytes = std::size_t{64} << 10;
 
-// Masking keys fetched from the CSPRNG at once; refills are rare and cheap.
-constexpr std::size_t kMaskKeyBatch = 256;
+// Frames with at most this much payload are assembled on the stack, then appended at once.
+constexpr std::size_t kSmallFramePayloadBytes = 128;
+
+// Masking keys fetched from the CSPRNG at once (per thread: 4 KiB): a fetch costs microseconds,
+// so a client sending small messages fast refills rarely.
+constexpr std::size_t kMaskKeyBatch = 1024;
 
 // A compressed frame payload can exceed the message it decodes to only by deflate's framing
 // overhead; anything far past the limit is rejected before inflating.
 constexpr std::size_t kCompressedSlackBytes = 1024;
+
+// Masking keys come from OpenSSL's CSPRNG (RFC 6455 10.3), fetched in batches, one batch per
+// thread: a batch per session would cost every client connection that ever sent a frame 1 KiB.
+std::uint32_t next_mask_key() {
+  thread_local std::array<std::uint32_t, kMaskKeyBatch> keys{};
+  thread_local std::size_t left = 0;
+  if (left == 0) {
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(keys.data()),
+                   static_cast<int>(keys.size() * sizeof(std::uint32_t))) != 1) {
+      // OpenSSL's generator does not fail once seeded; should it, an all-zero key is still a
+      // valid frame, merely unmasked in effect.
+      keys.fill(0u);
+    }
+    left = keys.size();
+  }
+  return keys[--left];
+}
 
 }  // namespace
 
@@ -30,21 +52,6 @@ Session::Session(Role role, std::size_t max_message_bytes)
 Session::~Session() = default;
 
 void Session::enable_deflate(std::unique_ptr<DeflateCodec> codec) { deflate_ = std::move(codec); }
-
-std::uint32_t Session::next_mask_key() {
-  if (mask_keys_.empty()) {
-    mask_keys_.resize(kMaskKeyBatch);
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(mask_keys_.data()),
-                   static_cast<int>(mask_keys_.size() * sizeof(std::uint32_t))) != 1) {
-      // OpenSSL's generator does not fail once seeded; should it, an all-zero key is still a
-      // valid frame, merely unmasked in effect.
-      std::fill(mask_keys_.begin(), mask_keys_.end(), 0u);
-    }
-  }
-  std::uint32_t key = mask_keys_.back();
-  mask_keys_.pop_back();
-  return key;
-}
 
 Session::Violation Session::check_header(const FrameHeader& h) const {
   const bool control = is_control_opcode(h.opcode);
@@ -266,8 +273,9 @@ void Session::deliver_frame(const FrameHeader& h, const std::uint8_t* data, std:
 }
 
 void Session::release_idle_buffers() {
-  if (out_.empty() && out_.capacity() > kKeptBufferBytes) std::vector<std::uint8_t>().swap(out_);
-  if (scratch_.capacity() > kKeptBufferBytes) std::vector<std::uint8_t>().swap(scratch_);
+  if (out_.empty() && out_.capacity() > 0) std::vector<std::uint8_t>().swap(out_);
+  if (scratch_.capacity() > 0) std::vector<std::uint8_t>().swap(scratch_);
+  if (!in_message_ && message_.capacity() > 0) std::vector<std::uint8_t>().swap(message_);
 }
 
 void Session::handle_control(const FrameHeader& h, std::uint8_t* payload, SessionEvents& events) {
@@ -344,6 +352,16 @@ void Session::append_frame(std::uint8_t op, bool fin, std::uint8_t rsv, const st
   h.payload_length = size;
   h.masked = role_ == Role::kClient;
   if (h.masked) h.mask_key = next_mask_key();
+  if (size <= kSmallFramePayloadBytes) {
+    // Small frames (most control frames, chat-sized messages) are built whole on the stack and
+    // appended with one insert.
+    std::uint8_t frame[kMaxFrameHeaderBytes + kSmallFramePayloadBytes];
+    const std::size_t header_bytes = encode_header(frame, h);
+    if (size > 0) std::memcpy(frame + header_bytes, data, size);
+    if (h.masked) apply_mask(frame + header_bytes, size, h.mask_key, 0);
+    out_.insert(out_.end(), frame, frame + header_bytes + size);
+    return;
+  }
   // insert() rather than resize(): no zero-filling of a payload about to be overwritten.
   std::uint8_t header[kMaxFrameHeaderBytes];
   const std::size_t header_bytes = encode_header(header, h);

@@ -140,7 +140,8 @@ class Session {
   // Swaps the pending output into `buffer` (which should be empty); avoids copies.
   void take_output(std::vector<std::uint8_t>& buffer) { buffer.swap(out_); }
 
-  // Gives back output and message buffers grown large by earlier traffic, when unused.
+  // Gives back the output and message buffers while they hold nothing (an idle connection's
+  // memory: the engine calls it once a connection has gone quiet).
   void release_idle_buffers();
 
   State state() const { return state_; }
@@ -169,7 +170,6 @@ class Session {
                      SessionEvents& events);
   void append_frame(std::uint8_t opcode, bool fin, std::uint8_t rsv, const std::uint8_t* data,
                     std::size_t size);
-  std::uint32_t next_mask_key();
 
   Role role_;
   State state_ = State::kOpen;
@@ -196,9 +196,6 @@ class Session {
   std::uint16_t received_close_code_ = close_code::kNoStatus;
   std::string received_close_reason_;
   bool close_received_ = false;
-
-  // Masking keys come from OpenSSL's CSPRNG (RFC 6455 10.3), fetched in batches.
-  std::vector<std::uint32_t> mask_keys_;
 };
 
 }  // namespace wstool::ws

@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -61,6 +62,8 @@ constexpr nanoseconds kScheduleTick = std::chrono::milliseconds(1);
 // `--mode send` without --rate keeps each connection's unsent output below this, and sends at most
 // this much per connection per tick.
 constexpr std::size_t kSendWindowBytes = 64 * 1024;
+// Connections opened "all at once" are opened this many per turn of the event loop.
+constexpr std::size_t kConnectBurst = 64;
 // A script step's expect waits this long unless it says otherwise.
 constexpr milliseconds kDefaultExpectTimeout{5000};
 // Non-terminal stderr gets a progress line this often (a terminal's line is refreshed each second).
@@ -229,6 +232,8 @@ bool load_script(const std::string& path, Script& script, Error& failure) {
 struct Plan {
   Mode mode = Mode::kEcho;
   ws::ClientConfig client;
+  // The same, shared by every connection (made once the plan is complete).
+  std::shared_ptr<const ws::ClientConfig> shared_client;
   std::uint64_t connections = 1;
   unsigned threads = 1;
   double connect_rate = 0;   // total per second; 0: all at once
@@ -331,6 +336,8 @@ class Collector {
 
 // --- one thread: a ClientLoop and the connections it drives --------------------------------------
 
+constexpr std::size_t kNotListed = std::numeric_limits<std::size_t>::max();
+
 // A message in flight: when it should have gone (open loop) and when it went.
 struct Pending {
   std::int64_t intended_ns = 0;
@@ -363,6 +370,9 @@ struct ConnState final : ws::ConnectionHandler {
   std::string expect_text;
   Clock::time_point last_send;
   bool sent_since_expect = false;
+  // Where it sits in its thread's open and sender lists (kNotListed: not there).
+  std::size_t open_at = kNotListed;
+  std::size_t sender_at = kNotListed;
 
   void on_open(ws::Connection& c) override;
   void on_message(ws::Connection& c, std::uint8_t opcode, const std::uint8_t* data, std::size_t size) override;
@@ -380,7 +390,6 @@ class LoadThread {
              std::uint64_t quota, double rate, Collector& collector, Logger& log)
       : plan_(plan),
         index_(index),
-        first_conn_(first_conn),
         quota_(quota),
         rate_(rate),
         collector_(collector),
@@ -434,7 +443,7 @@ class LoadThread {
       next_connect_at_ = plan_.start;
       connect_tick();
     } else {
-      for (std::size_t i = 0; i < conns_.size(); ++i) open_one(i);
+      open_burst();
     }
     if (open_loop()) {
       send_interval_ = nanoseconds(static_cast<std::int64_t>(1e9 / rate_));
@@ -468,6 +477,8 @@ class LoadThread {
     partial.received = second_.received;
     partial.errors = second_.errors;
     partial.open = open_list_.size();
+    // The run's latency is the sum of its seconds': recorded once per reply, merged once a second.
+    latency.merge(*second_latency_);
     partial.latency = std::move(second_latency_);
     second_latency_ = std::make_unique<LatencyHistogram>();
     second_ = {};
@@ -487,12 +498,21 @@ class LoadThread {
     }
   }
 
+  // "All at once": in bursts, each after the I/O already waiting, so the first connections'
+  // handshakes go on while the rest are still being opened.
+  void open_burst() {
+    if (finished_) return;
+    const std::size_t end = std::min(conns_.size(), next_to_connect_ + kConnectBurst);
+    for (std::size_t i = next_to_connect_; i < end; ++i) open_one(i);
+    if (next_to_connect_ < conns_.size()) loop_.post([this] { open_burst(); });
+  }
+
   void open_one(std::size_t i) {
     next_to_connect_ = std::max(next_to_connect_, i + 1);
     ConnState& state = conns_[i];
     state.connect_started = Clock::now();
     ++counts.connections_attempted;
-    loop_.connect(plan_.client, state, [this, i](const ws::ClientResult& result) { on_done(i, result); });
+    loop_.connect(plan_.shared_client, state, [this, i](const ws::ClientResult& result) { on_done(i, result); });
   }
 
   bool may_send() const { return !draining_ && counts.messages_sent < quota_; }
@@ -571,24 +591,31 @@ class LoadThread {
     return p;
   }
 
-  void send_message(ConnState& state, Clock::time_point intended) {
+  // `sent_at`: when the caller already read the clock at this moment (a closed-loop reply that
+  // frees the slot: the reply's time is the next message's intended and send time alike).
+  void send_message(ConnState& state, Clock::time_point intended,
+                    std::optional<Clock::time_point> sent_at = std::nullopt) {
     if (state.conn == nullptr) return;  // ended by an earlier send (its queue overflowed, say)
     const std::uint64_t seq = state.seq;
     const std::uint64_t id = (state.index << kSeqBits) | (seq & ((std::uint64_t{1} << kSeqBits) - 1));
+    // The message is built once; later ones only get their id rewritten (no copy of the rest).
+    std::string& message = message_;
     if (plan_.binary_ids) {
-      scratch_.assign(kBinaryIdBytes, '\0');
-      for (std::size_t b = 0; b < kBinaryIdBytes; ++b) scratch_[b] = static_cast<char>((id >> (8 * b)) & 0xFF);
-      scratch_ += binary_padding_;
+      if (message.empty()) message.assign(kBinaryIdBytes, '\0').append(binary_padding_);
+      for (std::size_t b = 0; b < kBinaryIdBytes; ++b) message[b] = static_cast<char>((id >> (8 * b)) & 0xFF);
+    } else if (plan_.payload.id_only() && !message.empty()) {
+      plan_.payload.set_id(message, id);
     } else {
-      plan_.payload.render(scratch_, {id, state.index, seq, plan_.payload.has_time() ? wall_ns() : 0}, rng_);
+      plan_.payload.render(message, {id, state.index, seq, plan_.payload.has_time() ? wall_ns() : 0}, rng_);
     }
-    const Clock::time_point sent = Clock::now();
-    if (!state.conn->send(plan_.opcode, reinterpret_cast<const std::uint8_t*>(scratch_.data()), scratch_.size())) {
+    Clock::time_point sent{};
+    if (plan_.mode == Mode::kEcho) sent = sent_at ? *sent_at : Clock::now();
+    if (!state.conn->send(plan_.opcode, reinterpret_cast<const std::uint8_t*>(message.data()), message.size())) {
       return;
     }
     ++counts.messages_sent;
     ++second_.sent;
-    counts.bytes_sent += scratch_.size();
+    counts.bytes_sent += message.size();
     if (plan_.mode != Mode::kEcho) {
       ++state.seq;
       state.base = state.seq;
@@ -660,6 +687,9 @@ class LoadThread {
   }
 
   void on_echo_reply(ConnState& state, std::uint8_t opcode, std::string_view text, Clock::time_point now) {
+    // A reply after the end was counted unanswered then (and its connection's waiting count
+    // cleared): it must not count again, nor into latency.
+    if (finished_) return;
     std::uint64_t seq = 0;
     if (!reply_seq(state, opcode, text, seq)) return;
     if (seq < state.base || seq >= state.seq) return;
@@ -667,7 +697,6 @@ class LoadThread {
     if (!p.waiting) return;
     p.waiting = false;
     const std::int64_t at = since(plan_.start, now);
-    latency.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, at - p.intended_ns)));
     second_latency_->record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, at - p.intended_ns)));
     service.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, at - p.sent_ns)));
     ++counts.messages_answered;
@@ -681,7 +710,7 @@ class LoadThread {
     // Closed loop: an answer frees a slot for the next message.
     if (!open_loop()) {
       if (may_send()) {
-        send_message(state, now);
+        send_message(state, now, now);
       } else if (waiting_ == 0) {
         begin_drain();
       }
@@ -693,7 +722,6 @@ class LoadThread {
     if (!find_timestamp_ns(correlated(text), sent_ns)) return;
     const std::uint64_t now_ns = wall_ns();
     const std::uint64_t took = now_ns > sent_ns ? now_ns - sent_ns : 0;
-    latency.record(took);
     service.record(took);
     second_latency_->record(took);
   }
@@ -780,7 +808,6 @@ class LoadThread {
     if (state.sent_since_expect) {
       state.sent_since_expect = false;
       const auto took = static_cast<std::uint64_t>(std::max<std::int64_t>(0, since(state.last_send, now)));
-      latency.record(took);
       service.record(took);
       second_latency_->record(took);
       ++counts.messages_answered;
@@ -922,8 +949,12 @@ class LoadThread {
     ++counts.connections_opened;
     connect.record(static_cast<std::uint64_t>(since(state.connect_started, state.opened_at)));
     plan_.settled.fetch_add(1, std::memory_order_relaxed);
+    state.open_at = open_list_.size();
     open_list_.push_back(&state);
-    if (plan_.mode != Mode::kSubscribe || state.publisher) senders_.push_back(&state);
+    if (plan_.mode != Mode::kSubscribe || state.publisher) {
+      state.sender_at = senders_.size();
+      senders_.push_back(&state);
+    }
     for (const LoadTemplate& text : plan_.on_open) {
       text.render(scratch_, {0, state.index, 0, text.has_time() ? wall_ns() : 0}, rng_);
       conn.send(plan_.opcode == ws::opcode::kBinary ? ws::opcode::kText : plan_.opcode,
@@ -948,20 +979,26 @@ class LoadThread {
   void handle_close(ConnState& state) {
     state.open = false;
     state.conn = nullptr;
-    // Order does not matter to round robin: swap with the last, no shifting.
-    for (std::vector<ConnState*>* list : {&open_list_, &senders_}) {
-      const auto found = std::find(list->begin(), list->end(), &state);
-      if (found == list->end()) continue;
-      *found = list->back();
-      list->pop_back();
-    }
+    // Order does not matter to round robin: the last takes its place, no search, no shifting
+    // (10,000 connections closing at the end of a run would otherwise scan 10,000 each).
+    unlist(open_list_, &ConnState::open_at, state);
+    unlist(senders_, &ConnState::sender_at, state);
+  }
+
+  static void unlist(std::vector<ConnState*>& list, std::size_t ConnState::*at, ConnState& state) {
+    const std::size_t position = state.*at;
+    if (position == kNotListed) return;
+    ConnState* last = list.back();
+    list[position] = last;
+    last->*at = position;
+    list.pop_back();
+    state.*at = kNotListed;
   }
 
   friend struct ConnState;  // its callbacks are this thread's handle_*
 
   Plan& plan_;
   unsigned index_;
-  std::uint64_t first_conn_;
   std::uint64_t quota_;
   double rate_;
   Collector& collector_;
@@ -983,6 +1020,7 @@ class LoadThread {
   Clock::time_point next_send_at_;
   nanoseconds send_interval_{0};
   std::string scratch_;
+  std::string message_;  // send_message's, kept between messages
   std::string correlated_;
 
   struct SecondCounts {
@@ -1153,6 +1191,8 @@ bool make_plan(const LoadOptions& o, Plan& plan, Error& error) {
   plan.client.cert_file = o.client.cert_file;
   plan.client.key_file = o.client.key_file;
   plan.client.key_passphrase = o.client.key_passphrase;
+  // Results count the status of each answer, never its headers.
+  plan.client.keep_response = false;
 
   std::string message = o.message;
   if (!o.message_file.empty()) {
@@ -1227,6 +1267,7 @@ bool make_plan(const LoadOptions& o, Plan& plan, Error& error) {
   plan.seed = o.seed;
   // Subscribers cannot tell when publishers on other threads are done: subscribe runs end by time.
   plan.has_end = o.duration.count() > 0 || o.messages == 0 || plan.mode == Mode::kSubscribe;
+  plan.shared_client = std::make_shared<const ws::ClientConfig>(plan.client);
   return true;
 }
 

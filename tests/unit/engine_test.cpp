@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <future>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -672,6 +673,60 @@ TEST(EngineClientLoop, StopClosesEveryConnectionAndHonoursGrace) {
     if (result.close.clean) ++clean;
   }
   EXPECT_EQ(clean, kConnections);  // all but the mute one
+}
+
+// A load run's shape: many connections share one configuration object, and a scheduled task
+// sends a burst on each (written once the task has run). Every message arrives, in order; with
+// keep_response off a result keeps the 101's status and none of its headers.
+TEST(EngineClientLoop, ASharedConfigurationServesManyConnectionsAndBurstsArriveInOrder) {
+  EchoHandler echo;
+  ServerThread server(loopback_config(), echo);
+  ASSERT_FALSE(server.start());
+  constexpr int kConnections = 20;
+  constexpr int kBurst = 100;
+  struct Burster : HookHandler {
+    ClientLoop* loop = nullptr;
+    std::map<std::uint64_t, int> next_expected;
+    int in_order = 0;
+    void on_open(Connection& conn) override {
+      loop->call_at(std::chrono::steady_clock::now(), [&conn] {
+        for (int i = 0; i < kBurst; ++i) conn.send_text(std::to_string(i));
+      });
+    }
+    void on_message(Connection& conn, std::uint8_t /*opcode*/, const std::uint8_t* data, std::size_t size) override {
+      int& expected = next_expected[conn.id()];
+      if (std::string(reinterpret_cast<const char*>(data), size) == std::to_string(expected)) ++in_order;
+      if (++expected == kBurst) conn.close(close_code::kNormal, "done");
+    }
+  } burster;
+  NullLogger logger;
+  ClientLoop loop(logger);
+  burster.loop = &loop;
+  loop.set_keep_running(false);
+  auto shared = std::make_shared<ClientConfig>(loop_client_config(server.port()));
+  shared->keep_response = false;
+  std::vector<ClientResult> results;
+  for (int i = 0; i < kConnections; ++i) {
+    loop.connect(std::shared_ptr<const ClientConfig>(shared), burster,
+                 [&](const ClientResult& result) { results.push_back(result); });
+  }
+  ClientConfig bad_config;
+  bad_config.url = "http//nonsense";
+  auto bad = std::make_shared<const ClientConfig>(bad_config);
+  int refused = 0;
+  for (int i = 0; i < 3; ++i) {
+    loop.connect(bad, burster, [&](const ClientResult& result) { refused += result.error.code == Errc::kUsage; });
+  }
+  loop.run();
+  EXPECT_EQ(refused, 3);
+  ASSERT_EQ(results.size(), static_cast<std::size_t>(kConnections));
+  for (const ClientResult& result : results) {
+    EXPECT_TRUE(result.opened);
+    EXPECT_TRUE(result.close.clean);
+    EXPECT_EQ(result.response.status, 101);
+    EXPECT_TRUE(result.response.headers.empty());
+  }
+  EXPECT_EQ(burster.in_order, kConnections * kBurst);
 }
 
 TEST(EngineClientLoop, CallAtRunsInTimeOrderThenInOrderMade) {

@@ -23,6 +23,37 @@ TEST(LoadTemplate, RendersEveryField) {
   EXPECT_EQ(out.substr(prefix.size() + 5), "\"}");
 }
 
+TEST(LoadTemplate, RendersLargeAndZeroNumbersInFull) {
+  LoadTemplate t;
+  std::string error;
+  ASSERT_TRUE(t.parse("{{id}} {{conn}} {{seq}}", error)) << error;
+  LoadRng rng(1);
+  std::string out;
+  t.render(out, {0xffffffffffffffffULL, 0, 18446744073709551615ULL, 0}, rng);
+  EXPECT_EQ(out, "ffffffffffffffff 0 18446744073709551615");
+}
+
+// A message whose only field is the id is built once and re-stamped per send: the result must
+// be exactly what a fresh rendering gives.
+TEST(LoadTemplate, SetIdRewritesEveryIdAsARenderingWould) {
+  LoadTemplate t;
+  std::string error;
+  ASSERT_TRUE(t.parse("<{{id}}> padding {{id}}.", error)) << error;
+  ASSERT_TRUE(t.id_only());
+  LoadRng rng(1);
+  std::string stamped, fresh;
+  t.render(stamped, {1, 0, 0, 0}, rng);
+  t.set_id(stamped, 0x123456789abcdef0ULL);
+  t.render(fresh, {0x123456789abcdef0ULL, 0, 0, 0}, rng);
+  EXPECT_EQ(stamped, fresh);
+  EXPECT_EQ(stamped, "<123456789abcdef0> padding 123456789abcdef0.");
+  // Any other field varies in width or content: no stamping then.
+  for (const char* other : {"{{id}} {{seq}}", "{{id}}{{rand 3}}", "{{time_ns}} {{id}}", "plain text"}) {
+    ASSERT_TRUE(t.parse(other, error)) << error;
+    EXPECT_FALSE(t.id_only()) << other;
+  }
+}
+
 TEST(LoadTemplate, TheSameSeedGivesTheSameText) {
   LoadTemplate t;
   std::string error;
