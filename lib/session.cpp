@@ -23,6 +23,21 @@ constexpr std::size_t kSmallFramePayloadBytes = 128;
 // so a client sending small messages fast refills rarely.
 constexpr std::size_t kMaskKeyBatch = 1024;
 
+// The common frame's header, decoded and encoded without the general codec: a whole data
+// message (FIN, no RSV bits, text or binary) of at most kMaxLength7 bytes, whose 7-bit length
+// field is the length itself.
+constexpr std::uint8_t kFinBit = 0x80;
+constexpr std::uint8_t kMaskBit = 0x80;
+constexpr std::uint8_t kLength7Bits = 0x7F;
+constexpr std::uint8_t kOpcodeBits = 0x0F;
+constexpr std::uint8_t kRsvBits = 0x07;
+constexpr unsigned kRsvShift = 4;
+constexpr std::size_t kMaxLength7 = 125;
+constexpr std::size_t kBaseHeaderBytes = 2;
+constexpr std::size_t kMaskKeyBytes = 4;
+constexpr std::uint8_t kWholeText = kFinBit | opcode::kText;
+constexpr std::uint8_t kWholeBinary = kFinBit | opcode::kBinary;
+
 // A compressed frame payload can exceed the message it decodes to only by deflate's framing
 // overhead; anything far past the limit is rejected before inflating.
 constexpr std::size_t kCompressedSlackBytes = 1024;
@@ -42,6 +57,23 @@ std::uint32_t next_mask_key() {
     left = keys.size();
   }
   return keys[--left];
+}
+
+// Copies `size` bytes masked with `mask_key` (as its bytes appear on the wire), by words: one
+// pass instead of a copy and then a masking pass. For the small frames built on the stack.
+void copy_masked(std::uint8_t* to, const std::uint8_t* from, std::size_t size, std::uint32_t mask_key) {
+  // A word holds whole key periods, so the same pattern applies to every word (either endianness).
+  const std::uint64_t pattern = (std::uint64_t{mask_key} << 32) | mask_key;
+  std::size_t i = 0;
+  for (; size - i >= sizeof pattern; i += sizeof pattern) {
+    std::uint64_t word;
+    std::memcpy(&word, from + i, sizeof word);
+    word ^= pattern;
+    std::memcpy(to + i, &word, sizeof word);
+  }
+  std::uint8_t key[kMaskKeyBytes];
+  std::memcpy(key, &mask_key, sizeof key);
+  for (; i < size; ++i) to[i] = static_cast<std::uint8_t>(from[i] ^ key[i % kMaskKeyBytes]);
 }
 
 }  // namespace
@@ -103,39 +135,22 @@ std::size_t Session::consume(std::uint8_t* data, std::size_t size, SessionEvents
   while (state_ == State::kOpen || state_ == State::kCloseSent) {
     if (!in_frame_) {
       FrameHeader h;
-      const HeaderStatus status = decode_header(data + pos, size - pos, h);
-      if (status == HeaderStatus::kIncomplete) break;
-      if (status == HeaderStatus::kNonMinimalLength) {
-        fail_frame(close_code::kProtocolError, "frame length not minimally encoded", h, nullptr, 0, events);
+      if (decode_simple_header(data + pos, size - pos, h)) {
+        events.on_frame_header(h);
+      } else if (!decode_checked_header(data, size, pos, h, events)) {
         break;
-      }
-      if (status == HeaderStatus::kLengthTooLarge) {
-        fail_frame(close_code::kProtocolError, "frame length has its most significant bit set", h, nullptr, 0, events);
-        break;
-      }
-      const std::size_t available = size - pos - h.header_length;
-      if (is_control_opcode(h.opcode) && h.payload_length <= kMaxControlPayloadBytes &&
-          available < h.payload_length) {
-        break;  // control frames are handled whole; they are small
-      }
-      events.on_frame_header(h);
-      if (const Violation v = check_header(h); v.code != 0) {
-        // What has arrived of the offending frame's payload goes with the report, unmasked.
-        const std::size_t have = static_cast<std::size_t>(std::min<std::uint64_t>(available, h.payload_length));
-        std::uint8_t* body = data + pos + h.header_length;
-        if (v.code != close_code::kMessageTooBig && h.masked) apply_mask(body, have, h.mask_key, 0);
-        fail_frame(v.code, v.why, h, body, have, events);
-        break;
-      }
-      pos += h.header_length;
-      std::uint8_t* payload = data + pos;
-      const auto length = static_cast<std::size_t>(h.payload_length);
-      if (is_control_opcode(h.opcode)) {
-        if (h.masked) apply_mask(payload, length, h.mask_key, 0);
-        pos += length;
+      } else if (is_control_opcode(h.opcode)) {
+        pos += h.header_length;
+        std::uint8_t* payload = data + pos;
+        if (h.masked) apply_mask(payload, static_cast<std::size_t>(h.payload_length), h.mask_key, 0);
+        pos += static_cast<std::size_t>(h.payload_length);
         handle_control(h, payload, events);
         continue;
       }
+      const std::size_t available = size - pos - h.header_length;
+      pos += h.header_length;
+      std::uint8_t* payload = data + pos;
+      const auto length = static_cast<std::size_t>(h.payload_length);
       // Fast path: a whole, unfragmented, uncompressed message already in the buffer is
       // delivered in place, with no copy.
       if (h.fin && h.opcode != opcode::kContinuation && (h.rsv & kRsv1) == 0 && available >= length) {
@@ -196,6 +211,62 @@ std::size_t Session::consume(std::uint8_t* data, std::size_t size, SessionEvents
   }
   if (state_ == State::kFailed || state_ == State::kClosed) return size;  // input no longer matters
   return pos;
+}
+
+// The common header (see kWholeText) needs none of decode_header's cases nor check_header's
+// rules: it is valid when masked as the peer's role requires, outside a fragmented message, and
+// within the message limit. False for anything else, which the general path then judges.
+bool Session::decode_simple_header(const std::uint8_t* data, std::size_t size, FrameHeader& h) const {
+  if (size < kBaseHeaderBytes || in_message_) return false;
+  const std::uint8_t b0 = data[0];
+  const std::uint8_t b1 = data[1];
+  const std::size_t length = b1 & kLength7Bits;
+  const bool masked = (b1 & kMaskBit) != 0;
+  if ((b0 != kWholeText && b0 != kWholeBinary) || length > kMaxLength7 || length > max_message_bytes_ ||
+      masked != (role_ == Role::kServer)) {
+    return false;
+  }
+  const std::size_t header_bytes = kBaseHeaderBytes + (masked ? kMaskKeyBytes : 0);
+  if (size < header_bytes) return false;
+  h.fin = true;
+  h.rsv = 0;
+  h.opcode = static_cast<std::uint8_t>(b0 & ~kFinBit);
+  h.masked = masked;
+  if (masked) std::memcpy(&h.mask_key, data + kBaseHeaderBytes, kMaskKeyBytes);
+  h.payload_length = length;
+  h.header_length = header_bytes;
+  return true;
+}
+
+// Any other header: decoded, reported and checked against every rule. False when consume must
+// stop: the header (or a control frame) is incomplete, or the connection failed.
+bool Session::decode_checked_header(std::uint8_t* data, std::size_t size, std::size_t pos, FrameHeader& h,
+                                    SessionEvents& events) {
+  const HeaderStatus status = decode_header(data + pos, size - pos, h);
+  if (status == HeaderStatus::kIncomplete) return false;
+  if (status == HeaderStatus::kNonMinimalLength) {
+    fail_frame(close_code::kProtocolError, "frame length not minimally encoded", h, nullptr, 0, events);
+    return false;
+  }
+  if (status == HeaderStatus::kLengthTooLarge) {
+    fail_frame(close_code::kProtocolError, "frame length has its most significant bit set", h, nullptr, 0, events);
+    return false;
+  }
+  const std::size_t available = size - pos - h.header_length;
+  if (is_control_opcode(h.opcode) && h.payload_length <= kMaxControlPayloadBytes &&
+      available < h.payload_length) {
+    return false;  // control frames are handled whole; they are small
+  }
+  events.on_frame_header(h);
+  if (const Violation v = check_header(h); v.code != 0) {
+    // What has arrived of the offending frame's payload goes with the report, unmasked.
+    const std::size_t have = static_cast<std::size_t>(std::min<std::uint64_t>(available, h.payload_length));
+    std::uint8_t* body = data + pos + h.header_length;
+    if (v.code != close_code::kMessageTooBig && h.masked) apply_mask(body, have, h.mask_key, 0);
+    fail_frame(v.code, v.why, h, body, have, events);
+    return false;
+  }
+  return true;
 }
 
 bool Session::take_payload_chunk(std::uint8_t* data, std::size_t size, SessionEvents& events) {
@@ -353,12 +424,27 @@ void Session::append_frame(std::uint8_t op, bool fin, std::uint8_t rsv, const st
   h.masked = role_ == Role::kClient;
   if (h.masked) h.mask_key = next_mask_key();
   if (size <= kSmallFramePayloadBytes) {
-    // Small frames (most control frames, chat-sized messages) are built whole on the stack and
-    // appended with one insert.
+    // Small frames (most control frames, chat-sized messages) are built whole on the stack,
+    // masked as they are copied, and appended with one insert.
     std::uint8_t frame[kMaxFrameHeaderBytes + kSmallFramePayloadBytes];
-    const std::size_t header_bytes = encode_header(frame, h);
-    if (size > 0) std::memcpy(frame + header_bytes, data, size);
-    if (h.masked) apply_mask(frame + header_bytes, size, h.mask_key, 0);
+    std::size_t header_bytes = 0;
+    if (size <= kMaxLength7) {
+      // The 7-bit length field holds the length itself: no general encoder needed.
+      frame[0] = static_cast<std::uint8_t>((fin ? kFinBit : 0) | ((rsv & kRsvBits) << kRsvShift) | (op & kOpcodeBits));
+      frame[1] = static_cast<std::uint8_t>((h.masked ? kMaskBit : 0) | size);
+      header_bytes = kBaseHeaderBytes;
+      if (h.masked) {
+        std::memcpy(frame + header_bytes, &h.mask_key, kMaskKeyBytes);
+        header_bytes += kMaskKeyBytes;
+      }
+    } else {
+      header_bytes = encode_header(frame, h);
+    }
+    if (h.masked) {
+      copy_masked(frame + header_bytes, data, size, h.mask_key);
+    } else if (size > 0) {
+      std::memcpy(frame + header_bytes, data, size);
+    }
     out_.insert(out_.end(), frame, frame + header_bytes + size);
     return;
   }

@@ -159,6 +159,9 @@ class Session {
     const char* why = "";
   };
   Violation check_header(const FrameHeader& h) const;
+  bool decode_simple_header(const std::uint8_t* data, std::size_t size, FrameHeader& h) const;
+  bool decode_checked_header(std::uint8_t* data, std::size_t size, std::size_t pos, FrameHeader& h,
+                             SessionEvents& events);
   // Fails the connection because of a received frame, reporting the frame first.
   void fail_frame(std::uint16_t code, std::string_view why, const FrameHeader& h, const std::uint8_t* data,
                   std::size_t size, SessionEvents& events);

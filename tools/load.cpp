@@ -77,6 +77,21 @@ constexpr unsigned kSeqBits = 40;
 // A thread's message quota when the run has none (--duration only).
 constexpr std::uint64_t kNoQuota = std::numeric_limits<std::uint64_t>::max();
 
+// A binary id's bytes, least significant first, stored and loaded as one word: a loop of char
+// stores into the message may alias the string itself, so the compiler reloads it every byte.
+void store_binary_id(char* to, std::uint64_t id) {
+  std::uint8_t bytes[kBinaryIdBytes];
+  for (std::size_t b = 0; b < kBinaryIdBytes; ++b) bytes[b] = static_cast<std::uint8_t>(id >> (8 * b));
+  std::memcpy(to, bytes, sizeof bytes);
+}
+std::uint64_t load_binary_id(const char* from) {
+  std::uint8_t bytes[kBinaryIdBytes];
+  std::memcpy(bytes, from, sizeof bytes);
+  std::uint64_t id = 0;
+  for (std::size_t b = 0; b < kBinaryIdBytes; ++b) id |= static_cast<std::uint64_t>(bytes[b]) << (8 * b);
+  return id;
+}
+
 enum class Mode { kEcho, kSend, kSubscribe, kScript };
 
 const char* mode_name(Mode mode) {
@@ -602,7 +617,7 @@ class LoadThread {
     std::string& message = message_;
     if (plan_.binary_ids) {
       if (message.empty()) message.assign(kBinaryIdBytes, '\0').append(binary_padding_);
-      for (std::size_t b = 0; b < kBinaryIdBytes; ++b) message[b] = static_cast<char>((id >> (8 * b)) & 0xFF);
+      store_binary_id(message.data(), id);
     } else if (plan_.payload.id_only() && !message.empty()) {
       plan_.payload.set_id(message, id);
     } else {
@@ -636,9 +651,7 @@ class LoadThread {
     std::uint64_t id = 0;
     if (plan_.binary_ids) {
       if (opcode != ws::opcode::kBinary || text.size() < kBinaryIdBytes) return false;
-      for (std::size_t b = 0; b < kBinaryIdBytes; ++b) {
-        id |= static_cast<std::uint64_t>(static_cast<unsigned char>(text[b])) << (8 * b);
-      }
+      id = load_binary_id(text.data());
     } else if (!plan_.payload.has_id()) {
       // No id in the message: replies are taken to come back in order.
       if (state.waiting == 0) return false;
