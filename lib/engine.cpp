@@ -99,6 +99,16 @@ struct Worker {
   milliseconds sweep_every{kMaxSweepInterval};
   bool sweeping = false;
   Clock::time_point now = Clock::now();  // refreshed by every sweep; coarse is enough
+  // Set by every socket read: `now` is then re-read on demand (Connection::event_time), so a
+  // handler that stamps messages reads the clock once per read, and one that never asks not at all.
+  bool now_stale = false;
+  Clock::time_point event_time() {
+    if (now_stale) {
+      now = Clock::now();
+      now_stale = false;
+    }
+    return now;
+  }
   bool stopping = false;
   // Whether the sweep (and so the loop) keeps going with no connection left: a server's and a
   // long-lived client loop's do; a single client's loop ends with its connection.
@@ -414,6 +424,7 @@ class BasicConnection final : public Connection,
     return ok;
   }
   unsigned worker() const override { return worker_.index; }
+  Clock::time_point event_time() const override { return worker_.event_time(); }
   void set_timer(milliseconds after) override {
     if (phase_ == Phase::kDone) return;
     if (after.count() < 0) {
@@ -598,6 +609,7 @@ class BasicConnection final : public Connection,
               return;
             }
             self->worker_.count_read(n);
+            self->worker_.now_stale = true;
             const std::size_t total = self->inbuf_used_ + n;
             const std::size_t used = self->process(self->inbuf_.data(), total);
             if (self->phase_ == Phase::kDone) return;
@@ -652,6 +664,7 @@ class BasicConnection final : public Connection,
       return;
     }
     worker_.count_read(n);
+    worker_.now_stale = true;
     const bool was_open = phase_ == Phase::kOpen;
     const std::size_t total = carried + n;
     const std::size_t used = process(buffer.data(), total);
@@ -674,6 +687,7 @@ class BasicConnection final : public Connection,
   // Plain sockets with a buffer of their own: `n` bytes arrived after the carried ones.
   void on_own_read(std::size_t n) {
     worker_.count_read(n);
+    worker_.now_stale = true;
     const bool filled = inbuf_used_ + n == inbuf_.size();
     const std::size_t total = inbuf_used_ + n;
     const std::size_t used = process(inbuf_.data(), total);

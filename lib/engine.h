@@ -101,6 +101,13 @@ class Connection {
   // one; a negative duration cancels it. Closed connections get no timer calls.
   virtual void set_timer(std::chrono::milliseconds after) = 0;
 
+  // The steady-clock time of the event being handled (the socket read that delivered this
+  // message, the timer that fired), read once per event rather than once per message: what a
+  // load generator stamps replies with. Engine connections read the clock at most once per read.
+  virtual std::chrono::steady_clock::time_point event_time() const {
+    return std::chrono::steady_clock::now();
+  }
+
   // One pointer the handler may keep with the connection (its own per-connection state).
   void* user_data() const { return user_data_; }
   void set_user_data(void* data) { user_data_ = data; }

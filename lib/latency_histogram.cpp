@@ -13,11 +13,9 @@ namespace {
 // nanosecond apart; each further bucket b holds [kSubBucketHalf << b, kSubBucketCount << b) in
 // kSubBucketHalf steps of 2^b. A step is then at most 1/kSubBucketHalf = 1/1024 of the value,
 // finer than the 1/1000 that 3 significant digits need, everywhere from 1 ns upward.
-constexpr int kSubBucketHalfMagnitude = 10;
+constexpr int kSubBucketHalfMagnitude = LatencyHistogram::kSubBucketHalfMagnitude;
 constexpr std::uint64_t kSubBucketHalf = std::uint64_t{1} << kSubBucketHalfMagnitude;  // 1024
 constexpr std::uint64_t kSubBucketCount = kSubBucketHalf * 2;                            // 2048
-constexpr std::uint64_t kSubBucketMask = kSubBucketCount - 1;
-constexpr int kValueBits = 64;
 
 static_assert(kSubBucketHalf >= 1000, "3 significant digits need steps of at most 1/1000");
 
@@ -37,28 +35,11 @@ constexpr std::size_t kCounters = static_cast<std::size_t>(
     ((kBuckets - 1) << kSubBucketHalfMagnitude) + (LatencyHistogram::kHighestNs >> (kBuckets - 1)) +
     1);
 
-int bucket_of(std::uint64_t value) noexcept {
-  // Position of the highest set bit of (value | mask), counted from 1, minus the 11 bits the
-  // first bucket spans.
-  const int magnitude = kValueBits - __builtin_clzll(value | kSubBucketMask);
-  return magnitude - (kSubBucketHalfMagnitude + 1);
-}
-
 }  // namespace
 
 LatencyHistogram::LatencyHistogram() : counts_(kCounters, 0) {}
 
 std::size_t LatencyHistogram::bucket_count() noexcept { return kCounters; }
-
-std::size_t LatencyHistogram::index_of(std::uint64_t nanoseconds) noexcept {
-  const std::uint64_t value = std::min(nanoseconds, kHighestNs);
-  const int bucket = bucket_of(value);
-  const std::uint64_t sub = value >> bucket;
-  // Bucket 0 uses all kSubBucketCount slots; later ones only their upper half (the lower half
-  // is the previous bucket's range at a coarser step).
-  return static_cast<std::size_t>((static_cast<std::uint64_t>(bucket) << kSubBucketHalfMagnitude) +
-                                  sub);
-}
 
 std::uint64_t LatencyHistogram::lowest_equivalent(std::size_t index) noexcept {
   const std::uint64_t i = index;

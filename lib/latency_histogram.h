@@ -19,8 +19,17 @@ class LatencyHistogram {
   LatencyHistogram();
 
   // Values below kLowestNs count in the first bucket, above kHighestNs in the last (and are
-  // counted in saturated()). No allocation, no locks.
-  void record(std::uint64_t nanoseconds, std::uint64_t count = 1) noexcept;
+  // counted in saturated()). No allocation, no locks. One value is recorded inline: a load
+  // generator records two per reply.
+  void record(std::uint64_t nanoseconds) noexcept {
+    if (nanoseconds > kHighestNs) ++saturated_;
+    ++counts_[index_of(nanoseconds)];
+    if (total_ == 0 || nanoseconds < min_) min_ = nanoseconds;
+    if (total_ == 0 || nanoseconds > max_) max_ = nanoseconds;
+    ++total_;
+    sum_ += static_cast<long double>(nanoseconds);
+  }
+  void record(std::uint64_t nanoseconds, std::uint64_t count) noexcept;
   // Bucket-wise sum; exact.
   void merge(const LatencyHistogram& other) noexcept;
   void reset() noexcept;
@@ -57,7 +66,22 @@ class LatencyHistogram {
 
   // The layout, for tests and documentation: how many counters, and the bucket of a value.
   static std::size_t bucket_count() noexcept;
-  static std::size_t index_of(std::uint64_t nanoseconds) noexcept;
+  // The first bucket holds [0, 2 * 2^kSubBucketHalfMagnitude) one nanosecond apart; each further
+  // bucket b holds [2^kSubBucketHalfMagnitude << b, 2 * 2^kSubBucketHalfMagnitude << b) in steps of
+  // 2^b (latency_histogram.cpp tells why).
+  static constexpr int kSubBucketHalfMagnitude = 10;
+  static std::size_t index_of(std::uint64_t nanoseconds) noexcept {
+    constexpr int kValueBits = 64;
+    constexpr std::uint64_t kSubBucketMask = (std::uint64_t{2} << kSubBucketHalfMagnitude) - 1;
+    const std::uint64_t value = nanoseconds < kHighestNs ? nanoseconds : kHighestNs;
+    // Position of the highest set bit of (value | mask), counted from 1, minus the bits the first
+    // bucket spans.
+    const int bucket = kValueBits - __builtin_clzll(value | kSubBucketMask) - (kSubBucketHalfMagnitude + 1);
+    // Bucket 0 uses all its slots; later ones only their upper half (the lower half is the
+    // previous bucket's range at a coarser step).
+    return static_cast<std::size_t>((static_cast<std::uint64_t>(bucket) << kSubBucketHalfMagnitude) +
+                                    (value >> bucket));
+  }
   static std::uint64_t lowest_equivalent(std::size_t index) noexcept;
   static std::uint64_t highest_equivalent(std::size_t index) noexcept;
 

@@ -681,14 +681,16 @@ class LoadThread {
     return correlated_;
   }
 
-  void handle_message(ConnState& state, std::uint8_t opcode, const std::uint8_t* data, std::size_t size) {
-    const Clock::time_point now = Clock::now();
+  // `now`: when the read that delivered it completed (the engine reads the clock once per read;
+  // the replies one read delivers arrived together).
+  void handle_message(ConnState& state, Clock::time_point now, std::uint8_t opcode, const std::uint8_t* data,
+                      std::size_t size) {
     ++counts.messages_received;
     ++second_.received;
     counts.bytes_received += size;
     if (!state.got_first) {
       state.got_first = true;
-      first_message.record(static_cast<std::uint64_t>(since(state.opened_at, now)));
+      first_message.record(static_cast<std::uint64_t>(std::max<std::int64_t>(0, since(state.opened_at, now))));
     }
     const std::string_view text(reinterpret_cast<const char*>(data), size);
     switch (plan_.mode) {
@@ -1044,8 +1046,8 @@ class LoadThread {
 };
 
 void ConnState::on_open(ws::Connection& c) { owner->handle_open(*this, c); }
-void ConnState::on_message(ws::Connection& /*c*/, std::uint8_t opcode, const std::uint8_t* data, std::size_t size) {
-  owner->handle_message(*this, opcode, data, size);
+void ConnState::on_message(ws::Connection& c, std::uint8_t opcode, const std::uint8_t* data, std::size_t size) {
+  owner->handle_message(*this, c.event_time(), opcode, data, size);
 }
 void ConnState::on_close(ws::Connection& /*c*/, const ws::CloseEvent& /*event*/) { owner->handle_close(*this); }
 void ConnState::on_timer(ws::Connection& /*c*/) { owner->handle_timer(*this); }
