@@ -13,6 +13,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -727,6 +728,59 @@ TEST(EngineClientLoop, ASharedConfigurationServesManyConnectionsAndBurstsArriveI
     EXPECT_TRUE(result.response.headers.empty());
   }
   EXPECT_EQ(burster.in_order, kConnections * kBurst);
+}
+
+// Received data is read into the connection's own buffer, which grows for big messages and is
+// given back when the connection goes quiet (past kBufferReleaseAfter, 1 s): messages of every
+// size arrive whole before and after, and each is stamped with the time of the read that
+// delivered it.
+TEST(EngineClientLoop, MessagesArriveWholeAcrossBufferChangesStampedWithTheirReadTime) {
+  EchoHandler echo;
+  ServerThread server(loopback_config(), echo);
+  ASSERT_FALSE(server.start());
+  using Clock = std::chrono::steady_clock;
+  // Below, across and far beyond the own buffer's first size (4 KiB) and its largest (256 KiB).
+  static const std::vector<std::size_t> kSizes = {5, 4096, 70000, 600000, 30};
+  static constexpr std::chrono::milliseconds kQuietLongerThanRelease{1500};
+  struct Echoer : HookHandler {
+    ClientLoop* loop = nullptr;
+    std::size_t next = 0;
+    std::size_t whole = 0;
+    std::size_t stamped = 0;
+    Clock::time_point sent_at;
+    std::string sent;
+    void send_next(Connection& conn) {
+      sent.assign(kSizes[next % kSizes.size()], static_cast<char>('a' + next % 26));
+      sent_at = Clock::now();
+      conn.send_binary(reinterpret_cast<const std::uint8_t*>(sent.data()), sent.size());
+    }
+    void on_open(Connection& conn) override { send_next(conn); }
+    void on_message(Connection& conn, std::uint8_t /*opcode*/, const std::uint8_t* data, std::size_t size) override {
+      const Clock::time_point stamp = conn.event_time();
+      if (stamp >= sent_at && stamp <= Clock::now()) ++stamped;
+      if (std::string(reinterpret_cast<const char*>(data), size) == sent) ++whole;
+      ++next;
+      if (next == 2 * kSizes.size()) {
+        conn.close(close_code::kNormal, "done");
+      } else if (next == kSizes.size()) {
+        // Quiet long enough for the connection to give its read buffer back, then again.
+        loop->call_at(Clock::now() + kQuietLongerThanRelease, [this, &conn] { send_next(conn); });
+      } else {
+        send_next(conn);
+      }
+    }
+  } echoer;
+  NullLogger logger;
+  ClientLoop loop(logger);
+  echoer.loop = &loop;
+  loop.set_keep_running(false);
+  std::optional<ClientResult> result;
+  loop.connect(loop_client_config(server.port()), echoer, [&](const ClientResult& r) { result = r; });
+  loop.run();
+  ASSERT_TRUE(result.has_value());
+  EXPECT_TRUE(result->close.clean) << result->close.error;
+  EXPECT_EQ(echoer.whole, 2 * kSizes.size());
+  EXPECT_EQ(echoer.stamped, 2 * kSizes.size());
 }
 
 TEST(EngineClientLoop, CallAtRunsInTimeOrderThenInOrderMade) {
