@@ -398,9 +398,10 @@ std::optional<RawFrame> read_raw_frame(Socket& s, std::string& buffer, std::chro
   }
 }
 
-// Accepts one connection on `listener` and answers its opening handshake with a plain 101 (no
-// extension, no subprotocol), as a hand-played server; nullopt when none came or it was not one.
-std::optional<Socket> accept_websocket(Listener& listener) {
+// Accepts one connection on `listener` and answers its opening handshake with a 101 (no
+// subprotocol; `extensions` as Sec-WebSocket-Extensions when given), as a hand-played server;
+// nullopt when none came or it was not one.
+std::optional<Socket> accept_websocket(Listener& listener, const std::string& extensions = "") {
   auto accepted = listener.accept(5s);
   if (!accepted) return std::nullopt;
   const std::string request = accepted->read_until("\r\n\r\n", 5s);
@@ -408,8 +409,10 @@ std::optional<Socket> accept_websocket(Listener& listener) {
   const std::size_t at = request.find(key_line);
   if (at == std::string::npos) return std::nullopt;
   const std::string key = request.substr(at + key_line.size(), request.find("\r\n", at) - at - key_line.size());
+  const std::string extension_line =
+      extensions.empty() ? "" : "Sec-WebSocket-Extensions: " + extensions + "\r\n";
   if (!accepted->send_all("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                          "Sec-WebSocket-Accept: " + ws::accept_key_for(key) + "\r\n\r\n")) {
+                          "Sec-WebSocket-Accept: " + ws::accept_key_for(key) + "\r\n" + extension_line + "\r\n")) {
     return std::nullopt;
   }
   return accepted;
@@ -541,6 +544,58 @@ TEST(ReplayFrames, AServerThatNowFragmentsAReplyRecordedWholeDiffers) {
   EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
   EXPECT_NE(r.out.find("conn 1 message 1 (split.jsonl:4, server frame 1): fragmentation: recorded as 1 frame (9 bytes), "
                        "got 2 frames (4+5 bytes)\n"),
+            std::string::npos)
+      << r.out;
+}
+
+// A recording where the server compressed its replies, as `wstool record` logs them: the open
+// record says permessage-deflate, the payloads are decompressed, RSV1 on each first frame.
+constexpr const char* kCompressedLog =
+    R"({"type":"header","version":1,"minor":1,"tool":"wstool 0.1.0","started":"2026-11-26T04:05:06.000Z","capturedBy":"record"})" "\n"
+    R"({"type":"open","conn":1,"t":0,"url":"ws://127.0.0.1:9/","extensions":"permessage-deflate"})" "\n"
+    R"({"type":"frame","conn":1,"t":1000,"dir":"client","opcode":1,"rsv":4,"compressed":true,"text":"abcdefghi"})" "\n"
+    R"({"type":"frame","conn":1,"t":1100,"dir":"server","opcode":1,"fin":false,"rsv":4,"compressed":true,"text":"abcd"})" "\n"
+    R"({"type":"frame","conn":1,"t":1101,"dir":"server","opcode":0,"fin":true,"compressed":true,"text":"efghi"})" "\n"
+    R"({"type":"close","conn":1,"t":2000,"code":1000,"reason":"","by":"client","clean":true})" "\n";
+
+TEST(ReplayFrames, CompressedRepliesCompareTheirFrameCountNotTheInflatedSizes) {
+  Server echo({"echo"});  // compresses its whole-message answer when permessage-deflate is negotiated
+  ASSERT_FALSE(echo.url.empty());
+  TempDir dir;
+  const std::string log = dir.path() + "/deflate.jsonl";
+  write_text(log, kCompressedLog);
+  const ProcessResult r = replay({log, echo.url, "--speed", "max", "--compare-frames"});
+  EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
+  EXPECT_NE(r.out.find("conn 1 message 1 (deflate.jsonl:4, server frame 1): fragmentation: recorded as 2 compressed "
+                       "frames, got 1 compressed frame\n"),
+            std::string::npos)
+      << r.out;
+}
+
+TEST(ReplayFrames, AServerThatNegotiatedCompressionAndNoLongerCompressesDiffers) {
+  Listener listener;
+  TempDir dir;
+  const std::string log = dir.path() + "/deflate.jsonl";
+  write_text(log, kCompressedLog);
+  Process replayer({kBinary, "replay", log, "ws://127.0.0.1:" + std::to_string(listener.port()), "--speed", "max",
+                    "--compare-frames"});
+  auto accepted = accept_websocket(listener, "permessage-deflate");
+  ASSERT_TRUE(accepted);
+  Socket& conn = *accepted;
+  std::string buffer;
+  ASSERT_TRUE(read_raw_frame(conn, buffer, 5s));  // the client's message (compressed: not read here)
+  // The same two fragments, uncompressed (RSV1 clear) though compression was negotiated.
+  ASSERT_TRUE(conn.send_all(ws_frame(ws::opcode::kText, "abcd", false, false) +
+                            ws_frame(ws::opcode::kContinuation, "efghi", false, true)));
+  auto close = read_raw_frame(conn, buffer, 5s);
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->opcode, ws::opcode::kClose);
+  ASSERT_TRUE(conn.send_all(ws_frame(ws::opcode::kClose, close_payload(1000, ""), false)));
+  conn.close();
+  const ProcessResult r = replayer.wait(5s);
+  EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
+  EXPECT_NE(r.out.find("conn 1 message 1 (deflate.jsonl:4, server frame 1): compression: recorded compressed (RSV1), "
+                       "got it uncompressed\n"),
             std::string::npos)
       << r.out;
 }
