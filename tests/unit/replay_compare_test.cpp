@@ -1,5 +1,6 @@
 // Tests for lib/replay_compare: byte and JSON comparison, ignored pointers (with wildcards), the
-// path-level diff replay prints, and message descriptions.
+// path-level diff replay prints, message descriptions, the pairing of expected and received
+// messages, and --compare-frames' comparison of how messages were framed.
 #include "lib/replay_compare.h"
 
 #include <gtest/gtest.h>
