@@ -4,6 +4,9 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -41,6 +44,9 @@ constexpr std::chrono::milliseconds kAutoFlushInterval{1000};
 // While records keep coming, the writer thread takes them this often (or at once when the queue
 // is full, on flush() and close()): one wake-up per interval on a busy capture, not per record.
 constexpr std::chrono::milliseconds kWriterBatchInterval{10};
+// The writer thread's nice value (Linux: per thread), relative to the process's.
+constexpr int kWriterThreadNice = 10;
+constexpr int kMaxNice = 19;
 // A batch buffer grown past this (the disk stalled, the queue filled) is freed once written.
 constexpr std::size_t kMaxKeptBatchBytes = 4 * 1024 * 1024;
 // The reader's read(2) chunk.
@@ -677,6 +683,14 @@ struct SessionWriter::Impl {
   }
 
   void run() {
+#ifdef __linux__
+    // Below the threads that relay traffic: on a busy core the relay wins the CPU and the writer
+    // catches up in the gaps (a full queue stops the callers, so it cannot starve). Best effort.
+    const auto tid = static_cast<id_t>(syscall(SYS_gettid));
+    errno = 0;
+    const int nice = getpriority(PRIO_PROCESS, tid);
+    if (errno == 0) setpriority(PRIO_PROCESS, tid, std::min(nice + kWriterThreadNice, kMaxNice));
+#endif
     auto last_flush = std::chrono::steady_clock::now();
     bool unflushed = true;  // the header sits in the stdio buffer
     std::unique_lock<std::mutex> lock(mutex);
