@@ -1,4 +1,5 @@
-// Payload comparison for replay: bytes, or JSON with ignored pointers and a path-level diff.
+// Payload comparison for replay: bytes, or JSON with ignored pointers and a path-level diff; the
+// frame structure of matched messages (--compare-frames); the pairing of expected and received.
 #include "lib/replay_compare.h"
 
 #include <algorithm>
@@ -18,6 +19,7 @@ constexpr std::uint8_t kText = 1;
 constexpr std::uint8_t kBinary = 2;
 constexpr std::uint8_t kPing = 9;
 constexpr std::uint8_t kPong = 10;
+constexpr std::uint8_t kRsv1 = 4;
 // Binary previews show this many bytes in hex at most, whatever the text limit.
 constexpr std::size_t kMaxHexPreviewBytes = 16;
 
@@ -147,7 +149,84 @@ std::string_view kind_name(std::uint8_t opcode) {
   }
 }
 
+std::string frame_bits(const FrameShape& f) {
+  return fmt::format("opcode {}{}", f.opcode, f.fin ? " FIN" : "");
+}
+
 }  // namespace
+
+std::string describe_frames(const std::vector<FrameShape>& frames) {
+  const std::size_t n = frames.size();
+  const bool compressed = !frames.empty() && frames.front().compressed;
+  const std::string count = fmt::format("{} {}frame{}", n, compressed ? "compressed " : "", n == 1 ? "" : "s");
+  // A compressed message's per-frame sizes are where the inflater stopped, not the wire's.
+  if (compressed || n == 0) return count;
+  std::string sizes;
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    total += frames[i].size;
+    if (i < kMaxListedFrameSizes) {
+      if (i > 0) sizes += '+';
+      sizes += std::to_string(frames[i].size);
+    }
+  }
+  if (n > kMaxListedFrameSizes) return fmt::format("{} ({}+… bytes, {} in all)", count, sizes, total);
+  return fmt::format("{} ({} bytes)", count, sizes);
+}
+
+std::string_view frame_kind_name(FrameComparison::Kind kind) {
+  switch (kind) {
+    case FrameComparison::Kind::kNone: break;
+    case FrameComparison::Kind::kFragmentation: return "fragmentation";
+    case FrameComparison::Kind::kCompression: return "compression";
+    case FrameComparison::Kind::kRsv: return "rsv";
+  }
+  return "";
+}
+
+FrameComparison compare_frames(const std::vector<FrameShape>& expected, const std::vector<FrameShape>& got,
+                               const FrameRule& rule) {
+  FrameComparison out;
+  if (!rule.enabled || expected.empty() || got.empty()) return out;
+  const bool expected_compressed = expected.front().compressed;
+  const bool got_compressed = got.front().compressed;
+  if (expected_compressed != got_compressed) {
+    if (rule.compression) {
+      out.kind = FrameComparison::Kind::kCompression;
+      out.text = fmt::format("recorded {} (RSV1), got it {}", expected_compressed ? "compressed" : "uncompressed",
+                             got_compressed ? "compressed" : "uncompressed");
+    }
+    // Otherwise the compressed side's frames carry other bytes than the other's: nothing to compare.
+    out.compared = false;
+    return out;
+  }
+  const auto fragmentation = [&](std::string text) {
+    out.kind = FrameComparison::Kind::kFragmentation;
+    out.text = std::move(text);
+    return out;
+  };
+  const std::string shapes = fmt::format("recorded as {}, got {}", describe_frames(expected), describe_frames(got));
+  if (expected.size() != got.size()) return fragmentation(shapes);
+  const std::size_t n = expected.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    const FrameShape& e = expected[i];
+    const FrameShape& g = got[i];
+    if (e.opcode != g.opcode || e.fin != g.fin) {
+      return fragmentation(fmt::format("frame {} of {}: recorded {}, got {}", i + 1, n, frame_bits(e), frame_bits(g)));
+    }
+    if (!expected_compressed && e.size != g.size) return fragmentation(shapes);
+  }
+  const auto other_bits = [](const FrameShape& f) { return static_cast<std::uint8_t>(f.rsv & ~kRsv1); };
+  for (std::size_t i = 0; i < n; ++i) {
+    if (other_bits(expected[i]) != other_bits(got[i])) {
+      out.kind = FrameComparison::Kind::kRsv;
+      out.text = fmt::format("frame {} of {}: recorded rsv {}, got rsv {} (RSV1 aside)", i + 1, n,
+                             other_bits(expected[i]), other_bits(got[i]));
+      return out;
+    }
+  }
+  return out;
+}
 
 bool PayloadComparer::parse_pointer(std::string_view text, std::vector<std::string>& tokens, std::string& error) {
   tokens.clear();
@@ -225,7 +304,7 @@ void ReplayMatcher::expect(ExpectedMessage expected, TimePoint now) {
 void ReplayMatcher::receive(Message message, std::vector<Mismatch>& out) {
   received_.push_back(std::move(message));
   if (received_.size() > max_unmatched_) {
-    out.push_back(Mismatch{Mismatch::Kind::kExtra, {}, std::move(received_.front())});
+    out.push_back(Mismatch{Mismatch::Kind::kExtra, {}, std::move(received_.front()), {}});
     received_.pop_front();
   }
 }
@@ -242,15 +321,22 @@ std::size_t ReplayMatcher::match(bool more_may_come, TimePoint now, std::vector<
       }
     }
     if (found < window) {
-      ++matched;
-      expected_.erase(expected_.begin() + static_cast<std::ptrdiff_t>(found));
+      const auto it = expected_.begin() + static_cast<std::ptrdiff_t>(found);
+      FrameComparison frames = compare_frames(it->message.frames, received_.front().frames, frame_rule_);
+      if (frames.equal()) {
+        ++matched;
+        if (!frames.compared) ++frames_not_compared_;
+      } else {
+        out.push_back(Mismatch{Mismatch::Kind::kFramed, std::move(*it), std::move(received_.front()), std::move(frames)});
+      }
+      expected_.erase(it);
       received_.pop_front();
       if (found == 0) front_since_ = now;
       continue;
     }
     // Its match may be an expectation not added yet: wait while the window has room.
     if (more_may_come && expected_.size() < window_) break;
-    out.push_back(Mismatch{Mismatch::Kind::kDifferent, std::move(expected_.front()), std::move(received_.front())});
+    out.push_back(Mismatch{Mismatch::Kind::kDifferent, std::move(expected_.front()), std::move(received_.front()), {}});
     expected_.pop_front();
     received_.pop_front();
     front_since_ = now;
@@ -260,7 +346,7 @@ std::size_t ReplayMatcher::match(bool more_may_come, TimePoint now, std::vector<
 
 bool ReplayMatcher::expire(TimePoint now, std::vector<Mismatch>& out) {
   if (expected_.empty() || now < deadline()) return false;
-  out.push_back(Mismatch{Mismatch::Kind::kMissing, std::move(expected_.front()), {}});
+  out.push_back(Mismatch{Mismatch::Kind::kMissing, std::move(expected_.front()), {}, {}});
   expected_.pop_front();
   front_since_ = now;
   return true;
@@ -268,10 +354,10 @@ bool ReplayMatcher::expire(TimePoint now, std::vector<Mismatch>& out) {
 
 void ReplayMatcher::finish(bool quiet, std::vector<Mismatch>& out) {
   for (auto& e : expected_) {
-    if (!quiet) out.push_back(Mismatch{Mismatch::Kind::kMissing, std::move(e), {}});
+    if (!quiet) out.push_back(Mismatch{Mismatch::Kind::kMissing, std::move(e), {}, {}});
   }
   expected_.clear();
-  for (auto& m : received_) out.push_back(Mismatch{Mismatch::Kind::kExtra, {}, std::move(m)});
+  for (auto& m : received_) out.push_back(Mismatch{Mismatch::Kind::kExtra, {}, std::move(m), {}});
   received_.clear();
 }
 

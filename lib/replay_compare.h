@@ -1,7 +1,8 @@
 // How `wstool replay` decides that a server message matches the recording (exact bytes, or JSON
 // compared semantically with ignored JSON pointers, with a diff naming the JSON paths that
-// differ) and pairs a connection's expected and received messages (ReplayMatcher). No sockets:
-// replay's connection driver calls it, unit tests drive it alone.
+// differ; with --compare-frames also how it was framed) and pairs a connection's expected and
+// received messages (ReplayMatcher). No sockets: replay's connection driver calls it, unit tests
+// drive it alone.
 #pragma once
 
 #include <chrono>
@@ -10,16 +11,69 @@
 #include <deque>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace wstool::replay {
 
 enum class CompareMode { kBytes, kJson };
 
+// One frame of a data message as it was on the wire: what --compare-frames compares.
+struct FrameShape {
+  std::uint8_t opcode = 1;  // the first frame's 1 or 2, then 0 (continuation)
+  bool fin = true;
+  std::uint8_t rsv = 0;     // RSV1..3 as sent, 0..7 (RSV1 = 4)
+  bool compressed = false;  // the message was compressed on the wire (RSV1 on its first frame)
+  std::uint64_t size = 0;   // payload bytes as logged and delivered: decompressed when compressed
+  std::size_t line = 0;     // where a recorded frame is in the log (0: received, or not a log)
+};
+
 struct Message {
+  Message() = default;
+  Message(std::uint8_t op, std::string data, std::vector<FrameShape> shapes = {})
+      : opcode(op), payload(std::move(data)), frames(std::move(shapes)) {}
+
   std::uint8_t opcode = 1;  // 1 text, 2 binary, 9 ping, 10 pong
   std::string payload;
+  std::vector<FrameShape> frames;  // data messages under --compare-frames; else empty
 };
+
+// What --compare-frames compares for a message whose payload matched. The log holds
+// decompressed payloads, and an inflater hands out a compressed message's bytes wherever its
+// stream allows, not at the sender's boundaries: so the frames' sizes are compared only when
+// neither side was compressed, their number, opcodes and FIN bits whenever both sides were
+// compressed alike. RSV1 is the compression's own bit; RSV2 and RSV3 are compared always.
+struct FrameRule {
+  bool enabled = false;
+  // Both the recording and the replay negotiated permessage-deflate, so the server could have
+  // compressed both times: whether it did is compared. Otherwise it is not (a server cannot
+  // compress on a connection that did not negotiate it), and a message compressed on one side
+  // only has nothing comparable in its framing.
+  bool compression = false;
+};
+
+struct FrameComparison {
+  enum class Kind { kNone, kFragmentation, kCompression, kRsv };
+  Kind kind = Kind::kNone;
+  // For people, after the kind: "recorded as 3 frames (4096+4096+812 bytes), got 1 frame (9004 bytes)".
+  std::string text;
+  // False when there was nothing to compare: compressed on one side only, and not FrameRule::compression.
+  bool compared = true;
+  bool equal() const { return kind == Kind::kNone; }
+};
+
+// Frame sizes a description lists before it gives only the total.
+inline constexpr std::size_t kMaxListedFrameSizes = 8;
+
+// Compares two messages' frames under `rule`; equal when either list is empty (a control
+// message, or a side that kept no frames).
+FrameComparison compare_frames(const std::vector<FrameShape>& expected, const std::vector<FrameShape>& got,
+                               const FrameRule& rule);
+// "3 frames (4096+4096+812 bytes)", "1 frame (9004 bytes)", "2 compressed frames"; at most
+// kMaxListedFrameSizes sizes are listed, then the total.
+std::string describe_frames(const std::vector<FrameShape>& frames);
+// "fragmentation", "compression", "rsv" ("" for kNone): the results document's difference kinds.
+std::string_view frame_kind_name(FrameComparison::Kind kind);
 
 // One difference inside a JSON document: its RFC 6901 pointer ("" for the whole document), the
 // values as compact JSON, "(absent)" when a member or element exists on one side only.
@@ -60,17 +114,22 @@ class PayloadComparer {
 
 // A server message the recording says comes next on a connection.
 struct ExpectedMessage {
-  std::uint64_t index = 0;  // 1-based, among the connection's expected server messages
-  std::string where;        // "session.jsonl:17"
+  std::uint64_t index = 0;         // 1-based, among the connection's expected server messages
+  std::string where;               // "session.jsonl:17": its first frame's record
   Message message;
+  std::size_t line = 0;            // that record's line in the log (0: not a log, e.g. HAR)
+  std::uint64_t server_frame = 0;  // 1-based index of its first frame among the connection's
+                                   // recorded server frames (control and invalid ones included)
 };
 
 // A difference between the recording and what the server did.
 struct Mismatch {
-  enum class Kind { kDifferent, kMissing, kExtra };
+  // kFramed: the payloads matched, the frames did not (FrameRule).
+  enum class Kind { kDifferent, kMissing, kExtra, kFramed };
   Kind kind = Kind::kDifferent;
   ExpectedMessage expected;  // not for kExtra
   Message got;               // not for kMissing
+  FrameComparison frames;    // kFramed only
 };
 
 // One connection's expected and received server messages, paired: in order, or within a window
@@ -86,11 +145,16 @@ class ReplayMatcher {
   ReplayMatcher(const PayloadComparer& comparer, std::size_t window, std::chrono::milliseconds timeout,
                 std::size_t max_unmatched);
 
+  // Under an enabled rule, a message paired with its expectation whose frames differ is a
+  // kFramed mismatch rather than a match (set when the connection's negotiation is known).
+  void set_frame_rule(FrameRule rule) { frame_rule_ = rule; }
+
   // Adds the next expectation; the oldest one's wait starts when it becomes the oldest.
   void expect(ExpectedMessage expected, TimePoint now);
   // A message from the server.
   void receive(Message message, std::vector<Mismatch>& out);
-  // Pairs received messages with expected ones; returns how many matched. A received message
+  // Pairs received messages with expected ones; returns how many matched (kFramed pairs do not
+  // count). A received message
   // matching none of the window's expectations is a kDifferent against the oldest, unless
   // `more_may_come` (expectations not added yet) and the window is not full: then it waits.
   std::size_t match(bool more_may_come, TimePoint now, std::vector<Mismatch>& out);
@@ -105,12 +169,16 @@ class ReplayMatcher {
   std::size_t expected() const { return expected_.size(); }
   std::size_t unmatched() const { return received_.size(); }
   std::size_t window() const { return window_; }
+  // Messages matched whose frames could not be compared (FrameComparison::compared false).
+  std::uint64_t frames_not_compared() const { return frames_not_compared_; }
 
  private:
   const PayloadComparer& comparer_;
   std::size_t window_;
   std::chrono::milliseconds timeout_;
   std::size_t max_unmatched_;
+  FrameRule frame_rule_;
+  std::uint64_t frames_not_compared_ = 0;
   std::deque<ExpectedMessage> expected_;
   std::deque<Message> received_;
   TimePoint front_since_{};

@@ -456,7 +456,8 @@ void Session::send_raw_frame(const RawFrame& frame) {
     case RawFrame::Masking::kMasked: h.masked = true; break;
     case RawFrame::Masking::kUnmasked: h.masked = false; break;
   }
-  if (h.masked) h.mask_key = frame.mask_key.value_or(next_mask_key());
+  // value_or would draw a key (advancing the generator) even when the caller gave one.
+  if (h.masked) h.mask_key = frame.mask_key ? *frame.mask_key : next_mask_key();
   const std::size_t start = out_.size();
   out_.resize(start + kMaxFrameHeaderBytes + frame.payload.size());
   const std::size_t header_bytes = encode_header(out_.data() + start, h);

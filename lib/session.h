@@ -65,6 +65,18 @@ class SessionEvents {
 // A frame exactly as a tester wants it on the wire, valid or not.
 struct RawFrame {
   enum class Masking : std::uint8_t { kRoleDefault, kMasked, kUnmasked };
+  // The header bits and payload as given (a recorded or hand-typed frame), masked as the role
+  // does, its length the payload's: what replay and connect's /frame send. `payload` must
+  // outlive the send_raw_frame call.
+  static RawFrame from_bits(bool fin, std::uint8_t rsv, std::uint8_t opcode, std::string_view payload) {
+    RawFrame frame;
+    frame.fin = fin;
+    frame.rsv = rsv;
+    frame.opcode = opcode;
+    frame.payload = payload;
+    return frame;
+  }
+
   bool fin = true;
   std::uint8_t rsv = 0;
   std::uint8_t opcode = opcode::kText;

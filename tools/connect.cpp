@@ -474,12 +474,7 @@ class Session final : public ws::ConnectionHandler {
       case Kind::kQuit: end(EndReason::kInputDone, ws::close_code::kNormal); return;
       case Kind::kPretty: printer_.toggle_pretty(); return;
       case Kind::kFrame: {
-        ws::RawFrame frame;
-        frame.fin = message.fin;
-        frame.rsv = message.rsv;
-        frame.opcode = message.opcode;
-        frame.payload = message.payload;
-        conn_->send_raw_frame(frame);
+        conn_->send_raw_frame(ws::RawFrame::from_bits(message.fin, message.rsv, message.opcode, message.payload));
         if (recorder_ != nullptr) recorder_->raw_frame(message.opcode, message.fin, message.rsv, message.payload);
         return;
       }

@@ -51,6 +51,11 @@ using session::Record;
 
 constexpr const char* kProg = "wsreplay";
 constexpr int kResultsVersion = 1;
+// Additions within version 1 that older readers may ignore. 1: message, line and serverFrame on
+// differences; the fragmentation, compression and rsv kinds (--compare-frames).
+constexpr int kResultsMinor = 1;
+// How a negotiated permessage-deflate shows in Sec-WebSocket-Extensions (and the log's open record).
+constexpr std::string_view kDeflate = "permessage-deflate";
 constexpr unsigned kDefaultUnorderedWindow = 16;
 // Records waiting for one connection's driver: the reader stays at most this far ahead, so a
 // log of any size replays in flat memory.
@@ -85,6 +90,7 @@ struct ReplayOptions {
   unsigned unordered = 0;  // 0: strict order
   nanoseconds timeout = std::chrono::seconds(5);
   bool compare_control = false;
+  bool compare_frames = false;
   std::string output;
   bool parallel = false;
   std::uint64_t max_message_size = ws::kDefaultMaxMessageBytes;
@@ -107,6 +113,8 @@ class RecordSource {
   virtual Error seek(const session::SessionReader::Position& p) = 0;
   // "file:line" of the record last returned.
   virtual std::string where() const = 0;
+  // Its line in the file; 0 when the source has no lines to show (HAR).
+  virtual std::size_t line() const = 0;
   virtual std::vector<std::string> warnings() const = 0;
   // Who captured the records ("record", "connect", "serve", "har").
   virtual std::string captured_by() const = 0;
@@ -119,6 +127,7 @@ class LogSource final : public RecordSource {
   session::SessionReader::Position position() const override { return reader_->position(); }
   Error seek(const session::SessionReader::Position& p) override { return reader_->seek(p); }
   std::string where() const override { return fmt::format("{}:{}", short_name(), reader_->line_number()); }
+  std::size_t line() const override { return reader_->line_number(); }
   std::vector<std::string> warnings() const override { return reader_->warnings(); }
   std::string captured_by() const override { return reader_->header().captured_by; }
 
@@ -144,6 +153,7 @@ class HarSource final : public RecordSource {
     return {};
   }
   std::string where() const override { return fmt::format("{} record {}", name_, index_); }
+  std::size_t line() const override { return 0; }
   std::vector<std::string> warnings() const override { return {}; }
   std::string captured_by() const override { return "har"; }
 
@@ -155,17 +165,54 @@ class HarSource final : public RecordSource {
 
 // ---- results shared by every connection ----------------------------------------------------
 
-enum class DiffKind { kDifferent, kMissing, kExtra, kCloseCode };
+// kFragmentation, kCompression, kRsv: --compare-frames (replay::FrameComparison's kinds).
+enum class DiffKind { kDifferent, kMissing, kExtra, kCloseCode, kFragmentation, kCompression, kRsv };
 
 std::string_view diff_kind_name(DiffKind k) {
   switch (k) {
     case DiffKind::kDifferent: return "different";
     case DiffKind::kMissing: return "missing";
     case DiffKind::kExtra: return "extra";
+    case DiffKind::kFragmentation: return "fragmentation";
+    case DiffKind::kCompression: return "compression";
+    case DiffKind::kRsv: return "rsv";
     case DiffKind::kCloseCode: break;
   }
   return "close";
 }
+
+DiffKind diff_kind(replay::FrameComparison::Kind k) {
+  switch (k) {
+    case replay::FrameComparison::Kind::kCompression: return DiffKind::kCompression;
+    case replay::FrameComparison::Kind::kRsv: return DiffKind::kRsv;
+    case replay::FrameComparison::Kind::kNone:
+    case replay::FrameComparison::Kind::kFragmentation: break;
+  }
+  return DiffKind::kFragmentation;
+}
+
+// Where a difference is, so that `sed -n LINEp log` shows it: the recorded message (its index
+// among the connection's expected server messages) and its first frame's record.
+struct Location {
+  std::uint64_t message = 0;       // 0: not about one recorded message (extra, close)
+  std::string where;               // "session.jsonl:42", "chat.har record 7"; "" when nowhere
+  std::size_t line = 0;            // the record's line; 0 when the source has none (HAR)
+  std::uint64_t server_frame = 0;  // its index among the connection's recorded server frames; 0: none
+
+  static Location of(const replay::ExpectedMessage& e) { return {e.index, e.where, e.line, e.server_frame}; }
+
+  // "conn 1 message 3 (session.jsonl:42, server frame 5)", "conn 1 (session.jsonl:50)", "conn 2".
+  std::string head(std::uint64_t conn) const {
+    std::string text = fmt::format("conn {}", conn);
+    if (message > 0) text += fmt::format(" message {}", message);
+    if (!where.empty()) {
+      text += " (" + where;
+      if (server_frame > 0) text += fmt::format(", server frame {}", server_frame);
+      text += ")";
+    }
+    return text;
+  }
+};
 
 struct ConnectionSummary {
   std::uint64_t conn = 0;
@@ -177,6 +224,7 @@ struct ConnectionSummary {
   std::uint64_t matched = 0;
   std::uint64_t differences = 0;
   std::optional<std::uint16_t> close_code;
+  std::uint64_t frames_not_compared = 0;  // --compare-frames: compressed on one side only
 };
 
 Json message_json(const replay::Message& m) {
@@ -194,23 +242,26 @@ class Report {
   explicit Report(bool quiet) : quiet_(quiet) {}
 
   // One difference: printed (a concise line or a few) and kept for -o, within the limits.
-  void difference(DiffKind kind, std::uint64_t conn, std::uint64_t index, const std::string& where,
-                  const std::vector<std::string>& lines, Json detail) {
+  void difference(DiffKind kind, std::uint64_t conn, const Location& at, const std::vector<std::string>& lines,
+                  Json detail) {
     std::lock_guard<std::mutex> lock(mutex_);
     ++total_;
     ++by_kind_[std::string(diff_kind_name(kind))];
     if (kept_.size() >= kMaxReportedDifferences) return;
-    const std::string head =
-        index > 0 ? fmt::format("conn {} frame {}{}", conn, index, where.empty() ? "" : " (" + where + ")")
-                  : fmt::format("conn {}", conn);
+    const std::string head = at.head(conn);
     if (!quiet_) {
       for (const auto& line : lines) fmt::print("{}: {}\n", head, line);
       std::fflush(stdout);
     }
     detail["kind"] = diff_kind_name(kind);
     detail["conn"] = conn;
-    if (index > 0) detail["frame"] = index;
-    if (!where.empty()) detail["where"] = where;
+    if (at.message > 0) {
+      detail["message"] = at.message;
+      detail["frame"] = at.message;  // its name in results 1.0, kept for readers of those
+    }
+    if (!at.where.empty()) detail["where"] = at.where;
+    if (at.line > 0) detail["line"] = at.line;
+    if (at.server_frame > 0) detail["serverFrame"] = at.server_frame;
     kept_.push_back(std::move(detail));
   }
 
@@ -242,6 +293,7 @@ class Report {
                 {"expected", c.expected}, {"matched", c.matched}, {"differences", c.differences}};
       if (!c.error.empty()) j["error"] = c.error;
       if (c.close_code) j["closeCode"] = *c.close_code;
+      if (c.frames_not_compared > 0) j["framesNotCompared"] = c.frames_not_compared;
       conns.push_back(std::move(j));
       sent += c.sent;
       expected += c.expected;
@@ -286,28 +338,45 @@ class Report {
 struct Item {
   Record record;
   std::string where;
+  std::size_t line = 0;
 };
 
-// What both directions' fragments add up to: whole messages, as the engine sends and delivers.
+// What both directions' fragments add up to: whole messages, as the engine sends and delivers;
+// with `keep_frames` (--compare-frames) each with the shapes of its frames.
 struct Assembler {
+  bool keep_frames = false;
   bool active = false;
   std::uint8_t opcode = 0;
   std::string payload;
+  std::vector<replay::FrameShape> frames;
 
-  // A complete message, or nothing yet (or a stray continuation).
-  std::optional<replay::Message> add(std::uint8_t frame_opcode, bool fin, std::string_view data) {
+  // A complete message, or nothing yet (or a stray continuation). `line`: a recorded frame's.
+  std::optional<replay::Message> add(std::uint8_t frame_opcode, bool fin, std::string_view data, std::uint8_t rsv = 0,
+                                     bool compressed = false, std::size_t line = 0) {
     if (frame_opcode != kContinuation) {
       active = true;
       opcode = frame_opcode;
       payload.assign(data);
+      frames.clear();
     } else if (active) {
       payload.append(data);
     } else {
       return std::nullopt;
     }
+    if (keep_frames) {
+      replay::FrameShape shape;
+      shape.opcode = frame_opcode;
+      shape.fin = fin;
+      shape.rsv = rsv;
+      // Per message: a recording's continuation frames may say either.
+      shape.compressed = frame_opcode == kContinuation && !frames.empty() ? frames.front().compressed : compressed;
+      shape.size = data.size();
+      shape.line = line;
+      frames.push_back(shape);
+    }
     if (!fin) return std::nullopt;
     active = false;
-    return replay::Message{opcode, std::move(payload)};
+    return replay::Message{opcode, std::move(payload), std::move(frames)};
   }
 };
 
@@ -317,6 +386,7 @@ struct Settings {
   unsigned window = 1;
   milliseconds timeout{5000};
   bool compare_control = false;
+  bool compare_frames = false;
   // Answer the server's pings as the engine would: for logs whose writer did not see every pong
   // the client sent (connect's automatic ones; serve and HAR keep none). Logs of record hold them
   // all, and replay resends those instead.
@@ -331,15 +401,19 @@ class ConnectionReplay final : public ws::ConnectionHandler {
   // `scheduled`: when the connection's open is due on the replay's timeline; its messages are due
   // relative to that, not to when the connection happened to open, so connections that took
   // longer to connect than others keep their recorded order relative to them.
-  ConnectionReplay(std::uint64_t conn, std::uint64_t open_t_us, SteadyClock::time_point scheduled,
+  // `recorded_deflate`: the recorded connection negotiated permessage-deflate.
+  ConnectionReplay(std::uint64_t conn, std::uint64_t open_t_us, bool recorded_deflate, SteadyClock::time_point scheduled,
                    const Settings& settings, Report& report)
       : start_(scheduled),
         conn_(conn),
         open_t_us_(open_t_us),
+        recorded_deflate_(recorded_deflate),
         settings_(settings),
         report_(report),
         matcher_(*settings.comparer, settings.window, settings.timeout, kMaxUnmatchedReceived) {
     summary_.conn = conn;
+    server_assembler_.keep_frames = settings.compare_frames;
+    received_assembler_.keep_frames = settings.compare_frames;
   }
 
   void set_client(ws::Client* client) { client_ = client; }
@@ -384,6 +458,8 @@ class ConnectionReplay final : public ws::ConnectionHandler {
   void on_open(ws::Connection& conn) override {
     conn_ptr_ = &conn;
     summary_.opened = true;
+    replay_deflate_ = conn.extensions().find(kDeflate) != std::string::npos;
+    update_frame_rule();
     if (settings_.speed.max) start_ = SteadyClock::now();
     advance();
   }
@@ -395,7 +471,8 @@ class ConnectionReplay final : public ws::ConnectionHandler {
   // the server's frames are joined into messages, which is what is compared.
   void on_data_frame(ws::Connection& /*conn*/, const ws::DataFrame& frame) override {
     auto m = received_assembler_.add(frame.opcode, frame.fin,
-                                     std::string_view(reinterpret_cast<const char*>(frame.data), frame.size));
+                                     std::string_view(reinterpret_cast<const char*>(frame.data), frame.size), frame.rsv,
+                                     frame.compressed);
     if (m) received(std::move(*m));
   }
   void on_ping(ws::Connection& conn, std::string_view payload) override {
@@ -419,6 +496,13 @@ class ConnectionReplay final : public ws::ConnectionHandler {
     // Expectations never met and messages never expected.
     matcher_.finish(stopped_, mismatches_);
     report_mismatches("the connection closed first");
+    summary_.frames_not_compared = matcher_.frames_not_compared();
+    if (summary_.frames_not_compared > 0) {
+      report_.warning(fmt::format("conn {}: the frames of {} message(s) were not compared: the server compressed them "
+                                  "in the recording or in the replay, not both{}",
+                                  conn_, summary_.frames_not_compared,
+                                  replay_deflate_ ? " (--no-compress keeps the replay uncompressed)" : ""));
+    }
     if (stopped_) return;
     // When this side failed the connection (the server broke the protocol, as a recorded invalid
     // server frame says it did), the code that counts is the one we sent, as in the recording.
@@ -428,7 +512,7 @@ class ConnectionReplay final : public ws::ConnectionHandler {
       const std::string got = got_code == kAbnormal ? "1006 (no close frame)"
                               : event.we_failed      ? fmt::format("{} (the server broke the protocol: {})", got_code, event.error)
                                                      : close_text(got_code, event.reason);
-      report_.difference(DiffKind::kCloseCode, conn_, 0, close_where_,
+      report_.difference(DiffKind::kCloseCode, conn_, close_at_,
                          {fmt::format("close: expected {} from the server, got {}",
                                       close_text(*expected_close_code_, expected_close_reason_), got)},
                          {{"expected", *expected_close_code_}, {"got", got_code}});
@@ -503,6 +587,7 @@ class ConnectionReplay final : public ws::ConnectionHandler {
         case replay::Mismatch::Kind::kDifferent: different(m.expected, m.got); break;
         case replay::Mismatch::Kind::kMissing: missing(m.expected, missing_why); break;
         case replay::Mismatch::Kind::kExtra: extra(m.got); break;
+        case replay::Mismatch::Kind::kFramed: framed(m); break;
       }
     }
     mismatches_.clear();
@@ -524,19 +609,42 @@ class ConnectionReplay final : public ws::ConnectionHandler {
     }
     Json detail = {{"expected", message_json(e.message)}, {"got", message_json(got)}};
     if (!paths.empty()) detail["paths"] = std::move(paths);
-    report_.difference(DiffKind::kDifferent, conn_, e.index, e.where, lines, std::move(detail));
+    if (!e.message.frames.empty()) detail["expectedFrames"] = frames_json(e.message.frames);
+    if (!got.frames.empty()) detail["gotFrames"] = frames_json(got.frames);
+    report_.difference(DiffKind::kDifferent, conn_, Location::of(e), lines, std::move(detail));
     ++summary_.differences;
   }
 
+  // The payload matched; the frames did not (--compare-frames).
+  void framed(const replay::Mismatch& m) {
+    const DiffKind kind = diff_kind(m.frames.kind);
+    report_.difference(kind, conn_, Location::of(m.expected),
+                       {fmt::format("{}: {}", diff_kind_name(kind), m.frames.text)},
+                       {{"description", m.frames.text},
+                        {"expectedFrames", frames_json(m.expected.message.frames)},
+                        {"gotFrames", frames_json(m.got.frames)}});
+    ++summary_.differences;
+  }
+
+  static Json frames_json(const std::vector<replay::FrameShape>& frames) {
+    Json out = Json::array();
+    for (const auto& f : frames) {
+      Json j = {{"opcode", f.opcode}, {"fin", f.fin}, {"rsv", f.rsv}, {"compressed", f.compressed}, {"len", f.size}};
+      if (f.line > 0) j["line"] = f.line;
+      out.push_back(std::move(j));
+    }
+    return out;
+  }
+
   void missing(const replay::ExpectedMessage& e, std::string_view why) {
-    report_.difference(DiffKind::kMissing, conn_, e.index, e.where,
+    report_.difference(DiffKind::kMissing, conn_, Location::of(e),
                        {fmt::format("missing: expected {}, got nothing ({})", replay::describe(e.message, kPreviewBytes), why)},
                        {{"expected", message_json(e.message)}});
     ++summary_.differences;
   }
 
   void extra(const replay::Message& m) {
-    report_.difference(DiffKind::kExtra, conn_, 0, "",
+    report_.difference(DiffKind::kExtra, conn_, Location{},
                        {fmt::format("extra: got {}, not in the recording", replay::describe(m, kPreviewBytes))},
                        {{"got", message_json(m)}});
     ++summary_.differences;
@@ -552,14 +660,15 @@ class ConnectionReplay final : public ws::ConnectionHandler {
         return;
       }
       if (const auto* f = std::get_if<session::FrameRecord>(&item->record)) {
-        take_frame(*f, item->where);
+        take_frame(*f, item->where, item->line);
       } else if (const auto* c = std::get_if<session::CloseRecord>(&item->record)) {
-        take_close(*c, item->where);
+        take_close(*c, item->where, item->line);
       }
     }
   }
 
-  void take_frame(const session::FrameRecord& f, const std::string& where) {
+  void take_frame(const session::FrameRecord& f, const std::string& where, std::size_t line) {
+    if (f.dir == Direction::kServer) ++server_frames_;
     if (invalid_sent_) return;  // the connection is failing; the recording ends here too
     const bool defined = f.opcode <= kBinary || (f.opcode >= kClose && f.opcode <= kPong);
     if (!f.invalid.empty() || !defined) {
@@ -585,7 +694,7 @@ class ConnectionReplay final : public ws::ConnectionHandler {
       if (f.dir == Direction::kServer) {
         expected_close_code_ = code;
         expected_close_reason_ = reason;
-        close_where_ = where;
+        close_at_ = Location{0, where, line, server_frames_};
         if (!client_close_seen_) server_closed_first_ = true;
       } else {
         client_close_code_ = code;
@@ -609,26 +718,34 @@ class ConnectionReplay final : public ws::ConnectionHandler {
       return;
     }
     if (f.opcode == kPing) ++server_pings_recorded_;
+    if (f.compressed && !recorded_deflate_) {
+      recorded_deflate_ = true;
+      update_frame_rule();
+    }
     std::optional<replay::Message> m;
     if (control) {
       m = replay::Message{f.opcode, f.payload};
     } else {
-      m = server_assembler_.add(f.opcode, f.fin, f.payload);
+      // A message is where its first frame is.
+      if (f.opcode != kContinuation) message_at_ = Location{0, where, line, server_frames_};
+      m = server_assembler_.add(f.opcode, f.fin, f.payload, f.rsv, f.compressed, line);
     }
     if (!m) return;
     if (control && !settings_.compare_control) return;
     ++summary_.expected;
-    matcher_.expect(replay::ExpectedMessage{++expected_index_, where, std::move(*m)}, SteadyClock::now());
+    const Location at = control ? Location{0, where, line, server_frames_} : message_at_;
+    matcher_.expect(replay::ExpectedMessage{++expected_index_, at.where, std::move(*m), at.line, at.server_frame},
+                    SteadyClock::now());
   }
 
-  void take_close(const session::CloseRecord& c, const std::string& where) {
+  void take_close(const session::CloseRecord& c, const std::string& where, std::size_t line) {
     if (invalid_queued_ || server_invalid_seen_) {
       // The capturing side failed the connection over an invalid frame with this code: after our
       // invalid frame the server should close with it; after the server's, we should. Either way
       // the connection ends without our closing it: wait --timeout for that.
       expected_close_code_ = c.code;
       expected_close_reason_.clear();
-      close_where_ = where;
+      close_at_ = Location{0, where, line, 0};
       server_closed_first_ = true;
       close_due_ = due_time(c.t_us);
       return;
@@ -638,7 +755,7 @@ class ConnectionReplay final : public ws::ConnectionHandler {
       if (!expected_close_code_) {
         expected_close_code_ = c.code;
         expected_close_reason_ = c.reason;
-        close_where_ = where;
+        close_at_ = Location{0, where, line, 0};
       }
     } else if (c.by == session::Closer::kClient && !client_close_seen_) {
       client_close_code_ = c.code;
@@ -646,6 +763,11 @@ class ConnectionReplay final : public ws::ConnectionHandler {
       client_close_seen_ = true;
     }
     close_due_ = due_time(c.t_us);
+  }
+
+  // Whether the server compressed is comparable only when it could have, both times.
+  void update_frame_rule() {
+    matcher_.set_frame_rule({settings_.compare_frames, recorded_deflate_ && replay_deflate_});
   }
 
   void begin_close(std::uint16_t code, const std::string& reason) {
@@ -712,12 +834,7 @@ class ConnectionReplay final : public ws::ConnectionHandler {
       case Outgoing::kPingFrame: sent = conn_ptr_->ping(f.payload); break;
       case Outgoing::kPongFrame: sent = conn_ptr_->pong(f.payload); break;
       case Outgoing::kRaw: {
-        ws::RawFrame raw;
-        raw.fin = f.fin;
-        raw.rsv = f.rsv;
-        raw.opcode = f.opcode;
-        raw.payload = f.payload;
-        conn_ptr_->send_raw_frame(raw);
+        conn_ptr_->send_raw_frame(ws::RawFrame::from_bits(f.fin, f.rsv, f.opcode, f.payload));
         invalid_sent_ = true;
         sent = true;
         break;
@@ -738,7 +855,7 @@ class ConnectionReplay final : public ws::ConnectionHandler {
         conn_ptr_->set_timer(duration_cast<milliseconds>(server_close_deadline_ - now) + milliseconds(1));
         return;
       }
-      report_.difference(DiffKind::kCloseCode, conn_, 0, close_where_,
+      report_.difference(DiffKind::kCloseCode, conn_, close_at_,
                          {fmt::format("close: expected the server to close with {} within {}, it did not",
                                       close_text(expected_close_code_.value_or(kNoStatus), expected_close_reason_),
                                       format_duration(settings_.timeout))},
@@ -762,6 +879,10 @@ class ConnectionReplay final : public ws::ConnectionHandler {
   SteadyClock::time_point start_;  // the connection's open on the replay's timeline
   const std::uint64_t conn_;
   const std::uint64_t open_t_us_;
+  // The recorded server could compress: the open record says permessage-deflate (for record's
+  // logs, what the client side negotiated), or a recorded server message was compressed.
+  bool recorded_deflate_;
+  bool replay_deflate_ = false;  // this replay's connection negotiated permessage-deflate
   const Settings& settings_;
   Report& report_;
   ws::Client* client_ = nullptr;
@@ -785,6 +906,8 @@ class ConnectionReplay final : public ws::ConnectionHandler {
   replay::ReplayMatcher matcher_;
   std::vector<replay::Mismatch> mismatches_;
   std::uint64_t expected_index_ = 0;
+  std::uint64_t server_frames_ = 0;  // recorded server frames read so far
+  Location message_at_;              // the recorded server message being read: its first frame
   Assembler server_assembler_;    // the recorded server frames, joined
   Assembler received_assembler_;  // the live server frames, joined
   std::uint64_t server_pings_recorded_ = 0;
@@ -795,7 +918,7 @@ class ConnectionReplay final : public ws::ConnectionHandler {
   bool warned_unsendable_ = false;
   std::optional<std::uint16_t> expected_close_code_;
   std::string expected_close_reason_;
-  std::string close_where_;
+  Location close_at_;  // the recorded close (the server's close frame, or the close record)
   bool client_close_seen_ = false;
   std::uint16_t client_close_code_ = kNormalClose;
   std::string client_close_reason_;
@@ -908,7 +1031,9 @@ class Replayer {
   // Starts connection `open` after `delay` (parallel: its recorded start).
   Worker* start(const session::OpenRecord& open, SteadyClock::time_point when) {
     auto w = std::make_unique<Worker>();
-    w->replay = std::make_unique<ConnectionReplay>(open.conn, open.t_us, when, settings_, report_);
+    w->replay = std::make_unique<ConnectionReplay>(open.conn, open.t_us,
+                                                   open.extensions.find(kDeflate) != std::string::npos, when,
+                                                   settings_, report_);
     w->replay->summary().url = connection_url(target_, open.url);
     w->client = std::make_unique<ws::Client>(client_config(options_, target_, open), *w->replay, log_);
     w->replay->set_client(w->client.get());
@@ -985,7 +1110,7 @@ class Replayer {
         start(*open, when);
         continue;
       }
-      dispatch(*record, source.where());
+      dispatch(*record, source.where(), source.line());
     }
     std::vector<std::uint64_t> conns;
     {
@@ -997,7 +1122,7 @@ class Replayer {
   }
 
   // Routes a frame or close record to its connection; a close record ends its input.
-  void dispatch(const Record& record, const std::string& where) {
+  void dispatch(const Record& record, const std::string& where, std::size_t line) {
     std::uint64_t conn = 0;
     bool is_close = false;
     if (const auto* f = std::get_if<session::FrameRecord>(&record)) {
@@ -1013,7 +1138,7 @@ class Replayer {
       skipped(conn);
       return;
     }
-    w->replay->push(Item{record, where});
+    w->replay->push(Item{record, where, line});
     if (is_close) w->replay->finish_input();
   }
 
@@ -1067,7 +1192,7 @@ class Replayer {
         }
         continue;
       }
-      dispatch(*record, source.where());
+      dispatch(*record, source.where(), source.line());
       if (std::holds_alternative<session::CloseRecord>(*record)) {
         finish(*current);
         done.insert(*current);
@@ -1145,6 +1270,7 @@ ExitCode run_replay(const ReplayOptions& options) {
   settings.window = options.unordered == 0 ? 1 : options.unordered;
   settings.timeout = duration_cast<milliseconds>(options.timeout);
   settings.compare_control = options.compare_control;
+  settings.compare_frames = options.compare_frames;
 
   // Open the input before anything else: a bad log is 65/66 whatever the target.
   std::unique_ptr<RecordSource> source;
@@ -1160,9 +1286,19 @@ ExitCode run_replay(const ReplayOptions& options) {
     if (!reader) return fail(error.message, exit_code_for(error.code));
     source = std::make_unique<LogSource>(std::move(reader));
   }
+  // Only record's proxy logs the server's frames as they were; connect and serve log each
+  // message as one frame, HAR files keep messages. Comparing frames against those would report
+  // every fragmented reply.
+  const std::string captured_by = source->captured_by();
+  if (options.compare_frames && (captured_by == "connect" || captured_by == "serve" || captured_by == "har")) {
+    return fail(fmt::format("--compare-frames: {} was {}, which keeps whole messages, not the server's frames; "
+                            "record the session with 'wstool record'",
+                            options.file, captured_by == "har" ? "exported as HAR" : "written by " + captured_by),
+                ExitCode::kUsage);
+  }
   // record's proxy saw every pong the client sent, and those are resent as recorded; connect's
   // log lacks the pongs its engine sent by itself, serve's logs data messages only, HAR has none.
-  settings.answer_pings = source->captured_by() != "record";
+  settings.answer_pings = captured_by != "record";
   // The results file is created up front: a run must not end in "cannot write the results".
   std::ofstream output;
   if (!options.output.empty()) {
@@ -1190,6 +1326,7 @@ ExitCode run_replay(const ReplayOptions& options) {
   if (output.is_open()) {
     Json doc = report.to_json();
     Json result = {{"version", kResultsVersion},
+                   {"minor", kResultsMinor},
                    {"tool", fmt::format("wstool {}", wstool_version())},
                    {"input", options.file},
                    {"inputFormat", options.har ? "har" : "session"},
@@ -1203,6 +1340,7 @@ ExitCode run_replay(const ReplayOptions& options) {
                      {"speed", speed.max ? Json("max") : Json(speed.factor)},
                      {"timeoutMs", settings.timeout.count()},
                      {"compareControl", options.compare_control},
+                     {"compareFrames", options.compare_frames},
                      {"parallel", options.parallel}}},
                    {"summary", doc["summary"]},
                    {"connections", doc["connections"]},
@@ -1241,6 +1379,8 @@ Runner make_replay(CLI::App& app) {
       ->type_name("N");
   add_duration_option(app, "--timeout", options->timeout, "how long to wait for each expected server message");
   app.add_flag("--compare-control", options->compare_control, "also compare pings and pongs");
+  app.add_flag("--compare-frames", options->compare_frames,
+               "also compare how the server framed each message: fragments, their sizes, compression, RSV bits");
   app.add_option("-o,--output", options->output, "write the results as a JSON document to FILE")->type_name("FILE");
   app.add_flag("--parallel", options->parallel, "replay the connections concurrently, at their recorded start times");
   add_size_option(app, "--max-message-size", options->max_message_size, "largest message accepted");

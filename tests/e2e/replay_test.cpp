@@ -87,19 +87,29 @@ TEST(Replay, ChangedRepliesExit1WithTheJsonPathAndResults) {
   const ProcessResult r = replay({kData + "session-chat.jsonl", serve.url, "--parallel", "--ignore", "/sessionId",
                                   "-o", results});
   EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
-  EXPECT_NE(r.out.find("conn 1 frame 1 (session-chat.jsonl:3): /limits/maxContentBytes: expected 65536, got 1000\n"),
+  EXPECT_NE(r.out.find("conn 1 message 1 (session-chat.jsonl:3, server frame 1): /limits/maxContentBytes: expected "
+                       "65536, got 1000\n"),
             std::string::npos)
       << r.out;
-  EXPECT_NE(r.out.find("conn 2 frame 1 (session-chat.jsonl:7): /limits/maxContentBytes"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("conn 2 message 1 (session-chat.jsonl:7, server frame 1): /limits/maxContentBytes"),
+            std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("2 difference(s)"), std::string::npos) << r.out;
   const auto doc = nlohmann::json::parse(read_file(results));
   EXPECT_EQ(doc["version"], 1);
+  EXPECT_EQ(doc["minor"], 1);
   EXPECT_EQ(doc["exitCode"], 1);
   EXPECT_EQ(doc["summary"]["differences"], 2);
   EXPECT_EQ(doc["summary"]["framesMatched"], 8);
   ASSERT_EQ(doc["differences"].size(), 2U);
   EXPECT_EQ(doc["differences"][0]["kind"], "different");
   EXPECT_EQ(doc["differences"][0]["paths"][0]["path"], "/limits/maxContentBytes");
+  // Where it is: the connection's first server message, on the log's line 3.
+  EXPECT_EQ(doc["differences"][0]["message"], 1);
+  EXPECT_EQ(doc["differences"][0]["frame"], 1);  // results 1.0's name for it
+  EXPECT_EQ(doc["differences"][0]["line"], 3);
+  EXPECT_EQ(doc["differences"][0]["serverFrame"], 1);
+  EXPECT_EQ(doc["differences"][0]["where"], "session-chat.jsonl:3");
 }
 
 TEST(Replay, ParallelReplaysAChatAsAChat) {
@@ -118,7 +128,9 @@ TEST(Replay, OneAfterTheOtherTheChatMissesItsPartner) {
   const ProcessResult r = replay({kData + "session-chat.jsonl", serve.url, "--ignore", "/sessionId", "--ignore",
                                   "/limits", "--timeout", "200ms"});
   EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
-  EXPECT_NE(r.out.find("conn 1 frame 3 (session-chat.jsonl:10): missing: expected text "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("conn 1 message 3 (session-chat.jsonl:10, server frame 3): missing: expected text "),
+            std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("got nothing (within 200ms)"), std::string::npos) << r.out;
 }
 
@@ -130,7 +142,8 @@ TEST(Replay, CompareJsonIgnoresMemberOrderAndSpacing) {
                       text_frame(20, "server", R"({ "b": [1, 2], "a": 1.0 })"));
   const ProcessResult bytes = replay({log, echo.url});
   EXPECT_TRUE(bytes.exited_with(1)) << bytes.out << bytes.err;
-  EXPECT_NE(bytes.out.find("conn 1 frame 1 (json.jsonl:4): expected text "), std::string::npos) << bytes.out;
+  EXPECT_NE(bytes.out.find("conn 1 message 1 (json.jsonl:4, server frame 1): expected text "), std::string::npos)
+      << bytes.out;
   const ProcessResult json = replay({log, echo.url, "--compare", "json"});
   EXPECT_TRUE(json.exited_with(0)) << json.out << json.err;
 }
@@ -143,7 +156,8 @@ TEST(Replay, UnorderedToleratesReorderingWithinTheWindow) {
                       text_frame(20, "server", "B") + text_frame(21, "server", "A"));
   const ProcessResult ordered = replay({log, echo.url});
   EXPECT_TRUE(ordered.exited_with(1)) << ordered.out << ordered.err;
-  EXPECT_NE(ordered.out.find(R"(conn 1 frame 1 (order.jsonl:5): expected text "B", got text "A")"), std::string::npos)
+  EXPECT_NE(ordered.out.find(R"(conn 1 message 1 (order.jsonl:5, server frame 1): expected text "B", got text "A")"),
+            std::string::npos)
       << ordered.out;
   const ProcessResult unordered = replay({log, echo.url, "--unordered"});
   EXPECT_TRUE(unordered.exited_with(0)) << unordered.out << unordered.err;
@@ -180,7 +194,10 @@ TEST(Replay, ADifferentCloseCodeIsADifference) {
                       R"({"type":"close","conn":1,"t":32,"code":1000,"by":"client","clean":true})" "\n");
   const ProcessResult r = replay({log, echo.url});
   EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
-  EXPECT_NE(r.out.find("conn 1: close: expected 4000 from the server, got 1000\n"), std::string::npos) << r.out;
+  // Where: the server's recorded close frame, the connection's second server frame.
+  EXPECT_NE(r.out.find("conn 1 (close.jsonl:6, server frame 2): close: expected 4000 from the server, got 1000\n"),
+            std::string::npos)
+      << r.out;
 }
 
 TEST(Replay, HarFromChromeReplaysAgainstEcho) {
@@ -381,6 +398,26 @@ std::optional<RawFrame> read_raw_frame(Socket& s, std::string& buffer, std::chro
   }
 }
 
+// Accepts one connection on `listener` and answers its opening handshake with a 101 (no
+// subprotocol; `extensions` as Sec-WebSocket-Extensions when given), as a hand-played server;
+// nullopt when none came or it was not one.
+std::optional<Socket> accept_websocket(Listener& listener, const std::string& extensions = "") {
+  auto accepted = listener.accept(5s);
+  if (!accepted) return std::nullopt;
+  const std::string request = accepted->read_until("\r\n\r\n", 5s);
+  const std::string key_line = "Sec-WebSocket-Key: ";
+  const std::size_t at = request.find(key_line);
+  if (at == std::string::npos) return std::nullopt;
+  const std::string key = request.substr(at + key_line.size(), request.find("\r\n", at) - at - key_line.size());
+  const std::string extension_line =
+      extensions.empty() ? "" : "Sec-WebSocket-Extensions: " + extensions + "\r\n";
+  if (!accepted->send_all("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                          "Sec-WebSocket-Accept: " + ws::accept_key_for(key) + "\r\n" + extension_line + "\r\n")) {
+    return std::nullopt;
+  }
+  return accepted;
+}
+
 TEST(ReplayFidelity, ARecordedPongWaitsForTheServersPingAndIsTheOnlyAnswer) {
   // A hand-played server: it pings only after a pause, and must get the recorded pong after its
   // ping, not before; a log of `record` holds every pong, so replay adds none of its own.
@@ -393,16 +430,9 @@ TEST(ReplayFidelity, ARecordedPongWaitsForTheServersPingAndIsTheOnlyAnswer) {
                       R"({"type":"frame","conn":1,"t":1100,"dir":"client","opcode":10,"text":"hb"})" "\n"
                       R"({"type":"close","conn":1,"t":2000,"code":1000,"reason":"","by":"client","clean":true})" "\n");
   Process replayer({kBinary, "replay", log, "ws://127.0.0.1:" + std::to_string(listener.port()), "--speed", "max"});
-  auto accepted = listener.accept(5s);
+  auto accepted = accept_websocket(listener);
   ASSERT_TRUE(accepted);
   Socket& conn = *accepted;
-  const std::string request = conn.read_until("\r\n\r\n", 5s);
-  const std::string key_line = "Sec-WebSocket-Key: ";
-  const std::size_t at = request.find(key_line);
-  ASSERT_NE(at, std::string::npos) << request;
-  const std::string key = request.substr(at + key_line.size(), request.find("\r\n", at) - at - key_line.size());
-  ASSERT_TRUE(conn.send_all("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                            "Sec-WebSocket-Accept: " + ws::accept_key_for(key) + "\r\n\r\n"));
   std::string buffer;
   auto go = read_raw_frame(conn, buffer, 5s);
   ASSERT_TRUE(go);
@@ -423,6 +453,164 @@ TEST(ReplayFidelity, ARecordedPongWaitsForTheServersPingAndIsTheOnlyAnswer) {
   const ProcessResult r = replayer.wait(5s);
   EXPECT_TRUE(r.exited_with(0)) << r.out << r.err;
   EXPECT_EQ(r.out, "replay: 1 connection(s), 2 frame(s) sent, 0 expected, 0 matched, 0 difference(s)\n");
+}
+
+// ---- --compare-frames: the server's frames, not only its messages ---------------------------
+
+TEST(ReplayFrames, AReplyRecordedInThreeFragmentsAndSentWholeDiffersOnlyWithCompareFrames) {
+  Server echo({"echo"});  // answers each message whole, in one frame
+  ASSERT_FALSE(echo.url.empty());
+  TempDir dir;
+  const std::string log = dir.path() + "/frag.jsonl";
+  write_text(log, std::string(kRecordHeader) +
+                      R"({"type":"frame","conn":1,"t":1000,"dir":"client","opcode":1,"text":"hello"})" "\n"
+                      R"({"type":"frame","conn":1,"t":1100,"dir":"server","opcode":1,"text":"hello"})" "\n"
+                      R"({"type":"frame","conn":1,"t":2000,"dir":"client","opcode":1,"text":"abcdefghi"})" "\n"
+                      R"({"type":"frame","conn":1,"t":2100,"dir":"server","opcode":1,"fin":false,"text":"abc"})" "\n"
+                      R"({"type":"frame","conn":1,"t":2101,"dir":"server","opcode":0,"fin":false,"text":"def"})" "\n"
+                      R"({"type":"frame","conn":1,"t":2102,"dir":"server","opcode":0,"fin":true,"text":"ghi"})" "\n"
+                      R"({"type":"close","conn":1,"t":3000,"code":1000,"reason":"","by":"client","clean":true})" "\n");
+  // The recorded server did not compress; echo would, so the replay does not offer it.
+  const ProcessResult messages = replay({log, echo.url, "--speed", "max", "--no-compress"});
+  EXPECT_TRUE(messages.exited_with(0)) << messages.out << messages.err;
+
+  const std::string results = dir.path() + "/results.json";
+  const ProcessResult frames =
+      replay({log, echo.url, "--speed", "max", "--no-compress", "--compare-frames", "-o", results});
+  EXPECT_TRUE(frames.exited_with(1)) << frames.out << frames.err;
+  EXPECT_NE(frames.out.find("conn 1 message 2 (frag.jsonl:6, server frame 2): fragmentation: recorded as 3 frames "
+                            "(3+3+3 bytes), got 1 frame (9 bytes)\n"),
+            std::string::npos)
+      << frames.out;
+  EXPECT_NE(frames.out.find("2 expected, 1 matched, 1 difference(s)"), std::string::npos) << frames.out;
+  // The line named is the message's first frame: `sed -n 6p` shows it.
+  const auto lines = lines_of(read_file(log));
+  ASSERT_GE(lines.size(), 6U);
+  EXPECT_NE(lines[5].find(R"("fin":false,"text":"abc")"), std::string::npos) << lines[5];
+
+  const auto doc = nlohmann::json::parse(read_file(results));
+  EXPECT_EQ(doc["minor"], 1);
+  EXPECT_EQ(doc["options"]["compareFrames"], true);
+  EXPECT_EQ(doc["summary"]["differencesByKind"]["fragmentation"], 1);
+  ASSERT_EQ(doc["differences"].size(), 1U);
+  const auto& d = doc["differences"][0];
+  EXPECT_EQ(d["kind"], "fragmentation");
+  EXPECT_EQ(d["message"], 2);
+  EXPECT_EQ(d["line"], 6);
+  EXPECT_EQ(d["serverFrame"], 2);
+  EXPECT_EQ(d["where"], "frag.jsonl:6");
+  EXPECT_EQ(d["description"], "recorded as 3 frames (3+3+3 bytes), got 1 frame (9 bytes)");
+  ASSERT_EQ(d["expectedFrames"].size(), 3U);
+  EXPECT_EQ(d["expectedFrames"][0], nlohmann::json::parse(
+                                        R"({"opcode":1,"fin":false,"rsv":0,"compressed":false,"len":3,"line":6})"));
+  EXPECT_EQ(d["expectedFrames"][2]["opcode"], 0);
+  EXPECT_EQ(d["expectedFrames"][2]["fin"], true);
+  EXPECT_EQ(d["expectedFrames"][2]["line"], 8);
+  ASSERT_EQ(d["gotFrames"].size(), 1U);
+  EXPECT_EQ(d["gotFrames"][0], nlohmann::json::parse(R"({"opcode":1,"fin":true,"rsv":0,"compressed":false,"len":9})"));
+
+  // Compressed by echo now and not when recorded: nothing comparable in those frames, and it says so.
+  const ProcessResult compressed = replay({log, echo.url, "--speed", "max", "--compare-frames"});
+  EXPECT_TRUE(compressed.exited_with(0)) << compressed.out << compressed.err;
+  EXPECT_NE(compressed.err.find("conn 1: the frames of 2 message(s) were not compared"), std::string::npos)
+      << compressed.err;
+}
+
+TEST(ReplayFrames, AServerThatNowFragmentsAReplyRecordedWholeDiffers) {
+  Listener listener;
+  TempDir dir;
+  const std::string log = dir.path() + "/split.jsonl";
+  write_text(log, std::string(kRecordHeader) +
+                      R"({"type":"frame","conn":1,"t":1000,"dir":"client","opcode":1,"text":"abcdefghi"})" "\n"
+                      R"({"type":"frame","conn":1,"t":1100,"dir":"server","opcode":1,"text":"abcdefghi"})" "\n"
+                      R"({"type":"close","conn":1,"t":2000,"code":1000,"reason":"","by":"client","clean":true})" "\n");
+  Process replayer({kBinary, "replay", log, "ws://127.0.0.1:" + std::to_string(listener.port()), "--speed", "max",
+                    "--compare-frames"});
+  auto accepted = accept_websocket(listener);
+  ASSERT_TRUE(accepted);
+  Socket& conn = *accepted;
+  std::string buffer;
+  auto request = read_raw_frame(conn, buffer, 5s);
+  ASSERT_TRUE(request);
+  EXPECT_EQ(request->payload, "abcdefghi");
+  ASSERT_TRUE(conn.send_all(ws_frame(ws::opcode::kText, "abcd", false, false) +
+                            ws_frame(ws::opcode::kContinuation, "efghi", false, true)));
+  auto close = read_raw_frame(conn, buffer, 5s);
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->opcode, ws::opcode::kClose);
+  ASSERT_TRUE(conn.send_all(ws_frame(ws::opcode::kClose, close_payload(1000, ""), false)));
+  conn.close();
+  const ProcessResult r = replayer.wait(5s);
+  EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
+  EXPECT_NE(r.out.find("conn 1 message 1 (split.jsonl:4, server frame 1): fragmentation: recorded as 1 frame (9 bytes), "
+                       "got 2 frames (4+5 bytes)\n"),
+            std::string::npos)
+      << r.out;
+}
+
+// A recording where the server compressed its replies, as `wstool record` logs them: the open
+// record says permessage-deflate, the payloads are decompressed, RSV1 on each first frame.
+constexpr const char* kCompressedLog =
+    R"({"type":"header","version":1,"minor":1,"tool":"wstool 0.1.0","started":"2026-11-26T04:05:06.000Z","capturedBy":"record"})" "\n"
+    R"({"type":"open","conn":1,"t":0,"url":"ws://127.0.0.1:9/","extensions":"permessage-deflate"})" "\n"
+    R"({"type":"frame","conn":1,"t":1000,"dir":"client","opcode":1,"rsv":4,"compressed":true,"text":"abcdefghi"})" "\n"
+    R"({"type":"frame","conn":1,"t":1100,"dir":"server","opcode":1,"fin":false,"rsv":4,"compressed":true,"text":"abcd"})" "\n"
+    R"({"type":"frame","conn":1,"t":1101,"dir":"server","opcode":0,"fin":true,"compressed":true,"text":"efghi"})" "\n"
+    R"({"type":"close","conn":1,"t":2000,"code":1000,"reason":"","by":"client","clean":true})" "\n";
+
+TEST(ReplayFrames, CompressedRepliesCompareTheirFrameCountNotTheInflatedSizes) {
+  Server echo({"echo"});  // compresses its whole-message answer when permessage-deflate is negotiated
+  ASSERT_FALSE(echo.url.empty());
+  TempDir dir;
+  const std::string log = dir.path() + "/deflate.jsonl";
+  write_text(log, kCompressedLog);
+  const ProcessResult r = replay({log, echo.url, "--speed", "max", "--compare-frames"});
+  EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
+  EXPECT_NE(r.out.find("conn 1 message 1 (deflate.jsonl:4, server frame 1): fragmentation: recorded as 2 compressed "
+                       "frames, got 1 compressed frame\n"),
+            std::string::npos)
+      << r.out;
+}
+
+TEST(ReplayFrames, AServerThatNegotiatedCompressionAndNoLongerCompressesDiffers) {
+  Listener listener;
+  TempDir dir;
+  const std::string log = dir.path() + "/deflate.jsonl";
+  write_text(log, kCompressedLog);
+  Process replayer({kBinary, "replay", log, "ws://127.0.0.1:" + std::to_string(listener.port()), "--speed", "max",
+                    "--compare-frames"});
+  auto accepted = accept_websocket(listener, "permessage-deflate");
+  ASSERT_TRUE(accepted);
+  Socket& conn = *accepted;
+  std::string buffer;
+  ASSERT_TRUE(read_raw_frame(conn, buffer, 5s));  // the client's message (compressed: not read here)
+  // The same two fragments, uncompressed (RSV1 clear) though compression was negotiated.
+  ASSERT_TRUE(conn.send_all(ws_frame(ws::opcode::kText, "abcd", false, false) +
+                            ws_frame(ws::opcode::kContinuation, "efghi", false, true)));
+  auto close = read_raw_frame(conn, buffer, 5s);
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->opcode, ws::opcode::kClose);
+  ASSERT_TRUE(conn.send_all(ws_frame(ws::opcode::kClose, close_payload(1000, ""), false)));
+  conn.close();
+  const ProcessResult r = replayer.wait(5s);
+  EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
+  EXPECT_NE(r.out.find("conn 1 message 1 (deflate.jsonl:4, server frame 1): compression: recorded compressed (RSV1), "
+                       "got it uncompressed\n"),
+            std::string::npos)
+      << r.out;
+}
+
+TEST(ReplayFrames, LogsThatKeepMessagesNotFramesAreRefused) {
+  TempDir dir;
+  const std::string log = dir.path() + "/connect.jsonl";
+  write_text(log, std::string(kHeader) + text_frame(10, "client", "x") + text_frame(20, "server", "x"));
+  const ProcessResult connect_log = replay({log, "ws://127.0.0.1:9/", "--compare-frames"});
+  EXPECT_TRUE(connect_log.exited_with(64)) << connect_log.out << connect_log.err;
+  EXPECT_NE(connect_log.err.find("--compare-frames: " + log + " was written by connect, which keeps whole messages"),
+            std::string::npos)
+      << connect_log.err;
+  const ProcessResult har = replay({"--har", kData + "chrome-echo.har", "ws://127.0.0.1:9/", "--compare-frames"});
+  EXPECT_TRUE(har.exited_with(64)) << har.out << har.err;
 }
 
 }  // namespace

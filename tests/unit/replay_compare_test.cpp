@@ -1,5 +1,6 @@
 // Tests for lib/replay_compare: byte and JSON comparison, ignored pointers (with wildcards), the
-// path-level diff replay prints, and message descriptions.
+// path-level diff replay prints, message descriptions, the pairing of expected and received
+// messages, and --compare-frames' comparison of how messages were framed.
 #include "lib/replay_compare.h"
 
 #include <gtest/gtest.h>
@@ -92,7 +93,7 @@ struct MatcherFixture : ::testing::Test {
   std::vector<Mismatch> out;
 
   static ExpectedMessage expected(std::uint64_t index, std::string payload) {
-    return ExpectedMessage{index, "log:" + std::to_string(index), text(std::move(payload))};
+    return ExpectedMessage{index, "log:" + std::to_string(index), text(std::move(payload)), 0, 0};
   }
 };
 
@@ -164,6 +165,109 @@ TEST_F(MatcherFixture, UnmatchedReceptionsAreBoundedAndExtraAtTheEnd) {
   ASSERT_EQ(out.size(), 3U);  // "never" is missing (the match step did not run), 2 and 3 extra
   EXPECT_EQ(out[0].kind, Mismatch::Kind::kMissing);
   EXPECT_EQ(out[1].kind, Mismatch::Kind::kExtra);
+  EXPECT_EQ(m.unmatched(), 0U);
+}
+
+// --compare-frames ------------------------------------------------------------------------
+
+// A message's frames, uncompressed unless `compressed`: opcode on the first, FIN on the last.
+std::vector<FrameShape> frames(std::uint8_t opcode, std::vector<std::uint64_t> sizes, bool compressed = false) {
+  std::vector<FrameShape> out;
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    FrameShape f;
+    f.opcode = i == 0 ? opcode : 0;
+    f.fin = i + 1 == sizes.size();
+    f.rsv = i == 0 && compressed ? 4 : 0;
+    f.compressed = compressed;
+    f.size = sizes[i];
+    out.push_back(f);
+  }
+  return out;
+}
+
+constexpr FrameRule kFrames{true, false};
+constexpr FrameRule kFramesAndCompression{true, true};
+
+TEST(CompareFrames, ThreeFragmentsAgainstOneFrameIsFragmentation) {
+  const auto c = compare_frames(frames(1, {4096, 4096, 812}), frames(1, {9004}), kFrames);
+  EXPECT_EQ(c.kind, FrameComparison::Kind::kFragmentation);
+  EXPECT_EQ(c.text, "recorded as 3 frames (4096+4096+812 bytes), got 1 frame (9004 bytes)");
+  EXPECT_EQ(frame_kind_name(c.kind), "fragmentation");
+}
+
+TEST(CompareFrames, SameCountOtherBoundariesIsFragmentation) {
+  const auto c = compare_frames(frames(2, {10, 5}), frames(2, {8, 7}), kFrames);
+  EXPECT_EQ(c.kind, FrameComparison::Kind::kFragmentation);
+  EXPECT_EQ(c.text, "recorded as 2 frames (10+5 bytes), got 2 frames (8+7 bytes)");
+  EXPECT_TRUE(compare_frames(frames(2, {10, 5}), frames(2, {10, 5}), kFrames).equal());
+}
+
+TEST(CompareFrames, OffOrWithoutFramesComparesNothing) {
+  EXPECT_TRUE(compare_frames(frames(1, {1, 2}), frames(1, {3}), FrameRule{}).equal());
+  EXPECT_TRUE(compare_frames({}, frames(1, {3}), kFrames).equal());  // e.g. a ping
+}
+
+TEST(CompareFrames, OpcodeOrFinOfAFrameIsFragmentation) {
+  auto got = frames(1, {1, 1});
+  got[0].fin = true;  // not a valid sequence, but the comparison says where
+  const auto c = compare_frames(frames(1, {1, 1}), got, kFrames);
+  EXPECT_EQ(c.kind, FrameComparison::Kind::kFragmentation);
+  EXPECT_EQ(c.text, "frame 1 of 2: recorded opcode 1, got opcode 1 FIN");
+}
+
+TEST(CompareFrames, CompressedMessagesCompareCountNotSizes) {
+  // The log's sizes of compressed frames are where the inflater stopped: not compared.
+  EXPECT_TRUE(compare_frames(frames(1, {100, 50}, true), frames(1, {120, 30}, true), kFrames).equal());
+  const auto c = compare_frames(frames(1, {100, 50}, true), frames(1, {150}, true), kFrames);
+  EXPECT_EQ(c.kind, FrameComparison::Kind::kFragmentation);
+  EXPECT_EQ(c.text, "recorded as 2 compressed frames, got 1 compressed frame");
+}
+
+TEST(CompareFrames, CompressionComparedOnlyWhenBothSidesNegotiatedIt) {
+  // One side compressed, the other not: the frames carry different bytes, nothing to compare...
+  EXPECT_TRUE(compare_frames(frames(1, {10, 10}, true), frames(1, {20}), kFrames).equal());
+  // ...unless both negotiated permessage-deflate: then whether the server compressed is compared.
+  const auto c = compare_frames(frames(1, {20}, true), frames(1, {20}), kFramesAndCompression);
+  EXPECT_EQ(c.kind, FrameComparison::Kind::kCompression);
+  EXPECT_EQ(c.text, "recorded compressed (RSV1), got it uncompressed");
+  EXPECT_EQ(frame_kind_name(c.kind), "compression");
+}
+
+TEST(CompareFrames, Rsv2AndRsv3AreComparedRsv1IsTheCompressions) {
+  auto got = frames(1, {5});
+  got[0].rsv = 2;
+  const auto c = compare_frames(frames(1, {5}), got, kFrames);
+  EXPECT_EQ(c.kind, FrameComparison::Kind::kRsv);
+  EXPECT_EQ(c.text, "frame 1 of 1: recorded rsv 0, got rsv 2 (RSV1 aside)");
+  auto rsv1 = frames(1, {5}, true);
+  auto rsv1_and_2 = rsv1;
+  rsv1_and_2[0].rsv = 6;
+  EXPECT_EQ(compare_frames(rsv1, rsv1_and_2, kFrames).kind, FrameComparison::Kind::kRsv);
+  EXPECT_TRUE(compare_frames(rsv1, rsv1, kFramesAndCompression).equal());
+}
+
+TEST(CompareFrames, LongListsGiveTheTotal) {
+  EXPECT_EQ(describe_frames(frames(2, std::vector<std::uint64_t>(10, 100))),
+            "10 frames (100+100+100+100+100+100+100+100+… bytes, 1000 in all)");
+}
+
+TEST_F(MatcherFixture, FramesDifferingOnAMatchedPayloadAreAFramedMismatch) {
+  ReplayMatcher m(bytes, 1, milliseconds(100), 10);
+  m.set_frame_rule(kFrames);
+  auto whole = expected(1, "abc");
+  whole.message.frames = frames(1, {2, 1});
+  m.expect(std::move(whole), t0);
+  auto same = expected(2, "de");
+  same.message.frames = frames(1, {2});
+  m.expect(std::move(same), t0);
+  m.receive(Message{1, "abc", frames(1, {3})}, out);
+  m.receive(Message{1, "de", frames(1, {2})}, out);
+  EXPECT_EQ(m.match(false, t0, out), 1U);  // "de"; "abc" was paired but framed otherwise
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(out[0].kind, Mismatch::Kind::kFramed);
+  EXPECT_EQ(out[0].expected.index, 1U);
+  EXPECT_EQ(out[0].frames.kind, FrameComparison::Kind::kFragmentation);
+  EXPECT_EQ(m.expected(), 0U);
   EXPECT_EQ(m.unmatched(), 0U);
 }
 
