@@ -8,6 +8,8 @@
 namespace wstool {
 
 std::string base64_encode(std::string_view bytes);
+// The same, appended to `out` (a reused buffer: no allocation of its own).
+void base64_append(std::string& out, std::string_view bytes);
 
 // Strict decoding: the standard alphabet, padding optional but, when present, correct; no
 // whitespace. False (and `out` unspecified) on anything else.

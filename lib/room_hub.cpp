@@ -186,12 +186,12 @@ struct RoomHub::Impl {
   std::string log_scheme = "ws";
 
   void log_frame(const ws::Connection& conn, session::Direction dir, std::uint8_t opcode, std::string_view payload) {
-    session::FrameRecord f;
+    session::FrameRef f;  // formatted from the caller's buffer, not copied first
     f.conn = conn.id();
     f.t_us = message_log->now_us();
     f.dir = dir;
     f.opcode = opcode;
-    f.payload = std::string(payload);
+    f.payload = payload;
     message_log->write(f);
   }
 

@@ -2,10 +2,23 @@
 // writer and the streaming reader (format in man/wstool-session.5).
 #include "lib/session_log.h"
 
+#include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
+#include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <limits>
+#include <mutex>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -28,6 +41,14 @@ constexpr std::size_t kWriteBufferBytes = 64 * 1024;
 // Buffered lines reach the file at least this often while records keep coming, so a capture
 // killed by SIGKILL loses at most about this much.
 constexpr std::chrono::milliseconds kAutoFlushInterval{1000};
+// While records keep coming, the writer thread takes them this often (or at once when the queue
+// is full, on flush() and close()): one wake-up per interval on a busy capture, not per record.
+constexpr std::chrono::milliseconds kWriterBatchInterval{10};
+// The writer thread's nice value (Linux: per thread), relative to the process's.
+constexpr int kWriterThreadNice = 10;
+constexpr int kMaxNice = 19;
+// A batch buffer grown past this (the disk stalled, the queue filled) is freed once written.
+constexpr std::size_t kMaxKeptBatchBytes = 4 * 1024 * 1024;
 // The reader's read(2) chunk.
 constexpr std::size_t kReadChunkBytes = 64 * 1024;
 // A line longer than this is bad data rather than a reason to exhaust memory: a 64 MiB message
@@ -121,7 +142,9 @@ void append_field(std::string& out, std::string_view key, std::string_view value
 
 void append_field(std::string& out, std::string_view key, std::uint64_t value) {
   append_key(out, key);
-  out += std::to_string(value);
+  char digits[std::numeric_limits<std::uint64_t>::digits10 + 1];
+  const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+  out.append(digits, static_cast<std::size_t>(end - digits));
 }
 
 void append_bool(std::string& out, std::string_view key, bool value) {
@@ -181,6 +204,9 @@ struct LineFormatter {
     out += '}';
   }
   void operator()(const FrameRecord& r) const {
+    (*this)(FrameRef{r.conn, r.t_us, r.dir, r.opcode, r.fin, r.rsv, r.compressed, r.payload, r.invalid});
+  }
+  void operator()(const FrameRef& r) const {
     out += "{\"type\":\"frame\"";
     append_field(out, "conn", r.conn);
     append_field(out, "t", r.t_us);
@@ -199,7 +225,7 @@ struct LineFormatter {
     } else {
       append_key(out, "bytes");
       out += '"';
-      out += base64_encode(r.payload);
+      base64_append(out, r.payload);
       out += '"';
     }
     if (!r.invalid.empty()) append_field(out, "invalid", r.invalid);
@@ -499,25 +525,81 @@ bool from_json_line(std::string_view line, Record& out, std::string& error) {
 
 // ---- writer --------------------------------------------------------------------------------
 
+// The writer: callers append whole lines to `pending` under the mutex (a memcpy); the writer
+// thread swaps `pending` for its own empty batch and writes that with the mutex released. Only
+// the writer thread touches the file once open() has returned.
 struct SessionWriter::Impl {
+  enum class Kind { kOpen, kFrame, kOther };
+
   std::string path;
   WriterOptions options;
   HeaderRecord header;
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
 
-  std::mutex mutex;  // guards everything below
+  // --- the writer thread's own (and open()'s, before the thread starts) ---
   // The stdio buffer, ours: glibc ignores setvbuf's size when it is to allocate the buffer itself
-  // and uses st_blksize (4 KiB), which made a write(2) every few frames on the relay thread.
-  // Declared before `file`, and every file is closed before the writer goes.
+  // and uses st_blksize (4 KiB). Declared before `file`, and every file is closed before the
+  // writer goes.
   std::unique_ptr<char[]> buffer = std::make_unique<char[]>(kWriteBufferBytes);
   std::FILE* file = nullptr;
   std::uint64_t file_bytes = 0;    // bytes in the current file, header included
   std::uint64_t header_bytes = 0;  // the current file's header line
+  std::string batch;               // what the thread is writing now
+  std::thread thread;
+  std::mutex join_mutex;  // close() from several threads: one joins
+
+  mutable std::mutex mutex;  // guards everything below
+  // The writer thread waits on `work`; callers waiting for room and flush() wait on `done`.
+  std::condition_variable work;
+  std::condition_variable done;
+  std::string pending;              // whole lines, '\n'-terminated, in arrival order
+  std::uint64_t queued_bytes = 0;   // pending plus the batch being written
+  bool writer_asleep = false;       // waiting with nothing to do: the next line must wake it
+  std::uint64_t room_waiters = 0;   // callers waiting in append() for the queue to shrink
+  std::uint64_t flush_requested = 0;  // flush() calls so far
+  std::uint64_t flush_done = 0;       // the last of them whose lines are in the file
+  bool closing = false;             // close() called: drain, end record, exit
+  std::uint64_t close_t_us = 0;
   std::uint64_t connections = 0;
   std::uint64_t frames = 0;
-  std::chrono::steady_clock::time_point last_flush = start;
-  bool closed = false;
-  Error error;  // the first write or rotation failure; later records are dropped
+  WriterStats stats;
+  Error error;  // the first write, flush or rotation failure; later records are dropped
+
+  // ---- callers' side ----
+
+  void append(const std::string& line, Kind kind) {
+    std::unique_lock<std::mutex> lock(mutex);
+    const std::uint64_t size = line.size();
+    if (queued_bytes > 0 && queued_bytes + size > options.max_queued_bytes && !closing && !error) {
+      // Full: the disk is behind by the whole cap. Wait rather than lose records.
+      const auto waiting_since = std::chrono::steady_clock::now();
+      ++stats.full_waits;
+      ++room_waiters;
+      work.notify_one();  // take the queue now, not at the next batch interval
+      done.wait(lock, [&] {
+        return queued_bytes == 0 || queued_bytes + size <= options.max_queued_bytes || closing || error;
+      });
+      --room_waiters;
+      stats.full_wait_us += static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                                           std::chrono::steady_clock::now() - waiting_since)
+                                                           .count());
+    }
+    if (closing || error) {
+      ++stats.dropped;
+      return;
+    }
+    pending += line;
+    queued_bytes += size;
+    if (queued_bytes > stats.peak_queued_bytes) stats.peak_queued_bytes = queued_bytes;
+    if (kind == Kind::kOpen) ++connections;
+    if (kind == Kind::kFrame) ++frames;
+    if (writer_asleep || pending.size() >= options.max_queued_bytes / 2) {
+      writer_asleep = false;
+      work.notify_one();
+    }
+  }
+
+  // ---- the writer thread ----
 
   bool open_file(Error& out_error) {
     file = std::fopen(path.c_str(), "w");
@@ -532,19 +614,27 @@ struct SessionWriter::Impl {
     return put(line, out_error);
   }
 
-  bool put(const std::string& line, Error& out_error) {
-    if (std::fwrite(line.data(), 1, line.size(), file) != line.size()) {
-      out_error = Error(Errc::kIoError, fmt::format("{}: {}", path, std::strerror(errno)));
+  Error io_error(std::string_view what = {}) const {
+    return Error(Errc::kIoError, fmt::format("{}: {}{}", path, what, std::strerror(errno)));
+  }
+
+  bool put(std::string_view bytes, Error& out_error) {
+    if (std::fwrite(bytes.data(), 1, bytes.size(), file) != bytes.size()) {
+      out_error = io_error();
       return false;
     }
-    file_bytes += line.size();
+    file_bytes += bytes.size();
     return true;
   }
 
   // FILE -> FILE.1 -> ... -> FILE.N (the oldest dropped), then a fresh FILE with its header.
-  bool rotate() {
-    std::fclose(file);
+  bool rotate(Error& out_error) {
+    const bool flushed = std::fclose(file) == 0;
     file = nullptr;
+    if (!flushed) {
+      out_error = io_error();
+      return false;
+    }
     const unsigned keep = options.keep_rotated;
     if (keep > 0) {
       std::remove(fmt::format("{}.{}", path, keep).c_str());
@@ -552,42 +642,145 @@ struct SessionWriter::Impl {
         std::rename(fmt::format("{}.{}", path, i - 1).c_str(), fmt::format("{}.{}", path, i).c_str());
       }
       if (std::rename(path.c_str(), fmt::format("{}.1", path).c_str()) != 0) {
-        error = Error(Errc::kIoError, fmt::format("{}: cannot rotate: {}", path, std::strerror(errno)));
+        out_error = io_error("cannot rotate: ");
         return false;
       }
     }
-    return open_file(error);
+    return open_file(out_error);
   }
 
-  void append(const std::string& line) {
-    const std::lock_guard<std::mutex> lock(mutex);
-    if (closed || error) return;
-    if (options.max_bytes > 0 && file_bytes + line.size() > options.max_bytes &&
-        file_bytes > header_bytes && !rotate()) {
-      return;
+  // The batch to the file, rotating before any line that would take the file past max_bytes.
+  bool write_batch(Error& out_error) {
+    if (file == nullptr) return true;  // a failed rotation left none; error already set
+    if (options.max_bytes == 0) return put(batch, out_error);
+    std::string_view rest(batch);
+    while (!rest.empty()) {
+      const std::size_t newline = rest.find('\n');  // lines are JSON: no raw newline inside
+      const std::size_t size = newline == std::string_view::npos ? rest.size() : newline + 1;
+      if (file_bytes + size > options.max_bytes && file_bytes > header_bytes && !rotate(out_error)) return false;
+      if (!put(rest.substr(0, size), out_error)) return false;
+      rest.remove_prefix(size);
     }
-    if (!put(line, error)) return;
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_flush >= kAutoFlushInterval) {
-      std::fflush(file);
-      last_flush = now;
-    }
+    return true;
   }
 
-  void close_locked(std::uint64_t t_us) {
-    if (closed) return;
-    closed = true;
-    if (file == nullptr) return;
-    if (!error) {
-      const EndRecord end{t_us, connections, frames};
-      put(to_json_line(end) + '\n', error);
+  bool flush_file(Error& out_error) {
+    if (file != nullptr && std::fflush(file) != 0) {
+      out_error = io_error();
+      return false;
     }
-    if (std::fclose(file) != 0 && !error) {
-      error = Error(Errc::kIoError, fmt::format("{}: {}", path, std::strerror(errno)));
+    return true;
+  }
+
+  static std::uint64_t count_lines(std::string_view bytes) {
+    return static_cast<std::uint64_t>(std::count(bytes.begin(), bytes.end(), '\n'));
+  }
+
+  // Lines are worth taking before the batch interval is up: someone waits, or half the cap.
+  bool urgent() const {
+    return closing || flush_requested != flush_done || room_waiters > 0 ||
+           (!pending.empty() && pending.size() >= options.max_queued_bytes / 2);
+  }
+
+  void run() {
+#ifdef __linux__
+    // Below the threads that relay traffic: on a busy core the relay wins the CPU and the writer
+    // catches up in the gaps (a full queue stops the callers, so it cannot starve). Best effort.
+    const auto tid = static_cast<id_t>(syscall(SYS_gettid));
+    errno = 0;
+    const int nice = getpriority(PRIO_PROCESS, tid);
+    if (errno == 0) setpriority(PRIO_PROCESS, tid, std::min(nice + kWriterThreadNice, kMaxNice));
+#endif
+    auto last_flush = std::chrono::steady_clock::now();
+    bool unflushed = true;  // the header sits in the stdio buffer
+    std::unique_lock<std::mutex> lock(mutex);
+    for (;;) {
+      if (pending.empty() && !urgent()) {
+        // Idle: the next line wakes the thread; lines still in the stdio buffer reach the file
+        // within kAutoFlushInterval whatever comes.
+        const auto has_work = [&] { return !pending.empty() || urgent(); };
+        writer_asleep = true;
+        if (unflushed) {
+          work.wait_until(lock, last_flush + kAutoFlushInterval, has_work);
+        } else {
+          work.wait(lock, has_work);
+        }
+        writer_asleep = false;
+      }
+      const std::uint64_t flush_target = flush_requested;
+      const bool close_now = closing;
+      batch.swap(pending);
+      const bool failed_before = static_cast<bool>(error);
+      lock.unlock();
+
+      Error batch_error;
+      std::uint64_t lost = 0;
+      if (!batch.empty()) {
+        if (failed_before || !write_batch(batch_error)) {
+          lost = count_lines(batch);  // after a failure some may be in the file; none count
+        }
+        unflushed = true;
+      }
+      const auto now = std::chrono::steady_clock::now();
+      if (flush_target != flush_done || close_now || now - last_flush >= kAutoFlushInterval) {
+        if (unflushed && !failed_before && !batch_error) flush_file(batch_error);
+        last_flush = now;
+        unflushed = false;
+      }
+      const std::uint64_t taken = batch.size();
+      if (batch.capacity() > kMaxKeptBatchBytes) {
+        std::string().swap(batch);  // after a stall: do not keep tens of MiB for good
+      } else {
+        batch.clear();
+      }
+
+      lock.lock();
+      if (batch_error && !error) error = std::move(batch_error);
+      stats.dropped += lost;
+      queued_bytes -= taken;
+      flush_done = flush_target;
+      done.notify_all();
+      if (close_now) break;  // append() takes nothing once closing: the queue is drained
+      // Busy: let lines gather for a batch interval rather than take them one by one, each
+      // wake-up a context switch on a core the relay threads need.
+      if (taken > 0) work.wait_for(lock, kWriterBatchInterval, [&] { return urgent(); });
     }
-    file = nullptr;
+    // Drained and closing: the end record, then the file.
+    const EndRecord end{close_t_us, connections, frames};
+    const bool failed = static_cast<bool>(error);
+    lock.unlock();
+    Error close_error;
+    if (file != nullptr) {
+      if (!failed) put(to_json_line(end) + '\n', close_error);
+      if (std::fclose(file) != 0 && !close_error) close_error = io_error();
+      file = nullptr;
+    }
+    lock.lock();
+    if (close_error && !error) error = std::move(close_error);
+    done.notify_all();
   }
 };
+
+std::string describe_stats(const WriterStats& stats) {
+  std::string out;
+  if (stats.full_waits > 0) {
+    constexpr double kUsPerMs = 1000.0;
+    constexpr std::uint64_t kKiB = 1024;
+    constexpr std::uint64_t kMiB = kKiB * kKiB;
+    const std::uint64_t cap = stats.max_queued_bytes;
+    const std::string cap_text = cap >= kMiB ? fmt::format("{:g} MiB", static_cast<double>(cap) / kMiB)
+                                             : fmt::format("{:g} KiB", static_cast<double>(cap) / kKiB);
+    out = fmt::format("the session log fell behind: {} time{} its {} queue was full and {} waited for the disk "
+                      "({:.1f} ms in all)",
+                      stats.full_waits, stats.full_waits == 1 ? "" : "s", cap_text,
+                      stats.full_waits == 1 ? "the caller" : "callers", static_cast<double>(stats.full_wait_us) / kUsPerMs);
+  }
+  if (stats.dropped > 0) {
+    if (!out.empty()) out += "; ";
+    out += fmt::format("{} record{} not written", stats.dropped, stats.dropped == 1 ? "" : "s");
+  }
+  return out;
+}
 
 std::unique_ptr<SessionWriter> SessionWriter::open(const std::string& path, const std::string& captured_by,
                                                    const WriterOptions& options, Error& error) {
@@ -598,11 +791,22 @@ std::unique_ptr<SessionWriter> SessionWriter::open(const std::string& path, cons
   impl->header.tool = fmt::format("wstool {}", wstool_version());
   impl->header.started = rfc3339_now();
   impl->header.captured_by = captured_by;
+  impl->stats.max_queued_bytes = options.max_queued_bytes;
   if (!impl->open_file(error)) {
     if (impl->file != nullptr) std::fclose(impl->file);
     impl->file = nullptr;
     return nullptr;
   }
+  // The writer thread takes no signals: the tools handle theirs by sigwait on a thread of their
+  // own with the signals blocked everywhere else, and a thread started before that (the log is
+  // opened before the signals are set up) would otherwise take SIGTERM with its default action.
+  sigset_t all;
+  sigset_t previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  Impl* raw = impl.get();
+  impl->thread = std::thread([raw] { raw->run(); });
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
   std::unique_ptr<SessionWriter> writer(new SessionWriter());
   writer->impl_ = std::move(impl);
   return writer;
@@ -618,52 +822,86 @@ std::uint64_t SessionWriter::now_us() const {
           .count());
 }
 
-void SessionWriter::write(const OpenRecord& record) {
-  std::string line;
-  if (impl_->options.keep_secrets) {
-    line = to_json_line(record);
+namespace {
+// Each calling thread formats into its own reused buffer: no allocation per record once warm.
+// One huge message does not pin its size for the thread's life.
+constexpr std::size_t kMaxKeptLineBuffer = 1024 * 1024;
+std::string& line_buffer() {
+  thread_local std::string line;
+  if (line.capacity() > kMaxKeptLineBuffer) {
+    std::string().swap(line);
   } else {
-    line = to_json_line(redacted(record));
+    line.clear();
+  }
+  return line;
+}
+}  // namespace
+
+void SessionWriter::write(const OpenRecord& record) {
+  std::string& line = line_buffer();
+  if (impl_->options.keep_secrets) {
+    LineFormatter{line}(record);
+  } else {
+    LineFormatter{line}(redacted(record));
   }
   line += '\n';
-  impl_->append(line);
-  const std::lock_guard<std::mutex> lock(impl_->mutex);
-  ++impl_->connections;
+  impl_->append(line, Impl::Kind::kOpen);
 }
 
 void SessionWriter::write(const FrameRecord& record) {
-  std::string line;
+  std::string& line = line_buffer();
   LineFormatter{line}(record);
   line += '\n';
-  impl_->append(line);
-  const std::lock_guard<std::mutex> lock(impl_->mutex);
-  ++impl_->frames;
+  impl_->append(line, Impl::Kind::kFrame);
+}
+
+void SessionWriter::write(const FrameRef& frame) {
+  std::string& line = line_buffer();
+  LineFormatter{line}(frame);
+  line += '\n';
+  impl_->append(line, Impl::Kind::kFrame);
 }
 
 void SessionWriter::write(const CloseRecord& record) {
-  std::string line;
+  std::string& line = line_buffer();
   LineFormatter{line}(record);
   line += '\n';
-  impl_->append(line);
+  impl_->append(line, Impl::Kind::kOther);
 }
 
 void SessionWriter::flush() {
-  const std::lock_guard<std::mutex> lock(impl_->mutex);
-  if (impl_->file != nullptr) {
-    std::fflush(impl_->file);
-    impl_->last_flush = std::chrono::steady_clock::now();
-  }
+  std::unique_lock<std::mutex> lock(impl_->mutex);
+  if (impl_->closing) return;
+  const std::uint64_t target = ++impl_->flush_requested;
+  impl_->writer_asleep = false;
+  impl_->work.notify_one();
+  impl_->done.wait(lock, [&] { return impl_->flush_done >= target || impl_->closing; });
 }
 
 void SessionWriter::close() {
   const std::uint64_t t = now_us();
-  const std::lock_guard<std::mutex> lock(impl_->mutex);
-  impl_->close_locked(t);
+  {
+    const std::lock_guard<std::mutex> lock(impl_->mutex);
+    if (!impl_->closing) {
+      impl_->closing = true;
+      impl_->close_t_us = t;
+      impl_->writer_asleep = false;
+      impl_->work.notify_one();
+    }
+  }
+  // Several threads may call close(); one joins, the others find the thread gone.
+  const std::lock_guard<std::mutex> join_lock(impl_->join_mutex);
+  if (impl_->thread.joinable()) impl_->thread.join();
 }
 
 Error SessionWriter::error() const {
   const std::lock_guard<std::mutex> lock(impl_->mutex);
   return impl_->error;
+}
+
+WriterStats SessionWriter::stats() const {
+  const std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->stats;
 }
 
 const HeaderRecord& SessionWriter::header() const { return impl_->header; }

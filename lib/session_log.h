@@ -19,9 +19,7 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdio>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -74,6 +72,20 @@ struct FrameRecord {
   std::string invalid;
 };
 
+// A frame record by reference, for hot paths: formatted straight from the caller's buffers
+// instead of copying the payload into a FrameRecord first. Fields as in FrameRecord.
+struct FrameRef {
+  std::uint64_t conn = 0;
+  std::uint64_t t_us = 0;
+  Direction dir = Direction::kClient;
+  std::uint8_t opcode = 1;
+  bool fin = true;
+  std::uint8_t rsv = 0;
+  bool compressed = false;
+  std::string_view payload;
+  std::string_view invalid;
+};
+
 struct CloseRecord {
   std::uint64_t conn = 0;
   std::uint64_t t_us = 0;
@@ -91,16 +103,42 @@ struct EndRecord {
 
 using Record = std::variant<HeaderRecord, OpenRecord, FrameRecord, CloseRecord, EndRecord>;
 
+// The writer's default cap on lines waiting for its thread (WriterOptions::max_queued_bytes):
+// tens of seconds of a busy capture when the disk stalls, bounded memory when it never recovers.
+inline constexpr std::uint64_t kDefaultMaxQueuedBytes = 64 * 1024 * 1024;
+
 struct WriterOptions {
   bool keep_secrets = false;        // else Authorization, Cookie, Set-Cookie, Proxy-Authorization,
                                     // Sec-WebSocket-Key and ?token= are written as "[redacted]"
   std::uint64_t max_bytes = 0;      // 0: unbounded; else rotate: FILE -> FILE.1 -> … FILE.N
   unsigned keep_rotated = 5;        // N
+  // Bytes of formatted lines queued for the writer thread (those it is writing included). A
+  // write() that would go past it waits for room: backpressure, never loss. A single line
+  // larger than the cap is still taken when the queue is empty.
+  std::uint64_t max_queued_bytes = kDefaultMaxQueuedBytes;
 };
 
-// Appends records to a file. Thread-safe (one mutex; lines are formatted outside it). The
-// header is written on open, the end record by close() (and by the destructor). Each rotated
-// file starts with its own header, so every file reads alone.
+// What the writer saw, for the tool to tell its user at the end.
+struct WriterStats {
+  std::uint64_t full_waits = 0;        // write() calls that found the queue full and waited
+  std::uint64_t full_wait_us = 0;      // how long they waited, in total
+  std::uint64_t dropped = 0;           // records not written: after an I/O error, or after close()
+  std::uint64_t peak_queued_bytes = 0; // the most bytes ever queued at once
+  std::uint64_t max_queued_bytes = 0;  // the cap (WriterOptions::max_queued_bytes)
+};
+
+// For the tool to print at the end, "" when nothing happened: how often and how long callers
+// waited for a full queue (naming the cap), and how many records were not written.
+std::string describe_stats(const WriterStats& stats);
+
+// Appends records to a file from any number of threads without making them wait on the disk:
+// callers format their line on their own thread and queue it; the writer's own thread writes
+// the queue (64 KiB stdio buffer), rotates, and flushes at least once a second while data is
+// pending, so a live `tail -f` keeps up. A caller waits only when max_queued_bytes are queued
+// (the disk has stalled that long) — counted in stats(). Records from one thread keep their
+// order. The header is written on open, the end record by close() (and by the destructor),
+// which drains the queue and joins the thread. Each rotated file starts with its own header, so
+// every file reads alone.
 class SessionWriter {
  public:
   // Errors: kCannotCreateOutput naming the path and the OS reason.
@@ -111,12 +149,18 @@ class SessionWriter {
   std::uint64_t now_us() const;
   void write(const OpenRecord& record);
   void write(const FrameRecord& record);
+  void write(const FrameRef& frame);
   void write(const CloseRecord& record);
+  // Returns once everything written before the call is in the file (handed to the kernel), or
+  // an error stopped the writer.
   void flush();
+  // Drains the queue, writes the end record and closes the file; later writes are dropped.
   void close();
-  // The first write, rotation or close failure (kIoError naming the file); records after it are
-  // dropped. Writers are fire-and-forget on the hot path, so callers check this at the end.
+  // The first write, flush, rotation or close failure (kIoError naming the file); records after
+  // it are dropped (and counted in stats()). Writers are fire-and-forget on the hot path, so
+  // callers check this at the end.
   Error error() const;
+  WriterStats stats() const;
   // What the writer put at the top of each file (tool, start time, capturedBy).
   const HeaderRecord& header() const;
   struct Impl;

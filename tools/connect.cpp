@@ -341,18 +341,32 @@ class Recorder {
     }
     frame(ours, ws::opcode::kClose, payload);
   }
+  // A received frame that broke RFC 6455, as `record` logs one: its header as received, what had
+  // arrived of its payload, and why (session log 1.1 "invalid"). The engine then fails the
+  // connection, and close() follows with the code it sent.
+  void invalid_frame(const ws::InvalidFrame& frame) {
+    const std::string_view payload(reinterpret_cast<const char*>(frame.data), frame.size);
+    write_frame(false, frame.header.opcode, frame.header.fin, frame.header.rsv, (frame.header.rsv & ws::kRsv1) != 0,
+                payload, frame.why);
+  }
   void incoming_header(const ws::FrameHeader& header) {
     if (header.opcode == ws::opcode::kText || header.opcode == ws::opcode::kBinary) {
       last_in_compressed_ = (header.rsv & ws::kRsv1) != 0;
     }
   }
   void close(const ws::CloseEvent& event) {
+    // We failed the connection (an invalid frame): the engine sent its close frame (1002, 1007)
+    // itself, and that code is the close's, as `record` logs it.
+    const bool we_failed = event.we_failed && event.sent_code != ws::close_code::kNoStatus;
+    if (we_failed) close_frame(true, event.sent_code, "");
     if (event.code != ws::close_code::kAbnormal) close_frame(false, event.code, event.reason);
-    if (event.by_peer && event.sent_code != ws::close_code::kNoStatus) close_frame(true, event.sent_code, "");
+    if (event.by_peer && !we_failed && event.sent_code != ws::close_code::kNoStatus) {
+      close_frame(true, event.sent_code, "");
+    }
     session::CloseRecord record;
     record.conn = conn_id_;
     record.t_us = writer_.now_us();
-    record.code = event.code;
+    record.code = we_failed ? event.sent_code : event.code;
     record.reason = event.reason;
     const session::Closer peer = we_are_server_ ? session::Closer::kClient : session::Closer::kServer;
     const session::Closer us = we_are_server_ ? session::Closer::kServer : session::Closer::kClient;
@@ -363,8 +377,8 @@ class Recorder {
 
  private:
   void write_frame(bool ours, std::uint8_t opcode, bool fin, std::uint8_t rsv, bool compressed,
-                   std::string_view payload) {
-    session::FrameRecord record;
+                   std::string_view payload, std::string_view invalid = {}) {
+    session::FrameRef record;
     record.conn = conn_id_;
     record.t_us = writer_.now_us();
     record.dir = ours == we_are_server_ ? session::Direction::kServer : session::Direction::kClient;
@@ -372,7 +386,8 @@ class Recorder {
     record.fin = fin;
     record.rsv = rsv;
     record.compressed = compressed;
-    record.payload = std::string(payload);
+    record.payload = payload;
+    record.invalid = invalid;
     writer_.write(record);
   }
 
@@ -513,6 +528,9 @@ class Session final : public ws::ConnectionHandler {
   void on_pong(ws::Connection& /*conn*/, std::string_view payload) override {
     if (recorder_ != nullptr) recorder_->frame(false, ws::opcode::kPong, payload);
     printer_.control("pong", payload);
+  }
+  void on_invalid_frame(ws::Connection& /*conn*/, const ws::InvalidFrame& frame) override {
+    if (recorder_ != nullptr) recorder_->invalid_frame(frame);
   }
   void on_frame_header(ws::Connection& /*conn*/, const ws::FrameHeader& header, bool outgoing) override {
     if (recorder_ != nullptr && !outgoing) recorder_->incoming_header(header);
@@ -937,6 +955,8 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
   if (writer) {
     writer->close();
     if (Error write_error = writer->error()) record_code = fail("--record: " + write_error.message, ExitCode::kIoError);
+    const std::string note = session::describe_stats(writer->stats());
+    if (!note.empty()) log.log(LogLevel::kWarning, "--record: " + note);
   }
   if (!session.ever_opened()) return most_basic(session_code, record_code);
   return most_basic(most_basic(session_code, record_code), check_exit(options, session, expectations));

@@ -227,7 +227,8 @@ struct Recorder final : ws::ConnectionHandler {
                     bool compressed, std::string_view payload, bool text_message, std::string_view invalid = {}) {
     frames.fetch_add(1, std::memory_order_relaxed);
     if (writer) {
-      session::FrameRecord record;
+      // By reference: the line is formatted from the engine's buffer, no copy of the payload.
+      session::FrameRef record;
       record.conn = conn;
       record.t_us = writer->now_us();
       record.dir = from_client ? session::Direction::kClient : session::Direction::kServer;
@@ -235,8 +236,8 @@ struct Recorder final : ws::ConnectionHandler {
       record.fin = fin;
       record.rsv = rsv;
       record.compressed = compressed;
-      record.payload.assign(payload);
-      record.invalid.assign(invalid);
+      record.payload = payload;
+      record.invalid = invalid;
       writer->write(record);
     }
     if (options.quiet) return;
@@ -547,7 +548,15 @@ ExitCode run_record(const RecordOptions& options) {
   fmt::print("{}\n", readiness_line(server.tls(), server.address(), server.port()));
   std::fflush(stdout);
   server.run();
+  // Drains the writer's queue: records relayed just before the signal are in the file.
   recorder.writer->close();
+  // Backpressure is never silent loss (man/wstool-record.1, LOG WRITING): say when it happened.
+  const std::string note = session::describe_stats(recorder.writer->stats());
+  if (Error write_error = recorder.writer->error()) {
+    fmt::print(stderr, "wsrecord: error: {}{}\n", write_error.message, note.empty() ? "" : " (" + note + ")");
+    return exit_code_for(write_error.code);
+  }
+  if (!note.empty()) fmt::print(stderr, "wsrecord: warning: {}\n", note);
   return ExitCode::kOk;
 }
 

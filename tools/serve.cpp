@@ -355,6 +355,8 @@ ExitCode run_serve(const ServeOptions& options) {
   if (message_log) {
     message_log->close();
     if (Error error = message_log->error()) log.log(LogLevel::kError, "--log-messages: " + error.message);
+    const std::string note = session::describe_stats(message_log->stats());
+    if (!note.empty()) log.log(LogLevel::kWarning, "--log-messages: " + note);
   }
   return ExitCode::kOk;
 }

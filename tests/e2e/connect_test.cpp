@@ -775,6 +775,77 @@ TEST(ConnectRecord, UncompressedWithoutDeflateAndAnUnwritableFileExits73) {
   EXPECT_EQ(bad.out, "");
 }
 
+// A frame that breaks RFC 6455 is logged as it came, with why, then the close that followed (as
+// `record` logs one).
+TEST(ConnectRecord, AnInvalidFrameFromThePeerIsLoggedWithItsReasonThenTheClose) {
+  Listener listener;
+  TempDir dir;
+  const std::string path = dir.path() + "/invalid.jsonl";
+  Process client({kBinary, "connect", local_url(listener.port()), "--no-compress", "--record", path});
+  Socket s = accept_websocket(listener);
+  ASSERT_TRUE(s.valid());
+  const std::string bad_utf8("ok \xC3\x28", 5);
+  s.send_all(frame(ws::opcode::kText, bad_utf8));
+  std::optional<ReadFrame> close_frame;
+  for (auto f = read_frame(s); f; f = read_frame(s)) {
+    if (f->opcode == ws::opcode::kClose) {
+      close_frame = f;
+      break;
+    }
+  }
+  ASSERT_TRUE(close_frame);
+  EXPECT_EQ(close_frame->payload.substr(0, 2), std::string("\x03\xef", 2));  // 1007
+  s.send_all(frame(ws::opcode::kClose, close_frame->payload.substr(0, 2)));
+  s.close();
+  const ProcessResult r = client.wait(5s);
+  EXPECT_TRUE(r.exited_with(76)) << r.exit_code << r.err;
+
+  Error error;
+  std::unique_ptr<session::SessionReader> reader = session::SessionReader::open(path, error);
+  ASSERT_TRUE(reader) << error.message;
+  std::vector<session::Record> records;
+  while (auto record = reader->next(error)) records.push_back(*record);
+  ASSERT_FALSE(error) << error.message;
+  const session::FrameRecord* invalid = nullptr;
+  std::size_t invalid_at = 0;
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const auto* f = std::get_if<session::FrameRecord>(&records[i]);
+    if (f != nullptr && !f->invalid.empty()) {
+      invalid = f;
+      invalid_at = i;
+      break;
+    }
+  }
+  ASSERT_NE(invalid, nullptr) << read_file(path);
+  EXPECT_EQ(invalid->dir, session::Direction::kServer);
+  EXPECT_EQ(invalid->opcode, ws::opcode::kText);
+  EXPECT_TRUE(invalid->fin);
+  EXPECT_EQ(invalid->rsv, 0);
+  EXPECT_EQ(invalid->payload, bad_utf8);
+  EXPECT_NE(invalid->invalid.find("UTF-8"), std::string::npos) << invalid->invalid;
+  // As the file has it: bytes in base64, the reason in "invalid".
+  EXPECT_NE(read_file(path).find(R"("len":5,"bytes":"b2sgwyg=","invalid":"invalid UTF-8 in a text message"})"),
+            std::string::npos)
+      << read_file(path);
+  const session::CloseRecord* close = nullptr;
+  for (std::size_t i = invalid_at + 1; i < records.size() && close == nullptr; ++i) {
+    close = std::get_if<session::CloseRecord>(&records[i]);
+  }
+  ASSERT_NE(close, nullptr) << read_file(path);
+  EXPECT_EQ(close->code, 1007);  // the code connect failed the connection with
+  EXPECT_EQ(close->by, session::Closer::kClient);
+  // connect's own close frame is in the log too, between the two.
+  bool sent_close_logged = false;
+  for (std::size_t i = invalid_at + 1; i < records.size(); ++i) {
+    const auto* f = std::get_if<session::FrameRecord>(&records[i]);
+    if (f != nullptr && f->opcode == ws::opcode::kClose && f->dir == session::Direction::kClient) {
+      sent_close_logged = f->payload.substr(0, 2) == std::string("\x03\xef", 2);
+    }
+  }
+  EXPECT_TRUE(sent_close_logged) << read_file(path);
+  EXPECT_TRUE(std::holds_alternative<session::EndRecord>(records.back()));
+}
+
 // --- --listen and --reconnect ------------------------------------------------------------------
 
 TEST(ConnectListen, AcceptsOneClientAndRunsTheSessionWithRolesReversed) {

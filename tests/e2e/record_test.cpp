@@ -362,6 +362,20 @@ TEST(Record, TheUpstreamsCloseCodeIsRelayedAndADropIs1014) {
   }
 }
 
+// A log that cannot be written (a full disk) is not a silent success: the proxy keeps relaying,
+// and at the end names the error and exits 74.
+TEST(Record, ALogOnAFullDiskExits74WithTheError) {
+  Process proxy({kBinary, "record", "-q", "--listen", "127.0.0.1:0", "--upstream", "ws://127.0.0.1:9", "-o",
+                 "/dev/full"});
+  const auto line = proxy.read_line(5s);
+  ASSERT_TRUE(line);
+  EXPECT_NE(port_from_readiness_line(*line), 0);
+  proxy.signal(SIGTERM);
+  const ProcessResult result = proxy.wait(5s);
+  EXPECT_TRUE(result.exited_with(74)) << result.exit_code << result.err;
+  EXPECT_NE(result.err.find("wsrecord: error: /dev/full: "), std::string::npos) << result.err;
+}
+
 TEST(Record, WithoutOutputTheLogIsNamedAfterTheTimeOnStderr) {
   TempDir dir;
   Process proxy({"/bin/sh", "-c", "cd '" + dir.path() + "' && exec '" + kBinary +

@@ -4,6 +4,14 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
 #include <fstream>
 #include <thread>
 
@@ -329,32 +337,184 @@ TEST(SessionReader, ConcatenatedRotatedFilesReadAsOne) {
   EXPECT_TRUE(std::holds_alternative<HeaderRecord>(records[1]));
 }
 
-TEST(SessionWriter, ConcurrentWritersProduceWholeLines) {
-  TempDir dir;
-  const std::string path = dir.path() + "/c.jsonl";
-  Error error;
-  auto writer = SessionWriter::open(path, "record", {}, error);
-  ASSERT_TRUE(writer);
-  constexpr int kThreads = 4;
-  constexpr int kPerThread = 2000;
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      FrameRecord f;
-      f.conn = static_cast<std::uint64_t>(t);
-      for (int i = 0; i < kPerThread; ++i) {
-        f.t_us = writer->now_us();
-        f.payload = std::string(static_cast<std::size_t>(i % 300), static_cast<char>('a' + t));
-        writer->write(f);
-      }
-    });
+// Every record from every thread arrives, each thread's in the order it wrote them, with the
+// default cap and with one small enough that writers keep waiting for room.
+TEST(SessionWriter, ConcurrentWritersKeepEveryRecordInPerThreadOrder) {
+  for (const std::uint64_t cap : {kDefaultMaxQueuedBytes, std::uint64_t{4096}}) {
+    SCOPED_TRACE(cap);
+    TempDir dir;
+    const std::string path = dir.path() + "/c.jsonl";
+    Error error;
+    WriterOptions options;
+    options.max_queued_bytes = cap;
+    auto writer = SessionWriter::open(path, "record", options, error);
+    ASSERT_TRUE(writer);
+    constexpr int kThreads = 4;
+    constexpr int kPerThread = 2000;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        FrameRecord f;
+        f.conn = static_cast<std::uint64_t>(t);
+        for (int i = 0; i < kPerThread; ++i) {
+          f.t_us = static_cast<std::uint64_t>(i);  // the sequence number within the thread
+          f.payload = std::string(static_cast<std::size_t>(i % 300), static_cast<char>('a' + t));
+          writer->write(f);
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    writer->close();
+    EXPECT_FALSE(writer->error());
+    EXPECT_EQ(writer->stats().dropped, 0U);
+    EXPECT_LE(writer->stats().peak_queued_bytes, cap);
+    const auto records = read_all(path, error);
+    ASSERT_FALSE(error) << error.message;
+    ASSERT_EQ(records.size(), static_cast<std::size_t>(kThreads * kPerThread + 1));
+    std::vector<std::uint64_t> next(kThreads, 0);
+    for (std::size_t i = 0; i + 1 < records.size(); ++i) {
+      const auto& f = std::get<FrameRecord>(records[i]);
+      ASSERT_LT(f.conn, static_cast<std::uint64_t>(kThreads));
+      ASSERT_EQ(f.t_us, next[f.conn]) << "thread " << f.conn << " out of order at record " << i;
+      ++next[f.conn];
+    }
+    EXPECT_EQ(std::get<EndRecord>(records.back()).frames, static_cast<std::uint64_t>(kThreads * kPerThread));
   }
-  for (auto& th : threads) th.join();
+}
+
+// flush() returns once the lines are in the file: a reader sees them while the writer is open.
+TEST(SessionWriter, FlushMakesRecordsVisibleInTheFile) {
+  TempDir dir;
+  const std::string path = dir.path() + "/f.jsonl";
+  Error error;
+  auto writer = SessionWriter::open(path, "connect", {}, error);
+  ASSERT_TRUE(writer);
+  for (int round = 0; round < 3; ++round) {
+    FrameRecord f;
+    f.payload = "visible-" + std::to_string(round);
+    writer->write(f);
+    writer->flush();
+    const std::string text = test::read_file(path);
+    EXPECT_NE(text.find("\"text\":\"" + f.payload + "\"}\n"), std::string::npos) << text;
+    EXPECT_EQ(text.find("\"type\":\"end\""), std::string::npos);
+  }
   writer->close();
-  const auto records = read_all(path, error);
-  ASSERT_FALSE(error) << error.message;
-  ASSERT_EQ(records.size(), static_cast<std::size_t>(kThreads * kPerThread + 1));
-  EXPECT_EQ(std::get<EndRecord>(records.back()).frames, static_cast<std::uint64_t>(kThreads * kPerThread));
+  writer->flush();  // after close: returns at once
+  EXPECT_NE(test::read_file(path).find("\"type\":\"end\""), std::string::npos);
+}
+
+// Nobody calls flush(): a `tail -f` still sees a lone record within about a second.
+TEST(SessionWriter, RecordsReachTheFileWithoutAFlushWhenTrafficStops) {
+  TempDir dir;
+  const std::string path = dir.path() + "/t.jsonl";
+  Error error;
+  auto writer = SessionWriter::open(path, "serve", {}, error);
+  ASSERT_TRUE(writer);
+  FrameRecord f;
+  f.payload = "tail-me";
+  writer->write(f);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  bool seen = false;
+  while (!seen && std::chrono::steady_clock::now() < deadline) {
+    seen = test::read_file(path).find("tail-me") != std::string::npos;
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling the file
+  }
+  EXPECT_TRUE(seen);
+}
+
+// Backpressure with real fds: the log is a FIFO nobody reads, so the writer thread blocks in
+// write(2); callers fill the queue up to the cap and then wait, and once the FIFO is read every
+// record arrives.
+TEST(SessionWriter, AFullQueueMakesWritersWaitAndLosesNothing) {
+  TempDir dir;
+  const std::string path = dir.path() + "/fifo";
+  ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0) << std::strerror(errno);
+  // Opened first, non-blocking, so the writer's open does not wait for a reader.
+  const int read_fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK);
+  ASSERT_GE(read_fd, 0) << std::strerror(errno);
+  Error error;
+  WriterOptions options;
+  constexpr std::uint64_t kCap = 8 * 1024;
+  options.max_queued_bytes = kCap;
+  auto writer = SessionWriter::open(path, "record", options, error);
+  ASSERT_TRUE(writer) << error.message;
+
+  // More than the pipe (64 KiB at most by default), the writer's stdio buffer (64 KiB) and the
+  // queue can hold: the producer cannot finish before the FIFO is read.
+  constexpr int kRecords = 400;
+  std::atomic<bool> produced{false};
+  std::thread producer([&] {
+    FrameRecord f;
+    for (int i = 0; i < kRecords; ++i) {
+      f.t_us = static_cast<std::uint64_t>(i);
+      f.payload = std::string(1000, static_cast<char>('a' + i % 26));
+      writer->write(f);
+    }
+    produced = true;
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (writer->stats().full_waits == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // polling the writer
+  }
+  const WriterStats blocked = writer->stats();
+  EXPECT_GT(blocked.full_waits, 0U);
+  EXPECT_FALSE(produced);
+  EXPECT_LE(blocked.peak_queued_bytes, kCap);
+  EXPECT_EQ(blocked.max_queued_bytes, kCap);
+
+  // Now read it all, to the writer's close.
+  ASSERT_EQ(::fcntl(read_fd, F_SETFL, 0), 0);
+  std::string text;
+  std::thread reader([&] {
+    char chunk[16 * 1024];
+    for (;;) {
+      const ssize_t n = ::read(read_fd, chunk, sizeof chunk);
+      if (n <= 0) break;
+      text.append(chunk, static_cast<std::size_t>(n));
+    }
+  });
+  producer.join();
+  writer->close();
+  reader.join();
+  ::close(read_fd);
+  EXPECT_FALSE(writer->error()) << writer->error().message;
+  EXPECT_EQ(writer->stats().dropped, 0U);
+  EXPECT_GT(writer->stats().full_wait_us, 0U);
+
+  const auto lines = test::lines_of(text);
+  ASSERT_EQ(lines.size(), static_cast<std::size_t>(kRecords + 2));  // header, frames, end
+  for (int i = 0; i < kRecords; ++i) {
+    Record r;
+    std::string parse_error;
+    ASSERT_TRUE(from_json_line(lines[static_cast<std::size_t>(i + 1)], r, parse_error)) << parse_error;
+    EXPECT_EQ(std::get<FrameRecord>(r).t_us, static_cast<std::uint64_t>(i));
+  }
+  Record end;
+  std::string parse_error;
+  ASSERT_TRUE(from_json_line(lines.back(), end, parse_error));
+  EXPECT_EQ(std::get<EndRecord>(end).frames, static_cast<std::uint64_t>(kRecords));
+}
+
+// A disk that is full: error() says so, later records are dropped and counted, nothing hangs.
+TEST(SessionWriter, AWriteErrorIsReportedAndLaterRecordsAreDropped) {
+  Error error;
+  WriterOptions options;
+  options.max_queued_bytes = 1024;  // were dropped records queued, this would block at once
+  auto writer = SessionWriter::open("/dev/full", "record", options, error);
+  ASSERT_TRUE(writer) << error.message;  // the header is still in the stdio buffer
+  FrameRecord f;
+  f.payload = std::string(500, 'z');
+  writer->write(f);
+  writer->flush();
+  const Error first = writer->error();
+  EXPECT_EQ(first.code, Errc::kIoError);
+  EXPECT_NE(first.message.find("/dev/full: "), std::string::npos) << first.message;
+  constexpr int kLater = 1000;
+  for (int i = 0; i < kLater; ++i) writer->write(f);
+  writer->flush();
+  writer->close();
+  EXPECT_GE(writer->stats().dropped, static_cast<std::uint64_t>(kLater));
+  EXPECT_EQ(writer->error().message, first.message);  // the first error stays
 }
 
 TEST(SessionWriter, UncreatableFileIsCannotCreateOutput) {
