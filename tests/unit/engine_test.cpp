@@ -739,7 +739,7 @@ TEST(EngineClientLoop, MessagesArriveWholeAcrossBufferChangesStampedWithTheirRea
   ServerThread server(loopback_config(), echo);
   ASSERT_FALSE(server.start());
   using Clock = std::chrono::steady_clock;
-  // Below, across and far beyond the own buffer's first size (4 KiB) and its largest (256 KiB).
+  // Below, across and far beyond the own buffer's first size (4 KiB) and its largest (64 KiB).
   static const std::vector<std::size_t> kSizes = {5, 4096, 70000, 600000, 30};
   static constexpr std::chrono::milliseconds kQuietLongerThanRelease{1500};
   struct Echoer : HookHandler {
