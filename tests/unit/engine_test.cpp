@@ -730,8 +730,9 @@ TEST(EngineClientLoop, ASharedConfigurationServesManyConnectionsAndBurstsArriveI
   EXPECT_EQ(burster.in_order, kConnections * kBurst);
 }
 
-// Received data is read into the connection's own buffer, which grows for big messages and is
-// given back when the connection goes quiet (past kBufferReleaseAfter, 1 s): messages of every
+// Received data is read into the connection's own buffer until a read fills it (then into the
+// thread's shared one), and that is reset when the connection goes quiet (past
+// kBufferReleaseAfter, 1 s): messages of every
 // size arrive whole before and after, and each is stamped with the time of the read that
 // delivered it.
 TEST(EngineClientLoop, MessagesArriveWholeAcrossBufferChangesStampedWithTheirReadTime) {
@@ -739,7 +740,7 @@ TEST(EngineClientLoop, MessagesArriveWholeAcrossBufferChangesStampedWithTheirRea
   ServerThread server(loopback_config(), echo);
   ASSERT_FALSE(server.start());
   using Clock = std::chrono::steady_clock;
-  // Below, across and far beyond the own buffer's first size (4 KiB) and its largest (64 KiB).
+  // Below, at and far beyond the own buffer's size (4 KiB), which sends reads back to the shared one.
   static const std::vector<std::size_t> kSizes = {5, 4096, 70000, 600000, 30};
   static constexpr std::chrono::milliseconds kQuietLongerThanRelease{1500};
   struct Echoer : HookHandler {
