@@ -124,7 +124,9 @@ TEST(EchoServer, AnswersBadHandshakesWithTheRightStatus) {
   {
     Socket s = connect_loopback(server.port);
     s.send_all("GET / HTTP/1.1\r\nHost: x\r\nX-Filler: " + std::string(20000, 'a') + "\r\n\r\n");
-    EXPECT_EQ(s.read_until("\r\n\r\n", 5s).rfind("HTTP/1.1 431", 0), 0u);
+    // The status line carries 431's own reason phrase, not 400's.
+    const std::string answer = s.read_until("\r\n\r\n", 5s);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 431 Request Header Fields Too Large\r\n", 0), 0u) << answer;
   }
   EXPECT_TRUE(server.stop().exited_with(0));
 }
