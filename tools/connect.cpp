@@ -486,7 +486,7 @@ class Session final : public ws::ConnectionHandler {
     conn_ = &conn;
     closing_ = false;
     ever_opened_ = true;
-    const std::string peer = listen_ ? conn.remote_address() : options_.url;
+    const std::string peer = listen_ ? conn.remote_address() : redact_url(options_.url);
     if (options_.verbose || isatty(STDIN_FILENO) == 1) {
       printer_.notice(fmt::format("connected to {}{}{}", peer,
                            conn.subprotocol().empty() ? "" : " (subprotocol " + conn.subprotocol() + ")",
@@ -693,8 +693,10 @@ ExitCode session_exit(const ConnectOptions& options, const std::string& peer, co
                 ExitCode::kTimeout);
   } else if (error) {
     if (signal_received == 0) {
-      code = fail(error.message.rfind(peer, 0) == 0 ? error.message : peer + ": " + error.message,
-                  exit_code_for(error.code));
+      const std::string message = !options.url.empty() ? url_diagnostic(options.url, error.message)
+                                  : error.message.rfind(peer, 0) == 0 ? error.message
+                                                                      : peer + ": " + error.message;
+      code = fail(message, exit_code_for(error.code));
       // A refusal: the server's whole answer, which usually says why (a login page, a JSON error).
       if (error.code == Errc::kHandshakeRejected && refusal.status != 0 && refusal.status != 101) {
         std::fputs(describe_refusal(refusal).c_str(), stderr);
@@ -827,7 +829,7 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
 
   Error last_error;
   ws::UpgradeResponse last_refusal;
-  const std::string peer = listen ? to_string(listen_address) : options.url;
+  const std::string peer = listen ? to_string(listen_address) : redact_url(options.url);
   if (listen) {
     ws::ServerConfig server_config;
     server_config.host = listen_address.host;
