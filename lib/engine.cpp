@@ -14,6 +14,7 @@
 #include <asio.hpp>
 #include <asio/ssl.hpp>
 #include <atomic>
+#include <cerrno>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -83,6 +84,18 @@ std::string openssl_error_string() {
   char text[256];
   ERR_error_string_n(code, text, sizeof text);
   return text;
+}
+
+// A PEM file OpenSSL would not load: a file that cannot be opened is missing input, named with
+// the system's reason (OpenSSL's own, "BIO routines::system lib", says nothing to a user);
+// anything else is bad data, with OpenSSL's reason.
+Error tls_file_error(const std::string& path, const char* what) {
+  if (access(path.c_str(), R_OK) != 0) {
+    const int cause = errno;
+    ERR_clear_error();
+    return Error(Errc::kMissingInput, path + ": cannot load " + what + ": " + std::strerror(cause));
+  }
+  return Error(Errc::kBadData, path + ": cannot load " + what + ": " + openssl_error_string());
 }
 
 class ConnectionNode;
@@ -1395,11 +1408,7 @@ Error make_client_tls_context(const ClientConfig& c, std::shared_ptr<asio::ssl::
   asio::error_code ec;
   if (!c.ca_file.empty()) {
     tls->load_verify_file(c.ca_file, ec);
-    if (ec) {
-      const bool missing = access(c.ca_file.c_str(), R_OK) != 0;
-      return Error(missing ? Errc::kMissingInput : Errc::kBadData,
-                   c.ca_file + ": cannot load CA file: " + openssl_error_string());
-    }
+    if (ec) return tls_file_error(c.ca_file, "CA file");
   } else {
     tls->set_default_verify_paths(ec);
   }
@@ -1409,10 +1418,10 @@ Error make_client_tls_context(const ClientConfig& c, std::shared_ptr<asio::ssl::
           [pass = c.key_passphrase](std::size_t, asio::ssl::context::password_purpose) { return pass; });
     }
     tls->use_certificate_chain_file(c.cert_file, ec);
-    if (ec) return Error(Errc::kBadData, c.cert_file + ": cannot load client certificate: " + openssl_error_string());
+    if (ec) return tls_file_error(c.cert_file, "client certificate");
     const std::string& key = c.key_file.empty() ? c.cert_file : c.key_file;
     tls->use_private_key_file(key, asio::ssl::context::pem, ec);
-    if (ec) return Error(Errc::kBadData, key + ": cannot load client key: " + openssl_error_string());
+    if (ec) return tls_file_error(key, "client key");
   }
   tls->set_verify_mode(c.insecure ? asio::ssl::verify_none : asio::ssl::verify_peer);
   out = std::move(tls);
@@ -1675,17 +1684,9 @@ Error Server::listen() {
       if (ec) return Error(Errc::kBadData, "cannot load the TLS private key: " + openssl_error_string());
     } else {
       s.tls->use_certificate_chain_file(s.config.tls_cert_file, ec);
-      if (ec) {
-        const bool missing = access(s.config.tls_cert_file.c_str(), R_OK) != 0;
-        return Error(missing ? Errc::kMissingInput : Errc::kBadData,
-                     s.config.tls_cert_file + ": cannot load certificate: " + openssl_error_string());
-      }
+      if (ec) return tls_file_error(s.config.tls_cert_file, "certificate");
       s.tls->use_private_key_file(s.config.tls_key_file, asio::ssl::context::pem, ec);
-      if (ec) {
-        const bool missing = access(s.config.tls_key_file.c_str(), R_OK) != 0;
-        return Error(missing ? Errc::kMissingInput : Errc::kBadData,
-                     s.config.tls_key_file + ": cannot load private key: " + openssl_error_string());
-      }
+      if (ec) return tls_file_error(s.config.tls_key_file, "private key");
     }
   }
   Worker& first = *s.workers.front();

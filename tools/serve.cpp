@@ -403,7 +403,10 @@ Runner make_serve(CLI::App& app) {
       ->type_name("ORIGIN");
   app.add_option("--token", options->token,
                  "require this token, as 'Authorization: Bearer TOKEN' or ?token=TOKEN (else 401)")
-      ->type_name("TOKEN");
+      ->type_name("TOKEN")
+      // An empty token would mean no token at all: every client let in, against the flag's intent.
+      ->check(CLI::Validator([](const std::string& value) { return value.empty() ? "the token must not be empty" : ""; },
+                             "", "non-empty"));
   app.add_option("--tls-cert", options->tls_cert, "serve wss:// with this PEM certificate chain (with --tls-key)")
       ->type_name("FILE");
   app.add_option("--tls-key", options->tls_key, "the PEM private key of --tls-cert")->type_name("FILE");

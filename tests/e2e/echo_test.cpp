@@ -450,6 +450,9 @@ TEST(EchoTls, MissingCertificateFileExits66) {
                   {{}, {}, 5000ms});
   EXPECT_TRUE(result.exited_with(66)) << result.exit_code << result.err;
   EXPECT_EQ(result.out, "");
+  // The system's reason, not OpenSSL's "BIO routines::system lib".
+  EXPECT_NE(result.err.find("/nonexistent.crt: cannot load certificate: No such file or directory"), std::string::npos)
+      << result.err;
 }
 
 TEST(EchoClient, BadUrlIsAUsageError) {

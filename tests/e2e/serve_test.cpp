@@ -810,7 +810,9 @@ TEST(Serve, SigtermClosesEveryoneWith1001AndExitsZero) {
 
 TEST(Serve, BadOptionValuesAreUsageErrors) {
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
-           {"--rate", "5/fortnight"}, {"--dedupe-window", "soon"}, {"--log-format", "xml"}, {"--burst", "0"}}) {
+           {"--rate", "5/fortnight"}, {"--dedupe-window", "soon"}, {"--log-format", "xml"}, {"--burst", "0"},
+           // An empty token would let every client in.
+           {"--token", ""}}) {
     std::vector<std::string> argv = {kBinary, "serve"};
     argv.insert(argv.end(), args.begin(), args.end());
     const ProcessResult result = run_process(argv, {{}, {}, 5000ms});
