@@ -200,4 +200,14 @@ bool FrameFilter::matches(const FilterSubject& subject) const {
   return true;
 }
 
+bool FrameFilter::may_match_connection(std::uint64_t conn) const {
+  for (const Term& term : terms_) {
+    if (term.kind != Term::Kind::kConn) continue;
+    bool hit = false;
+    for (std::uint64_t id : term.conns) hit = hit || id == conn;
+    if (hit == term.negated) return false;
+  }
+  return true;
+}
+
 }  // namespace wstool

@@ -34,6 +34,9 @@ class FrameFilter {
   // nullopt on a syntax error; `error` says what and where: "at 7: unknown field 'cnn'".
   static std::optional<FrameFilter> parse(std::string_view text, std::string& error);
   bool matches(const FilterSubject& subject) const;
+  // Whether some frame of connection `conn` could match: only its conn= terms decide (the live
+  // view shows a connection's opening and closing lines then).
+  bool may_match_connection(std::uint64_t conn) const;
 
  private:
   struct Term {

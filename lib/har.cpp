@@ -9,16 +9,18 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <limits>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <unistd.h>
 
 #include "lib/ascii.h"
 #include "lib/base64.h"
-#include "lib/json_limits.h"
 #include "lib/utf8.h"
 #include "lib/versions.h"
 
@@ -31,8 +33,6 @@ using session::FrameRecord;
 using session::OpenRecord;
 using session::Record;
 
-// A HAR document nests about six deep (log > entries > entry > request > headers > header).
-constexpr std::size_t kMaxHarDepth = 16;
 constexpr double kMicrosPerSecond = 1e6;
 constexpr double kMillisPerSecond = 1e3;
 constexpr std::uint8_t kTextOpcode = 1;
@@ -96,149 +96,436 @@ std::string lower_extension(const std::string& path) {
   return ascii_lowercase(path.substr(dot + 1));
 }
 
-ws::HttpHeaders headers_from(const Json& list) {
-  ws::HttpHeaders out;
-  if (!list.is_array()) return out;
-  for (const auto& h : list) {
-    if (!h.is_object()) continue;
-    const auto name = h.find("name");
-    const auto value = h.find("value");
-    if (name == h.end() || value == h.end() || !name->is_string() || !value->is_string()) continue;
-    out.push_back({name->get<std::string>(), value->get<std::string>()});
-  }
-  return out;
-}
-
 Json headers_to(const ws::HttpHeaders& headers) {
   Json list = Json::array();
   for (const auto& h : headers) list.push_back({{"name", h.name}, {"value", h.value}});
   return list;
 }
 
-std::string string_or(const Json& object, const char* key, std::string fallback = {}) {
-  const auto it = object.find(key);
-  return it != object.end() && it->is_string() ? it->get<std::string>() : fallback;
-}
+}  // namespace
 
-struct PendingFrame {
-  double time;  // epoch seconds
-  std::size_t order;
-  Record record;
+// Reads a HAR document as a stream of SAX events (nlohmann/json's sax_parse) and keeps only what
+// becomes session records: of each entry its request URL and headers, response status and
+// headers, startedDateTime, _resourceType and _webSocketMessages. Everything else (response
+// bodies, timings, initiator stacks) passes by without being built: memory follows the
+// WebSocket traffic, not the file.
+class HarReader {
+ public:
+  HarReader(std::string path, HarSession& out) : path_(std::move(path)), out_(out) {}
+
+  // nlohmann::json_sax's interface. Returning false stops the parse (error_ says why).
+  bool null() { return scalar(Value::kOther); }
+  bool boolean(bool /*value*/) { return scalar(Value::kOther); }
+  bool number_integer(Json::number_integer_t value) {
+    number_ = static_cast<double>(value);
+    return scalar(Value::kInteger, value);
+  }
+  bool number_unsigned(Json::number_unsigned_t value) {
+    number_ = static_cast<double>(value);
+    unsigned_ = value;
+    return scalar(Value::kUnsigned);
+  }
+  bool number_float(Json::number_float_t value, const Json::string_t& /*text*/) {
+    number_ = value;
+    return scalar(Value::kFloat);
+  }
+  bool string(Json::string_t& value) {
+    string_ = &value;
+    return scalar(Value::kString);
+  }
+  bool binary(Json::binary_t& /*value*/) { return scalar(Value::kOther); }
+  bool key(Json::string_t& value) {
+    if (skip_depth_ == 0) key_ = value;  // keys of skipped objects are not looked at
+    return true;
+  }
+  bool start_object(std::size_t /*elements*/) { return open(true); }
+  bool start_array(std::size_t /*elements*/) { return open(false); }
+  bool end_object() { return close(); }
+  bool end_array() { return close(); }
+  bool parse_error(std::size_t position, const std::string& /*last_token*/, const nlohmann::detail::exception& e) {
+    // nlohmann's byte is 1-based and points just past the offending character.
+    const std::size_t at = position > 0 ? position - 1 : 0;
+    std::string what = e.what();
+    // Its explanation without the "[json.exception.parse_error.101] parse error at line 1,
+    // column 5: " prefix (the byte offset says where).
+    if (const std::size_t colon = what.find(": "); colon != std::string::npos) what.erase(0, colon + 2);
+    error_ = Error(Errc::kBadData, fmt::format("{}: not a HAR file: invalid JSON at byte {}: {}", path_, at, what));
+    return false;
+  }
+
+  // After sax_parse: the records in time order, or why not.
+  Error finish() {
+    if (error_) return error_;
+    if (!saw_entries_) return Error(Errc::kBadData, fmt::format("{}: not a HAR file (no log.entries)", path_));
+    std::vector<HarSession::Item>& items = out_.items_;
+    out_.order_.resize(items.size());
+    for (std::size_t i = 0; i < items.size(); ++i) out_.order_[i] = i;
+    // Time order across connections; within equal times file order, an entry's open first (it is
+    // stored after its messages, whose times it needed).
+    std::sort(out_.order_.begin(), out_.order_.end(), [&items](std::size_t a, std::size_t b) {
+      const HarSession::Item& x = items[a];
+      const HarSession::Item& y = items[b];
+      if (x.time != y.time) return x.time < y.time;
+      if (x.conn != y.conn) return x.conn < y.conn;
+      const bool x_open = x.kind == HarSession::Kind::kOpen;
+      const bool y_open = y.kind == HarSession::Kind::kOpen;
+      if (x_open != y_open) return x_open;
+      return a < b;
+    });
+    out_.header.tool = fmt::format("wstool {}", wstool_version());
+    out_.header.captured_by = "har";
+    out_.header.started = format_rfc3339(earliest_ == HUGE_VAL ? 0 : earliest_);
+    parse_rfc3339(out_.header.started, out_.base_);  // the millisecond-rounded start "t" counts from
+    for (auto& open : out_.opens_) open.t_us = out_.t_us(open_times_[open.conn - 1]);
+    return {};
+  }
+
+ private:
+  // Where an event is: the containers that matter, anything else is skipped whole.
+  enum class Context : std::uint8_t {
+    kDocument, kLog, kEntries, kEntry, kRequest, kResponse, kHeaders, kHeader, kMessages, kMessage
+  };
+  enum class Value : std::uint8_t { kString, kInteger, kUnsigned, kFloat, kOther };
+  // A message's fields as they came (any order), checked when it ends.
+  struct Message {
+    bool type_seen = false;
+    std::string type;
+    bool time_ok = false;
+    double time = 0;
+    bool opcode_ok = false;
+    std::uint64_t opcode = 0;
+    bool data_ok = false;
+    std::string data;
+  };
+
+  Error entry_error(const std::string& what) const {
+    return Error(Errc::kBadData, fmt::format("{}: entry {}: {}", path_, entry_index_, what));
+  }
+  void message_error(const std::string& what) {
+    if (!message_error_) message_error_ = entry_error(fmt::format("message {}: {}", message_index_, what));
+  }
+
+  // A container starts: its context from the parent's and the key, or skipped.
+  bool open(bool object) {
+    if (skip_depth_ > 0 || (stack_.empty() && started_)) {
+      ++skip_depth_;
+      return true;
+    }
+    if (!started_) {
+      started_ = true;
+      if (!object) {
+        ++skip_depth_;
+        return true;
+      }
+      stack_.push_back(Context::kDocument);
+      return true;
+    }
+    const Context parent = stack_.back();
+    std::optional<Context> child;
+    switch (parent) {
+      case Context::kDocument:
+        if (object && key_ == "log") child = Context::kLog;
+        break;
+      case Context::kLog:
+        if (key_ == "entries") {
+          if (object) break;
+          saw_entries_ = true;
+          child = Context::kEntries;
+        }
+        break;
+      case Context::kEntries:
+        ++entry_index_;
+        if (object) {
+          start_entry();
+          child = Context::kEntry;
+        }
+        break;
+      case Context::kEntry:
+        if (key_ == "_webSocketMessages") {
+          // Repeated, the last one counts (as a JSON object's last member does).
+          websocket_ = true;
+          drop_messages();
+          message_index_ = 0;
+          message_error_ = Error();
+          messages_not_list_ = object;
+          if (!object) child = Context::kMessages;
+        } else if (object && key_ == "request") {
+          child = Context::kRequest;
+        } else if (object && key_ == "response") {
+          child = Context::kResponse;
+        }
+        break;
+      case Context::kRequest:
+      case Context::kResponse:
+        if (!object && key_ == "headers") {
+          headers_ = parent == Context::kRequest ? &open_.request : &open_.response;
+          headers_->clear();
+          child = Context::kHeaders;
+        }
+        break;
+      case Context::kHeaders:
+        if (object) {
+          header_name_.reset();
+          header_value_.reset();
+          child = Context::kHeader;
+        }
+        break;
+      case Context::kMessages:
+        ++message_index_;
+        if (object) {
+          message_ = Message{};
+          child = Context::kMessage;
+        } else {
+          message_error("not an object");
+        }
+        break;
+      case Context::kHeader:
+      case Context::kMessage:
+        break;
+    }
+    if (!child) {
+      ++skip_depth_;
+      return true;
+    }
+    stack_.push_back(*child);
+    return true;
+  }
+
+  bool close() {
+    if (skip_depth_ > 0) {
+      --skip_depth_;
+      return true;
+    }
+    const Context done = stack_.back();
+    stack_.pop_back();
+    switch (done) {
+      case Context::kHeader:
+        if (header_name_ && header_value_) headers_->push_back({std::move(*header_name_), std::move(*header_value_)});
+        return true;
+      case Context::kMessage:
+        end_message();
+        return true;
+      case Context::kEntry:
+        return end_entry();
+      default:
+        return true;
+    }
+  }
+
+  // A scalar: kept when it is a field we read, else dropped.
+  bool scalar(Value kind, std::int64_t integer = 0) {
+    if (skip_depth_ > 0 || stack_.empty()) {
+      if (!started_) started_ = true;  // a document that is a lone scalar: no log.entries
+      return true;
+    }
+    switch (stack_.back()) {
+      case Context::kEntries:
+        ++entry_index_;  // an entry that is not an object: skipped, but counted
+        break;
+      case Context::kEntry:
+        if (key_ == "_webSocketMessages") {
+          websocket_ = true;
+          drop_messages();
+          message_index_ = 0;
+          message_error_ = Error();
+          messages_not_list_ = true;
+        } else if (kind == Value::kString && key_ == "startedDateTime") {
+          started_text_ = *string_;
+        } else if (kind == Value::kString && key_ == "_resourceType") {
+          if (*string_ == "websocket") websocket_ = true;
+        }
+        break;
+      case Context::kRequest:
+        if (kind == Value::kString && key_ == "url") open_.url = *string_;
+        break;
+      case Context::kResponse:
+        if (key_ == "status") {
+          if (kind == Value::kUnsigned && unsigned_ <= static_cast<std::uint64_t>(std::numeric_limits<int>::max())) {
+            open_.status = static_cast<int>(unsigned_);
+          } else if (kind == Value::kInteger && integer >= std::numeric_limits<int>::min()) {
+            open_.status = static_cast<int>(integer);
+          } else {
+            open_.status = kDefaultStatus;
+          }
+        }
+        break;
+      case Context::kHeader:
+        if (key_ == "name") header_name_ = kind == Value::kString ? std::optional<std::string>(*string_) : std::nullopt;
+        if (key_ == "value") header_value_ = kind == Value::kString ? std::optional<std::string>(*string_) : std::nullopt;
+        break;
+      case Context::kMessages:
+        ++message_index_;
+        message_error("not an object");
+        break;
+      case Context::kMessage:
+        if (key_ == "type") {
+          message_.type_seen = kind == Value::kString;
+          if (message_.type_seen) message_.type = *string_;
+        } else if (key_ == "time") {
+          message_.time_ok = kind != Value::kString && kind != Value::kOther;
+          message_.time = number_;
+        } else if (key_ == "opcode") {
+          message_.opcode_ok = kind == Value::kUnsigned;
+          message_.opcode = unsigned_;
+        } else if (key_ == "data") {
+          message_.data_ok = kind == Value::kString;
+          if (message_.data_ok) message_.data = *string_;
+        }
+        break;
+      case Context::kDocument:
+      case Context::kLog:
+      case Context::kHeaders:
+        break;
+    }
+    return true;
+  }
+
+  // A repeated "_webSocketMessages": the last one counts (as a JSON object's last member does).
+  void drop_messages() {
+    out_.items_.resize(first_item_);
+    first_message_time_ = HUGE_VAL;
+  }
+
+  void start_entry() {
+    open_ = OpenRecord{};
+    started_text_.clear();
+    websocket_ = false;
+    messages_not_list_ = false;
+    first_item_ = out_.items_.size();
+    first_message_time_ = HUGE_VAL;
+    message_index_ = 0;
+    message_error_ = Error();
+  }
+
+  void end_message() {
+    if (message_error_) return;  // the entry fails with the first
+    Message& m = message_;
+    HarSession::Item item;
+    if (m.type_seen && m.type == "send") {
+      item.kind = HarSession::Kind::kSend;
+    } else if (m.type_seen && m.type == "receive") {
+      item.kind = HarSession::Kind::kReceive;
+    } else {
+      return message_error("\"type\" must be \"send\" or \"receive\"");
+    }
+    if (!m.time_ok) return message_error("missing \"time\"");
+    if (!m.opcode_ok || m.opcode > kMaxOpcode) return message_error("\"opcode\" must be an integer from 0 to 15");
+    if (!m.data_ok) return message_error("missing \"data\"");
+    item.opcode = static_cast<std::uint8_t>(m.opcode);
+    if (item.opcode == kTextOpcode) {
+      item.payload = std::move(m.data);
+    } else if (!base64_decode(m.data, item.payload)) {
+      return message_error("\"data\" is not valid base64");
+    }
+    item.time = m.time;
+    // Straight into the session, under the id the entry gets if it is whole (else the read
+    // fails and nothing is kept).
+    item.conn = out_.opens_.size() + 1;
+    first_message_time_ = std::min(first_message_time_, item.time);
+    out_.items_.push_back(std::move(item));
+  }
+
+  // An entry ends: a WebSocket one becomes an open record and its messages, checked first.
+  bool end_entry() {
+    if (!websocket_) return true;
+    if (open_.url.empty()) {
+      error_ = entry_error("no request.url");
+      return false;
+    }
+    if (messages_not_list_) {
+      error_ = entry_error("\"_webSocketMessages\" is not a list");
+      return false;
+    }
+    if (message_error_) {
+      error_ = message_error_;
+      return false;
+    }
+    double open_time = HUGE_VAL;
+    double started = 0;
+    if (parse_rfc3339(started_text_, started)) open_time = started;
+    open_time = std::min(open_time, first_message_time_);
+    if (open_time == HUGE_VAL) {
+      error_ = entry_error("no startedDateTime and no messages: no time to place it at");
+      return false;
+    }
+    earliest_ = std::min(earliest_, open_time);
+    open_.conn = out_.opens_.size() + 1;
+    open_.subprotocol = ws::header_value(open_.response, "Sec-WebSocket-Protocol");
+    open_.extensions = ws::header_value(open_.response, "Sec-WebSocket-Extensions");
+    HarSession::Item open_item;
+    open_item.time = open_time;
+    open_item.conn = open_.conn;
+    out_.items_.push_back(std::move(open_item));
+    open_times_.push_back(open_time);
+    out_.opens_.push_back(std::move(open_));
+    return true;
+  }
+
+  static constexpr int kDefaultStatus = 101;
+  static constexpr std::uint64_t kMaxOpcode = 15;
+
+  std::string path_;
+  HarSession& out_;
+  Error error_;
+  bool started_ = false;
+  bool saw_entries_ = false;
+  std::vector<Context> stack_;    // the containers that matter, outermost first
+  std::size_t skip_depth_ = 0;    // > 0: inside a skipped container, this deep
+  std::string key_;               // the current object's last key
+  // The string value being handed over: the parser's own buffer, copied rather than moved from,
+  // so a kept payload is allocated at its size (a moved one keeps the buffer's doubled growth)
+  // and the parser keeps its buffer for the next string.
+  const Json::string_t* string_ = nullptr;
+  double number_ = 0;
+  std::uint64_t unsigned_ = 0;
+  // The entry being read.
+  std::size_t entry_index_ = 0;
+  OpenRecord open_;
+  std::string started_text_;
+  bool websocket_ = false;
+  bool messages_not_list_ = false;
+  std::size_t first_item_ = 0;        // its messages are out_.items_ from here on
+  double first_message_time_ = HUGE_VAL;  // the earliest of them
+  std::size_t message_index_ = 0;
+  Error message_error_;  // the first malformed message
+  Message message_;
+  ws::HttpHeaders* headers_ = nullptr;
+  std::optional<std::string> header_name_;
+  std::optional<std::string> header_value_;
+  double earliest_ = HUGE_VAL;
+  std::vector<double> open_times_;  // by connection id - 1
 };
 
-}  // namespace
+std::uint64_t HarSession::t_us(double time) const {
+  const double us = std::max(0.0, (time - base_) * kMicrosPerSecond);
+  return static_cast<std::uint64_t>(std::llround(us));
+}
+
+Record HarSession::record(std::size_t i) const {
+  const Item& item = items_[order_[i]];
+  if (item.kind == Kind::kOpen) return opens_[item.conn - 1];
+  FrameRecord f;
+  f.conn = item.conn;
+  f.t_us = t_us(item.time);
+  f.dir = item.kind == Kind::kSend ? Direction::kClient : Direction::kServer;
+  f.opcode = item.opcode;
+  f.payload = item.payload;
+  return f;
+}
 
 Error read_har(const std::string& path, HarSession& out) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Error(Errc::kMissingInput, fmt::format("{}: {}", path, std::strerror(errno)));
-  std::ostringstream text;
-  text << in.rdbuf();
-  Json doc;
-  if (const auto e = parse_untrusted_json(text.str(), doc, kMaxHarDepth)) {
-    return Error(Errc::kBadData, fmt::format("{}: not a HAR file: {}", path, e->message));
-  }
-  const auto log = doc.is_object() ? doc.find("log") : doc.end();
-  if (log == doc.end() || !log->is_object() || !log->contains("entries") || !(*log)["entries"].is_array()) {
-    return Error(Errc::kBadData, fmt::format("{}: not a HAR file (no log.entries)", path));
-  }
-  std::vector<PendingFrame> items;
-  double earliest = HUGE_VAL;
-  std::uint64_t conn = 0;
-  std::size_t entry_index = 0;
-  for (const auto& entry : (*log)["entries"]) {
-    ++entry_index;
-    if (!entry.is_object()) continue;
-    const auto messages = entry.find("_webSocketMessages");
-    const bool websocket = string_or(entry, "_resourceType") == "websocket";
-    if (messages == entry.end() && !websocket) continue;
-    const auto where = [&](const std::string& what) {
-      return Error(Errc::kBadData, fmt::format("{}: entry {}: {}", path, entry_index, what));
-    };
-    OpenRecord open;
-    open.conn = ++conn;
-    const Json empty = Json::object();
-    const Json& request = entry.contains("request") && entry["request"].is_object() ? entry["request"] : empty;
-    const Json& response = entry.contains("response") && entry["response"].is_object() ? entry["response"] : empty;
-    open.url = string_or(request, "url");
-    if (open.url.empty()) return where("no request.url");
-    open.request = headers_from(request.value("headers", Json::array()));
-    open.response = headers_from(response.value("headers", Json::array()));
-    const auto status = response.find("status");
-    open.status = status != response.end() && status->is_number_integer() ? status->get<int>() : 101;
-    open.subprotocol = ws::header_value(open.response, "Sec-WebSocket-Protocol");
-    open.extensions = ws::header_value(open.response, "Sec-WebSocket-Extensions");
-    double open_time = HUGE_VAL;
-    double started = 0;
-    if (parse_rfc3339(string_or(entry, "startedDateTime"), started)) open_time = started;
-    std::size_t message_index = 0;
-    std::vector<PendingFrame> frames;
-    if (messages != entry.end()) {
-      if (!messages->is_array()) return where("\"_webSocketMessages\" is not a list");
-      for (const auto& m : *messages) {
-        ++message_index;
-        const auto bad = [&](const std::string& what) {
-          return where(fmt::format("message {}: {}", message_index, what));
-        };
-        if (!m.is_object()) return bad("not an object");
-        const std::string type = string_or(m, "type");
-        FrameRecord f;
-        f.conn = open.conn;
-        if (type == "send") {
-          f.dir = Direction::kClient;
-        } else if (type == "receive") {
-          f.dir = Direction::kServer;
-        } else {
-          return bad("\"type\" must be \"send\" or \"receive\"");
-        }
-        const auto time = m.find("time");
-        if (time == m.end() || !time->is_number()) return bad("missing \"time\"");
-        const auto opcode = m.find("opcode");
-        if (opcode == m.end() || !opcode->is_number_unsigned() || opcode->get<std::uint64_t>() > 15) {
-          return bad("\"opcode\" must be an integer from 0 to 15");
-        }
-        f.opcode = static_cast<std::uint8_t>(opcode->get<std::uint64_t>());
-        const auto data = m.find("data");
-        if (data == m.end() || !data->is_string()) return bad("missing \"data\"");
-        if (f.opcode == kTextOpcode) {
-          f.payload = data->get<std::string>();
-        } else if (!base64_decode(data->get<std::string>(), f.payload)) {
-          return bad("\"data\" is not valid base64");
-        }
-        const double t = time->get<double>();
-        open_time = std::min(open_time, t);
-        frames.push_back({t, 0, std::move(f)});
-      }
-    }
-    if (open_time == HUGE_VAL) return where("no startedDateTime and no messages: no time to place it at");
-    earliest = std::min(earliest, open_time);
-    items.push_back({open_time, 0, std::move(open)});
-    for (auto& f : frames) items.push_back(std::move(f));
-  }
-  for (std::size_t i = 0; i < items.size(); ++i) items[i].order = i;
-  // Time order across connections, file order within equal times (an open before its frames).
-  std::stable_sort(items.begin(), items.end(),
-                   [](const PendingFrame& a, const PendingFrame& b) { return a.time < b.time; });
   out = HarSession{};
-  out.header.tool = fmt::format("wstool {}", wstool_version());
-  out.header.captured_by = "har";
-  out.header.started = format_rfc3339(earliest == HUGE_VAL ? 0 : earliest);
-  double base = 0;
-  parse_rfc3339(out.header.started, base);  // the millisecond-rounded start "t" counts from
-  out.records.reserve(items.size());
-  for (auto& item : items) {
-    const double us = std::max(0.0, (item.time - base) * kMicrosPerSecond);
-    const auto t = static_cast<std::uint64_t>(std::llround(us));
-    std::visit(
-        [t](auto& r) {
-          if constexpr (std::is_same_v<std::decay_t<decltype(r)>, OpenRecord> ||
-                        std::is_same_v<std::decay_t<decltype(r)>, FrameRecord>) {
-            r.t_us = t;
-          }
-        },
-        item.record);
-    out.records.push_back(std::move(item.record));
+  HarReader reader(path, out);
+  try {
+    Json::sax_parse(in, &reader);
+  } catch (const Json::exception& e) {
+    // sax_parse reports through parse_error(); this is for anything it throws besides.
+    return Error(Errc::kBadData, fmt::format("{}: not a HAR file: {}", path, e.what()));
   }
-  return {};
+  if (in.bad()) return Error(Errc::kIoError, fmt::format("{}: {}", path, std::strerror(errno)));
+  return reader.finish();
 }
 
 Error write_session_log(const HarSession& session, const std::string& log_path) {
@@ -246,7 +533,8 @@ Error write_session_log(const HarSession& session, const std::string& log_path) 
   if (!out) return Error(Errc::kCannotCreateOutput, fmt::format("{}: {}", log_path, std::strerror(errno)));
   out << session::to_json_line(session.header) << '\n';
   session::EndRecord end;
-  for (const auto& r : session.records) {
+  for (std::size_t i = 0; i < session.size(); ++i) {
+    const Record r = session.record(i);
     if (const auto* open = std::get_if<OpenRecord>(&r)) {
       out << session::to_json_line(session::redacted(*open)) << '\n';
       ++end.connections;

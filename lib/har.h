@@ -3,6 +3,8 @@
 // a HAR file DevTools and other HAR viewers can open.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -11,14 +13,36 @@
 
 namespace wstool::har {
 
-// A HAR file's WebSocket traffic as a session log would hold it. HAR is one JSON document, so
-// it is read whole (session logs stream; HAR files are as large as DevTools keeps in memory).
-struct HarSession {
+// A HAR file's WebSocket traffic as a session log would hold it, compactly: per message its time,
+// connection, direction, opcode and payload; nothing else of the HAR file is kept.
+class HarSession {
+ public:
   session::HeaderRecord header;  // capturedBy "har"; started: the earliest time in the file
+
   // Per WebSocket entry (connection ids 1, 2, ... in file order): an open record, then one frame
-  // record per message; all records sorted by time as a session log is. Chrome keeps no close
-  // frames, pings or fragment boundaries, so there are no close records and every frame is FIN.
-  std::vector<session::Record> records;
+  // record per message; all records in time order as a session log is (file order within equal
+  // times). Chrome keeps no close frames, pings or fragment boundaries, so there are no close
+  // records and every frame is FIN.
+  std::size_t size() const { return order_.size(); }
+  // The i-th record (i < size()), made on demand.
+  session::Record record(std::size_t i) const;
+
+ private:
+  friend class HarReader;
+  enum class Kind : std::uint8_t { kOpen, kSend, kReceive };
+  struct Item {
+    double time = 0;  // epoch seconds
+    std::uint64_t conn = 0;
+    Kind kind = Kind::kOpen;
+    std::uint8_t opcode = 0;
+    std::string payload;  // decoded; empty for kOpen
+  };
+  std::vector<session::OpenRecord> opens_;  // by connection id - 1; t_us set
+  std::vector<Item> items_;                 // in file order
+  std::vector<std::size_t> order_;          // indices into items_, in time order
+  double base_ = 0;                         // header.started, as epoch seconds
+
+  std::uint64_t t_us(double time) const;  // an epoch time as the records' "t"
 };
 
 // Errors: kMissingInput when the file cannot be read; kBadData ("x.har: entry 3: message 2:

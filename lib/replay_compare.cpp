@@ -301,10 +301,18 @@ void ReplayMatcher::expect(ExpectedMessage expected, TimePoint now) {
   expected_.push_back(std::move(expected));
 }
 
+void ReplayMatcher::settle(const ExpectedMessage& e) {
+  last_settled_.index = e.index;
+  last_settled_.where = e.where;
+  last_settled_.line = e.line;
+  last_settled_.server_frame = e.server_frame;
+}
+
 void ReplayMatcher::receive(Message message, std::vector<Mismatch>& out) {
-  received_.push_back(std::move(message));
+  received_.push_back(Received{std::move(message), last_settled_, ++received_count_});
   if (received_.size() > max_unmatched_) {
-    out.push_back(Mismatch{Mismatch::Kind::kExtra, {}, std::move(received_.front()), {}});
+    Received& r = received_.front();
+    out.push_back(Mismatch{Mismatch::Kind::kExtra, std::move(r.after), std::move(r.message), {}, r.number});
     received_.pop_front();
   }
 }
@@ -312,22 +320,24 @@ void ReplayMatcher::receive(Message message, std::vector<Mismatch>& out) {
 std::size_t ReplayMatcher::match(bool more_may_come, TimePoint now, std::vector<Mismatch>& out) {
   std::size_t matched = 0;
   while (!received_.empty() && !expected_.empty()) {
+    Message& got = received_.front().message;
     const std::size_t window = std::min(window_, expected_.size());
     std::size_t found = window;
     for (std::size_t j = 0; j < window; ++j) {
-      if (comparer_.equal(expected_[j].message, received_.front())) {
+      if (comparer_.equal(expected_[j].message, got)) {
         found = j;
         break;
       }
     }
     if (found < window) {
       const auto it = expected_.begin() + static_cast<std::ptrdiff_t>(found);
-      FrameComparison frames = compare_frames(it->message.frames, received_.front().frames, frame_rule_);
+      settle(*it);
+      FrameComparison frames = compare_frames(it->message.frames, got.frames, frame_rule_);
       if (frames.equal()) {
         ++matched;
         if (!frames.compared) ++frames_not_compared_;
       } else {
-        out.push_back(Mismatch{Mismatch::Kind::kFramed, std::move(*it), std::move(received_.front()), std::move(frames)});
+        out.push_back(Mismatch{Mismatch::Kind::kFramed, std::move(*it), std::move(got), std::move(frames)});
       }
       expected_.erase(it);
       received_.pop_front();
@@ -336,7 +346,8 @@ std::size_t ReplayMatcher::match(bool more_may_come, TimePoint now, std::vector<
     }
     // Its match may be an expectation not added yet: wait while the window has room.
     if (more_may_come && expected_.size() < window_) break;
-    out.push_back(Mismatch{Mismatch::Kind::kDifferent, std::move(expected_.front()), std::move(received_.front()), {}});
+    settle(expected_.front());
+    out.push_back(Mismatch{Mismatch::Kind::kDifferent, std::move(expected_.front()), std::move(got), {}});
     expected_.pop_front();
     received_.pop_front();
     front_since_ = now;
@@ -346,6 +357,7 @@ std::size_t ReplayMatcher::match(bool more_may_come, TimePoint now, std::vector<
 
 bool ReplayMatcher::expire(TimePoint now, std::vector<Mismatch>& out) {
   if (expected_.empty() || now < deadline()) return false;
+  settle(expected_.front());
   out.push_back(Mismatch{Mismatch::Kind::kMissing, std::move(expected_.front()), {}, {}});
   expected_.pop_front();
   front_since_ = now;
@@ -357,7 +369,9 @@ void ReplayMatcher::finish(bool quiet, std::vector<Mismatch>& out) {
     if (!quiet) out.push_back(Mismatch{Mismatch::Kind::kMissing, std::move(e), {}, {}});
   }
   expected_.clear();
-  for (auto& m : received_) out.push_back(Mismatch{Mismatch::Kind::kExtra, {}, std::move(m), {}});
+  for (auto& r : received_) {
+    out.push_back(Mismatch{Mismatch::Kind::kExtra, std::move(r.after), std::move(r.message), {}, r.number});
+  }
   received_.clear();
 }
 
@@ -383,6 +397,52 @@ std::string describe(const Message& message, std::size_t max_bytes) {
     hex += fmt::format("{:02x}", static_cast<unsigned char>(p[i]));
   }
   return fmt::format("{} {}{} ({} bytes)", kind, hex, n < p.size() ? " …" : "", p.size());
+}
+
+namespace {
+
+// A piece of a payload for describe_first_difference: JSON-escaped text cut at code point
+// boundaries, or hex; "…" where it was cut.
+std::string excerpt(const Message& m, std::size_t from, std::size_t bytes) {
+  const std::string& p = m.payload;
+  const bool text = m.opcode != kBinary && is_valid_utf8(p.data(), p.size());
+  std::size_t start = std::min(from, p.size());
+  std::size_t end = std::min(start + bytes, p.size());
+  if (text) {
+    while (start > 0 && (static_cast<unsigned char>(p[start]) & 0xC0) == 0x80) --start;
+    while (end < p.size() && (static_cast<unsigned char>(p[end]) & 0xC0) == 0x80) --end;
+  }
+  std::string shown;
+  if (text) {
+    shown = compact(Json(p.substr(start, end - start)));
+  } else {
+    for (std::size_t i = start; i < end; ++i) {
+      if (i > start) shown += ' ';
+      shown += fmt::format("{:02x}", static_cast<unsigned char>(p[i]));
+    }
+  }
+  return fmt::format("{}{}{}", start > 0 ? "…" : "", shown, end < p.size() ? "…" : "");
+}
+
+}  // namespace
+
+std::string describe_first_difference(const Message& expected, const Message& got, std::size_t max_bytes) {
+  // Bytes shown before the difference, and in all, of each side.
+  constexpr std::size_t kBefore = 12;
+  constexpr std::size_t kShown = 32;
+  if (expected.opcode != got.opcode) return "";
+  const std::string& a = expected.payload;
+  const std::string& b = got.payload;
+  const std::size_t common = std::min(a.size(), b.size());
+  const std::size_t at = static_cast<std::size_t>(
+      std::mismatch(a.begin(), a.begin() + static_cast<std::ptrdiff_t>(common), b.begin()).first - a.begin());
+  if (at == common && a.size() == b.size()) return "";
+  const bool text = expected.opcode != kBinary && is_valid_utf8(a.data(), a.size()) && is_valid_utf8(b.data(), b.size());
+  const std::size_t visible = text ? max_bytes : std::min(max_bytes, kMaxHexPreviewBytes);
+  if (at < visible) return "";
+  const std::size_t from = at > kBefore ? at - kBefore : 0;
+  return fmt::format("first difference at byte {}: expected {}, got {}", at, excerpt(expected, from, kShown),
+                     excerpt(got, from, kShown));
 }
 
 }  // namespace wstool::replay

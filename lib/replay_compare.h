@@ -127,9 +127,12 @@ struct Mismatch {
   // kFramed: the payloads matched, the frames did not (FrameRule).
   enum class Kind { kDifferent, kMissing, kExtra, kFramed };
   Kind kind = Kind::kDifferent;
-  ExpectedMessage expected;  // not for kExtra
+  // kExtra: where it came in, the recorded message settled (matched, different or missing) last
+  // when it arrived: its index, where, line and server_frame, no payload; index 0 when none was.
+  ExpectedMessage expected;
   Message got;               // not for kMissing
   FrameComparison frames;    // kFramed only
+  std::uint64_t received = 0;  // kExtra: 1-based index of `got` among the server messages received
 };
 
 // One connection's expected and received server messages, paired: in order, or within a window
@@ -179,13 +182,29 @@ class ReplayMatcher {
   std::size_t max_unmatched_;
   FrameRule frame_rule_;
   std::uint64_t frames_not_compared_ = 0;
+  // A received message waiting for its expectation, and where it came in (for kExtra).
+  struct Received {
+    Message message;
+    ExpectedMessage after;  // last_settled_ when it arrived
+    std::uint64_t number = 0;
+  };
+  void settle(const ExpectedMessage& e);
+
   std::deque<ExpectedMessage> expected_;
-  std::deque<Message> received_;
+  std::deque<Received> received_;
+  ExpectedMessage last_settled_;  // the expectation taken out last, without its payload
+  std::uint64_t received_count_ = 0;
   TimePoint front_since_{};
 };
 
 // A message for a one-line diff: `text "hello"` (JSON-escaped, cut at `max_bytes` with "…"),
 // `binary 00 01 ff (3 bytes)`, `ping "x"`.
 std::string describe(const Message& message, std::size_t max_bytes);
+
+// Two payloads of one kind whose first difference lies past what describe(…, max_bytes) shows of
+// them: where, with a little of each from just before it —
+// `first difference at byte 290: expected …"ab1\",\"x\"…", got …"ab2\",\"x\"…"`. "" when the
+// previews already show it (or the kinds differ).
+std::string describe_first_difference(const Message& expected, const Message& got, std::size_t max_bytes);
 
 }  // namespace wstool::replay

@@ -525,6 +525,24 @@ bool from_json_line(std::string_view line, Record& out, std::string& error) {
 
 // ---- writer --------------------------------------------------------------------------------
 
+namespace {
+
+// "64 MiB", "8 KiB": the queue cap as people set it.
+std::string queue_cap_text(std::uint64_t cap) {
+  constexpr std::uint64_t kKiB = 1024;
+  constexpr std::uint64_t kMiB = kKiB * kKiB;
+  return cap >= kMiB ? fmt::format("{:g} MiB", static_cast<double>(cap) / kMiB)
+                     : fmt::format("{:g} KiB", static_cast<double>(cap) / kKiB);
+}
+
+std::string describe_full_queue(std::uint64_t cap) {
+  return fmt::format("the session log is falling behind: its {} queue is full and traffic waits for the disk "
+                     "(further waits are counted and reported at the end)",
+                     queue_cap_text(cap));
+}
+
+}  // namespace
+
 // The writer: callers append whole lines to `pending` under the mutex (a memcpy); the writer
 // thread swaps `pending` for its own empty batch and writes that with the mutex released. Only
 // the writer thread touches the file once open() has returned.
@@ -563,6 +581,7 @@ struct SessionWriter::Impl {
   std::uint64_t connections = 0;
   std::uint64_t frames = 0;
   WriterStats stats;
+  bool warned_full = false;  // on_first_full_wait was called
   Error error;  // the first write, flush or rotation failure; later records are dropped
 
   // ---- callers' side ----
@@ -570,7 +589,15 @@ struct SessionWriter::Impl {
   void append(const std::string& line, Kind kind) {
     std::unique_lock<std::mutex> lock(mutex);
     const std::uint64_t size = line.size();
-    if (queued_bytes > 0 && queued_bytes + size > options.max_queued_bytes && !closing && !error) {
+    const auto full = [&] { return queued_bytes > 0 && queued_bytes + size > options.max_queued_bytes && !closing && !error; };
+    if (full() && !warned_full && options.on_first_full_wait) {
+      // Told once, outside the lock (the callback prints), before this caller waits.
+      warned_full = true;
+      lock.unlock();
+      options.on_first_full_wait(describe_full_queue(options.max_queued_bytes));
+      lock.lock();
+    }
+    if (full()) {
       // Full: the disk is behind by the whole cap. Wait rather than lose records.
       const auto waiting_since = std::chrono::steady_clock::now();
       ++stats.full_waits;
@@ -765,11 +792,7 @@ std::string describe_stats(const WriterStats& stats) {
   std::string out;
   if (stats.full_waits > 0) {
     constexpr double kUsPerMs = 1000.0;
-    constexpr std::uint64_t kKiB = 1024;
-    constexpr std::uint64_t kMiB = kKiB * kKiB;
-    const std::uint64_t cap = stats.max_queued_bytes;
-    const std::string cap_text = cap >= kMiB ? fmt::format("{:g} MiB", static_cast<double>(cap) / kMiB)
-                                             : fmt::format("{:g} KiB", static_cast<double>(cap) / kKiB);
+    const std::string cap_text = queue_cap_text(stats.max_queued_bytes);
     out = fmt::format("the session log fell behind: {} time{} its {} queue was full and {} waited for the disk "
                       "({:.1f} ms in all)",
                       stats.full_waits, stats.full_waits == 1 ? "" : "s", cap_text,

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -116,6 +117,10 @@ struct WriterOptions {
   // write() that would go past it waits for room: backpressure, never loss. A single line
   // larger than the cap is still taken when the queue is empty.
   std::uint64_t max_queued_bytes = kDefaultMaxQueuedBytes;
+  // Called once, on the caller's thread and before it waits, the first time a write() finds the
+  // queue full (the disk has fallen behind by the whole cap), with a sentence for people: a long
+  // capture hears of it when it starts rather than at the end. Later waits are only counted.
+  std::function<void(const std::string& warning)> on_first_full_wait;
 };
 
 // What the writer saw, for the tool to tell its user at the end.

@@ -88,6 +88,7 @@ struct ConnectOptions {
   std::uint64_t queue_limit = kDefaultQueueLimit;
   std::uint64_t max_message_size = ws::kDefaultMaxMessageBytes;
   std::string record_file;
+  bool keep_secrets = false;  // --record: Authorization, cookies and ?token= as they are
   bool follow_redirects = false;
   std::uint64_t max_redirects = kDefaultMaxRedirects;
   bool verbose = false;
@@ -786,7 +787,12 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
   std::optional<Recorder> recorder;
   if (!options.record_file.empty()) {
     Error open_error;
-    writer = session::SessionWriter::open(options.record_file, "connect", {}, open_error);
+    session::WriterOptions writer_options;
+    writer_options.keep_secrets = options.keep_secrets;
+    writer_options.on_first_full_wait = [&log](const std::string& warning) {
+      log.log(LogLevel::kWarning, "--record: " + warning);
+    };
+    writer = session::SessionWriter::open(options.record_file, "connect", writer_options, open_error);
     if (!writer) return fail("--record: " + open_error.message, exit_code_for(open_error.code));
     recorder.emplace(*writer, listen);
     config.report_frames = true;  // a received message's RSV1 bit: was it compressed
@@ -1029,6 +1035,8 @@ Runner make_connect(CLI::App& app) {
   app.add_option("--record", options->record_file,
                  "write the session to FILE in the session log format (wstool-session(5)), secrets redacted")
       ->type_name("FILE");
+  app.add_flag("--keep-secrets", options->keep_secrets,
+               "with --record: write Authorization, Cookie and ?token= values into the log instead of [redacted]");
   app.add_flag("-L,--location", options->follow_redirects,
                "follow redirects (301, 302, 303, 307, 308); credentials only to the same origin");
   app.add_option("--max-redirects", options->max_redirects, "follow at most N redirects with -L")

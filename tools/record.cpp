@@ -254,10 +254,7 @@ struct Recorder final : ws::ConnectionHandler {
 
   void note(std::uint64_t conn, const std::string& text) {
     if (options.quiet) return;
-    if (filter && !filter->matches(FilterSubject{conn, true, ws::opcode::kClose, {}}) &&
-        !filter->matches(FilterSubject{conn, false, ws::opcode::kClose, {}})) {
-      return;
-    }
+    if (filter && !filter->may_match_connection(conn)) return;
     print_line(fmt::format("{} #{} {}", clock_time_now(), conn, paint(text, kDim)));
   }
 
@@ -536,6 +533,9 @@ ExitCode run_record(const RecordOptions& options) {
   const std::string path = options.output.empty() ? log_file_name_now() : options.output;
   session::WriterOptions writer_options;
   writer_options.keep_secrets = options.keep_secrets;
+  writer_options.on_first_full_wait = [](const std::string& warning) {
+    fmt::print(stderr, "wsrecord: warning: {}\n", warning);
+  };
   Error open_error;
   recorder.writer = session::SessionWriter::open(path, "record", writer_options, open_error);
   if (!recorder.writer) {

@@ -52,8 +52,9 @@ using session::Record;
 constexpr const char* kProg = "wsreplay";
 constexpr int kResultsVersion = 1;
 // Additions within version 1 that older readers may ignore. 1: message, line and serverFrame on
-// differences; the fragmentation, compression and rsv kinds (--compare-frames).
-constexpr int kResultsMinor = 1;
+// differences; the fragmentation, compression and rsv kinds (--compare-frames). 2: received and
+// after on extra differences.
+constexpr int kResultsMinor = 2;
 // How a negotiated permessage-deflate shows in Sec-WebSocket-Extensions (and the log's open record).
 constexpr std::string_view kDeflate = "permessage-deflate";
 constexpr unsigned kDefaultUnorderedWindow = 16;
@@ -144,8 +145,8 @@ class HarSource final : public RecordSource {
  public:
   HarSource(har::HarSession session, std::string name) : session_(std::move(session)), name_(std::move(name)) {}
   std::optional<Record> next(Error& /*error*/) override {
-    if (index_ >= session_.records.size()) return std::nullopt;
-    return session_.records[index_++];
+    if (index_ >= session_.size()) return std::nullopt;
+    return session_.record(index_++);
   }
   session::SessionReader::Position position() const override { return {index_, index_}; }
   Error seek(const session::SessionReader::Position& p) override {
@@ -199,11 +200,26 @@ struct Location {
   std::size_t line = 0;            // the record's line; 0 when the source has none (HAR)
   std::uint64_t server_frame = 0;  // its index among the connection's recorded server frames; 0: none
 
-  static Location of(const replay::ExpectedMessage& e) { return {e.index, e.where, e.line, e.server_frame}; }
+  // An extra message: its 1-based index among the server messages received on the connection;
+  // the fields above are then the recorded message it came after (message 0: before any).
+  std::uint64_t received = 0;
 
-  // "conn 1 message 3 (session.jsonl:42, server frame 5)", "conn 1 (session.jsonl:50)", "conn 2".
+  static Location of(const replay::ExpectedMessage& e) { return {e.index, e.where, e.line, e.server_frame, 0}; }
+  static Location extra(const replay::Mismatch& m) {
+    Location at = of(m.expected);
+    at.received = m.received;
+    return at;
+  }
+
+  // "conn 1 message 3 (session.jsonl:42, server frame 5)", "conn 1 (session.jsonl:50)", "conn 2";
+  // an extra: "conn 1 received message 6, after message 3 (session.jsonl:42, server frame 5)".
   std::string head(std::uint64_t conn) const {
     std::string text = fmt::format("conn {}", conn);
+    if (received > 0) {
+      text += fmt::format(" received message {}, ", received);
+      if (message == 0) return text + "before message 1";
+      text += "after";
+    }
     if (message > 0) text += fmt::format(" message {}", message);
     if (!where.empty()) {
       text += " (" + where;
@@ -211,6 +227,24 @@ struct Location {
       text += ")";
     }
     return text;
+  }
+
+  // The results document's fields for it (man/wstool-replay.1, RESULTS DOCUMENT).
+  void add_to(Json& detail) const {
+    Json* target = &detail;
+    if (received > 0) {
+      detail["received"] = received;
+      if (message == 0) return;
+      detail["after"] = Json::object();
+      target = &detail["after"];
+    }
+    if (message > 0) {
+      (*target)["message"] = message;
+      if (received == 0) (*target)["frame"] = message;  // its name in results 1.0, kept for readers of those
+    }
+    if (!where.empty()) (*target)["where"] = where;
+    if (line > 0) (*target)["line"] = line;
+    if (server_frame > 0) (*target)["serverFrame"] = server_frame;
   }
 };
 
@@ -255,13 +289,7 @@ class Report {
     }
     detail["kind"] = diff_kind_name(kind);
     detail["conn"] = conn;
-    if (at.message > 0) {
-      detail["message"] = at.message;
-      detail["frame"] = at.message;  // its name in results 1.0, kept for readers of those
-    }
-    if (!at.where.empty()) detail["where"] = at.where;
-    if (at.line > 0) detail["line"] = at.line;
-    if (at.server_frame > 0) detail["serverFrame"] = at.server_frame;
+    at.add_to(detail);
     kept_.push_back(std::move(detail));
   }
 
@@ -586,7 +614,7 @@ class ConnectionReplay final : public ws::ConnectionHandler {
       switch (m.kind) {
         case replay::Mismatch::Kind::kDifferent: different(m.expected, m.got); break;
         case replay::Mismatch::Kind::kMissing: missing(m.expected, missing_why); break;
-        case replay::Mismatch::Kind::kExtra: extra(m.got); break;
+        case replay::Mismatch::Kind::kExtra: extra(m); break;
         case replay::Mismatch::Kind::kFramed: framed(m); break;
       }
     }
@@ -606,6 +634,9 @@ class ConnectionReplay final : public ws::ConnectionHandler {
     } else {
       lines.push_back(fmt::format("expected {}, got {}", replay::describe(e.message, kPreviewBytes),
                                   replay::describe(got, kPreviewBytes)));
+      // Long messages that differ past the previews: the previews alone would look equal.
+      const std::string where = replay::describe_first_difference(e.message, got, kPreviewBytes);
+      if (!where.empty()) lines.push_back(where);
     }
     Json detail = {{"expected", message_json(e.message)}, {"got", message_json(got)}};
     if (!paths.empty()) detail["paths"] = std::move(paths);
@@ -643,10 +674,10 @@ class ConnectionReplay final : public ws::ConnectionHandler {
     ++summary_.differences;
   }
 
-  void extra(const replay::Message& m) {
-    report_.difference(DiffKind::kExtra, conn_, Location{},
-                       {fmt::format("extra: got {}, not in the recording", replay::describe(m, kPreviewBytes))},
-                       {{"got", message_json(m)}});
+  void extra(const replay::Mismatch& m) {
+    report_.difference(DiffKind::kExtra, conn_, Location::extra(m),
+                       {fmt::format("extra: got {}, not in the recording", replay::describe(m.got, kPreviewBytes))},
+                       {{"got", message_json(m.got)}});
     ++summary_.differences;
   }
 
@@ -694,7 +725,7 @@ class ConnectionReplay final : public ws::ConnectionHandler {
       if (f.dir == Direction::kServer) {
         expected_close_code_ = code;
         expected_close_reason_ = reason;
-        close_at_ = Location{0, where, line, server_frames_};
+        close_at_ = Location{0, where, line, server_frames_, 0};
         if (!client_close_seen_) server_closed_first_ = true;
       } else {
         client_close_code_ = code;
@@ -727,13 +758,13 @@ class ConnectionReplay final : public ws::ConnectionHandler {
       m = replay::Message{f.opcode, f.payload};
     } else {
       // A message is where its first frame is.
-      if (f.opcode != kContinuation) message_at_ = Location{0, where, line, server_frames_};
+      if (f.opcode != kContinuation) message_at_ = Location{0, where, line, server_frames_, 0};
       m = server_assembler_.add(f.opcode, f.fin, f.payload, f.rsv, f.compressed, line);
     }
     if (!m) return;
     if (control && !settings_.compare_control) return;
     ++summary_.expected;
-    const Location at = control ? Location{0, where, line, server_frames_} : message_at_;
+    const Location at = control ? Location{0, where, line, server_frames_, 0} : message_at_;
     matcher_.expect(replay::ExpectedMessage{++expected_index_, at.where, std::move(*m), at.line, at.server_frame},
                     SteadyClock::now());
   }
@@ -745,7 +776,7 @@ class ConnectionReplay final : public ws::ConnectionHandler {
       // the connection ends without our closing it: wait --timeout for that.
       expected_close_code_ = c.code;
       expected_close_reason_.clear();
-      close_at_ = Location{0, where, line, 0};
+      close_at_ = Location{0, where, line, 0, 0};
       server_closed_first_ = true;
       close_due_ = due_time(c.t_us);
       return;
@@ -755,7 +786,7 @@ class ConnectionReplay final : public ws::ConnectionHandler {
       if (!expected_close_code_) {
         expected_close_code_ = c.code;
         expected_close_reason_ = c.reason;
-        close_at_ = Location{0, where, line, 0};
+        close_at_ = Location{0, where, line, 0, 0};
       }
     } else if (c.by == session::Closer::kClient && !client_close_seen_) {
       client_close_code_ = c.code;

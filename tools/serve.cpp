@@ -321,6 +321,9 @@ ExitCode run_serve(const ServeOptions& options) {
     log_options.max_bytes = options.log_messages_max_size;
     log_options.keep_rotated = options.log_messages_keep;
     log_options.keep_secrets = options.keep_secrets;
+    log_options.on_first_full_wait = [&log](const std::string& warning) {
+      log.log(LogLevel::kWarning, "--log-messages: " + warning);
+    };
     Error error;
     message_log = session::SessionWriter::open(options.log_messages, "serve", log_options, error);
     if (!message_log) {

@@ -774,6 +774,25 @@ TEST(ConnectRecord, WritesTheSessionLogWithSecretsRedacted) {
   EXPECT_EQ(std::get<session::EndRecord>(records[8]).frames, 6u);
 }
 
+TEST(ConnectRecord, KeepSecretsWritesTheCredentialsAsSent) {
+  EchoServer echo;
+  ASSERT_NE(echo.port, 0);
+  TempDir dir;
+  const std::string path = dir.path() + "/secrets.jsonl";
+  const ProcessResult r =
+      connect({echo.url() + "?token=abc", "--bearer", "tok", "--record", path, "--keep-secrets", "-w", "100ms"}, "");
+  ASSERT_TRUE(r.exited_with(0)) << r.exit_code << r.err;
+  Error error;
+  std::unique_ptr<session::SessionReader> reader = session::SessionReader::open(path, error);
+  ASSERT_TRUE(reader) << error.message;
+  auto record = reader->next(error);
+  ASSERT_TRUE(record) << error.message;
+  const auto& open = std::get<session::OpenRecord>(*record);
+  EXPECT_NE(open.url.find("token=abc"), std::string::npos) << open.url;
+  ASSERT_EQ(open.request.size(), 1u);
+  EXPECT_EQ(open.request[0].value, "Bearer tok");
+}
+
 TEST(ConnectRecord, UncompressedWithoutDeflateAndAnUnwritableFileExits73) {
   EchoServer echo;
   ASSERT_NE(echo.port, 0);

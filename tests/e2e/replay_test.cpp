@@ -97,7 +97,7 @@ TEST(Replay, ChangedRepliesExit1WithTheJsonPathAndResults) {
   EXPECT_NE(r.out.find("2 difference(s)"), std::string::npos) << r.out;
   const auto doc = nlohmann::json::parse(read_file(results));
   EXPECT_EQ(doc["version"], 1);
-  EXPECT_EQ(doc["minor"], 1);
+  EXPECT_EQ(doc["minor"], 2);
   EXPECT_EQ(doc["exitCode"], 1);
   EXPECT_EQ(doc["summary"]["differences"], 2);
   EXPECT_EQ(doc["summary"]["framesMatched"], 8);
@@ -418,6 +418,37 @@ std::optional<Socket> accept_websocket(Listener& listener, const std::string& ex
   return accepted;
 }
 
+// Replays `log_text` (written as NAME in a temp dir, replay's `flags` added) against a
+// hand-played server that answers the client's first message with `reply` (raw frames;
+// `extensions` negotiated), then the replay's close with 1000. The replay's result; a failed step
+// is a test failure.
+ProcessResult replay_against_raw_server(const std::string& name, const std::string& log_text, const std::string& reply,
+                                        std::vector<std::string> flags, const std::string& extensions = "") {
+  Listener listener;
+  TempDir dir;
+  const std::string log = dir.path() + "/" + name;
+  write_text(log, log_text);
+  std::vector<std::string> argv = {kBinary, "replay", log, "ws://127.0.0.1:" + std::to_string(listener.port())};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  Process replayer(argv);
+  const auto failed = [&](const char* step) {
+    ADD_FAILURE() << "the hand-played server: " << step;
+    return replayer.wait(5s);
+  };
+  auto accepted = accept_websocket(listener, extensions);
+  if (!accepted) return failed("no WebSocket connection");
+  Socket& conn = *accepted;
+  std::string buffer;
+  // The client's message (not read when compressed).
+  if (!read_raw_frame(conn, buffer, 5s)) return failed("no client message");
+  if (!conn.send_all(reply)) return failed("cannot send the reply");
+  auto close = read_raw_frame(conn, buffer, 5s);
+  if (!close || close->opcode != ws::opcode::kClose) return failed("no close frame from the replay");
+  if (!conn.send_all(ws_frame(ws::opcode::kClose, close_payload(1000, ""), false))) return failed("cannot close");
+  conn.close();
+  return replayer.wait(5s);
+}
+
 TEST(ReplayFidelity, ARecordedPongWaitsForTheServersPingAndIsTheOnlyAnswer) {
   // A hand-played server: it pings only after a pause, and must get the recorded pong after its
   // ping, not before; a log of `record` holds every pong, so replay adds none of its own.
@@ -489,7 +520,7 @@ TEST(ReplayFrames, AReplyRecordedInThreeFragmentsAndSentWholeDiffersOnlyWithComp
   EXPECT_NE(lines[5].find(R"("fin":false,"text":"abc")"), std::string::npos) << lines[5];
 
   const auto doc = nlohmann::json::parse(read_file(results));
-  EXPECT_EQ(doc["minor"], 1);
+  EXPECT_EQ(doc["minor"], 2);
   EXPECT_EQ(doc["options"]["compareFrames"], true);
   EXPECT_EQ(doc["summary"]["differencesByKind"]["fragmentation"], 1);
   ASSERT_EQ(doc["differences"].size(), 1U);
@@ -517,30 +548,14 @@ TEST(ReplayFrames, AReplyRecordedInThreeFragmentsAndSentWholeDiffersOnlyWithComp
 }
 
 TEST(ReplayFrames, AServerThatNowFragmentsAReplyRecordedWholeDiffers) {
-  Listener listener;
-  TempDir dir;
-  const std::string log = dir.path() + "/split.jsonl";
-  write_text(log, std::string(kRecordHeader) +
-                      R"({"type":"frame","conn":1,"t":1000,"dir":"client","opcode":1,"text":"abcdefghi"})" "\n"
-                      R"({"type":"frame","conn":1,"t":1100,"dir":"server","opcode":1,"text":"abcdefghi"})" "\n"
-                      R"({"type":"close","conn":1,"t":2000,"code":1000,"reason":"","by":"client","clean":true})" "\n");
-  Process replayer({kBinary, "replay", log, "ws://127.0.0.1:" + std::to_string(listener.port()), "--speed", "max",
-                    "--compare-frames"});
-  auto accepted = accept_websocket(listener);
-  ASSERT_TRUE(accepted);
-  Socket& conn = *accepted;
-  std::string buffer;
-  auto request = read_raw_frame(conn, buffer, 5s);
-  ASSERT_TRUE(request);
-  EXPECT_EQ(request->payload, "abcdefghi");
-  ASSERT_TRUE(conn.send_all(ws_frame(ws::opcode::kText, "abcd", false, false) +
-                            ws_frame(ws::opcode::kContinuation, "efghi", false, true)));
-  auto close = read_raw_frame(conn, buffer, 5s);
-  ASSERT_TRUE(close);
-  EXPECT_EQ(close->opcode, ws::opcode::kClose);
-  ASSERT_TRUE(conn.send_all(ws_frame(ws::opcode::kClose, close_payload(1000, ""), false)));
-  conn.close();
-  const ProcessResult r = replayer.wait(5s);
+  const ProcessResult r = replay_against_raw_server(
+      "split.jsonl",
+      std::string(kRecordHeader) +
+          R"({"type":"frame","conn":1,"t":1000,"dir":"client","opcode":1,"text":"abcdefghi"})" "\n"
+          R"({"type":"frame","conn":1,"t":1100,"dir":"server","opcode":1,"text":"abcdefghi"})" "\n"
+          R"({"type":"close","conn":1,"t":2000,"code":1000,"reason":"","by":"client","clean":true})" "\n",
+      ws_frame(ws::opcode::kText, "abcd", false, false) + ws_frame(ws::opcode::kContinuation, "efghi", false, true),
+      {"--speed", "max", "--compare-frames"});
   EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
   EXPECT_NE(r.out.find("conn 1 message 1 (split.jsonl:4, server frame 1): fragmentation: recorded as 1 frame (9 bytes), "
                        "got 2 frames (4+5 bytes)\n"),
@@ -573,26 +588,11 @@ TEST(ReplayFrames, CompressedRepliesCompareTheirFrameCountNotTheInflatedSizes) {
 }
 
 TEST(ReplayFrames, AServerThatNegotiatedCompressionAndNoLongerCompressesDiffers) {
-  Listener listener;
-  TempDir dir;
-  const std::string log = dir.path() + "/deflate.jsonl";
-  write_text(log, kCompressedLog);
-  Process replayer({kBinary, "replay", log, "ws://127.0.0.1:" + std::to_string(listener.port()), "--speed", "max",
-                    "--compare-frames"});
-  auto accepted = accept_websocket(listener, "permessage-deflate");
-  ASSERT_TRUE(accepted);
-  Socket& conn = *accepted;
-  std::string buffer;
-  ASSERT_TRUE(read_raw_frame(conn, buffer, 5s));  // the client's message (compressed: not read here)
   // The same two fragments, uncompressed (RSV1 clear) though compression was negotiated.
-  ASSERT_TRUE(conn.send_all(ws_frame(ws::opcode::kText, "abcd", false, false) +
-                            ws_frame(ws::opcode::kContinuation, "efghi", false, true)));
-  auto close = read_raw_frame(conn, buffer, 5s);
-  ASSERT_TRUE(close);
-  EXPECT_EQ(close->opcode, ws::opcode::kClose);
-  ASSERT_TRUE(conn.send_all(ws_frame(ws::opcode::kClose, close_payload(1000, ""), false)));
-  conn.close();
-  const ProcessResult r = replayer.wait(5s);
+  const ProcessResult r = replay_against_raw_server(
+      "deflate.jsonl", kCompressedLog,
+      ws_frame(ws::opcode::kText, "abcd", false, false) + ws_frame(ws::opcode::kContinuation, "efghi", false, true),
+      {"--speed", "max", "--compare-frames"}, "permessage-deflate");
   EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
   EXPECT_NE(r.out.find("conn 1 message 1 (deflate.jsonl:4, server frame 1): compression: recorded compressed (RSV1), "
                        "got it uncompressed\n"),
@@ -611,6 +611,38 @@ TEST(ReplayFrames, LogsThatKeepMessagesNotFramesAreRefused) {
       << connect_log.err;
   const ProcessResult har = replay({"--har", kData + "chrome-echo.har", "ws://127.0.0.1:9/", "--compare-frames"});
   EXPECT_TRUE(har.exited_with(64)) << har.out << har.err;
+}
+
+// An extra server message names where it came in: the recorded message before it and its own
+// place among the messages received, in the text and in the results document.
+TEST(ReplayDifferences, AnExtraMessageNamesTheRecordedMessageItFollowed) {
+  TempDir dir;
+  const std::string results = dir.path() + "/results.json";
+  const ProcessResult r = replay_against_raw_server(
+      "extra.jsonl",
+      std::string(kRecordHeader) +
+          R"({"type":"frame","conn":1,"t":1000,"dir":"client","opcode":1,"text":"hi"})" "\n"
+          R"({"type":"frame","conn":1,"t":1100,"dir":"server","opcode":1,"text":"one"})" "\n"
+          R"({"type":"frame","conn":1,"t":1200,"dir":"server","opcode":1,"text":"two"})" "\n"
+          R"({"type":"close","conn":1,"t":301200,"code":1000,"reason":"","by":"client","clean":true})" "\n",
+      ws_frame(ws::opcode::kText, "one", false) + ws_frame(ws::opcode::kText, "two", false) +
+          ws_frame(ws::opcode::kText, "surprise", false),
+      // At the recorded pace: the close is due 300 ms on, so the extra (which came in the same
+      // read as the replies) is not cut off by the closing handshake.
+      {"--no-compress", "-o", results});
+  EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
+  EXPECT_NE(r.out.find("conn 1 received message 3, after message 2 (extra.jsonl:5, server frame 2): extra: got text "
+                       "\"surprise\", not in the recording\n"),
+            std::string::npos)
+      << r.out;
+  const auto doc = nlohmann::json::parse(read_file(results));
+  EXPECT_EQ(doc["minor"], 2);
+  ASSERT_EQ(doc["differences"].size(), 1U);
+  const auto& d = doc["differences"][0];
+  EXPECT_EQ(d["kind"], "extra");
+  EXPECT_EQ(d["received"], 3);
+  EXPECT_FALSE(d.contains("message"));
+  EXPECT_EQ(d["after"], nlohmann::json::parse(R"({"message":2,"where":"extra.jsonl:5","line":5,"serverFrame":2})"));
 }
 
 }  // namespace

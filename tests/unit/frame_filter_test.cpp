@@ -37,6 +37,16 @@ TEST(FrameFilter, SelectsByConnectionDirectionAndOpcode) {
   EXPECT_FALSE(f.matches(subject(3, false, 2, "")));  // binary
 }
 
+// The live view's open and close lines: shown for every connection a frame could match in.
+TEST(FrameFilter, OnlyConnectionTermsDecideWhetherAConnectionMayMatch) {
+  EXPECT_TRUE(parse_ok("").may_match_connection(7));
+  EXPECT_TRUE(parse_ok("dir=server and /wor/i").may_match_connection(1));
+  EXPECT_TRUE(parse_ok("opcode=text conn=2|3").may_match_connection(3));
+  EXPECT_FALSE(parse_ok("opcode=text conn=2|3").may_match_connection(1));
+  EXPECT_FALSE(parse_ok("not conn=1 /x/").may_match_connection(1));
+  EXPECT_TRUE(parse_ok("not conn=1 /x/").may_match_connection(2));
+}
+
 TEST(FrameFilter, OpcodeGroupsAndNumbers) {
   const FrameFilter data = parse_ok("opcode=data");
   EXPECT_TRUE(data.matches(subject(1, true, 0, "")));

@@ -82,6 +82,22 @@ TEST(ReplayCompare, Describe) {
   EXPECT_EQ(describe(Message{9, "p"}, 100), R"(ping "p")");
 }
 
+// Two long messages that differ past their previews say where, or they would read alike.
+TEST(Describe, TheFirstDifferencePastThePreviewIsShown) {
+  const std::string head(200, 'a');
+  EXPECT_EQ(describe_first_difference(text(head + "xyz"), text(head + "xqz"), 120),
+            R"(first difference at byte 201: expected …"aaaaaaaaaaaxyz", got …"aaaaaaaaaaaxqz")");
+  EXPECT_EQ(describe_first_difference(text(head + "x"), text(head), 120),
+            R"(first difference at byte 200: expected …"aaaaaaaaaaaax", got …"aaaaaaaaaaaa")");
+  EXPECT_EQ(describe_first_difference(text("abc" + head), text("abd" + head), 120), "");  // in the preview
+  EXPECT_EQ(describe_first_difference(text(head), text(head), 120), "");
+  EXPECT_EQ(describe_first_difference(text(head), Message{2, head}, 120), "");  // kinds differ
+  const std::string zeros(40, '\0');
+  EXPECT_EQ(describe_first_difference(Message{2, zeros + "\x01"}, Message{2, zeros + "\x02"}, 120),
+            "first difference at byte 40: expected …00 00 00 00 00 00 00 00 00 00 00 00 01, "
+            "got …00 00 00 00 00 00 00 00 00 00 00 00 02");
+}
+
 // ---- ReplayMatcher ----------------------------------------------------------------------------
 
 using Clock = std::chrono::steady_clock;
@@ -166,6 +182,41 @@ TEST_F(MatcherFixture, UnmatchedReceptionsAreBoundedAndExtraAtTheEnd) {
   EXPECT_EQ(out[0].kind, Mismatch::Kind::kMissing);
   EXPECT_EQ(out[1].kind, Mismatch::Kind::kExtra);
   EXPECT_EQ(m.unmatched(), 0U);
+}
+
+// An extra message says where it came in: after which recorded message, and its own number.
+TEST_F(MatcherFixture, AnExtraNamesTheRecordedMessageItFollowed) {
+  ReplayMatcher m(bytes, 1, milliseconds(100), 10);
+  ExpectedMessage first = expected(1, "a");
+  first.line = 7;
+  first.server_frame = 3;
+  m.expect(first, t0);
+  m.expect(expected(2, "b"), t0);
+  m.receive(text("early"), out);  // before anything was settled: "after" is none
+  EXPECT_EQ(m.match(false, t0, out), 0U);  // "early" against "a": different, "a" settled
+  ASSERT_EQ(out.size(), 1U);
+  out.clear();
+  m.receive(text("b"), out);
+  EXPECT_EQ(m.match(false, t0, out), 1U);
+  m.receive(text("late"), out);
+  EXPECT_EQ(m.match(false, t0, out), 0U);
+  m.finish(false, out);
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(out[0].kind, Mismatch::Kind::kExtra);
+  EXPECT_EQ(out[0].got.payload, "late");
+  EXPECT_EQ(out[0].received, 3U);
+  EXPECT_EQ(out[0].expected.index, 2U);
+  EXPECT_EQ(out[0].expected.where, "log:2");
+  EXPECT_TRUE(out[0].expected.message.payload.empty());
+
+  // One that overflowed the unmatched bound before any expectation existed.
+  ReplayMatcher n(bytes, 1, milliseconds(100), 1);
+  n.receive(text("1"), out);
+  out.clear();
+  n.receive(text("2"), out);
+  ASSERT_EQ(out.size(), 1U);
+  EXPECT_EQ(out[0].received, 1U);
+  EXPECT_EQ(out[0].expected.index, 0U);
 }
 
 // --compare-frames ------------------------------------------------------------------------
