@@ -353,6 +353,24 @@ TEST(Load, SigintStopsTheRunWithPartialResultsAndExit130) {
   EXPECT_EQ(summary["results"]["counts"]["connections_dropped"], 0);
 }
 
+// Regression: a send tick that ran late past the end of the run (a busy host; here the process
+// is stopped across the end) sent every message due until it ran: a 1.5 s run at 100/s sent 199.
+TEST(Load, AnOpenLoopRunningLateSendsNothingDueAfterTheEnd) {
+  ServerProcess echo = start_echo();
+  ASSERT_NE(echo.port, 0);
+  Process run({kBinary, "load", echo.url(), "-c", "1", "--rate", "100/s", "--duration", "1500ms", "--json", "-q"});
+  ASSERT_TRUE(wait_for_second(run));  // 1 s in
+  run.signal(SIGSTOP);
+  // The stall under test, not a wait for an event: the run resumes past its end.
+  std::this_thread::sleep_for(1s);
+  run.signal(SIGCONT);
+  const ProcessResult result = run.wait(10s);
+  ASSERT_TRUE(result.exited_with(0)) << result.err;
+  const json summary = summary_of(result.out);
+  ASSERT_TRUE(summary.is_object()) << result.out;
+  EXPECT_LE(summary["results"]["counts"]["messages_sent"].get<int>(), 150);
+}
+
 TEST(Load, SubscribeMeasuresRoomFanOutOnServe) {
   ServerProcess serve({kBinary, "serve", "--listen", "127.0.0.1:0", "--rate", "0"});
   ASSERT_NE(serve.port, 0);
