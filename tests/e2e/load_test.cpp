@@ -140,6 +140,35 @@ double ms(const json& latency, const char* percentile) {
   return latency["percentiles_ns"][percentile].get<double>() / 1e6;
 }
 
+// How many of a histogram's values may be at least `at` (their bucket reaches it).
+std::uint64_t count_at_least(const json& latency, std::chrono::nanoseconds at) {
+  std::uint64_t count = 0;
+  for (const json& bucket : latency["buckets"]) {
+    if (bucket["upper_ns"].get<std::int64_t>() >= at.count()) count += bucket["count"].get<std::uint64_t>();
+  }
+  return count;
+}
+
+// How many of a histogram's values are surely below `below` (their whole bucket is).
+std::uint64_t count_below(const json& latency, std::chrono::nanoseconds below) {
+  std::uint64_t count = 0;
+  for (const json& bucket : latency["buckets"]) {
+    if (bucket["upper_ns"].get<std::int64_t>() < below.count()) count += bucket["count"].get<std::uint64_t>();
+  }
+  return count;
+}
+
+// The fewest messages an open-loop run at `per_second` over `duration_s` sends on schedule.
+// None go out before a connection is open (each is due on an open connection), so the slowest
+// connect of the run is taken off, and up to kThreadStartSlack more: on a busy host the run's
+// thread starts (and so connects) that much after the run's start. Connecting took 100+ ms
+// and the thread 35 ms while a build ran beside the tests.
+int open_loop_messages(const json& doc, double per_second, double duration_s) {
+  constexpr double kThreadStartSlack = 0.1;  // seconds
+  const double connect_s = doc["connect"]["percentiles_ns"]["max"].get<double>() / 1e9;
+  return static_cast<int>(per_second * (duration_s - connect_s - kThreadStartSlack));
+}
+
 TEST(Load, ClosedLoopAgainstEchoCountsEveryReplyAndStreamsJsonLines) {
   ServerProcess echo = start_echo();
   ASSERT_NE(echo.port, 0);
@@ -204,25 +233,33 @@ TEST(Load, OpenLoopCorrectionShowsTheStallThatAClosedLoopHides) {
   EXPECT_GE(ms(open["latency"], "p90"), 100.0);
   EXPECT_GE(ms(open["latency"], "max"), 400.0);
   EXPECT_GE(ms(closed["latency"], "max"), 400.0);
-  EXPECT_LT(ms(closed["latency"], "p90"), 20.0);
+  // The closed loop shows the stall in its one waiting message: far below the open loop's p90
+  // (round trips themselves take a few ms, tens on a busy host).
+  EXPECT_LT(ms(closed["latency"], "p90"), 100.0);
+  // On schedule, stall or not: every message due while a connection was open went out (a loop
+  // that paused in the stall would be ~100 short), and none due after the end.
   const auto sent = open["counts"]["messages_sent"].get<int>();
-  EXPECT_GE(sent, 380);  // on schedule, stall or not
-  EXPECT_LE(sent, 402);
+  EXPECT_GE(sent, open_loop_messages(open, 200, 2.0)) << "connect: " << open["connect"]["percentiles_ns"];
+  EXPECT_LE(sent, 400);
 }
 
 TEST(Load, RepliesAreMatchedByTheirIdWhenTheyComeBackOutOfOrder) {
-  SlowServer reordering(30ms, 0, 0ms, true);
+  constexpr auto kDelay = 100ms;
+  SlowServer reordering(kDelay, 0, 0ms, true);
   TempDir dir;
   const std::string out = dir.path() + "/results.json";
-  const ProcessResult run = load({reordering.url(), "-c", "1", "--in-flight", "8", "--messages", "200", "-o", out});
+  const ProcessResult run = load({reordering.url(), "-c", "1", "--in-flight", "8", "--messages", "100", "-o", out});
   ASSERT_TRUE(run.exited_with(0)) << run.err;
   const json doc = read_json(out);
-  EXPECT_EQ(doc["counts"]["messages_answered"], 200);
+  EXPECT_EQ(doc["counts"]["messages_answered"], 100);
   EXPECT_EQ(doc["counts"]["messages_unanswered"], 0);
-  // Half the replies are immediate and half wait 30 ms: matched in order, every immediate one
-  // would be charged to an older message that waited.
-  EXPECT_LT(ms(doc["latency"], "p50") , 15.0);
-  EXPECT_GE(ms(doc["latency"], "p90"), 30.0);
+  // Half the replies are immediate and half wait 100 ms. Matched by id, every delayed one is
+  // charged to its own message, so at least half the latencies are 100 ms or more however busy
+  // the host; matched in order, immediate replies would end the delayed messages' round trips
+  // early (most latencies spread below 100 ms). The delay is long beside a busy host's round
+  // trip (tens of ms), so the immediate half stays well under it.
+  EXPECT_GE(count_at_least(doc["latency"], kDelay), 50u) << doc["latency"]["percentiles_ns"];
+  EXPECT_GE(count_below(doc["latency"], kDelay / 2), 40u) << doc["latency"]["percentiles_ns"];
 }
 
 TEST(Load, BinaryCompressedMessagesAndTheHtmlReport) {
@@ -382,8 +419,10 @@ TEST(Load, SubscribeMeasuresRoomFanOutOnServe) {
                                   "--correlate", "/content", "-o", out});
   ASSERT_TRUE(run.exited_with(0)) << run.err;
   const json doc = read_json(out);
+  // Publishing starts once all five connections are open.
   const auto sent = doc["counts"]["messages_sent"].get<int>();
-  EXPECT_GE(sent, 40);
+  EXPECT_GE(sent, open_loop_messages(doc, 50, 1.0)) << "connect: " << doc["connect"]["percentiles_ns"];
+  EXPECT_LE(sent, 50);
   // Every member, the sender included, gets every room message.
   EXPECT_GE(doc["latency"]["count"].get<int>(), 5 * sent * 9 / 10);
   EXPECT_LT(ms(doc["latency"], "p50"), 100.0);
