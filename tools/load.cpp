@@ -569,6 +569,9 @@ class LoadThread {
   void fill_tick() {
     if (finished_ || draining_) return;
     now_ = Clock::now();
+    // Nothing goes out after the end, also when this tick runs late: the call at plan_.end ends
+    // the run.
+    if (past_end(now_)) return;
     // By index: a send can end its connection, which leaves the list (the last one moves into
     // its place and waits for the next tick).
     // At most a window per connection per tick, counted as sent: a socket that takes everything

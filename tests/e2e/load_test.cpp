@@ -289,7 +289,13 @@ TEST(Load, SendModeFillsAndStopsOnTime) {
   const json doc = read_json(out);
   EXPECT_GT(doc["counts"]["messages_sent"].get<int>(), 1000);
   EXPECT_EQ(doc["counts"]["messages_answered"], 0);
-  EXPECT_LT(doc["elapsed_s"].get<double>(), 2.0);
+  // On time: nothing was sent after the end (the first second's record is the last with any),
+  // however late a busy host ran the run's last turns. The run itself ended within a few
+  // seconds (it ended 2.6 s late once on a host loaded 12 runnable threads per core; a hung
+  // fill loop is killed at 30 s and fails the exit code above).
+  const json& series = doc["series"];
+  for (std::size_t second = 1; second < series.size(); ++second) EXPECT_EQ(series[second]["sent"], 0) << series;
+  EXPECT_LT(doc["elapsed_s"].get<double>(), 5.0) << series;
 }
 
 TEST(Load, ThresholdsPassOrFailWithTheirExitCodes) {
