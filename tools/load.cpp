@@ -531,6 +531,7 @@ class LoadThread {
   }
 
   bool may_send() const { return !draining_ && counts.messages_sent < quota_; }
+  bool past_end(Clock::time_point t) const { return plan_.has_end && t >= plan_.end; }
 
   // Open loop: everything due by now goes out, each with the time it should have gone.
   void send_tick() {
@@ -542,7 +543,9 @@ class LoadThread {
       loop_.call_at(next_send_at_, [this] { send_tick(); });
       return;
     }
-    while (next_send_at_ <= now_ && may_send()) {
+    // Only what was due before the end goes out, also when this tick runs late (a busy host):
+    // a late tick past the end would otherwise send everything due until now.
+    while (next_send_at_ <= now_ && may_send() && !past_end(next_send_at_)) {
       ConnState* target = next_sender();
       if (target != nullptr) send_message(*target, next_send_at_);
       next_send_at_ += send_interval_;
@@ -552,6 +555,7 @@ class LoadThread {
       if (plan_.mode != Mode::kSubscribe) begin_drain();
       return;
     }
+    if (past_end(next_send_at_)) return;  // the call at plan_.end drains (or ends) the run
     loop_.call_at(std::max(next_send_at_, now_ + kScheduleTick), [this] { send_tick(); });
   }
 
@@ -565,6 +569,9 @@ class LoadThread {
   void fill_tick() {
     if (finished_ || draining_) return;
     now_ = Clock::now();
+    // Nothing goes out after the end, also when this tick runs late: the call at plan_.end ends
+    // the run.
+    if (past_end(now_)) return;
     // By index: a send can end its connection, which leaves the list (the last one moves into
     // its place and waits for the next tick).
     // At most a window per connection per tick, counted as sent: a socket that takes everything

@@ -150,7 +150,8 @@ std::vector<std::string> BrowserRun::page_errors() const {
 }
 
 BrowserRun run_browser(const std::vector<BrowserPage>& pages, const std::string& done,
-                       const std::string& report, std::chrono::milliseconds timeout) {
+                       const std::string& report, std::chrono::milliseconds timeout,
+                       std::chrono::milliseconds done_timeout) {
   become_subreaper();
   std::set<int> known;
   for (const Child& child : own_children()) known.insert(child.pid);
@@ -158,6 +159,7 @@ BrowserRun run_browser(const std::vector<BrowserPage>& pages, const std::string&
   std::vector<std::string> argv = {node_path(), kDriverScript, "--chromium", chromium_path(),
                                    "--playwright", playwright_dir(), "--timeout-ms",
                                    std::to_string(timeout.count())};
+  if (done_timeout.count() > 0) argv.insert(argv.end(), {"--done-timeout-ms", std::to_string(done_timeout.count())});
   for (const auto& page : pages) {
     argv.insert(argv.end(), {"--page", page.url, "--ready", page.ready});
   }

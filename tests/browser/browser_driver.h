@@ -42,9 +42,10 @@ struct BrowserRun {
 
 // Runs the driver: `pages` in order, then `done` on every page, then `report` on every page.
 // Bounded by `timeout` (the driver's own deadline) plus a grace period after which the driver is
-// killed.
+// killed. `done_timeout` (0: none of its own) bounds the wait for `done` once every page is ready.
 BrowserRun run_browser(const std::vector<BrowserPage>& pages, const std::string& done,
-                       const std::string& report, std::chrono::milliseconds timeout);
+                       const std::string& report, std::chrono::milliseconds timeout,
+                       std::chrono::milliseconds done_timeout = std::chrono::milliseconds(0));
 
 // Percent-encodes `text` for a URL query value.
 std::string url_encode(const std::string& text);

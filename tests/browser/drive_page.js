@@ -4,13 +4,15 @@
 // saw. Bounded: every wait has a deadline and the browser is always closed.
 //
 // Usage:
-//   node drive_page.js --chromium PATH --playwright DIR [--timeout-ms N]
+//   node drive_page.js --chromium PATH --playwright DIR [--timeout-ms N] [--done-timeout-ms N]
 //        --page URL [--ready EXPR] [--page URL [--ready EXPR] ...]
 //        [--done EXPR] [--report EXPR]
 // Pages open one after another in separate browser contexts (separate storage, like separate
 // users); each page's --ready condition must hold before the next page opens (e.g. "joined the
 // room"). Then --done must hold on every page, and --report is evaluated on every page. EXPR
-// is a JavaScript expression evaluated in the page.
+// is a JavaScript expression evaluated in the page. --timeout-ms bounds the whole run (starting
+// the browser included); --done-timeout-ms, when given, bounds the wait for --done once every
+// page is ready, so a test of giving up need not guess how long a busy host takes to get there.
 //
 // Output on stdout: {"ok": bool, "error": string|null, "pages": [{"url", "report",
 // "console": [{"type", "text"}], "pageErrors": [string]}]}. Exit status: 0 when every
@@ -30,7 +32,7 @@ function usage(message) {
 }
 
 function parseArgs(argv) {
-  const options = { chromium: null, playwright: null, timeoutMs: kDefaultTimeoutMs, pages: [],
+  const options = { chromium: null, playwright: null, timeoutMs: kDefaultTimeoutMs, doneTimeoutMs: null, pages: [],
                     done: 'true', report: '({title: document.title, text: document.body.innerText})' };
   for (let i = 0; i < argv.length; i += 1) {
     const flag = argv[i];
@@ -43,6 +45,12 @@ function parseArgs(argv) {
       case '--timeout-ms':
         options.timeoutMs = Number(value);
         if (!Number.isInteger(options.timeoutMs) || options.timeoutMs <= 0) usage('--timeout-ms must be a positive integer');
+        break;
+      case '--done-timeout-ms':
+        options.doneTimeoutMs = Number(value);
+        if (!Number.isInteger(options.doneTimeoutMs) || options.doneTimeoutMs <= 0) {
+          usage('--done-timeout-ms must be a positive integer');
+        }
         break;
       case '--page': options.pages.push({ url: value, ready: 'true' }); break;
       case '--ready':
@@ -129,8 +137,10 @@ async function main() {
         throw new Error(`page ${pages.length} (${spec.url}) was not ready in time: ${spec.ready}`);
       }
     }
+    const doneDeadline = options.doneTimeoutMs === null ? deadline
+                                                        : Math.min(deadline, Date.now() + options.doneTimeoutMs);
     for (const [index, { page, spec }] of pages.entries()) {
-      if (!await waitFor(page, options.done, deadline)) {
+      if (!await waitFor(page, options.done, doneDeadline)) {
         throw new Error(`page ${index + 1} (${spec.url}) was not done in time: ${options.done}`);
       }
     }

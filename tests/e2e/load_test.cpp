@@ -140,6 +140,35 @@ double ms(const json& latency, const char* percentile) {
   return latency["percentiles_ns"][percentile].get<double>() / 1e6;
 }
 
+// How many of a histogram's values may be at least `at` (their bucket reaches it).
+std::uint64_t count_at_least(const json& latency, std::chrono::nanoseconds at) {
+  std::uint64_t count = 0;
+  for (const json& bucket : latency["buckets"]) {
+    if (bucket["upper_ns"].get<std::int64_t>() >= at.count()) count += bucket["count"].get<std::uint64_t>();
+  }
+  return count;
+}
+
+// How many of a histogram's values are surely below `below` (their whole bucket is).
+std::uint64_t count_below(const json& latency, std::chrono::nanoseconds below) {
+  std::uint64_t count = 0;
+  for (const json& bucket : latency["buckets"]) {
+    if (bucket["upper_ns"].get<std::int64_t>() < below.count()) count += bucket["count"].get<std::uint64_t>();
+  }
+  return count;
+}
+
+// The fewest messages an open-loop run at `per_second` over `duration_s` sends on schedule.
+// None go out before a connection is open (each is due on an open connection), so the slowest
+// connect of the run is taken off, and up to kThreadStartSlack more: on a busy host the run's
+// thread starts (and so connects) that much after the run's start. Connecting took 100+ ms
+// and the thread 35 ms while a build ran beside the tests.
+int open_loop_messages(const json& doc, double per_second, double duration_s) {
+  constexpr double kThreadStartSlack = 0.1;  // seconds
+  const double connect_s = doc["connect"]["percentiles_ns"]["max"].get<double>() / 1e9;
+  return static_cast<int>(per_second * (duration_s - connect_s - kThreadStartSlack));
+}
+
 TEST(Load, ClosedLoopAgainstEchoCountsEveryReplyAndStreamsJsonLines) {
   ServerProcess echo = start_echo();
   ASSERT_NE(echo.port, 0);
@@ -170,15 +199,24 @@ TEST(Load, PercentilesLandWhereTheServersDelayPutsThem) {
   SlowServer slow(20ms);
   TempDir dir;
   const std::string out = dir.path() + "/results.json";
-  const ProcessResult run = load({slow.url(), "-c", "4", "--threads", "1", "--duration", "1s", "-o", out});
+  const ProcessResult run = load({slow.url(), "-c", "4", "--threads", "1", "--messages", "200", "-o", out});
   ASSERT_TRUE(run.exited_with(0)) << run.err;
   const json doc = read_json(out);
-  ASSERT_GT(doc["latency"]["count"].get<int>(), 100);
-  EXPECT_GE(ms(doc["latency"], "p50"), 20.0);
-  EXPECT_LT(ms(doc["latency"], "p50"), 35.0);
-  EXPECT_GE(ms(doc["latency"], "p99"), 20.0);
-  // Closed loop: every reply takes ~20 ms, so each connection does ~50 a second.
-  EXPECT_LT(doc["counts"]["messages_sent"].get<int>(), 4 * 55);
+  const json& latency = doc["latency"];
+  ASSERT_EQ(latency["count"], 200);
+  // No reply comes sooner than the server's delay, however fast or busy the host.
+  EXPECT_GE(ms(latency, "p50"), 20.0);
+  EXPECT_GE(ms(latency, "p99"), 20.0);
+  // Closed loop, one message in flight per connection: a connection's round trips follow one
+  // another, so all of them together fit in 4 connections x the run (a latency that counted more
+  // than its round trip would not), and the run lasts at least 50 round trips of 20 ms.
+  const double elapsed_ms = doc["elapsed_s"].get<double>() * 1e3;
+  const double mean_ms = latency["mean_ns"].get<double>() / 1e6;
+  EXPECT_LE(mean_ms * 200, 4 * elapsed_ms) << "elapsed " << elapsed_ms << " ms";
+  EXPECT_GE(elapsed_ms, 50 * 20.0);
+  // The median is a round trip like the rest: at most twice the mean (at most half the values
+  // can exceed that). A fixed bound (35 ms) failed when a busy host added 20 ms to round trips.
+  EXPECT_LE(ms(latency, "p50"), 2 * mean_ms) << latency["percentiles_ns"];
 }
 
 // wrk2's point: a closed loop sends nothing while the server stalls, so only the one waiting
@@ -204,25 +242,33 @@ TEST(Load, OpenLoopCorrectionShowsTheStallThatAClosedLoopHides) {
   EXPECT_GE(ms(open["latency"], "p90"), 100.0);
   EXPECT_GE(ms(open["latency"], "max"), 400.0);
   EXPECT_GE(ms(closed["latency"], "max"), 400.0);
-  EXPECT_LT(ms(closed["latency"], "p90"), 20.0);
+  // The closed loop shows the stall in its one waiting message: far below the open loop's p90
+  // (round trips themselves take a few ms, tens on a busy host).
+  EXPECT_LT(ms(closed["latency"], "p90"), 100.0);
+  // On schedule, stall or not: every message due while a connection was open went out (a loop
+  // that paused in the stall would be ~100 short), and none due after the end.
   const auto sent = open["counts"]["messages_sent"].get<int>();
-  EXPECT_GE(sent, 380);  // on schedule, stall or not
-  EXPECT_LE(sent, 402);
+  EXPECT_GE(sent, open_loop_messages(open, 200, 2.0)) << "connect: " << open["connect"]["percentiles_ns"];
+  EXPECT_LE(sent, 400);
 }
 
 TEST(Load, RepliesAreMatchedByTheirIdWhenTheyComeBackOutOfOrder) {
-  SlowServer reordering(30ms, 0, 0ms, true);
+  constexpr auto kDelay = 100ms;
+  SlowServer reordering(kDelay, 0, 0ms, true);
   TempDir dir;
   const std::string out = dir.path() + "/results.json";
-  const ProcessResult run = load({reordering.url(), "-c", "1", "--in-flight", "8", "--messages", "200", "-o", out});
+  const ProcessResult run = load({reordering.url(), "-c", "1", "--in-flight", "8", "--messages", "100", "-o", out});
   ASSERT_TRUE(run.exited_with(0)) << run.err;
   const json doc = read_json(out);
-  EXPECT_EQ(doc["counts"]["messages_answered"], 200);
+  EXPECT_EQ(doc["counts"]["messages_answered"], 100);
   EXPECT_EQ(doc["counts"]["messages_unanswered"], 0);
-  // Half the replies are immediate and half wait 30 ms: matched in order, every immediate one
-  // would be charged to an older message that waited.
-  EXPECT_LT(ms(doc["latency"], "p50") , 15.0);
-  EXPECT_GE(ms(doc["latency"], "p90"), 30.0);
+  // Half the replies are immediate and half wait 100 ms. Matched by id, every delayed one is
+  // charged to its own message, so at least half the latencies are 100 ms or more however busy
+  // the host; matched in order, immediate replies would end the delayed messages' round trips
+  // early (most latencies spread below 100 ms). The delay is long beside a busy host's round
+  // trip (tens of ms), so the immediate half stays well under it.
+  EXPECT_GE(count_at_least(doc["latency"], kDelay), 50u) << doc["latency"]["percentiles_ns"];
+  EXPECT_GE(count_below(doc["latency"], kDelay / 2), 40u) << doc["latency"]["percentiles_ns"];
 }
 
 TEST(Load, BinaryCompressedMessagesAndTheHtmlReport) {
@@ -252,7 +298,13 @@ TEST(Load, SendModeFillsAndStopsOnTime) {
   const json doc = read_json(out);
   EXPECT_GT(doc["counts"]["messages_sent"].get<int>(), 1000);
   EXPECT_EQ(doc["counts"]["messages_answered"], 0);
-  EXPECT_LT(doc["elapsed_s"].get<double>(), 2.0);
+  // On time: nothing was sent after the end (the first second's record is the last with any),
+  // however late a busy host ran the run's last turns. The run itself ended within a few
+  // seconds (it ended 2.6 s late once on a host loaded 12 runnable threads per core; a hung
+  // fill loop is killed at 30 s and fails the exit code above).
+  const json& series = doc["series"];
+  for (std::size_t second = 1; second < series.size(); ++second) EXPECT_EQ(series[second]["sent"], 0) << series;
+  EXPECT_LT(doc["elapsed_s"].get<double>(), 5.0) << series;
 }
 
 TEST(Load, ThresholdsPassOrFailWithTheirExitCodes) {
@@ -353,6 +405,24 @@ TEST(Load, SigintStopsTheRunWithPartialResultsAndExit130) {
   EXPECT_EQ(summary["results"]["counts"]["connections_dropped"], 0);
 }
 
+// Regression: a send tick that ran late past the end of the run (a busy host; here the process
+// is stopped across the end) sent every message due until it ran: a 1.5 s run at 100/s sent 199.
+TEST(Load, AnOpenLoopRunningLateSendsNothingDueAfterTheEnd) {
+  ServerProcess echo = start_echo();
+  ASSERT_NE(echo.port, 0);
+  Process run({kBinary, "load", echo.url(), "-c", "1", "--rate", "100/s", "--duration", "1500ms", "--json", "-q"});
+  ASSERT_TRUE(wait_for_second(run));  // 1 s in
+  run.signal(SIGSTOP);
+  // The stall under test, not a wait for an event: the run resumes past its end.
+  std::this_thread::sleep_for(1s);
+  run.signal(SIGCONT);
+  const ProcessResult result = run.wait(10s);
+  ASSERT_TRUE(result.exited_with(0)) << result.err;
+  const json summary = summary_of(result.out);
+  ASSERT_TRUE(summary.is_object()) << result.out;
+  EXPECT_LE(summary["results"]["counts"]["messages_sent"].get<int>(), 150);
+}
+
 TEST(Load, SubscribeMeasuresRoomFanOutOnServe) {
   ServerProcess serve({kBinary, "serve", "--listen", "127.0.0.1:0", "--rate", "0"});
   ASSERT_NE(serve.port, 0);
@@ -364,8 +434,10 @@ TEST(Load, SubscribeMeasuresRoomFanOutOnServe) {
                                   "--correlate", "/content", "-o", out});
   ASSERT_TRUE(run.exited_with(0)) << run.err;
   const json doc = read_json(out);
+  // Publishing starts once all five connections are open.
   const auto sent = doc["counts"]["messages_sent"].get<int>();
-  EXPECT_GE(sent, 40);
+  EXPECT_GE(sent, open_loop_messages(doc, 50, 1.0)) << "connect: " << doc["connect"]["percentiles_ns"];
+  EXPECT_LE(sent, 50);
   // Every member, the sender included, gets every room message.
   EXPECT_GE(doc["latency"]["count"].get<int>(), 5 * sent * 9 / 10);
   EXPECT_LT(ms(doc["latency"], "p50"), 100.0);

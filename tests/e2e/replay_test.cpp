@@ -49,6 +49,12 @@ struct Server {
   bool stopped = false;
 };
 
+// The chat recording's two connections take turns 100 ms apart (alice joins, then bob). At that
+// pace a busy host, where each replayed connection is a thread of its own and connecting alone
+// took 100+ ms, let bob's turn come first (bob joined an empty room). A quarter of the pace
+// leaves 400 ms between turns; the order between connections is only ever their timing.
+const std::vector<std::string> kChatPace = {"--speed", "0.25"};
+
 ProcessResult replay(std::vector<std::string> args) {
   args.insert(args.begin(), {kBinary, "replay"});
   ProcessOptions options;
@@ -84,8 +90,10 @@ TEST(Replay, ChangedRepliesExit1WithTheJsonPathAndResults) {
   ASSERT_FALSE(serve.url.empty());
   TempDir dir;
   const std::string results = dir.path() + "/results.json";
-  const ProcessResult r = replay({kData + "session-chat.jsonl", serve.url, "--parallel", "--ignore", "/sessionId",
-                                  "-o", results});
+  std::vector<std::string> args = {kData + "session-chat.jsonl", serve.url, "--parallel", "--ignore", "/sessionId",
+                                   "-o", results};
+  args.insert(args.end(), kChatPace.begin(), kChatPace.end());
+  const ProcessResult r = replay(args);
   EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
   EXPECT_NE(r.out.find("conn 1 message 1 (session-chat.jsonl:3, server frame 1): /limits/maxContentBytes: expected "
                        "65536, got 1000\n"),
@@ -116,8 +124,10 @@ TEST(Replay, ParallelReplaysAChatAsAChat) {
   Server serve({"serve"});
   ASSERT_FALSE(serve.url.empty());
   // userIds come from the URL; sessionIds are random, and limits are configuration.
-  const ProcessResult r = replay({kData + "session-chat.jsonl", serve.url, "--parallel", "--ignore", "/sessionId",
-                                  "--ignore", "/limits"});
+  std::vector<std::string> args = {kData + "session-chat.jsonl", serve.url, "--parallel", "--ignore", "/sessionId",
+                                   "--ignore", "/limits"};
+  args.insert(args.end(), kChatPace.begin(), kChatPace.end());
+  const ProcessResult r = replay(args);
   EXPECT_TRUE(r.exited_with(0)) << r.out << r.err;
   EXPECT_EQ(r.out, "replay: 2 connection(s), 4 frame(s) sent, 10 expected, 10 matched, 0 difference(s)\n");
 }
@@ -213,7 +223,9 @@ TEST(ServeLogMessages, ServesLogReplaysAgainstServe) {
   {
     Server logging({"serve", "--log-messages", log});
     ASSERT_FALSE(logging.url.empty());
-    const ProcessResult r = replay({kData + "session-chat.jsonl", logging.url, "--parallel", "--ignore", "/sessionId"});
+    std::vector<std::string> args = {kData + "session-chat.jsonl", logging.url, "--parallel", "--ignore", "/sessionId"};
+    args.insert(args.end(), kChatPace.begin(), kChatPace.end());
+    const ProcessResult r = replay(args);
     EXPECT_TRUE(r.exited_with(0)) << r.out << r.err;
     const ProcessResult stopped = logging.stop();
     EXPECT_TRUE(stopped.exited_with(0)) << stopped.err;

@@ -3,10 +3,21 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <sstream>
 
 namespace wstool::test {
+
+namespace {
+
+// python3 with jsonschema needs about a second of CPU to start and check four documents; on a
+// busy 2-core host (CI, ctest -j, a build beside it) that took longer than run_process's default
+// 10 s. Only a hung validator meets this bound (a passing check returns as soon as python does),
+// and it stays below the e2e tests' own 60 s limit, so the test, not ctest, says what hung.
+constexpr std::chrono::seconds kPythonTimeout{45};
+
+}  // namespace
 
 std::string python_with_jsonschema() {
   const char* path_env = std::getenv("PATH");
@@ -20,7 +31,9 @@ std::string python_with_jsonschema() {
   candidates.push_back("/usr/bin/python3");
   for (const auto& candidate : candidates) {
     if (::access(candidate.c_str(), X_OK) != 0) continue;
-    if (run_process({candidate, "-c", "import jsonschema"}).exited_with(0)) return candidate;
+    ProcessOptions options;
+    options.timeout = kPythonTimeout;
+    if (run_process({candidate, "-c", "import jsonschema"}, options).exited_with(0)) return candidate;
   }
   return "";
 }
@@ -35,7 +48,15 @@ ProcessResult validate_against_schema(const std::string& python, const std::stri
   std::vector<std::string> argv{python, std::string(WSTOOL_SOURCE_DIR) + "/tests/support/validate_json_schema.py",
                                 schema_path};
   argv.insert(argv.end(), documents.begin(), documents.end());
-  return run_process(argv);
+  ProcessOptions options;
+  options.timeout = kPythonTimeout;
+  ProcessResult result = run_process(argv, options);
+  // Callers print out and err when the check fails: say why when there is nothing else to say.
+  if (result.timed_out) {
+    result.err += "validate_json_schema.py did not finish within " + std::to_string(kPythonTimeout.count()) +
+                  " s and was killed\n";
+  }
+  return result;
 }
 
 }  // namespace wstool::test
