@@ -91,16 +91,24 @@ constexpr std::array<std::string_view, kFieldCount> kFieldNames = {
 const char* field_name(Field field) { return kFieldNames[static_cast<std::size_t>(field)].data(); }
 
 // The fields of a message parsed into a DOM (the reference path, and every message the scanner
-// does not accept). find() gives a field's value or nullptr; take() copies it out.
+// does not accept). present() says whether a field is there, find() gives its value or nullptr,
+// string() a string field's text (false when absent or not a string), take() copies a found
+// value out.
 class DomFields {
  public:
   explicit DomFields(const json& message) : message_(message) {}
+  bool present(Field field) const { return find(field) != nullptr; }
   const json* find(Field field) const {
     const auto it = message_.find(field_name(field));
     return it == message_.end() ? nullptr : &*it;
   }
+  bool string(Field field, std::string_view& out) const {
+    const json* value = find(field);
+    if (value == nullptr || !value->is_string()) return false;
+    out = value->get_ref<const std::string&>();
+    return true;
+  }
   void take(Field field, json& out) const { out = *find(field); }
-  void take_string(Field field, std::string& out) const { out = find(field)->get_ref<const std::string&>(); }
 
  private:
   const json& message_;
@@ -143,10 +151,21 @@ class ScannedFields final : public json_scan::MemberSink {
     }
     return &slot.value;
   }
-  void take(Field field, json& out) { out = std::move(slots_[static_cast<std::size_t>(field)].value); }
-  void take_string(Field field, std::string& out) {
-    out = std::move(slots_[static_cast<std::size_t>(field)].value.get_ref<std::string&>());
+  bool present(Field field) const { return slots_[static_cast<std::size_t>(field)].present; }
+  // Straight from the text when it has no escapes: type and roomId need no json value.
+  bool string(Field field, std::string_view& out) {
+    const Slot& slot = slots_[static_cast<std::size_t>(field)];
+    if (!slot.present || slot.kind != json_scan::Kind::kString) return false;
+    if (!slot.escaped) {
+      out = slot.text.substr(1, slot.text.size() - 2);
+      return true;
+    }
+    const json* value = find(field);
+    if (value == nullptr) return false;
+    out = value->get_ref<const std::string&>();
+    return true;
   }
+  void take(Field field, json& out) { out = std::move(slots_[static_cast<std::size_t>(field)].value); }
 
   bool doubtful() const { return doubtful_; }
 
@@ -166,13 +185,17 @@ class ScannedFields final : public json_scan::MemberSink {
 // A room id field: present, a string, a valid name.
 template <class Fields>
 bool read_room_id(Fields& message, const json& id, std::string& out, ParseFailure& failure) {
-  const json* room = message.find(Field::kRoomId);
-  if (room == nullptr) return fail(failure, ErrorCode::kInvalidMessage, "roomId is missing", id);
-  if (!room->is_string()) return fail(failure, ErrorCode::kInvalidMessage, "roomId must be a string", id);
-  if (!is_valid_name(room->get_ref<const std::string&>())) {
+  if (!message.present(Field::kRoomId)) {
+    return fail(failure, ErrorCode::kInvalidMessage, "roomId is missing", id);
+  }
+  std::string_view room;
+  if (!message.string(Field::kRoomId, room)) {
+    return fail(failure, ErrorCode::kInvalidMessage, "roomId must be a string", id);
+  }
+  if (!is_valid_name(room)) {
     return fail(failure, ErrorCode::kInvalidMessage, "roomId must be 1-128 printable characters", id);
   }
-  message.take_string(Field::kRoomId, out);
+  out = room;
   return true;
 }
 
@@ -207,8 +230,7 @@ bool check_request(Fields& message, const ParseLimits& limits, Request& out, Par
     message.take(Field::kId, out.id);
   }
   const json& id = out.id;
-  const json* type = message.find(Field::kType);
-  if (type == nullptr) {
+  if (!message.present(Field::kType)) {
     // The design notes' acknowledgement: {"_ack": true, "_id": ...} with no type.
     const json* ack = message.find(Field::kAckFlag);
     if (ack != nullptr && *ack == true && !id.is_null()) {
@@ -217,8 +239,10 @@ bool check_request(Fields& message, const ParseLimits& limits, Request& out, Par
     }
     return fail(failure, ErrorCode::kInvalidMessage, "type is missing", id);
   }
-  if (!type->is_string()) return fail(failure, ErrorCode::kInvalidMessage, "type must be a string", id);
-  const auto& type_name = type->get_ref<const std::string&>();
+  std::string_view type_name;
+  if (!message.string(Field::kType, type_name)) {
+    return fail(failure, ErrorCode::kInvalidMessage, "type must be a string", id);
+  }
   const TypeName* found = nullptr;
   for (const TypeName& entry : kTypeNames) {
     if (entry.name == type_name) {
@@ -227,7 +251,8 @@ bool check_request(Fields& message, const ParseLimits& limits, Request& out, Par
     }
   }
   if (found == nullptr) {
-    std::string shown = type_name.size() > kMaxNameChars ? type_name.substr(0, kMaxNameChars) + "..." : type_name;
+    std::string shown(type_name.substr(0, kMaxNameChars));
+    if (type_name.size() > kMaxNameChars) shown += "...";
     return fail(failure, ErrorCode::kUnknownType, "unknown message type \"" + shown + "\"", id);
   }
   out.type = found->type;
@@ -244,7 +269,7 @@ bool check_request(Fields& message, const ParseLimits& limits, Request& out, Par
       return read_room_id(message, id, out.room_id, failure);
     case RequestType::kLeaveRoom:
       // Without roomId: leave every room.
-      if (message.find(Field::kRoomId) == nullptr) return true;
+      if (!message.present(Field::kRoomId)) return true;
       return read_room_id(message, id, out.room_id, failure);
     case RequestType::kRoomMessage:
       return read_room_id(message, id, out.room_id, failure) &&
