@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #include "lib/utf8.h"
 
@@ -25,6 +26,23 @@ constexpr std::uint32_t kLowSurrogateLast = 0xDFFF;
 constexpr std::size_t kHexDigits = 4;
 constexpr unsigned char kFirstNonControl = 0x20;
 constexpr unsigned char kFirstNonAscii = 0x80;
+
+bool is_plain(unsigned char c) { return c >= kFirstNonControl && c < kFirstNonAscii && c != '"' && c != '\\'; }
+
+// Word-at-a-time: whether any of the 8 bytes in `word` is not plain. (v - 0x01..01) & ~v &
+// 0x80..80 is non-zero exactly when some byte of v is zero (a borrow can only mark bytes above
+// a real zero, so "any" is exact); the same with 0x20 finds bytes below 0x20, and the high bits
+// are the non-ASCII bytes.
+constexpr std::uint64_t kOnes = std::numeric_limits<std::uint64_t>::max() / 0xFF;  // 0x0101...01
+constexpr std::uint64_t kHighs = kOnes * 0x80;
+bool has_special(std::uint64_t word) {
+  const std::uint64_t quote = word ^ (kOnes * '"');
+  const std::uint64_t backslash = word ^ (kOnes * '\\');
+  const std::uint64_t zero_quote = (quote - kOnes) & ~quote;
+  const std::uint64_t zero_backslash = (backslash - kOnes) & ~backslash;
+  const std::uint64_t control = (word - kOnes * kFirstNonControl) & ~word;
+  return ((zero_quote | zero_backslash | control | word) & kHighs) != 0;
+}
 
 bool is_whitespace(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
@@ -138,7 +156,7 @@ bool Scanner::string(bool& escaped) {
   const unsigned char* const start = p_;
   while (true) {
     // The common run: printable ASCII other than the quote and the backslash.
-    while (p_ != end_ && *p_ >= kFirstNonControl && *p_ < kFirstNonAscii && *p_ != '"' && *p_ != '\\') ++p_;
+    p_ += plain_run(std::string_view(reinterpret_cast<const char*>(p_), static_cast<std::size_t>(end_ - p_)));
     if (p_ == end_) return false;
     const unsigned char c = *p_;
     if (c == '"') break;
@@ -315,6 +333,21 @@ bool Scanner::run(Kind& top) {
 }
 
 }  // namespace
+
+std::size_t plain_run(std::string_view text) {
+  constexpr std::size_t kWord = sizeof(std::uint64_t);
+  const char* const begin = text.data();
+  const char* p = begin;
+  const char* const end = begin + text.size();
+  while (static_cast<std::size_t>(end - p) >= kWord) {
+    std::uint64_t word = 0;
+    std::memcpy(&word, p, kWord);
+    if (has_special(word)) break;
+    p += kWord;
+  }
+  while (p != end && is_plain(static_cast<unsigned char>(*p))) ++p;
+  return static_cast<std::size_t>(p - begin);
+}
 
 bool scan(std::string_view text, std::size_t max_depth, Kind& top, MemberSink* sink) {
   Scanner scanner(text, max_depth, sink);

@@ -41,4 +41,8 @@ inline constexpr std::size_t kMaxScanDepth = 512;
 // as nlohmann checks them, and for unescaped control characters.
 bool scan(std::string_view text, std::size_t max_depth, Kind& top, MemberSink* sink = nullptr);
 
+// How many bytes from the start of `text` may stand in a JSON string as they are, needing
+// neither an escape nor a UTF-8 check: printable ASCII other than " and \. Eight at a time.
+std::size_t plain_run(std::string_view text);
+
 }  // namespace wstool::json_scan

@@ -5,10 +5,11 @@
 #include <charconv>
 #include <cstdint>
 
+#include "lib/json_scan.h"
+
 namespace wstool::json_write {
 namespace {
 
-constexpr unsigned char kFirstNonControl = 0x20;
 constexpr unsigned char kFirstNonAscii = 0x80;
 constexpr unsigned char kContinuationFirst = 0x80;
 constexpr unsigned char kContinuationLast = 0xBF;
@@ -17,8 +18,6 @@ constexpr std::size_t kReplacementBytes = 3;
 constexpr char kHex[] = "0123456789abcdef";
 // Room for any 64-bit integer in decimal, sign included.
 constexpr std::size_t kIntegerChars = 24;
-
-bool plain(unsigned char c) { return c >= kFirstNonControl && c < kFirstNonAscii && c != '"' && c != '\\'; }
 
 // The sequence starting at s[i] (a byte >= 0x80): its length when it is one valid code point,
 // else 0 with `bad` set to the length of its maximal invalid subpart (at least 1), which a
@@ -72,10 +71,9 @@ void append_string(std::string& out, std::string_view text) {
   std::size_t i = 0;
   const std::size_t n = text.size();
   while (i < n) {
-    std::size_t run = i;
-    while (run < n && plain(static_cast<unsigned char>(text[run]))) ++run;
-    out.append(text.data() + i, run - i);
-    i = run;
+    const std::size_t run = json_scan::plain_run(text.substr(i));
+    out.append(text.data() + i, run);
+    i += run;
     if (i == n) break;
     const auto c = static_cast<unsigned char>(text[i]);
     if (c >= kFirstNonAscii) {

@@ -144,6 +144,20 @@ TEST(JsonScan, ReportsNoMembersForOtherValues) {
   EXPECT_TRUE(sink.members.empty());
 }
 
+TEST(JsonScan, PlainRunStopsAtTheFirstByteThatNeedsCare) {
+  // Every byte value at every position of a word and across words: the run ends exactly there.
+  for (int c = 0; c < 256; ++c) {
+    const auto byte = static_cast<unsigned char>(c);
+    const bool plain = byte >= 0x20 && byte < 0x80 && byte != '"' && byte != '\\';
+    for (std::size_t at = 0; at < 19; ++at) {
+      std::string text(24, 'a');
+      text[at] = static_cast<char>(byte);
+      EXPECT_EQ(json_scan::plain_run(text), plain ? text.size() : at) << c << " at " << at;
+    }
+  }
+  EXPECT_EQ(json_scan::plain_run(""), 0u);
+}
+
 // --- writer --------------------------------------------------------------------------------
 
 std::string dumped(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
