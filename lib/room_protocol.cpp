@@ -4,6 +4,8 @@
 
 #include <array>
 
+#include "lib/json_scan.h"
+#include "lib/json_write.h"
 #include "lib/utf8.h"
 
 namespace wstool::room {
@@ -69,14 +71,127 @@ std::string to_text(const json& message) {
   return message.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+// Room for a directly written reply's keys, punctuation and short fields, so it is built in one
+// allocation.
+constexpr std::size_t kMessageOverheadBytes = 96;
+
+// A guess at a value's serialized size, for reserve(): exact for strings without escapes.
+std::size_t content_bytes_hint(const json& value) {
+  return value.is_string() ? value.get_ref<const std::string&>().size() : 0;
+}
+
 bool is_control(std::uint32_t cp) { return cp < 0x20 || (cp >= 0x7F && cp <= 0x9F); }
 
+// The top-level fields parse_request reads; every other member is ignored.
+enum class Field : unsigned char { kId, kType, kAckFlag, kData, kRoomId, kAck, kContent, kPingId };
+constexpr std::size_t kFieldCount = 8;
+constexpr std::array<std::string_view, kFieldCount> kFieldNames = {
+    "_id", "type", "_ack", "data", "roomId", "ack", "content", "id"};
+
+const char* field_name(Field field) { return kFieldNames[static_cast<std::size_t>(field)].data(); }
+
+// The fields of a message parsed into a DOM (the reference path, and every message the scanner
+// does not accept). present() says whether a field is there, find() gives its value or nullptr,
+// string() a string field's text (false when absent or not a string), take() copies a found
+// value out.
+class DomFields {
+ public:
+  explicit DomFields(const json& message) : message_(message) {}
+  bool present(Field field) const { return find(field) != nullptr; }
+  const json* find(Field field) const {
+    const auto it = message_.find(field_name(field));
+    return it == message_.end() ? nullptr : &*it;
+  }
+  bool string(Field field, std::string_view& out) const {
+    const json* value = find(field);
+    if (value == nullptr || !value->is_string()) return false;
+    out = value->get_ref<const std::string&>();
+    return true;
+  }
+  void take(Field field, json& out) const { out = *find(field); }
+
+ private:
+  const json& message_;
+};
+
+// The fields of a message the scanner accepted, from their spans: a string without escapes is
+// copied as it is, any other value is parsed on its own by nlohmann (a small subtree), only
+// when it is asked for. Duplicate keys: the last one wins, as in nlohmann's DOM. A key with an
+// escape, or a value nlohmann refuses after all, makes the result doubtful: the caller then
+// takes the DOM path.
+class ScannedFields final : public json_scan::MemberSink {
+ public:
+  void member(const json_scan::Member& member) override {
+    if (member.key_escaped) {
+      doubtful_ = true;  // it might spell one of our names
+      return;
+    }
+    for (std::size_t i = 0; i < kFieldCount; ++i) {
+      if (member.key == kFieldNames[i]) {
+        slots_[i] = Slot{member.value, member.kind, member.value_escaped, true, false, nullptr};
+        return;
+      }
+    }
+  }
+
+  const json* find(Field field) {
+    Slot& slot = slots_[static_cast<std::size_t>(field)];
+    if (!slot.present) return nullptr;
+    if (!slot.made) {
+      slot.made = true;
+      if (slot.kind == json_scan::Kind::kString && !slot.escaped) {
+        slot.value = std::string(slot.text.substr(1, slot.text.size() - 2));
+      } else {
+        slot.value = json::parse(slot.text.begin(), slot.text.end(), nullptr, false);
+        if (slot.value.is_discarded()) {
+          doubtful_ = true;
+          return nullptr;
+        }
+      }
+    }
+    return &slot.value;
+  }
+  bool present(Field field) const { return slots_[static_cast<std::size_t>(field)].present; }
+  // Straight from the text when it has no escapes: type and roomId need no json value.
+  bool string(Field field, std::string_view& out) {
+    const Slot& slot = slots_[static_cast<std::size_t>(field)];
+    if (!slot.present || slot.kind != json_scan::Kind::kString) return false;
+    if (!slot.escaped) {
+      out = slot.text.substr(1, slot.text.size() - 2);
+      return true;
+    }
+    const json* value = find(field);
+    if (value == nullptr) return false;
+    out = value->get_ref<const std::string&>();
+    return true;
+  }
+  void take(Field field, json& out) { out = std::move(slots_[static_cast<std::size_t>(field)].value); }
+
+  bool doubtful() const { return doubtful_; }
+
+ private:
+  struct Slot {
+    std::string_view text;
+    json_scan::Kind kind = json_scan::Kind::kNull;
+    bool escaped = false;
+    bool present = false;
+    bool made = false;
+    json value;
+  };
+  std::array<Slot, kFieldCount> slots_{};
+  bool doubtful_ = false;
+};
+
 // A room id field: present, a string, a valid name.
-bool read_room_id(const json& message, const json& id, std::string& out, ParseFailure& failure) {
-  const auto it = message.find("roomId");
-  if (it == message.end()) return fail(failure, ErrorCode::kInvalidMessage, "roomId is missing", id);
-  if (!it->is_string()) return fail(failure, ErrorCode::kInvalidMessage, "roomId must be a string", id);
-  const auto& room = it->get_ref<const std::string&>();
+template <class Fields>
+bool read_room_id(Fields& message, const json& id, std::string& out, ParseFailure& failure) {
+  if (!message.present(Field::kRoomId)) {
+    return fail(failure, ErrorCode::kInvalidMessage, "roomId is missing", id);
+  }
+  std::string_view room;
+  if (!message.string(Field::kRoomId, room)) {
+    return fail(failure, ErrorCode::kInvalidMessage, "roomId must be a string", id);
+  }
   if (!is_valid_name(room)) {
     return fail(failure, ErrorCode::kInvalidMessage, "roomId must be 1-128 printable characters", id);
   }
@@ -84,17 +199,96 @@ bool read_room_id(const json& message, const json& id, std::string& out, ParseFa
   return true;
 }
 
-bool read_payload(const json& message, const char* field, std::size_t max_bytes, bool limited,
-                  const json& id, json& out, ParseFailure& failure) {
-  const auto it = message.find(field);
-  if (it == message.end()) {
-    return fail(failure, ErrorCode::kInvalidMessage, std::string(field) + " is missing", id);
+template <class Fields>
+bool read_payload(Fields& message, Field field, std::size_t max_bytes, bool limited, const json& id, json& out,
+                  ParseFailure& failure) {
+  const json* value = message.find(field);
+  if (value == nullptr) {
+    return fail(failure, ErrorCode::kInvalidMessage, std::string(field_name(field)) + " is missing", id);
   }
-  if (limited && content_bytes(*it) > max_bytes) {
+  if (limited && content_bytes(*value) > max_bytes) {
     return fail(failure, ErrorCode::kInvalidMessage,
-                std::string(field) + " is larger than " + std::to_string(max_bytes) + " bytes", id);
+                std::string(field_name(field)) + " is larger than " + std::to_string(max_bytes) + " bytes", id);
   }
-  out = *it;
+  message.take(field, out);
+  return true;
+}
+
+// parse_request's checks once the text is known to be a JSON object, over its fields however
+// they were read (DomFields or ScannedFields): one definition of what a valid request is.
+template <class Fields>
+bool check_request(Fields& message, const ParseLimits& limits, Request& out, ParseFailure& failure) {
+  out = Request{};
+  if (const json* given = message.find(Field::kId); given != nullptr) {
+    if (given->is_string()) {
+      if (given->get_ref<const std::string&>().size() > kMaxIdBytes) {
+        return fail(failure, ErrorCode::kInvalidMessage, "_id is longer than 128 bytes");
+      }
+    } else if (!given->is_number_integer()) {
+      return fail(failure, ErrorCode::kInvalidMessage, "_id must be a string or an integer");
+    }
+    message.take(Field::kId, out.id);
+  }
+  const json& id = out.id;
+  if (!message.present(Field::kType)) {
+    // The design notes' acknowledgement: {"_ack": true, "_id": ...} with no type.
+    const json* ack = message.find(Field::kAckFlag);
+    if (ack != nullptr && *ack == true && !id.is_null()) {
+      out.type = RequestType::kAck;
+      return true;
+    }
+    return fail(failure, ErrorCode::kInvalidMessage, "type is missing", id);
+  }
+  std::string_view type_name;
+  if (!message.string(Field::kType, type_name)) {
+    return fail(failure, ErrorCode::kInvalidMessage, "type must be a string", id);
+  }
+  const TypeName* found = nullptr;
+  for (const TypeName& entry : kTypeNames) {
+    if (entry.name == type_name) {
+      found = &entry;
+      break;
+    }
+  }
+  if (found == nullptr) {
+    std::string shown(type_name.substr(0, kMaxNameChars));
+    if (type_name.size() > kMaxNameChars) shown += "...";
+    return fail(failure, ErrorCode::kUnknownType, "unknown message type \"" + shown + "\"", id);
+  }
+  out.type = found->type;
+  switch (out.type) {
+    case RequestType::kEcho:
+      return read_payload(message, Field::kData, 0, false, id, out.data, failure);
+    case RequestType::kBroadcast:
+      return read_payload(message, Field::kData, limits.max_content_bytes, true, id, out.data, failure);
+    case RequestType::kJoinRoom:
+      if (const json* ack = message.find(Field::kAck); ack != nullptr) {
+        if (!ack->is_boolean()) return fail(failure, ErrorCode::kInvalidMessage, "ack must be true or false", id);
+        out.ack = ack->get<bool>();
+      }
+      return read_room_id(message, id, out.room_id, failure);
+    case RequestType::kLeaveRoom:
+      // Without roomId: leave every room.
+      if (!message.present(Field::kRoomId)) return true;
+      return read_room_id(message, id, out.room_id, failure);
+    case RequestType::kRoomMessage:
+      return read_room_id(message, id, out.room_id, failure) &&
+             read_payload(message, Field::kContent, limits.max_content_bytes, true, id, out.content, failure);
+    case RequestType::kGetRoomInfo:
+      return read_room_id(message, id, out.room_id, failure);
+    case RequestType::kPing:
+    case RequestType::kPong:
+      if (const json* ping_id = message.find(Field::kPingId); ping_id != nullptr) {
+        if (content_bytes(*ping_id) > kMaxIdBytes) {
+          return fail(failure, ErrorCode::kInvalidMessage, "id is longer than 128 bytes", id);
+        }
+        message.take(Field::kPingId, out.ping_id);
+      }
+      return true;
+    case RequestType::kAck:
+      if (id.is_null()) return fail(failure, ErrorCode::kInvalidMessage, "ack needs the _id it acknowledges");
+      return true;
+  }
   return true;
 }
 
@@ -150,8 +344,8 @@ std::size_t content_bytes(const json& value) {
   return to_text(value).size();
 }
 
-bool parse_request(std::string_view text, const ParseLimits& limits, Request& out,
-                   ParseFailure& failure) {
+bool parse_request_with_dom(std::string_view text, const ParseLimits& limits, Request& out,
+                            ParseFailure& failure) {
   json message;
   if (const auto error = parse_untrusted_json(text, message, limits.max_depth)) {
     return fail(failure, ErrorCode::kParseError,
@@ -161,76 +355,22 @@ bool parse_request(std::string_view text, const ParseLimits& limits, Request& ou
   if (!message.is_object()) {
     return fail(failure, ErrorCode::kInvalidMessage, "a message must be a JSON object");
   }
-  out = Request{};
-  if (const auto it = message.find("_id"); it != message.end()) {
-    if (it->is_string()) {
-      if (it->get_ref<const std::string&>().size() > kMaxIdBytes) {
-        return fail(failure, ErrorCode::kInvalidMessage, "_id is longer than 128 bytes");
-      }
-    } else if (!it->is_number_integer()) {
-      return fail(failure, ErrorCode::kInvalidMessage, "_id must be a string or an integer");
-    }
-    out.id = *it;
+  DomFields fields(message);
+  return check_request(fields, limits, out, failure);
+}
+
+bool parse_request(std::string_view text, const ParseLimits& limits, Request& out,
+                   ParseFailure& failure) {
+  // The fast path answers only for an object the scanner accepts; anything else (every
+  // failure before the field checks included) goes to the DOM path, so its messages stay the same.
+  ScannedFields fields;
+  json_scan::Kind top = json_scan::Kind::kNull;
+  if (json_scan::scan(text, limits.max_depth, top, &fields) && top == json_scan::Kind::kObject &&
+      !fields.doubtful()) {
+    const bool ok = check_request(fields, limits, out, failure);
+    if (!fields.doubtful()) return ok;
   }
-  const json& id = out.id;
-  const auto type_it = message.find("type");
-  if (type_it == message.end()) {
-    // The design notes' acknowledgement: {"_ack": true, "_id": ...} with no type.
-    const auto ack_it = message.find("_ack");
-    if (ack_it != message.end() && *ack_it == true && !id.is_null()) {
-      out.type = RequestType::kAck;
-      return true;
-    }
-    return fail(failure, ErrorCode::kInvalidMessage, "type is missing", id);
-  }
-  if (!type_it->is_string()) return fail(failure, ErrorCode::kInvalidMessage, "type must be a string", id);
-  const auto& type_name = type_it->get_ref<const std::string&>();
-  const TypeName* found = nullptr;
-  for (const TypeName& entry : kTypeNames) {
-    if (entry.name == type_name) {
-      found = &entry;
-      break;
-    }
-  }
-  if (found == nullptr) {
-    std::string shown = type_name.size() > kMaxNameChars ? type_name.substr(0, kMaxNameChars) + "..." : type_name;
-    return fail(failure, ErrorCode::kUnknownType, "unknown message type \"" + shown + "\"", id);
-  }
-  out.type = found->type;
-  switch (out.type) {
-    case RequestType::kEcho:
-      return read_payload(message, "data", 0, false, id, out.data, failure);
-    case RequestType::kBroadcast:
-      return read_payload(message, "data", limits.max_content_bytes, true, id, out.data, failure);
-    case RequestType::kJoinRoom:
-      if (const auto it = message.find("ack"); it != message.end()) {
-        if (!it->is_boolean()) return fail(failure, ErrorCode::kInvalidMessage, "ack must be true or false", id);
-        out.ack = it->get<bool>();
-      }
-      return read_room_id(message, id, out.room_id, failure);
-    case RequestType::kLeaveRoom:
-      // Without roomId: leave every room.
-      if (message.find("roomId") == message.end()) return true;
-      return read_room_id(message, id, out.room_id, failure);
-    case RequestType::kRoomMessage:
-      return read_room_id(message, id, out.room_id, failure) &&
-             read_payload(message, "content", limits.max_content_bytes, true, id, out.content, failure);
-    case RequestType::kGetRoomInfo:
-      return read_room_id(message, id, out.room_id, failure);
-    case RequestType::kPing:
-    case RequestType::kPong:
-      if (const auto it = message.find("id"); it != message.end()) {
-        if (content_bytes(*it) > kMaxIdBytes) {
-          return fail(failure, ErrorCode::kInvalidMessage, "id is longer than 128 bytes", id);
-        }
-        out.ping_id = *it;
-      }
-      return true;
-    case RequestType::kAck:
-      if (id.is_null()) return fail(failure, ErrorCode::kInvalidMessage, "ack needs the _id it acknowledges");
-      return true;
-  }
-  return true;
+  return parse_request_with_dom(text, limits, out, failure);
 }
 
 // --- builders -------------------------------------------------------------------------------
@@ -277,38 +417,85 @@ std::string make_user_left(std::string_view room_id, std::string_view user_id) {
 
 std::string make_room_message(std::string_view room_id, std::string_view user_id,
                               const json& content, const json& delivery_id) {
-  json message = {{"type", "room_message"}, {"roomId", room_id}, {"userId", user_id}, {"content", content}};
+  // Written directly (one per room message): keys in nlohmann's sorted order.
+  std::string out;
+  out.reserve(kMessageOverheadBytes + room_id.size() + user_id.size() + content_bytes_hint(content));
+  out.push_back('{');
   if (!delivery_id.is_null()) {
-    message["_id"] = delivery_id;
-    message["_ack"] = true;
+    out.append("\"_ack\":true,\"_id\":");
+    json_write::append_value(out, delivery_id);
+    out.push_back(',');
   }
-  return to_text(message);
+  out.append("\"content\":");
+  json_write::append_value(out, content);
+  out.append(",\"roomId\":");
+  json_write::append_string(out, room_id);
+  out.append(",\"type\":\"room_message\",\"userId\":");
+  json_write::append_string(out, user_id);
+  out.push_back('}');
+  return out;
 }
 
 std::string make_room_info(std::string_view room_id, const std::vector<std::string>& users) {
   return to_text(json{{"type", "room_info"}, {"roomId", room_id}, {"userCount", users.size()}, {"users", users}});
 }
 
-std::string make_echo(const json& data) { return to_text(json{{"type", "echo"}, {"data", data}}); }
+// The per-message replies below are written directly, byte for byte as to_text() writes the
+// same object (keys sorted, as nlohmann's std::map keeps them); tests keep the DOM builders as
+// their oracle.
+std::string make_echo(const json& data) {
+  std::string out;
+  out.reserve(kMessageOverheadBytes + content_bytes_hint(data));
+  out.append("{\"data\":");
+  json_write::append_value(out, data);
+  out.append(",\"type\":\"echo\"}");
+  return out;
+}
 
 std::string make_broadcast(const json& data, std::string_view user_id) {
-  return to_text(json{{"type", "broadcast"}, {"data", data}, {"userId", user_id}});
+  std::string out;
+  out.reserve(kMessageOverheadBytes + content_bytes_hint(data) + user_id.size());
+  out.append("{\"data\":");
+  json_write::append_value(out, data);
+  out.append(",\"type\":\"broadcast\",\"userId\":");
+  json_write::append_string(out, user_id);
+  out.push_back('}');
+  return out;
 }
 
 std::string make_ping(std::uint64_t id) { return to_text(json{{"type", "ping"}, {"id", id}}); }
 
 std::string make_pong(const json& id) {
-  json message = {{"type", "pong"}};
-  if (!id.is_null()) message["id"] = id;
-  return to_text(message);
+  std::string out = "{";
+  if (!id.is_null()) {
+    out.append("\"id\":");
+    json_write::append_value(out, id);
+    out.push_back(',');
+  }
+  out.append("\"type\":\"pong\"}");
+  return out;
 }
 
-std::string make_ack(const json& id) { return to_text(json{{"type", "ack"}, {"_id", id}}); }
+std::string make_ack(const json& id) {
+  std::string out = "{\"_id\":";
+  json_write::append_value(out, id);
+  out.append(",\"type\":\"ack\"}");
+  return out;
+}
 
 std::string make_error(ErrorCode code, std::string_view message, const json& id) {
-  json error = {{"type", "error"}, {"code", error_code_name(code)}, {"message", message}};
-  if (!id.is_null()) error["_id"] = id;
-  return to_text(error);
+  std::string out = "{";
+  if (!id.is_null()) {
+    out.append("\"_id\":");
+    json_write::append_value(out, id);
+    out.push_back(',');
+  }
+  out.append("\"code\":\"");
+  out.append(error_code_name(code));
+  out.append("\",\"message\":");
+  json_write::append_string(out, message);
+  out.append(",\"type\":\"error\"}");
+  return out;
 }
 
 }  // namespace wstool::room

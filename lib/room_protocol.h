@@ -100,8 +100,15 @@ struct ParseLimits {
 // an `_id` that is not a string of at most 128 bytes or an integer, content or broadcast data
 // over max_content_bytes (INVALID_MESSAGE), a type we do not know (UNKNOWN_TYPE). Unknown
 // fields are ignored.
+// Messages the strict scanner of json_scan.h accepts as an object are read from their spans
+// without a DOM; everything else takes parse_request_with_dom, with the same result.
 bool parse_request(std::string_view text, const ParseLimits& limits, Request& out,
                    ParseFailure& failure);
+
+// The reference path: the whole text parsed into an nlohmann DOM, then the same checks.
+// parse_request must agree with it on every input (tests and the fuzzer compare them).
+bool parse_request_with_dom(std::string_view text, const ParseLimits& limits, Request& out,
+                            ParseFailure& failure);
 
 // 1 to kMaxNameChars code points of valid UTF-8, none of them a control character.
 bool is_valid_name(std::string_view name);

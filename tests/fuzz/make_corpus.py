@@ -77,6 +77,25 @@ DIFFERENTIAL = [
     + header(op=0, masked=True, length=2**64 - 1, form=64) + b"\xb6\xb6\xb6\xb5\xff\xff\x7a",
 ]
 
+# room_protocol_fuzz: client messages of every type, alias and failure, and JSON corners.
+ROOM = [
+    b'{"type":"echo","data":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}',
+    b'{"type":"echo","data":{"a":[1,-2.5e3,true,false,null],"b":"\\u00e9\\n"},"_id":"m-1"}',
+    b'{"type":"broadcast","data":"hi","_id":7}',
+    b'{"type":"join","roomId":"caf\xc3\xa9","ack":true}',
+    b'{"type":"leave_room"}',
+    b'{"type":"message","roomId":"r","content":"\\ud83d\\ude00 \xf0\x9f\x98\x80"}',
+    b'{"type":"get_room_info","roomId":"r"}',
+    b'{"type":"ping","id":3}',
+    b'{"_ack":true,"_id":18446744073709551615}',
+    b'{"type":"echo","data":1,"data":2,"typ\\u0065":"x"}',
+    b' \t{ "type" : "dance" , "_id" : -1 }\r\n',
+    b'{"type":"echo","data":[[[[[[1]]]]]]}',
+    b'{"type":"echo","data":1e400}',
+    b'\xef\xbb\xbf{"type":"echo","data":01}',
+    b'{"type":"echo","data":"\xff\xed\xa0\x80\\ud800"}',
+]
+
 
 def write(target, seeds):
     directory = os.path.join(HERE, "corpus", target)
@@ -91,6 +110,7 @@ def main():
     write("utf8_fuzz", [bytes([i * 37 % 256]) + s for i, s in enumerate(UTF8)])
     write("frame_header_fuzz", HEADERS)
     write("frame_differential_fuzz", DIFFERENTIAL)
+    write("room_protocol_fuzz", ROOM)
     return 0
 
 

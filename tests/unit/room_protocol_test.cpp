@@ -5,6 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
+
+#include "lib/json_scan.h"
+#include "tests/unit/room_protocol_reference.h"
 
 namespace wstool::room {
 namespace {
@@ -238,6 +242,185 @@ TEST(RoomProtocolNames, EveryCodeAndTypeHasItsWireName) {
   EXPECT_STREQ(request_type_name(RequestType::kAck), "ack");
   EXPECT_STREQ(server_message_type_name(ServerMessageType::kError), "error");
   EXPECT_STREQ(server_message_type_name(ServerMessageType::kRoomLeft), "room_left");
+}
+
+
+// --- the fast paths against the DOM ones ------------------------------------------------------
+
+// Messages covering every type, alias, _id form and failure the parser knows, plus the JSON
+// corners the scanner must read as nlohmann does.
+std::vector<std::string> message_table() {
+  std::vector<std::string> t = {
+      R"({"type":"echo","data":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"})",
+      R"({"data":"d","type":"echo"})",
+      R"({"type":"echo","data":{"a":[1,2,{"b":null}],"c":"\u00e9"}})",
+      R"({"type":"echo","data":[]})",
+      R"({"type":"echo","data":-0})",
+      R"({"type":"echo","data":0})",
+      R"({"type":"echo","data":-12})",
+      R"({"type":"echo","data":18446744073709551615})",
+      R"({"type":"echo","data":18446744073709551616})",
+      R"({"type":"echo","data":-9223372036854775809})",
+      R"({"type":"echo","data":1.5e-3})",
+      R"({"type":"echo","data":1E2})",
+      R"({"type":"echo","data":1e400})",
+      R"({"type":"echo","data":1e-400})",
+      R"({"type":"echo","data":true})",
+      R"({"type":"echo","data":null})",
+      R"({"type":"echo","data":"tab\there \"q\" \\ \/ \b\f\n\r \u0000 \ud83d\ude00"})",
+      "{\"type\":\"echo\",\"data\":\"h\xC3\xA9llo \xE2\x82\xAC \xF0\x9F\x98\x80 \x7F\"}",
+      "{\"type\":\"echo\",\"data\":\"\xFF\"}",
+      "{\"type\":\"echo\",\"data\":\"\xED\xA0\x80\"}",
+      "{\"type\":\"echo\",\"data\":\"a\nb\"}",
+      R"({"type":"echo","data":"\ud800"})",
+      R"({"type":"echo","data":"\udc00"})",
+      R"({"type":"echo","data":"x","data":"last wins"})",
+      R"({"type":"broadcast","type":"echo","data":1})",
+      R"({"type":"echo","type":"nope","data":1})",
+      R"({"type":"echo","data":1,"_id":"a","_id":7})",
+      R"({"typ\u0065":"echo","data":1})",
+      R"({"type":"\u0065cho","data":1})",
+      R"({"type":"echo","d\u0061ta":1})",
+      R"({"type":"echo","data":1,"extra":{"deep":[[[[1]]]]},"more":[true,false,null,"s",-1.0e+2]})",
+      " \t\r\n{ \"type\" : \"echo\" , \"data\" : 1 } \n",
+      "\xEF\xBB\xBF{\"type\":\"echo\",\"data\":1}",
+      R"({"type":"echo","data":1,})",
+      R"({"type":"echo",,"data":1})",
+      R"({"type":"echo","data":01})",
+      R"({"type":"echo","data":1} {})",
+      R"({"type":"echo","data":[1,]})",
+      R"({"type":"echo","data":NaN})",
+      R"(// comment
+{"type":"echo","data":1})",
+      R"({"type":"broadcast","data":"x"})",
+      R"({"type":"broadcast","data":{"k":"v"}})",
+      R"({"type":"broadcast"})",
+      R"({"type":"join_room","roomId":"lobby"})",
+      R"({"type":"join","roomId":"lobby","ack":true})",
+      R"({"type":"join_room","roomId":"lobby","ack":false})",
+      R"({"type":"join_room","roomId":"lobby","ack":"yes"})",
+      R"({"type":"join_room","roomId":"lobby","ack":1})",
+      R"({"type":"join_room","roomId":"caf\u00e9"})",
+      "{\"type\":\"join_room\",\"roomId\":\"caf\xC3\xA9\"}",
+      R"({"type":"join_room","roomId":"a\u0085b"})",
+      R"({"type":"join_room","roomId":"a\nb"})",
+      R"({"type":"join_room","roomId":""})",
+      R"({"type":"join_room","roomId":7})",
+      R"({"type":"join_room"})",
+      R"({"type":"leave_room"})",
+      R"({"type":"leave","roomId":"r"})",
+      R"({"type":"leave_room","roomId":null})",
+      R"({"type":"room_message","roomId":"r","content":"hi"})",
+      R"({"type":"message","roomId":"r","content":{"text":"hi","n":[1,2]}})",
+      R"({"type":"room_message","roomId":"r"})",
+      R"({"type":"room_message","content":"x"})",
+      R"({"type":"room_message","roomId":"r","content":"123456789"})",
+      R"({"type":"room_message","roomId":"r","content":"12\u00e9"})",
+      R"({"type":"room_message","roomId":"r","content":[1,2,3,4]})",
+      R"({"type":"get_room_info","roomId":"r"})",
+      R"({"type":"get_room_info"})",
+      R"({"type":"ping","id":7})",
+      R"({"type":"ping","id":"abc"})",
+      R"({"type":"ping","id":{"x":1}})",
+      R"({"type":"ping"})",
+      R"({"type":"pong","id":1})",
+      R"({"type":"ack","_id":5})",
+      R"({"type":"ack"})",
+      R"({"_ack":true,"_id":"m-1"})",
+      R"({"_ack":true})",
+      R"({"_ack":1,"_id":1})",
+      R"({"_ack":false,"_id":1})",
+      R"({"type":"echo","data":1,"_id":"abc"})",
+      R"({"type":"echo","data":1,"_id":-42})",
+      R"({"type":"echo","data":1,"_id":1.5})",
+      R"({"type":"echo","data":1,"_id":true})",
+      R"({"type":"echo","data":1,"_id":null})",
+      R"({"type":"echo","data":1,"_id":[1]})",
+      R"({"type":"echo","data":1,"_id":123456789012345678901234567890})",
+      R"({"type":"echo","data":1,"_id":"a\"b"})",
+      R"({"data":1})",
+      R"({"type":5})",
+      R"({"type":null,"_id":3})",
+      R"({"type":"echo"})",
+      R"({"type":"dance","_id":"x1"})",
+      R"({})",
+      "[1,2]", "\"echo\"", "42", "", "not json", "{\"type\":", "{'type':'echo'}", "null",
+  };
+  t.push_back(R"({"type":"echo","data":1,"_id":")" + std::string(128, 'x') + "\"}");
+  t.push_back(R"({"type":"echo","data":1,"_id":")" + std::string(129, 'x') + "\"}");
+  t.push_back(R"({"type":"join_room","roomId":")" + std::string(128, 'r') + "\"}");
+  t.push_back(R"({"type":"join_room","roomId":")" + std::string(129, 'r') + "\"}");
+  t.push_back(R"({"type":"ping","id":")" + std::string(200, 'p') + "\"}");
+  std::string long_type;
+  for (int i = 0; i < 100; ++i) long_type += "\xc3\xa9";
+  t.push_back(R"({"type":")" + long_type + "\"}");
+  t.push_back(R"({"type":"echo","data":)" + std::string(31, '[') + std::string(31, ']') + "}");
+  t.push_back(R"({"type":"echo","data":)" + std::string(32, '[') + std::string(32, ']') + "}");
+  t.push_back(R"({"type":"echo","data":")" + std::string(100000, 'z') + "\"}");
+  t.push_back(std::string(R"({"type":"echo","data":"a\u0000b")") + "}");
+  t.push_back(std::string("{\"type\":\"echo\",\"data\":\"nul\0\"}", 29));
+  t.push_back(std::string("{\"type\":\"echo\",\"data\":1}\0junk", 29));
+  return t;
+}
+
+TEST(RoomProtocolFastPath, ParseAgreesWithTheDomPathOnEveryMessage) {
+  ParseLimits small;
+  small.max_content_bytes = 5;
+  small.max_depth = 2;
+  for (const std::string& text : message_table()) {
+    for (const ParseLimits& limits : {ParseLimits{}, small}) {
+      const reference::Both both = reference::parse_both(text, limits);
+      EXPECT_EQ(both.fast, both.dom) << text.substr(0, 200);
+    }
+  }
+}
+
+TEST(RoomProtocolFastPath, TheScannerTakesTheCommonMessages) {
+  // The fast path is only a fast path if the scanner accepts ordinary requests.
+  for (const char* text : {R"({"type":"echo","data":"xxxxxxxx"})",
+                           R"({"type":"room_message","roomId":"r","content":{"a":[1.5,"\n"]},"_id":"m-1"})",
+                           R"({"type":"join_room","roomId":"lobby","ack":true})", R"({"type":"ping","id":3})"}) {
+    json_scan::Kind top = json_scan::Kind::kNull;
+    EXPECT_TRUE(json_scan::scan(text, kMaxMessageDepth, top)) << text;
+    EXPECT_EQ(top, json_scan::Kind::kObject);
+  }
+}
+
+std::vector<json> value_table() {
+  std::vector<json> v = {
+      nullptr, true, false, 0, 1, -1, 42u, json(std::int64_t{-9223372036854775807} - 1),
+      json(std::uint64_t{18446744073709551615u}), 1.5, -0.0, 1e-300, 123456789.125, "", "x", "plain text",
+      "quote \" backslash \\ /", "\b\f\n\r\t\x01\x1f\x7f", std::string("nul\0", 4), "h\xC3\xA9 \xF0\x9F\x98\x80",
+      "\xFF", "\xC3", "\xE2\x82(", "\xED\xA0\x80", "\xF4\x90\x80\x80", json::array(), json::object(),
+      json::array({1, "a", nullptr, json::array({true})}), json{{"b", "\n"}, {"a", 1}, {"\xFF", 2}},
+  };
+  return v;
+}
+
+TEST(RoomProtocolFastPath, RepliesAreByteIdenticalToTheDomBuilders) {
+  const std::vector<std::string> names = {"u", "user-1", "caf\xC3\xA9 \"q\"", "\xFF\xFE", "a\nb", ""};
+  for (const json& value : value_table()) {
+    const std::string shown = value.dump(-1, ' ', true, json::error_handler_t::replace);
+    EXPECT_EQ(make_echo(value), reference::make_echo(value)) << shown;
+    EXPECT_EQ(make_pong(value), reference::make_pong(value)) << shown;
+    for (const std::string& name : names) {
+      EXPECT_EQ(make_broadcast(value, name), reference::make_broadcast(value, name)) << shown;
+      EXPECT_EQ(make_room_message(name, "u", value), reference::make_room_message(name, "u", value)) << shown;
+      EXPECT_EQ(make_room_message("r", name, value, 17), reference::make_room_message("r", name, value, 17))
+          << shown;
+      EXPECT_EQ(make_error(ErrorCode::kNotInRoom, name, value), reference::make_error(ErrorCode::kNotInRoom, name, value))
+          << shown;
+    }
+    if (!value.is_null()) {
+      EXPECT_EQ(make_ack(value), reference::make_ack(value)) << shown;
+      EXPECT_EQ(make_room_message("r", "u", "c", value), reference::make_room_message("r", "u", "c", value)) << shown;
+    }
+  }
+  EXPECT_EQ(make_ack(nullptr), reference::make_ack(nullptr));
+  for (std::size_t code = 0; code < kErrorCodeCount; ++code) {
+    const auto c = static_cast<ErrorCode>(code);
+    EXPECT_EQ(make_error(c, "m"), reference::make_error(c, "m"));
+  }
 }
 
 }  // namespace
