@@ -1089,7 +1089,8 @@ std::size_t BasicConnection<Stream>::process_request(std::uint8_t* data, std::si
     case ParseState::kIncomplete:
       return size;
     case ParseState::kError:
-      reject(request_parser_->error_status(), "Bad Request", request_parser_->error());
+      reject(request_parser_->error_status(), std::string(reason_phrase(request_parser_->error_status())),
+             request_parser_->error());
       request_parser_.reset();
       return size;
     case ParseState::kComplete:

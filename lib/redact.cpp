@@ -88,4 +88,17 @@ std::string redact_url(std::string_view url) {
   return out;
 }
 
+std::string url_diagnostic(std::string_view url, std::string_view message) {
+  std::string out = redact_url(url);
+  if (!url.empty() && message.substr(0, url.size()) == url) {
+    message.remove_prefix(url.size());
+  } else if (message.substr(0, out.size()) == out) {
+    message.remove_prefix(out.size());
+  } else {
+    out += ": ";
+  }
+  out += message;
+  return out;
+}
+
 }  // namespace wstool

@@ -24,4 +24,8 @@ ws::HttpHeaders redact_headers(const ws::HttpHeaders& headers);
 // values of `token` and `access_token` query parameters replaced (`?token=[redacted]`).
 std::string redact_url(std::string_view url);
 
+// A diagnostic about the connection to `url`: "URL: message" with the URL redacted, whether
+// `message` already starts with the URL as given (some engine errors do) or not.
+std::string url_diagnostic(std::string_view url, std::string_view message);
+
 }  // namespace wstool

@@ -800,6 +800,7 @@ Runner make_chat(CLI::App& app) {
   app.add_option("--reconnect-max-attempts", options->reconnect_max_attempts,
                  "give up after N failed attempts in a row (0: never)")
       ->type_name("N")
+      ->transform(decimal_count())
       ->capture_default_str();
   app.add_flag("-v,--verbose", options->verbose, "say on stderr when connected");
   return [options]() -> ExitCode { return run_chat(*options); };

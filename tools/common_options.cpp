@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <map>
 
 #include "lib/engine.h"
@@ -179,6 +180,19 @@ void add_client_options(CLI::App& app, ClientOptions& options) {
          },
          "HTTP proxy (CONNECT) to go through; default from http_proxy/https_proxy")
       ->type_name("URL");
+}
+
+CLI::Validator decimal_count() {
+  return CLI::Validator(
+      [](std::string& value) -> std::string {
+        if (value.empty() || !std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+          return "'" + value + "' is not a whole number (decimal digits only)";
+        }
+        // Leading zeros go, so the conversion cannot read "010" as octal.
+        value.erase(0, std::min(value.find_first_not_of('0'), value.size() - 1));
+        return {};
+      },
+      "");
 }
 
 CLI::Option* add_color_option(CLI::App& app, ColorMode& mode) {

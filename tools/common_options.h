@@ -12,6 +12,7 @@
 namespace CLI {
 class App;
 class Option;
+class Validator;
 }  // namespace CLI
 
 namespace wstool::ws {
@@ -59,6 +60,13 @@ void apply_server_options(const ServerOptions& options, ws::ServerConfig& config
 void add_client_options(CLI::App& app, ClientOptions& options);
 
 enum class ColorMode { kAuto, kAlways, kNever };
+
+// A transform for a count option (an unsigned integer): decimal digits only, leading zeros
+// dropped. CLI11 2.1 reads integers with strtoull(..., 0), which takes "-1" for
+// 18446744073709551615, "010" for 8 and "0x10" for 16. A transform, not a check: only
+// transforms may change the value. The driver adds it to every option CLI11 types as UINT;
+// options renamed "N" add it themselves.
+CLI::Validator decimal_count();
 
 // --color auto|always|never.
 CLI::Option* add_color_option(CLI::App& app, ColorMode& mode);

@@ -486,7 +486,7 @@ class Session final : public ws::ConnectionHandler {
     conn_ = &conn;
     closing_ = false;
     ever_opened_ = true;
-    const std::string peer = listen_ ? conn.remote_address() : options_.url;
+    const std::string peer = listen_ ? conn.remote_address() : redact_url(options_.url);
     if (options_.verbose || isatty(STDIN_FILENO) == 1) {
       printer_.notice(fmt::format("connected to {}{}{}", peer,
                            conn.subprotocol().empty() ? "" : " (subprotocol " + conn.subprotocol() + ")",
@@ -693,8 +693,10 @@ ExitCode session_exit(const ConnectOptions& options, const std::string& peer, co
                 ExitCode::kTimeout);
   } else if (error) {
     if (signal_received == 0) {
-      code = fail(error.message.rfind(peer, 0) == 0 ? error.message : peer + ": " + error.message,
-                  exit_code_for(error.code));
+      const std::string message = !options.url.empty() ? url_diagnostic(options.url, error.message)
+                                  : error.message.rfind(peer, 0) == 0 ? error.message
+                                                                      : peer + ": " + error.message;
+      code = fail(message, exit_code_for(error.code));
       // A refusal: the server's whole answer, which usually says why (a login page, a JSON error).
       if (error.code == Errc::kHandshakeRejected && refusal.status != 0 && refusal.status != 101) {
         std::fputs(describe_refusal(refusal).c_str(), stderr);
@@ -827,7 +829,7 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
 
   Error last_error;
   ws::UpgradeResponse last_refusal;
-  const std::string peer = listen ? to_string(listen_address) : options.url;
+  const std::string peer = listen ? to_string(listen_address) : redact_url(options.url);
   if (listen) {
     ws::ServerConfig server_config;
     server_config.host = listen_address.host;
@@ -987,7 +989,8 @@ Runner make_connect(CLI::App& app) {
                       "after the input ends, close once nothing has arrived for this long");
   add_duration_option(app, "--timeout", options->timeout, "end the session this long after start (0: never)");
   app.add_option("--count", options->count, "end after N received data messages; fewer exits 1")
-      ->type_name("N");
+      ->type_name("N")
+      ->transform(decimal_count());
   auto* expect = app.add_option("--expect", options->expect_regex,
                                 "a received text message must match REGEX (PCRE2 search); repeatable, in order")
                      ->type_name("REGEX");
@@ -1004,6 +1007,7 @@ Runner make_connect(CLI::App& app) {
   add_color_option(app, options->color);
   app.add_option("--max-display", options->max_display, "on a terminal, cut messages longer than N bytes (0: never)")
       ->type_name("N")
+      ->transform(decimal_count())
       ->capture_default_str();
   app.add_flag("--timestamps", options->timestamps, "prefix each message with the time received");
   app.add_flag("-P,--show-control", options->show_control, "show pings, pongs and close frames");
@@ -1015,6 +1019,7 @@ Runner make_connect(CLI::App& app) {
   app.add_option("--reconnect-max-attempts", options->reconnect_max_attempts,
                  "give up after N failed attempts in a row (0: never)")
       ->type_name("N")
+      ->transform(decimal_count())
       ->capture_default_str();
   app.add_option("--queue-limit", options->queue_limit, "messages waiting to be sent at most; then reading pauses")
       ->type_name("N")
@@ -1028,6 +1033,7 @@ Runner make_connect(CLI::App& app) {
                "follow redirects (301, 302, 303, 307, 308); credentials only to the same origin");
   app.add_option("--max-redirects", options->max_redirects, "follow at most N redirects with -L")
       ->type_name("N")
+      ->transform(decimal_count())
       ->capture_default_str();
   app.add_flag("-v,--verbose", options->verbose, "say on stderr when connected and what was negotiated");
   return [options, &app, expect, expect_json]() -> ExitCode {

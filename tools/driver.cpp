@@ -14,6 +14,7 @@
 
 #include "lib/error.h"
 #include "lib/versions.h"
+#include "tools/common_options.h"
 #include "tools/subcommand.h"
 
 namespace wstool::tools {
@@ -125,6 +126,14 @@ void take_one_value_per_occurrence(CLI::App& app) {
   }
 }
 
+// Unsigned integer options (CLI11 names their type UINT, validators add "UINT in [...]") take
+// decimal digits only: CLI11 alone would read "--max-rooms -1" as 18446744073709551615.
+void decimal_counts_only(CLI::App& app) {
+  for (CLI::Option* option : app.get_options()) {
+    if (option->get_type_name().find("UINT") != std::string::npos) option->transform(decimal_count());
+  }
+}
+
 // Parses the subcommand's command line and runs it. --help and --version are added here, once,
 // so every subcommand answers them the same way.
 int run_subcommand(const Entry& entry, std::vector<std::string> args) {
@@ -136,6 +145,7 @@ int run_subcommand(const Entry& entry, std::vector<std::string> args) {
   try {
     Runner runner = entry.make(app);
     take_one_value_per_occurrence(app);
+    decimal_counts_only(app);
     std::reverse(args.begin(), args.end());  // CLI11 takes a vector last argument first
     app.parse(args);
     return static_cast<int>(runner());

@@ -12,6 +12,7 @@
 #include "lib/engine.h"
 #include "lib/fd_limit.h"
 #include "lib/listen_address.h"
+#include "lib/redact.h"
 #include "lib/ws_url.h"
 #include "tools/common_options.h"
 #include "tools/shutdown_signals.h"
@@ -165,9 +166,15 @@ ExitCode run_client(const EchoOptions& options) {
   ShutdownSignals signals([&client](int) { client.shutdown(ws::close_code::kGoingAway); });
   const ws::ClientResult result = client.run();
   if (signals.received() == SIGINT) return ExitCode::kInterrupted;
-  if (result.error) return report(result.error);
+  if (result.error) {
+    // Diagnostics name the URL they are about (wstool(1)), secrets redacted.
+    Error error = result.error;
+    error.message = url_diagnostic(options.client_url, error.message);
+    return report(error);
+  }
   if (result.close.clean || signals.received() != 0) return ExitCode::kOk;
-  fmt::print(stderr, "wsecho: error: {}: connection ended: {}\n", options.client_url, describe_close(result.close));
+  fmt::print(stderr, "wsecho: error: {}\n",
+             url_diagnostic(options.client_url, "connection ended: " + describe_close(result.close)));
   return result.close.we_failed ? ExitCode::kProtocolError : ExitCode::kIoError;
 }
 
@@ -184,11 +191,17 @@ Runner make_echo(CLI::App& app) {
   add_duration_option(app, "--close-timeout", options->close_timeout, "time allowed for the closing handshake");
   app.add_option("--tls-cert", options->tls_cert, "certificate chain (PEM) to serve wss://");
   app.add_option("--tls-key", options->tls_key, "private key (PEM) for --tls-cert");
-  app.add_option("--client", options->client_url, "connect to URL and echo every message until the peer closes");
+  CLI::Option* client = app.add_option("--client", options->client_url,
+                                        "connect to URL and echo every message until the peer closes");
   add_client_options(app, options->client);
   app.add_flag("-v,--verbose", options->verbose, "show connections and closes with their codes on stderr");
   app.add_flag("--log-frames", options->log_frames, "show every frame header on stderr");
-  return [options]() -> ExitCode {
+  return [options, client]() -> ExitCode {
+    // An empty URL (an unset shell variable) must not quietly start a server instead.
+    if (client->count() > 0 && options->client_url.empty()) {
+      fmt::print(stderr, "wsecho: error: --client: empty URL (expected ws://HOST[:PORT]/PATH)\n");
+      return ExitCode::kUsage;
+    }
     if (!options->tls_cert.empty() != !options->tls_key.empty()) {
       fmt::print(stderr, "wsecho: error: --tls-cert and --tls-key go together\n");
       return ExitCode::kUsage;

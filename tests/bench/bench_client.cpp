@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "lib/frame.h"
+#include "tests/bench/process_cpu.h"
 
 namespace wstool::bench {
 namespace {
@@ -36,6 +37,7 @@ constexpr std::size_t kMaxResponseHeaderBytes = 16384;
 constexpr std::size_t kDefaultParallel = 32;
 constexpr double kSetupTimeoutSeconds = 30;
 constexpr double kBytesPerMegabyte = 1e6;
+constexpr double kMicrosecondsPerSecond = 1e6;
 
 struct Options {
   std::string host = "127.0.0.1";
@@ -50,6 +52,7 @@ struct Options {
   bool idle = false;
   bool tls = false;
   std::size_t parallel = kDefaultParallel;
+  long server_pid = 0;  // > 0: report this process's CPU time per measured message
 };
 
 std::uint8_t pattern_byte(std::size_t i) { return static_cast<std::uint8_t>((i * 31 + 7) & 0xff); }
@@ -300,6 +303,8 @@ int run_echo(const Options& o, const tcp::endpoint& endpoint) {
   Clock::time_point start_time;
   double measured_seconds = 0;
   std::uint64_t measured_messages = 0;
+  double server_cpu_start = 0;
+  double server_cpu = 0;  // seconds the server used while measured (0 without --server-pid)
 
   auto stop_all = [&] {
     for (auto& c : connections) c->stop();
@@ -313,11 +318,13 @@ int run_echo(const Options& o, const tcp::endpoint& endpoint) {
       if (ec) return;
       start_messages = stats.messages;
       start_time = Clock::now();
+      server_cpu_start = process_cpu_seconds(o.server_pid);
       timer.expires_after(seconds(o.duration));
       timer.async_wait([&](const asio::error_code& ec2) {
         if (ec2) return;
         measured_seconds = elapsed_seconds(start_time);
         measured_messages = stats.messages - start_messages;
+        server_cpu = process_cpu_seconds(o.server_pid) - server_cpu_start;
         stop_all();
       });
     });
@@ -340,6 +347,12 @@ int run_echo(const Options& o, const tcp::endpoint& endpoint) {
   std::printf("msgs_per_s=%.0f mb_per_s=%.2f errors=%llu messages=%llu seconds=%.3f\n", rate,
               rate * static_cast<double>(o.size) / kBytesPerMegabyte, static_cast<unsigned long long>(stats.errors),
               static_cast<unsigned long long>(measured_messages), measured_seconds);
+  if (o.server_pid > 0 && measured_messages > 0) {
+    // /proc counts in clock ticks (10 ms): over a 3 s window that is within 0.5% for a busy server.
+    std::printf("server_us_per_msg=%.3f server_cpu_share=%.2f\n",
+                server_cpu * kMicrosecondsPerSecond / static_cast<double>(measured_messages),
+                measured_seconds > 0 ? server_cpu / measured_seconds : 0);
+  }
   return stats.errors == 0 && measured_messages > 0 ? 0 : 1;
 }
 
@@ -595,6 +608,7 @@ int main(int argc, char** argv) {
   app.add_flag("--handshakes", o.handshakes, "count WebSocket handshakes per second instead");
   app.add_flag("--idle", o.idle, "open --connections connections, report, and hold them idle");
   app.add_flag("--tls", o.tls, "--idle over TLS (wss://), certificate not verified");
+  app.add_option("--server-pid", o.server_pid, "echo mode: report this process's CPU time per message (from /proc)");
   app.add_option("--parallel", o.parallel, "handshakes in flight (--handshakes, --idle)")->check(CLI::Range(1, 1 << 16));
   CLI11_PARSE(app, argc, argv);
   return wstool::bench::run(o);

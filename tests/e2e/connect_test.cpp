@@ -421,6 +421,20 @@ TEST(ConnectExit, RefusedConnectionExits69) {
   EXPECT_NE(r.err.find("refused"), std::string::npos) << r.err;
 }
 
+TEST(ConnectExit, DiagnosticsRedactTheUrlsSecrets) {
+  std::uint16_t port = 0;
+  {
+    Listener closed;
+    port = closed.port();
+  }
+  const ProcessResult r = connect({"ws://ann:pw1@127.0.0.1:" + std::to_string(port) + "/?token=tk2"});
+  EXPECT_TRUE(r.exited_with(69)) << r.exit_code << r.err;
+  EXPECT_EQ(r.err.find("pw1"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("tk2"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("ws://[redacted]@127.0.0.1:" + std::to_string(port) + "/?token=[redacted]: "), std::string::npos)
+      << r.err;
+}
+
 TEST(ConnectExit, UnknownHostExits68) {
   const ProcessResult r = connect({"ws://no-such-host.invalid/", "--connect-timeout", "5s"});
   EXPECT_TRUE(r.exited_with(68)) << r.exit_code << r.err;

@@ -169,6 +169,25 @@ TEST(DispatchTest, StrayPositionalArgumentIsAUsageError) {
   }
 }
 
+// Counts are whole decimal numbers: CLI11 alone reads "-1" for an unsigned option as
+// 18446744073709551615 (serve then started with --max-rooms unlimited).
+TEST(DispatchTest, CountOptionsTakeDecimalDigitsOnly) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"serve", "--max-rooms", "-1"},
+                                             {"serve", "--abuse-limit", "-5"},
+                                             {"serve", "--burst", "0x10"},
+                                             {"echo", "--threads", "+2"},
+                                             {"load", "--connections", "-1", "ws://127.0.0.1:1/"},
+                                             {"connect", "--count", "-1", "ws://127.0.0.1:1/"},
+                                             {"chat", "--reconnect-max-attempts", "1.5", "ws://127.0.0.1:1/"}}) {
+    const ProcessResult result = wstool(args);
+    EXPECT_TRUE(result.exited_with(kUsage)) << args[0] << " " << args[1] << " " << args[2] << ": exit "
+                                            << result.exit_code << ": " << result.err;
+    EXPECT_TRUE(result.out.empty()) << result.out;  // no server started
+    EXPECT_NE(result.err.find(args[1]), std::string::npos) << result.err;
+  }
+}
+
 // A repeatable option takes one value per occurrence: the URL after `--send hi` is the URL, so
 // the connection is attempted (refused on port 1: 69), not reported missing (64).
 TEST(DispatchTest, ARepeatableOptionDoesNotSwallowTheArgumentsAfterIt) {

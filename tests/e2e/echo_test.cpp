@@ -124,7 +124,9 @@ TEST(EchoServer, AnswersBadHandshakesWithTheRightStatus) {
   {
     Socket s = connect_loopback(server.port);
     s.send_all("GET / HTTP/1.1\r\nHost: x\r\nX-Filler: " + std::string(20000, 'a') + "\r\n\r\n");
-    EXPECT_EQ(s.read_until("\r\n\r\n", 5s).rfind("HTTP/1.1 431", 0), 0u);
+    // The status line carries 431's own reason phrase, not 400's.
+    const std::string answer = s.read_until("\r\n\r\n", 5s);
+    EXPECT_EQ(answer.rfind("HTTP/1.1 431 Request Header Fields Too Large\r\n", 0), 0u) << answer;
   }
   EXPECT_TRUE(server.stop().exited_with(0));
 }
@@ -228,6 +230,42 @@ TEST(EchoClient, ConnectionRefusedExits69) {
   const ProcessResult result = run_client("ws://127.0.0.1:" + std::to_string(port) + "/");
   EXPECT_TRUE(result.exited_with(69)) << result.exit_code << result.err;
   EXPECT_NE(result.err.find("refused"), std::string::npos) << result.err;
+  // The diagnostic names the URL it is about, as wstool(1) says every diagnostic does.
+  EXPECT_EQ(result.err.rfind("wsecho: error: ws://127.0.0.1:" + std::to_string(port) + "/: ", 0), 0u) << result.err;
+}
+
+TEST(EchoClient, NonUpgradeAnswerNamesTheUrl) {
+  Listener listener;
+  const std::string url = "ws://127.0.0.1:" + std::to_string(listener.port()) + "/";
+  Process client({kBinary, "echo", "--client", url});
+  auto s = listener.accept(5s);
+  ASSERT_TRUE(s);
+  s->read_until("\r\n\r\n", 5s);
+  s->send_all("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              "Sec-WebSocket-Accept: not-the-right-one=\r\n\r\n");
+  const ProcessResult result = client.wait(5s);
+  EXPECT_TRUE(result.exited_with(69)) << result.exit_code << result.err;
+  EXPECT_EQ(result.err.rfind("wsecho: error: " + url + ": ", 0), 0u) << result.err;
+}
+
+TEST(EchoClient, ALostConnectionsDiagnosticRedactsTheUrlsToken) {
+  FakeServer fake;
+  ASSERT_NE(fake.reference.port, 0);
+  Process client({kBinary, "echo", "--client",
+                  "ws://127.0.0.1:" + std::to_string(fake.listener.port()) + "/?token=tk3", "--no-compress"});
+  ASSERT_TRUE(fake.accept_and_upgrade());
+  fake.client->close();  // no close frame: 1006
+  const ProcessResult result = client.wait(5s);
+  EXPECT_TRUE(result.exited_with(74)) << result.exit_code << result.err;
+  EXPECT_EQ(result.err.find("tk3"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("?token=[redacted]: connection ended"), std::string::npos) << result.err;
+}
+
+TEST(EchoClient, AnEmptyUrlIsAUsageErrorNotAServer) {
+  const ProcessResult result = run_client("");
+  EXPECT_TRUE(result.exited_with(64)) << result.exit_code << result.err;
+  EXPECT_EQ(result.out, "");  // no readiness line: no server was started
+  EXPECT_NE(result.err.find("--client"), std::string::npos) << result.err;
 }
 
 TEST(EchoClient, UnknownHostExits68) {

@@ -72,6 +72,25 @@ TEST(UnitOptions, BadValueIsValidationErrorNamingTheFlag) {
   }
 }
 
+TEST(DecimalCount, TakesDigitsOnlyAndLeadingZerosAreNotOctal) {
+  for (const char* bad : {"-1", "+2", "0x10", "1e3", "1.5", "", " 3", "3 "}) {
+    CLI::App app;
+    std::uint64_t count = 7;
+    app.add_option("--count", count)->transform(decimal_count());
+    const std::string error = parse(app, {"--count", bad});
+    EXPECT_NE(error.find("--count"), std::string::npos) << "'" << bad << "': " << error;
+    EXPECT_EQ(count, 7U) << bad;
+  }
+  for (const auto& [text, value] : std::vector<std::pair<std::string, std::uint64_t>>{
+           {"0", 0}, {"010", 10}, {"00", 0}, {"18446744073709551615", 18446744073709551615U}}) {
+    CLI::App app;
+    std::uint64_t count = 7;
+    app.add_option("--count", count)->transform(decimal_count());
+    ASSERT_EQ(parse(app, {"--count", text}), "") << text;
+    EXPECT_EQ(count, value) << text;
+  }
+}
+
 TEST(ListenOption, ParsesAndRejects) {
   CLI::App app;
   ListenAddress listen;

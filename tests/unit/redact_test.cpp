@@ -24,6 +24,16 @@ TEST(Redact, HeaderList) {
   EXPECT_EQ(out[2].value, "[redacted]");
 }
 
+TEST(Redact, UrlDiagnosticPutsTheRedactedUrlInFrontOnce) {
+  const std::string url = "ws://u:pw@h:1/?token=abc";
+  EXPECT_EQ(url_diagnostic(url, "cannot connect: refused"), "ws://[redacted]@h:1/?token=[redacted]: cannot connect: refused");
+  // Engine messages that already start with the URL as given are not prefixed twice, and the
+  // secret in their own copy is redacted too.
+  EXPECT_EQ(url_diagnostic(url, url + ": not connecting: shutting down"),
+            "ws://[redacted]@h:1/?token=[redacted]: not connecting: shutting down");
+  EXPECT_EQ(url_diagnostic("ws://h/", "ws://h/: gone"), "ws://h/: gone");
+}
+
 TEST(Redact, UrlUserinfoAndTokens) {
   EXPECT_EQ(redact_url("wss://alice:s3cret@example.com:8443/p"),
             "wss://[redacted]@example.com:8443/p");
