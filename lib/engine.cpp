@@ -45,10 +45,6 @@ constexpr std::size_t kTlsReadBufferBytes = std::size_t{32} << 10;
 // per connection (measured: 16 KiB echo over 100 connections lost 10-20% with own buffers).
 // Given back when the connection goes quiet.
 constexpr std::size_t kOwnReadBufferBytes = std::size_t{4} << 10;
-// Output buffers a thread keeps for its connections to build frames in (see
-// Worker::spare_writes), and the largest kept: a connection writing big messages keeps its own.
-constexpr std::size_t kMaxSpareWriteBuffers = 8;
-constexpr std::size_t kMaxSpareWriteBufferBytes = std::size_t{64} << 10;
 // A connection quiet for this long gives back its empty buffers, so idle connections stay small.
 constexpr milliseconds kBufferReleaseAfter{1000};
 // Timeouts are checked this often at most (and at least every kMaxSweepInterval).
@@ -100,11 +96,6 @@ struct Worker {
   std::atomic<std::uint64_t> bytes_read{0};
   std::atomic<std::uint64_t> bytes_written{0};
   std::vector<std::uint8_t> read_buffer;
-  // Empty output buffers, the one last written from at the back. A connection whose write
-  // completed gives its buffer back here, and the next connection to send builds its frames in
-  // it: one cache-warm buffer serves a thread's connections in turn, as read_buffer does for
-  // reading, instead of two cold ones per connection (the session's and the one being written).
-  std::vector<std::vector<std::uint8_t>> spare_writes;
   ConnectionNode* head = nullptr;
   std::size_t connections = 0;
   asio::steady_timer sweep{io};
@@ -381,14 +372,12 @@ class BasicConnection final : public Connection,
 
   bool send(std::uint8_t op, const std::uint8_t* data, std::size_t size) override {
     if (phase_ != Phase::kOpen) return false;
-    borrow_write_buffer();
     const bool ok = session_.send_message(op, data, size);
     after_output();
     return ok;
   }
   bool send_frame(std::uint8_t op, bool fin, const std::uint8_t* data, std::size_t size) override {
     if (phase_ != Phase::kOpen) return false;
-    borrow_write_buffer();
     const bool ok = session_.send_frame(op, fin, data, size);
     after_output();
     return ok;
@@ -425,7 +414,6 @@ class BasicConnection final : public Connection,
   }
   bool send_shared(const SharedMessage& message) override {
     if (phase_ != Phase::kOpen) return false;
-    borrow_write_buffer();
     const std::string& frame = message.frame();
     const bool ok = session_.send_encoded(message.opcode(), reinterpret_cast<const std::uint8_t*>(frame.data()),
                                           frame.size(), message.header_bytes());
@@ -913,25 +901,11 @@ class BasicConnection final : public Connection,
   }
 
   void written() {
-    // The buffer goes back to the thread's spares, warm for the next connection that sends
-    // (see Worker::spare_writes). One the spares cannot take stays with the connection (the two
-    // output buffers then swap without reallocating) until on_tick releases it when quiet.
+    // The buffer keeps its capacity while the connection is busy (the two output buffers swap
+    // without reallocating); on_tick releases it once the connection goes quiet.
     write_offset_ = 0;
     writing_.clear();
-    if (worker_.spare_writes.size() < kMaxSpareWriteBuffers && writing_.capacity() > 0 &&
-        writing_.capacity() <= kMaxSpareWriteBufferBytes) {
-      worker_.spare_writes.emplace_back().swap(writing_);
-    }
     flush();
-  }
-
-  // Before data is queued: a session without an output buffer builds its frames in the
-  // thread's warmest spare rather than in a new (or cold) buffer of its own.
-  void borrow_write_buffer() {
-    std::vector<std::vector<std::uint8_t>>& spares = worker_.spare_writes;
-    if (spares.empty() || !session_.needs_output_buffer()) return;
-    session_.adopt_output_buffer(spares.back());
-    spares.pop_back();
   }
 
   // A quiet connection gives back its write buffer (busy ones keep theirs: the two output

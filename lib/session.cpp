@@ -4,7 +4,6 @@
 
 #include <openssl/rand.h>
 
-#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -19,10 +18,6 @@ constexpr std::size_t kKeptBufferBytes = std::size_t{64} << 10;
 
 // Frames with at most this much payload are assembled on the stack, then appended at once.
 constexpr std::size_t kSmallFramePayloadBytes = 128;
-
-// Big masked frames are copied into the output and masked in pieces of this size (see
-// append_frame): small enough to stay in the L1 cache between the copy and the masking.
-constexpr std::size_t kMaskPieceBytes = std::size_t{4} << 10;
 
 // Masking keys fetched from the CSPRNG at once (per thread: 4 KiB): a fetch costs microseconds,
 // so a client sending small messages fast refills rarely.
@@ -447,21 +442,10 @@ void Session::append_frame(std::uint8_t op, bool fin, std::uint8_t rsv, const st
   // insert() rather than resize(): no zero-filling of a payload about to be overwritten.
   std::uint8_t header[kMaxFrameHeaderBytes];
   const std::size_t header_bytes = encode_header(header, h);
-  out_.reserve(out_.size() + header_bytes + size);
+  const std::size_t payload_at = out_.size() + header_bytes;
   out_.insert(out_.end(), header, header + header_bytes);
-  if (!h.masked) {
-    out_.insert(out_.end(), data, data + size);
-    return;
-  }
-  // Masked a piece at a time, each right after it is copied, while it is still in the L1 cache:
-  // the payload then crosses the memory hierarchy once, not once for the copy and again for the
-  // masking (a 16 KiB message is half the L1 cache).
-  for (std::size_t done = 0; done < size;) {
-    const std::size_t piece = std::min(size - done, kMaskPieceBytes);
-    out_.insert(out_.end(), data + done, data + done + piece);
-    apply_mask(out_.data() + out_.size() - piece, piece, h.mask_key, done);
-    done += piece;
-  }
+  if (size > 0) out_.insert(out_.end(), data, data + size);
+  if (h.masked) apply_mask(out_.data() + payload_at, size, h.mask_key, 0);
 }
 
 bool Session::send_encoded(std::uint8_t op, const std::uint8_t* frame, std::size_t frame_size,

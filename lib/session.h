@@ -151,16 +151,6 @@ class Session {
   std::size_t output_size() const { return out_.size(); }
   // Swaps the pending output into `buffer` (which should be empty); avoids copies.
   void take_output(std::vector<std::uint8_t>& buffer) { buffer.swap(out_); }
-  // True when the session holds no output buffer at all (no capacity): the engine may then lend
-  // it one with adopt_output_buffer.
-  bool needs_output_buffer() const { return out_.capacity() == 0; }
-  // Takes `buffer` (empty) to build the next output in, leaving `buffer` without one; only when
-  // needs_output_buffer(). The engine lends the buffer its thread last wrote from: cache-warm,
-  // where a buffer of the connection's own, last used a round trip ago, is cold (a 16 KiB echo
-  // over 100 connections touches 3 MiB of output buffers otherwise).
-  void adopt_output_buffer(std::vector<std::uint8_t>& buffer) {
-    if (needs_output_buffer()) out_.swap(buffer);
-  }
 
   // Gives back the output and message buffers while they hold nothing (an idle connection's
   // memory: the engine calls it once a connection has gone quiet).
