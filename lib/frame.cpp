@@ -14,24 +14,9 @@
 namespace wstool::ws {
 namespace {
 
-// Second-byte length markers (RFC 6455 5.2).
-constexpr std::uint8_t kLength16Marker = 126;
-constexpr std::uint8_t kLength64Marker = 127;
-constexpr std::uint64_t kMaxLength7 = 125;
-constexpr std::uint64_t kMaxLength16 = 0xFFFF;
+// The header's layout constants are in frame.h (the session's fast path shares them).
 constexpr std::uint64_t kLength64Msb = std::uint64_t{1} << 63;
-constexpr std::size_t kBaseHeaderBytes = 2;
-constexpr std::size_t kLength16Bytes = 2;
-constexpr std::size_t kLength64Bytes = 8;
-constexpr std::size_t kMaskKeyBytes = 4;
 constexpr std::size_t kCloseCodeBytes = 2;
-
-constexpr std::uint8_t kFinBit = 0x80;
-constexpr std::uint8_t kMaskBit = 0x80;
-constexpr std::uint8_t kLength7Bits = 0x7F;
-constexpr std::uint8_t kOpcodeBits = 0x0F;
-constexpr std::uint8_t kRsvBits = 0x07;
-constexpr unsigned kRsvShift = 4;
 
 std::uint64_t load_big_endian(const std::uint8_t* p, std::size_t n) {
   std::uint64_t v = 0;

@@ -35,6 +35,25 @@ constexpr std::uint8_t kRsv3 = 0x1;
 constexpr std::size_t kMaxFrameHeaderBytes = 14;
 constexpr std::size_t kMaxControlPayloadBytes = 125;
 
+// The header's wire layout (RFC 6455 5.2), for the codec and for the session's inline fast
+// path for common headers: byte 0 holds FIN, RSV1-3 and the opcode; byte 1 the MASK bit and
+// the 7-bit length, which is the length itself up to kMaxLength7 and otherwise a marker for a
+// 16- or 64-bit length that follows; then the 4-byte masking key when MASK is set.
+constexpr std::uint8_t kFinBit = 0x80;
+constexpr std::uint8_t kRsvBits = 0x07;  // after shifting byte 0 right by kRsvShift
+constexpr unsigned kRsvShift = 4;
+constexpr std::uint8_t kOpcodeBits = 0x0F;
+constexpr std::uint8_t kMaskBit = 0x80;
+constexpr std::uint8_t kLength7Bits = 0x7F;
+constexpr std::uint8_t kLength16Marker = 126;
+constexpr std::uint8_t kLength64Marker = 127;
+constexpr std::size_t kMaxLength7 = 125;
+constexpr std::size_t kMaxLength16 = 0xFFFF;
+constexpr std::size_t kBaseHeaderBytes = 2;
+constexpr std::size_t kLength16Bytes = 2;
+constexpr std::size_t kLength64Bytes = 8;
+constexpr std::size_t kMaskKeyBytes = 4;
+
 struct FrameHeader {
   bool fin = true;
   std::uint8_t rsv = 0;     // kRsv1 | kRsv2 | kRsv3

@@ -23,18 +23,9 @@ constexpr std::size_t kSmallFramePayloadBytes = 128;
 // so a client sending small messages fast refills rarely.
 constexpr std::size_t kMaskKeyBatch = 1024;
 
-// The common frame's header, decoded and encoded without the general codec: a whole data
-// message (FIN, no RSV bits, text or binary) of at most kMaxLength7 bytes, whose 7-bit length
-// field is the length itself.
-constexpr std::uint8_t kFinBit = 0x80;
-constexpr std::uint8_t kMaskBit = 0x80;
-constexpr std::uint8_t kLength7Bits = 0x7F;
-constexpr std::uint8_t kOpcodeBits = 0x0F;
-constexpr std::uint8_t kRsvBits = 0x07;
-constexpr unsigned kRsvShift = 4;
-constexpr std::size_t kMaxLength7 = 125;
-constexpr std::size_t kBaseHeaderBytes = 2;
-constexpr std::size_t kMaskKeyBytes = 4;
+// The common frame's header, decoded and encoded without the general codec (the wire layout's
+// constants are frame.h's): a whole data message (FIN, no RSV bits, text or binary) of at most
+// kMaxLength7 bytes, whose 7-bit length field is the length itself.
 constexpr std::uint8_t kWholeText = kFinBit | opcode::kText;
 constexpr std::uint8_t kWholeBinary = kFinBit | opcode::kBinary;
 

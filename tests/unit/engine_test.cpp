@@ -784,6 +784,61 @@ TEST(EngineClientLoop, MessagesArriveWholeAcrossBufferChangesStampedWithTheirRea
   EXPECT_EQ(echoer.stamped, 2 * kSizes.size());
 }
 
+// A thread's connections build their frames in output buffers they hand on to one another once
+// written (the engine's spare write buffers): connections sending at once, pipelined, with
+// messages small, over the kept size (64 KiB) and large enough for partial writes, each get
+// back exactly their own bytes, on both the client's and the server's side.
+TEST(EngineClientLoop, ConnectionsSendingAtOnceGetBackExactlyTheirOwnMessages) {
+  EchoHandler echo;
+  ServerThread server(loopback_config(), echo);
+  ASSERT_FALSE(server.start());
+  static const std::vector<std::size_t> kSizes = {16384, 7, 100000, 4099, 1 << 20, 125, 126, 65536};
+  constexpr std::size_t kConnections = 6;
+  constexpr std::size_t kInFlight = 3;
+  constexpr std::size_t kRounds = 2;  // every size, twice, per connection
+  struct Sender : HookHandler {
+    std::map<std::uint64_t, std::size_t> sent, matched;
+    std::size_t mismatched = 0;
+    static std::string message(std::uint64_t id, std::size_t n) {
+      std::string text(kSizes[n % kSizes.size()], '\0');
+      for (std::size_t i = 0; i < text.size(); ++i) text[i] = static_cast<char>((id * 131 + n * 17 + i) & 0xFF);
+      return text;
+    }
+    void send_next(Connection& conn) {
+      std::size_t& n = sent[conn.id()];
+      if (n == kRounds * kSizes.size()) return;
+      const std::string text = message(conn.id(), n++);
+      conn.send_binary(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
+    }
+    void on_open(Connection& conn) override {
+      for (std::size_t i = 0; i < kInFlight; ++i) send_next(conn);
+    }
+    void on_message(Connection& conn, std::uint8_t /*opcode*/, const std::uint8_t* data, std::size_t size) override {
+      std::size_t& n = matched[conn.id()];
+      if (std::string(reinterpret_cast<const char*>(data), size) != message(conn.id(), n)) ++mismatched;
+      if (++n == kRounds * kSizes.size()) {
+        conn.close(close_code::kNormal, "done");
+      } else {
+        send_next(conn);
+      }
+    }
+  } sender;
+  NullLogger logger;
+  ClientLoop loop(logger);
+  loop.set_keep_running(false);
+  std::size_t clean = 0;
+  for (std::size_t i = 0; i < kConnections; ++i) {
+    loop.connect(loop_client_config(server.port()), sender, [&](const ClientResult& r) {
+      if (r.opened && r.close.clean) ++clean;
+    });
+  }
+  loop.run();
+  EXPECT_EQ(clean, kConnections);
+  EXPECT_EQ(sender.mismatched, 0u);
+  ASSERT_EQ(sender.matched.size(), kConnections);
+  for (const auto& [id, count] : sender.matched) EXPECT_EQ(count, kRounds * kSizes.size()) << "connection " << id;
+}
+
 TEST(EngineClientLoop, CallAtRunsInTimeOrderThenInOrderMade) {
   NullLogger logger;
   ClientLoop loop(logger);
