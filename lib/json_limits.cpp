@@ -43,6 +43,11 @@ std::size_t find_too_deep(std::string_view text, std::size_t max_depth) {
 
 std::optional<JsonError> parse_untrusted_json(std::string_view text, nlohmann::json& out,
                                               std::size_t max_depth) {
+  // nlohmann/json takes a NUL byte for the end of its input, so `{"a":1}<NUL>junk` would pass.
+  // JSON allows no raw NUL anywhere (inside a string it must be escaped as \u0000).
+  if (const std::size_t at = text.find('\0'); at != std::string_view::npos) {
+    return JsonError{JsonError::Kind::kSyntax, at, "invalid JSON at byte " + std::to_string(at) + ": a NUL byte"};
+  }
   if (const std::size_t at = find_too_deep(text, max_depth); at != std::string_view::npos) {
     return JsonError{JsonError::Kind::kTooDeep, at,
                      "nesting deeper than " + std::to_string(max_depth) + " at byte " +

@@ -63,6 +63,15 @@ TEST(ParseUntrustedJson, SyntaxErrorHasByteOffset) {
 }
 
 // Regression: nlohmann throws out_of_range (not parse_error) for 1e400, which escaped the parser.
+TEST(ParseUntrustedJson, ANulByteIsASyntaxErrorNotTheEndOfInput) {
+  nlohmann::json j;
+  const auto error = parse_untrusted_json(std::string("{\"a\":1}\0junk", 12), j);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->kind, JsonError::Kind::kSyntax);
+  EXPECT_EQ(error->byte_offset, 7U);
+  EXPECT_NE(error->message.find("NUL"), std::string::npos) << error->message;
+}
+
 TEST(ParseUntrustedJson, NumberBeyondDoubleRangeIsASyntaxErrorNotAnException) {
   nlohmann::json j;
   const auto error = parse_untrusted_json(R"({"n":1e400})", j);
