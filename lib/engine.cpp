@@ -283,6 +283,7 @@ struct EngineSettings {
   bool keep_request = false;
   bool report_frames = false;
   bool deliver_frames = false;  // frame delivery mode (ConnectionHandler::on_data_frame)
+  bool deliver_after_close = false;  // client: ClientConfig::deliver_after_close
   bool defer_upgrades = false;  // server: ConnectionHandler::on_upgrade_deferred
   ConnectionHandler* handler = nullptr;
   Logger* logger = nullptr;
@@ -369,6 +370,7 @@ class BasicConnection final : public Connection,
         handler_(settings.handler),
         id_(settings.ids->fetch_add(1) + 1) {
     if (settings.deliver_frames) session_.set_frame_delivery(true);
+    if (settings.deliver_after_close) session_.set_deliver_after_close(true);
   }
 
   ~BasicConnection() override = default;
@@ -1484,6 +1486,7 @@ std::shared_ptr<const ClientShared> client_shared(Worker& worker, Counters& coun
   settings.subprotocols = config->subprotocols;
   settings.report_frames = config->report_frames;
   settings.deliver_frames = config->deliver_frames;
+  settings.deliver_after_close = config->deliver_after_close;
   settings.logger = &logger;
   settings.counters = &counters;
   settings.ids = &ids;

@@ -230,6 +230,9 @@ struct ClientConfig {
   std::string key_passphrase;
   bool report_frames = false;
   bool deliver_frames = false;  // ConnectionHandler::on_data_frame instead of on_message
+  // Data messages (or frames) the server sends after our close frame and before its own are
+  // delivered too (RFC 6455 5.5.1 lets it send them); otherwise they are parsed and dropped.
+  bool deliver_after_close = false;
   // Keep the 101 answer's headers in ClientResult::response (its status is always kept, and a
   // refusal whole). Off for a load generator's thousands of connections, which never read them.
   bool keep_response = true;

@@ -155,8 +155,9 @@ std::size_t Session::consume(std::uint8_t* data, std::size_t size, SessionEvents
             break;
           }
         }
-        // After our close, data is still parsed (to find the peer's close) but not delivered.
-        if (state_ == State::kOpen) {
+        // After our close, data is still parsed (to find the peer's close), and delivered only
+        // when asked for (set_deliver_after_close).
+        if (delivering()) {
           if (frame_delivery_) {
             deliver_frame(h, payload, length, events);
           } else {
@@ -196,7 +197,7 @@ std::size_t Session::consume(std::uint8_t* data, std::size_t size, SessionEvents
       if (!finish_message(events)) break;
     } else if (frame_delivery_) {
       // A fragment is handed on as soon as it is whole; the message is not kept.
-      if (state_ == State::kOpen) deliver_frame(frame_, message_.data(), message_.size(), events);
+      if (delivering()) deliver_frame(frame_, message_.data(), message_.size(), events);
       message_.clear();
     }
   }
@@ -306,7 +307,7 @@ bool Session::finish_message(SessionEvents& events) {
                message_.data() + (message_.size() - tail), tail, events);
     return false;
   }
-  if (state_ == State::kOpen) {
+  if (delivering()) {
     if (frame_delivery_) {
       deliver_frame(frame_, message_.data(), message_.size(), events);
     } else {

@@ -110,6 +110,11 @@ class Session {
   // in this mode: the handler answers or relays them. Off by default; costs one predictable
   // branch per message when off.
   void set_frame_delivery(bool on) { frame_delivery_ = on; }
+  // Data the peer sends after our close frame and before its own (RFC 6455 5.5.1 allows it) is
+  // parsed either way, to find the peer's close; with this on it is also delivered, as before our
+  // close: for a tester, where everything the peer said counts. Off by default (a handler that
+  // closed is done with the connection's data).
+  void set_deliver_after_close(bool on) { deliver_after_close_ = on; }
 
   // Consumes received bytes, unmasking them in place. Returns how many were consumed; the rest
   // (at most an incomplete frame header or control frame) must be passed again, followed by
@@ -181,6 +186,11 @@ class Session {
   bool take_payload_chunk(std::uint8_t* data, std::size_t size, SessionEvents& events);
   bool inflate_into_message(const std::uint8_t* data, std::size_t size, bool final, SessionEvents& events);
   bool finish_message(SessionEvents& events);
+  // Received data goes to the handler: the connection is open, or our close is out and the
+  // handler asked for what follows it (set_deliver_after_close).
+  bool delivering() const {
+    return state_ == State::kOpen || (state_ == State::kCloseSent && deliver_after_close_);
+  }
   void deliver_frame(const FrameHeader& h, const std::uint8_t* data, std::size_t size,
                      SessionEvents& events);
   void append_frame(std::uint8_t opcode, bool fin, std::uint8_t rsv, const std::uint8_t* data,
@@ -191,6 +201,7 @@ class Session {
   std::size_t max_message_bytes_;
   std::unique_ptr<DeflateCodec> deflate_;
   bool frame_delivery_ = false;
+  bool deliver_after_close_ = false;
 
   // Receive state.
   FrameHeader frame_;             // the data frame whose payload is being received

@@ -1012,6 +1012,9 @@ ws::ClientConfig client_config(const ReplayOptions& options, const ws::WsUrl& ta
   config.limits.max_message_bytes = static_cast<std::size_t>(options.max_message_size);
   config.deflate.enabled = options.client.compress;
   config.deliver_frames = true;  // the client's frames go out as recorded; pings are answered by the replay
+  // What the server sends after the replay's close frame, until its own, is its output too (at
+  // --speed max the close goes out in the middle of the read that brought the last reply).
+  config.deliver_after_close = true;
   config.ca_file = options.client.ca_file;
   config.insecure = options.client.insecure;
   config.cert_file = options.client.cert_file;

@@ -431,11 +431,13 @@ std::optional<Socket> accept_websocket(Listener& listener, const std::string& ex
 }
 
 // Replays `log_text` (written as NAME in a temp dir, replay's `flags` added) against a
-// hand-played server that answers the client's first message with `reply` (raw frames;
-// `extensions` negotiated), then the replay's close with 1000. The replay's result; a failed step
-// is a test failure.
+// hand-played server that answers the client's first message with `reply` (raw frames, in one
+// write; `extensions` negotiated), then the replay's close with `before_its_close` (raw frames
+// the server still sends after the replay's close, RFC 6455 5.5.1) and its own close, 1000, in
+// one write. The replay's result; a failed step is a test failure.
 ProcessResult replay_against_raw_server(const std::string& name, const std::string& log_text, const std::string& reply,
-                                        std::vector<std::string> flags, const std::string& extensions = "") {
+                                        std::vector<std::string> flags, const std::string& extensions = "",
+                                        const std::string& before_its_close = "") {
   Listener listener;
   TempDir dir;
   const std::string log = dir.path() + "/" + name;
@@ -456,7 +458,9 @@ ProcessResult replay_against_raw_server(const std::string& name, const std::stri
   if (!conn.send_all(reply)) return failed("cannot send the reply");
   auto close = read_raw_frame(conn, buffer, 5s);
   if (!close || close->opcode != ws::opcode::kClose) return failed("no close frame from the replay");
-  if (!conn.send_all(ws_frame(ws::opcode::kClose, close_payload(1000, ""), false))) return failed("cannot close");
+  if (!conn.send_all(before_its_close + ws_frame(ws::opcode::kClose, close_payload(1000, ""), false))) {
+    return failed("cannot close");
+  }
   conn.close();
   return replayer.wait(5s);
 }
@@ -639,8 +643,8 @@ TEST(ReplayDifferences, AnExtraMessageNamesTheRecordedMessageItFollowed) {
           R"({"type":"close","conn":1,"t":301200,"code":1000,"reason":"","by":"client","clean":true})" "\n",
       ws_frame(ws::opcode::kText, "one", false) + ws_frame(ws::opcode::kText, "two", false) +
           ws_frame(ws::opcode::kText, "surprise", false),
-      // At the recorded pace: the close is due 300 ms on, so the extra (which came in the same
-      // read as the replies) is not cut off by the closing handshake.
+      // At the recorded pace (the close is due 300 ms on); for --speed max, where the close goes
+      // out in the read that brought the replies, see AnExtraInTheSameReadAsTheLastReplyIsADifference.
       {"--no-compress", "-o", results});
   EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
   EXPECT_NE(r.out.find("conn 1 received message 3, after message 2 (extra.jsonl:5, server frame 2): extra: got text "
@@ -655,6 +659,65 @@ TEST(ReplayDifferences, AnExtraMessageNamesTheRecordedMessageItFollowed) {
   EXPECT_EQ(d["received"], 3);
   EXPECT_FALSE(d.contains("message"));
   EXPECT_EQ(d["after"], nlohmann::json::parse(R"({"message":2,"where":"extra.jsonl:5","line":5,"serverFrame":2})"));
+}
+
+// One recorded exchange, "hi" answered with "one", then the client's close: what the next two
+// tests replay against servers that say more.
+std::string one_reply_log() {
+  return std::string(kRecordHeader) +
+         R"({"type":"frame","conn":1,"t":1000,"dir":"client","opcode":1,"text":"hi"})" "\n"
+         R"({"type":"frame","conn":1,"t":1100,"dir":"server","opcode":1,"text":"one"})" "\n"
+         R"({"type":"close","conn":1,"t":1200,"code":1000,"reason":"","by":"client","clean":true})" "\n";
+}
+
+// At --speed max the replay closes as soon as the last expected reply matches, in the middle of
+// the read that brought it: an extra message behind it in that read is still the server's output,
+// and a difference (it used to be parsed after the close and dropped: "0 difference(s)", exit 0).
+TEST(ReplayDifferences, AnExtraInTheSameReadAsTheLastReplyIsADifference) {
+  for (const std::vector<std::string>& order : {std::vector<std::string>{}, std::vector<std::string>{"--unordered"}}) {
+    std::vector<std::string> flags = {"--speed", "max", "--no-compress"};
+    flags.insert(flags.end(), order.begin(), order.end());
+    // Both frames in one write: they come in one read.
+    const ProcessResult r = replay_against_raw_server(
+        "same-read.jsonl", one_reply_log(),
+        ws_frame(ws::opcode::kText, "one", false) + ws_frame(ws::opcode::kText, "surprise", false), flags);
+    EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
+    EXPECT_NE(r.out.find("conn 1 received message 2, after message 1 (same-read.jsonl:4, server frame 1): extra: got "
+                         "text \"surprise\", not in the recording\n"),
+              std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find("1 expected, 1 matched, 1 difference(s)\n"), std::string::npos) << r.out;
+  }
+}
+
+// RFC 6455 5.5.1: after the replay's close frame the server may send data until its own close.
+// That is what the server said, so it is compared (here: extra); its pings count only with
+// --compare-control, as everywhere else.
+TEST(ReplayDifferences, DataTheServerSendsAfterTheReplaysCloseIsCompared) {
+  const std::string after_close = ws_frame(ws::opcode::kPing, "p", false) + ws_frame(ws::opcode::kText, "late", false);
+  const ProcessResult r = replay_against_raw_server("after-close.jsonl", one_reply_log(),
+                                                    ws_frame(ws::opcode::kText, "one", false),
+                                                    {"--speed", "max", "--no-compress"}, "", after_close);
+  EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
+  EXPECT_NE(r.out.find("conn 1 received message 2, after message 1 (after-close.jsonl:4, server frame 1): extra: got "
+                       "text \"late\", not in the recording\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("1 expected, 1 matched, 1 difference(s)\n"), std::string::npos) << r.out;
+
+  const ProcessResult control = replay_against_raw_server(
+      "after-close.jsonl", one_reply_log(), ws_frame(ws::opcode::kText, "one", false),
+      {"--speed", "max", "--no-compress", "--compare-control"}, "", after_close);
+  EXPECT_TRUE(control.exited_with(1)) << control.out << control.err;
+  EXPECT_NE(control.out.find("conn 1 received message 2, after message 1 (after-close.jsonl:4, server frame 1): extra: "
+                             "got ping \"p\", not in the recording\n"),
+            std::string::npos)
+      << control.out;
+  EXPECT_NE(control.out.find("conn 1 received message 3, after message 1 (after-close.jsonl:4, server frame 1): extra: "
+                             "got text \"late\", not in the recording\n"),
+            std::string::npos)
+      << control.out;
+  EXPECT_NE(control.out.find("1 expected, 1 matched, 2 difference(s)\n"), std::string::npos) << control.out;
 }
 
 }  // namespace

@@ -301,6 +301,35 @@ TEST(Session, OurCloseThenTheirsIsClean) {
   ASSERT_EQ(out.size(), 1u);  // only our close: no echo of theirs
 }
 
+// A tester (replay) asks for what crosses its close: whole messages, fragmented ones and, in frame
+// delivery mode, each frame, until the peer's close; nothing after that.
+TEST(Session, DataThatCrossesOurCloseIsDeliveredWhenAskedFor) {
+  Session s(Role::kServer, 1 << 20);
+  s.set_deliver_after_close(true);
+  Recorder r;
+  ASSERT_TRUE(s.send_close(close_code::kNormal, ""));
+  feed(s, concat({frame(opcode::kText, "late"), frame(opcode::kBinary, "fr", false),
+                  frame(opcode::kContinuation, "ag", true), frame(opcode::kClose, "\x03\xE8"),
+                  frame(opcode::kText, "after theirs")}),
+       r);
+  ASSERT_EQ(r.messages.size(), 2u) << r.fail_why;
+  EXPECT_EQ(r.messages[0], std::make_pair(opcode::kText, std::string("late")));
+  EXPECT_EQ(r.messages[1], std::make_pair(opcode::kBinary, std::string("frag")));
+  EXPECT_EQ(s.state(), Session::State::kClosed);
+
+  Session frames(Role::kServer, 1 << 20);
+  frames.set_frame_delivery(true);
+  frames.set_deliver_after_close(true);
+  Recorder f;
+  ASSERT_TRUE(frames.send_close(close_code::kNormal, ""));
+  feed(frames, concat({frame(opcode::kText, "la", false), frame(opcode::kContinuation, "te", true)}), f);
+  ASSERT_EQ(f.frames.size(), 2u) << f.fail_why;
+  EXPECT_EQ(f.frames[0].payload, "la");
+  EXPECT_FALSE(f.frames[0].fin);
+  EXPECT_EQ(f.frames[1].payload, "te");
+  EXPECT_TRUE(f.frames[1].fin);
+}
+
 // A close with a code and no reason: a default string_view has no data pointer at all (the
 // sanitizer build caught a memcpy from it).
 TEST(Session, CloseWithACodeAndNoReason) {
