@@ -243,11 +243,7 @@ class HarReader {
       case Context::kEntry:
         if (key_ == "_webSocketMessages") {
           // Repeated, the last one counts (as a JSON object's last member does).
-          websocket_ = true;
-          drop_messages();
-          message_index_ = 0;
-          message_error_ = Error();
-          messages_not_list_ = object;
+          restart_messages(/*not_a_list=*/object);
           if (!object) child = Context::kMessages;
         } else if (object && key_ == "request") {
           child = Context::kRequest;
@@ -324,11 +320,7 @@ class HarReader {
         break;
       case Context::kEntry:
         if (key_ == "_webSocketMessages") {
-          websocket_ = true;
-          drop_messages();
-          message_index_ = 0;
-          message_error_ = Error();
-          messages_not_list_ = true;
+          restart_messages(/*not_a_list=*/true);
         } else if (kind == Value::kString && key_ == "startedDateTime") {
           started_text_ = *string_;
         } else if (kind == Value::kString && key_ == "_resourceType") {
@@ -384,6 +376,16 @@ class HarReader {
   void drop_messages() {
     out_.items_.resize(first_item_);
     first_message_time_ = HUGE_VAL;
+  }
+
+  // An entry's `_webSocketMessages` begins (again): it marks a WebSocket entry, and what an
+  // earlier one of the same entry gave is forgotten. `not_a_list`: the value is no array.
+  void restart_messages(bool not_a_list) {
+    websocket_ = true;
+    drop_messages();
+    message_index_ = 0;
+    message_error_ = Error();
+    messages_not_list_ = not_a_list;
   }
 
   void start_entry() {
