@@ -46,6 +46,14 @@ constexpr std::size_t kTlsReadBufferBytes = std::size_t{32} << 10;
 // per connection (measured: 16 KiB echo over 100 connections lost 10-20% with own buffers).
 // Given back when the connection goes quiet.
 constexpr std::size_t kOwnReadBufferBytes = std::size_t{4} << 10;
+// Zero copy: a data payload at least this large, sent by a server without compression over a
+// plain socket, is not copied into the output but written straight from the sender's buffer
+// (borrowed: see BasicConnection::can_borrow), header and payloads in one gathered write per
+// batch. Below it, copying costs less than the gathered write's extra pieces.
+constexpr std::size_t kBorrowMinBytes = std::size_t{1} << 10;
+// At most this many payloads are borrowed for one write; later ones are copied. Asio's gathered
+// write takes at most 64 pieces: each borrowed payload and the output before it, and a tail.
+constexpr std::size_t kMaxBorrowedPayloads = 31;
 // A connection quiet for this long gives back its empty buffers, so idle connections stay small.
 constexpr milliseconds kBufferReleaseAfter{1000};
 // Timeouts are checked this often at most (and at least every kMaxSweepInterval).
@@ -109,6 +117,7 @@ struct Worker {
   std::atomic<std::uint64_t> bytes_read{0};
   std::atomic<std::uint64_t> bytes_written{0};
   std::vector<std::uint8_t> read_buffer;
+  std::vector<asio::const_buffer> gather;  // a gathered write's pieces (zero copy), reused
   ConnectionNode* head = nullptr;
   std::size_t connections = 0;
   asio::steady_timer sweep{io};
@@ -387,12 +396,22 @@ class BasicConnection final : public Connection,
 
   bool send(std::uint8_t op, const std::uint8_t* data, std::size_t size) override {
     if (phase_ != Phase::kOpen) return false;
+    if (can_borrow(data, size)) {
+      if (!session_.send_message_header(op, size)) return false;
+      borrow(data, size);
+      return true;
+    }
     const bool ok = session_.send_message(op, data, size);
     after_output();
     return ok;
   }
   bool send_frame(std::uint8_t op, bool fin, const std::uint8_t* data, std::size_t size) override {
     if (phase_ != Phase::kOpen) return false;
+    if (can_borrow(data, size)) {
+      if (!session_.send_frame_header(op, fin, size)) return false;
+      borrow(data, size);
+      return true;
+    }
     const bool ok = session_.send_frame(op, fin, data, size);
     after_output();
     return ok;
@@ -425,7 +444,7 @@ class BasicConnection final : public Connection,
     after_output();
   }
   std::size_t queued_bytes() const override {
-    return session_.output_size() + (writing_.size() - write_offset_);
+    return session_.output_size() + borrowed_bytes_ + (writing_.size() - write_offset_);
   }
   bool send_shared(const SharedMessage& message) override {
     if (phase_ != Phase::kOpen) return false;
@@ -576,6 +595,7 @@ class BasicConnection final : public Connection,
   bool heartbeat(Clock::time_point now) {
     if (ping_outstanding_ && now - ping_sent_ >= settings_.limits.ping_timeout) {
       settings_.counters->ping_timeouts.fetch_add(1, std::memory_order_relaxed);
+      drop_borrowed();
       session_.fail(close_code::kGoingAway, "ping timeout", *this, true);
       after_session_change();
       if (phase_ != Phase::kDone) close_transport("no pong within the ping timeout");
@@ -788,9 +808,12 @@ class BasicConnection final : public Connection,
       if (session_.state() == Session::State::kOpen || session_.state() == Session::State::kCloseSent) {
         // Replies queued by handlers while this batch is parsed go out in one write at the end.
         consuming_ = true;
+        batch_begin_ = data + used;
+        batch_end_ = data + size;
         used += session_.consume(data + used, size - used, *this);
         consuming_ = false;
-        after_session_change();
+        batch_begin_ = batch_end_ = nullptr;
+        after_session_change();  // writes the batch's output while borrowed payloads are in place
       } else {
         used = size;  // after the closing handshake, input is ignored
       }
@@ -839,6 +862,7 @@ class BasicConnection final : public Connection,
   void after_output() {
     if (queued_bytes() > settings_.limits.max_send_queue_bytes) {
       settings_.counters->send_queue_overflows.fetch_add(1, std::memory_order_relaxed);
+      drop_borrowed();
       session_.fail(close_code::kPolicyViolation, "send queue full: the peer is not reading", *this, true);
       after_session_change();
       return;
@@ -887,7 +911,7 @@ class BasicConnection final : public Connection,
     if (settings_.report_frames && phase_ != Phase::kHttp) report_outgoing_frames();
     if constexpr (!kTls) {
       asio::error_code ec;
-      const std::size_t n = socket().write_some(asio::buffer(writing_), ec);
+      const std::size_t n = borrowed_.empty() ? socket().write_some(asio::buffer(writing_), ec) : write_gathered(ec);
       if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
         close_transport("write failed: " + ec.message());
         return;
@@ -896,6 +920,7 @@ class BasicConnection final : public Connection,
         write_offset_ = n;
         worker_.count_written(n);
       }
+      if (!borrowed_.empty()) keep_unwritten();
       if (write_offset_ == writing_.size()) {
         written();
         return;
@@ -915,6 +940,86 @@ class BasicConnection final : public Connection,
                       });
   }
 
+  // --- zero copy (kBorrowMinBytes) ---
+  // Whether a data payload may be borrowed rather than copied: the session sends payloads
+  // unchanged, nothing is being written (what is queued waits in the session's output, and the
+  // payload's place in it is kept), and the payload stays put until it is written: the write
+  // comes before send() returns, or, inside a read batch, at the batch's end, which is in time
+  // for a payload within the batch's own bytes (what the echo sends back). Anything else, and
+  // frame reports (which parse the written bytes), take the copying path.
+  bool can_borrow(const std::uint8_t* data, std::size_t size) const {
+    if constexpr (kTls) {
+      return false;
+    } else {
+      if (size < kBorrowMinBytes || write_in_flight_ || borrowed_.size() >= kMaxBorrowedPayloads ||
+          settings_.report_frames || !session_.payloads_verbatim()) {
+        return false;
+      }
+      if (!consuming_) return !worker_.batching;
+      const std::less<const std::uint8_t*> before;
+      return batch_begin_ != nullptr && !before(data, batch_begin_) && !before(batch_end_, data + size);
+    }
+  }
+
+  // The header is queued; the payload is written after it, from where it is.
+  void borrow(const std::uint8_t* data, std::size_t size) {
+    borrowed_.push_back(Borrowed{session_.output_size(), data, size});
+    borrowed_bytes_ += size;
+    after_output();
+  }
+
+  void drop_borrowed() {
+    borrowed_.clear();
+    borrowed_bytes_ = 0;
+  }
+
+  // Calls `piece(data, size)` for what a flush writes, in wire order: the output taken from the
+  // session (writing_) with the borrowed payloads in their places.
+  template <class Piece>
+  void for_each_piece(Piece&& piece) const {
+    std::size_t at = 0;
+    for (const Borrowed& b : borrowed_) {
+      if (b.at > at) piece(writing_.data() + at, b.at - at);
+      piece(b.data, b.size);
+      at = b.at;
+    }
+    if (writing_.size() > at) piece(writing_.data() + at, writing_.size() - at);
+  }
+
+  // One non-blocking gathered write of the output and the borrowed payloads.
+  std::size_t write_gathered(asio::error_code& ec) {
+    std::vector<asio::const_buffer>& pieces = worker_.gather;
+    pieces.clear();
+    for_each_piece([&](const std::uint8_t* data, std::size_t size) { pieces.push_back(asio::buffer(data, size)); });
+    return socket().write_some(pieces, ec);
+  }
+
+  // After a gathered write: what the kernel did not take (from write_offset_ on, in wire
+  // order) is copied into writing_, for the ordinary write path; the payloads are then free.
+  void keep_unwritten() {
+    const std::size_t done = write_offset_;
+    if (done == writing_.size() + borrowed_bytes_) {  // the kernel took it all (the usual case)
+      writing_.clear();
+      write_offset_ = 0;
+      drop_borrowed();
+      return;
+    }
+    spare_.clear();
+    spare_.reserve(writing_.size() + borrowed_bytes_ - done);
+    std::size_t at = 0;
+    for_each_piece([&](const std::uint8_t* data, std::size_t size) {
+      if (at + size > done) {
+        const std::size_t skip = done > at ? done - at : 0;
+        spare_.insert(spare_.end(), data + skip, data + size);
+      }
+      at += size;
+    });
+    writing_.swap(spare_);
+    spare_.clear();
+    write_offset_ = 0;
+    drop_borrowed();
+  }
+
   void written() {
     // The buffer keeps its capacity while the connection is busy (the two output buffers swap
     // without reallocating); on_tick releases it once the connection goes quiet.
@@ -926,6 +1031,8 @@ class BasicConnection final : public Connection,
   // A quiet connection gives back its write buffer (busy ones keep theirs: the two output
   // buffers swap without reallocating).
   void release_idle_buffers() {
+    if (spare_.capacity() > 0) std::vector<std::uint8_t>().swap(spare_);
+    if (borrowed_.empty() && borrowed_.capacity() > 0) std::vector<Borrowed>().swap(borrowed_);
     if (write_in_flight_ || writing_.capacity() == 0) return;
     std::vector<std::uint8_t>().swap(writing_);
   }
@@ -976,6 +1083,7 @@ class BasicConnection final : public Connection,
     auto keep = this->shared_from_this();
     const Phase was = phase_;
     phase_ = Phase::kDone;
+    drop_borrowed();
     asio::error_code ec;
     if (timer_) timer_->cancel();
     socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -1063,6 +1171,19 @@ class BasicConnection final : public Connection,
   bool cooling_ = false;          // plain: the own-buffer read was cancelled to give inbuf_ back
   bool bulk_reads_ = false;       // plain: reads fill kOwnReadBufferBytes; the shared buffer serves
   std::vector<std::uint8_t> writing_;  // bytes being written
+  // Zero copy: payloads queued by reference (can_borrow), each to be written after the first
+  // `at` bytes of the session's output; only between a send and the write that follows it.
+  struct Borrowed {
+    std::size_t at;
+    const std::uint8_t* data;
+    std::size_t size;
+  };
+  std::vector<Borrowed> borrowed_;
+  std::size_t borrowed_bytes_ = 0;
+  std::vector<std::uint8_t> spare_;  // keep_unwritten builds the rest here, then swaps
+  // The bytes of the read batch being consumed: payloads within them stay put until its end.
+  const std::uint8_t* batch_begin_ = nullptr;
+  const std::uint8_t* batch_end_ = nullptr;
   std::size_t write_offset_ = 0;
   std::size_t skip_report_bytes_ = 0;  // handshake bytes at the front of the output
 

@@ -471,20 +471,47 @@ bool Session::send_message(std::uint8_t op, const std::uint8_t* data, std::size_
   return true;
 }
 
-bool Session::send_frame(std::uint8_t op, bool fin, const std::uint8_t* data, std::size_t size) {
+bool Session::send_message_header(std::uint8_t op, std::size_t size) {
+  if (state_ != State::kOpen || !payloads_verbatim()) return false;
+  append_header(op, true, size);
+  return true;
+}
+
+bool Session::start_frame(std::uint8_t op, bool fin) {
   if (state_ != State::kOpen) return false;
   const bool continuation = op == opcode::kContinuation;
   if (continuation != sending_fragments_) return false;
   if (!continuation && op != opcode::kText && op != opcode::kBinary) return false;
   sending_fragments_ = !fin;
+  return true;
+}
+
+bool Session::send_frame(std::uint8_t op, bool fin, const std::uint8_t* data, std::size_t size) {
+  if (!start_frame(op, fin)) return false;
   if (deflate_ != nullptr) {
     scratch_.clear();
     deflate_->compress_fragment(data, size, fin, scratch_);
-    append_frame(op, fin, continuation ? 0 : kRsv1, scratch_.data(), scratch_.size());
+    append_frame(op, fin, op == opcode::kContinuation ? 0 : kRsv1, scratch_.data(), scratch_.size());
     return true;
   }
   append_frame(op, fin, 0, data, size);
   return true;
+}
+
+bool Session::send_frame_header(std::uint8_t op, bool fin, std::size_t size) {
+  if (!payloads_verbatim() || !start_frame(op, fin)) return false;
+  append_header(op, fin, size);
+  return true;
+}
+
+void Session::append_header(std::uint8_t op, bool fin, std::size_t size) {
+  FrameHeader h;
+  h.fin = fin;
+  h.opcode = op;
+  h.payload_length = size;
+  std::uint8_t header[kMaxFrameHeaderBytes];
+  const std::size_t header_bytes = encode_header(header, h);
+  out_.insert(out_.end(), header, header + header_bytes);
 }
 
 bool Session::send_ping(const std::uint8_t* data, std::size_t size) {

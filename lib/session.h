@@ -134,6 +134,14 @@ class Session {
   bool send_frame(std::uint8_t opcode, bool fin, const std::uint8_t* data, std::size_t size);
   bool send_ping(const std::uint8_t* data, std::size_t size);
   bool send_pong(const std::uint8_t* data, std::size_t size);
+  // Zero-copy sending. A server without compression puts data payloads on the wire unchanged,
+  // so the engine may write a large payload straight from the caller's buffer: these queue
+  // only the frame's header, under exactly the rules (and with the same false) of send_message
+  // and send_frame, and the caller must put the `size` payload bytes on the wire right after
+  // the bytes queued so far and before any queued later. Only while payloads_verbatim().
+  bool payloads_verbatim() const { return role_ == Role::kServer && deflate_ == nullptr; }
+  bool send_message_header(std::uint8_t opcode, std::size_t size);
+  bool send_frame_header(std::uint8_t opcode, bool fin, std::size_t size);
   // Queues a data message whose frame was encoded elsewhere (a server's shared broadcast frame):
   // `frame` is one complete, unmasked, uncompressed data frame. Server role without compression
   // only; otherwise the payload is sent with send_message. False as for send_message.
@@ -195,6 +203,11 @@ class Session {
                      SessionEvents& events);
   void append_frame(std::uint8_t opcode, bool fin, std::uint8_t rsv, const std::uint8_t* data,
                     std::size_t size);
+  // send_frame's sequence rules: whether a frame with `opcode` and `fin` may be sent now; when it
+  // may, the sequence advances past it.
+  bool start_frame(std::uint8_t opcode, bool fin);
+  // Queues the header of an unmasked, uncompressed frame whose payload the caller sends.
+  void append_header(std::uint8_t opcode, bool fin, std::size_t size);
 
   Role role_;
   State state_ = State::kOpen;

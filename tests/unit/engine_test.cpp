@@ -4,6 +4,7 @@
 #include "lib/engine.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -923,6 +924,184 @@ TEST(EngineServerConnect, AWorkerReachesAnotherServer) {
   EXPECT_TRUE(result.opened);
   EXPECT_EQ(result.close.sent_code, close_code::kGoingAway);
   EXPECT_EQ(front.server().stats().open, 0u);
+}
+
+// --- zero copy: large payloads a server sends without compression are written from where they
+// are (the echoed message in the read buffer), the header and payloads gathered in one write;
+// what the kernel does not take is queued and follows in order ---
+
+// A payload whose every byte depends on its position and on `seed`: a piece out of place, or
+// from another message, shows.
+std::string patterned(std::size_t size, unsigned seed) {
+  std::string s(size, '\0');
+  for (std::size_t i = 0; i < size; ++i) s[i] = static_cast<char>((i * 131 + i / 257 + seed * 29) & 0xFF);
+  return s;
+}
+
+// A peer that reads late: a small receive buffer makes the server's writes fill the socket soon.
+void shrink_receive_buffer(Peer& peer) {
+  const int bytes = 16 * 1024;
+  ASSERT_EQ(setsockopt(peer.socket.fd(), SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes), 0);
+}
+
+// Big enough to be written from where it is (over kBorrowMinBytes), small enough that some
+// arrive whole in one read (the shared read buffer is 256 KiB) and others across two.
+constexpr std::size_t kLargePayload = 160 * 1024;
+
+// Echoes, noting the most output found still waiting when a message arrives.
+struct BacklogEcho : HookHandler {
+  std::atomic<std::size_t> max_backlog{0};
+  void on_message(Connection& conn, std::uint8_t opcode, const std::uint8_t* data, std::size_t size) override {
+    max_backlog = std::max(max_backlog.load(), conn.queued_bytes());
+    conn.send(opcode, data, size);
+  }
+};
+
+// Several MB while the peer does not read: the socket fills, writes are partial, and the rest
+// is queued and written later, behind it the small frames sent in between, all in order.
+TEST(EngineZeroCopy, LargeEchoesArriveWholeAndInOrderWhenThePeerReadsLate) {
+  BacklogEcho echo;
+  ServerThread server(loopback_config(), echo);
+  ASSERT_FALSE(server.start());
+  Peer peer = open_websocket(server.port());
+  shrink_receive_buffer(peer);
+  constexpr unsigned kMessages = 64;  // 10 MB: more than the kernel buffers between the two
+  std::string burst;
+  for (unsigned i = 0; i < kMessages; ++i) {
+    burst += test::ws_frame(opcode::kText, "small " + std::to_string(i), true);
+    burst += test::ws_frame(opcode::kBinary, patterned(kLargePayload, i), true);
+  }
+  ASSERT_TRUE(peer.send_all(burst));
+  for (unsigned i = 0; i < kMessages; ++i) {
+    std::optional<Frame> small = read_frame(peer);
+    ASSERT_TRUE(small) << i;
+    EXPECT_EQ(small->header.opcode, opcode::kText);
+    EXPECT_EQ(small->payload, "small " + std::to_string(i));
+    std::optional<Frame> large = read_frame(peer);
+    ASSERT_TRUE(large) << i;
+    EXPECT_EQ(large->header.opcode, opcode::kBinary);
+    EXPECT_TRUE(large->header.fin);
+    EXPECT_FALSE(large->header.masked);
+    ASSERT_EQ(large->payload.size(), kLargePayload) << i;
+    EXPECT_TRUE(large->payload == patterned(kLargePayload, i)) << "message " << i << " garbled";
+  }
+  // The kernel did not take everything at once: the test saw the queue path, not just the direct write.
+  EXPECT_GT(echo.max_backlog.load(), std::size_t{1} << 20);
+}
+
+// A pong and a small echo queued earlier in the same read batch go out ahead of the large echo,
+// and one queued after it behind.
+TEST(EngineZeroCopy, FramesQueuedEarlierInTheBatchStayAhead) {
+  EchoHandler echo;
+  ServerThread server(loopback_config(), echo);
+  ASSERT_FALSE(server.start());
+  Peer peer = open_websocket(server.port());
+  const std::string large = patterned(64 * 1024, 7);
+  ASSERT_TRUE(peer.send_all(test::ws_frame(opcode::kPing, "p", true) + test::ws_frame(opcode::kText, "before", true) +
+                            test::ws_frame(opcode::kBinary, large, true) + test::ws_frame(opcode::kText, "after", true)));
+  const std::vector<std::pair<std::uint8_t, std::string>> expected = {
+      {opcode::kPong, "p"}, {opcode::kText, "before"}, {opcode::kBinary, large}, {opcode::kText, "after"}};
+  for (const auto& [op, payload] : expected) {
+    std::optional<Frame> frame = read_frame(peer);
+    ASSERT_TRUE(frame);
+    EXPECT_EQ(frame->header.opcode, op);
+    EXPECT_TRUE(frame->payload == payload) << "opcode " << int{op} << ", " << frame->payload.size() << " bytes";
+  }
+}
+
+// A close right after a large send, while earlier echoes still wait for the peer: the close frame
+// follows the last echo, nothing after it, and the closing handshake completes.
+TEST(EngineZeroCopy, ACloseRightAfterALargeSendFollowsIt) {
+  constexpr unsigned kEchoedBeforeClose = 40;
+  struct CloseAfter : HookHandler {
+    unsigned seen = 0;
+    std::atomic<bool> clean{false};
+    void on_message(Connection& conn, std::uint8_t opcode, const std::uint8_t* data, std::size_t size) override {
+      conn.send(opcode, data, size);
+      if (++seen == kEchoedBeforeClose) conn.close(close_code::kNormal, "enough");
+    }
+    void on_close(Connection& /*conn*/, const CloseEvent& event) override { clean = event.clean; }
+  } handler;
+  ServerThread server(loopback_config(), handler);
+  ASSERT_FALSE(server.start());
+  Peer peer = open_websocket(server.port());
+  shrink_receive_buffer(peer);
+  std::string burst;
+  for (unsigned i = 0; i < kEchoedBeforeClose + 5; ++i) burst += test::ws_frame(opcode::kBinary, patterned(kLargePayload, i), true);
+  ASSERT_TRUE(peer.send_all(burst));
+  for (unsigned i = 0; i < kEchoedBeforeClose; ++i) {
+    std::optional<Frame> frame = read_frame(peer);
+    ASSERT_TRUE(frame) << i;
+    ASSERT_EQ(frame->header.opcode, opcode::kBinary) << i;
+    EXPECT_TRUE(frame->payload == patterned(kLargePayload, i)) << "message " << i << " garbled";
+  }
+  std::optional<Frame> close = read_frame(peer);
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->header.opcode, opcode::kClose);
+  EXPECT_EQ(close->payload, test::close_payload(close_code::kNormal, "enough"));
+  ASSERT_TRUE(peer.send_all(test::ws_frame(opcode::kClose, test::close_payload(close_code::kNormal, ""), true)));
+  // To the end of the stream, keeping what comes: nothing follows the close frame.
+  const auto deadline = std::chrono::steady_clock::now() + kWait;
+  while (!peer.socket.eof() && std::chrono::steady_clock::now() < deadline) peer.buffered += peer.socket.read_some(100ms);
+  EXPECT_TRUE(peer.socket.eof());
+  EXPECT_TRUE(peer.buffered.empty()) << peer.buffered.size() << " bytes after the close frame";
+  server.stop();
+  EXPECT_TRUE(handler.clean.load());
+}
+
+// A relay's frames (record's proxy sends with send_frame) take the same path: fragment
+// boundaries and opcodes as asked.
+TEST(EngineZeroCopy, RelayedFramesKeepTheirBoundaries) {
+  struct Splitter : HookHandler {
+    void on_message(Connection& conn, std::uint8_t opcode, const std::uint8_t* data, std::size_t size) override {
+      const std::size_t half = size / 2;
+      conn.send_frame(opcode, false, data, half);
+      conn.send_frame(opcode::kContinuation, true, data + half, size - half);
+    }
+  } handler;
+  ServerThread server(loopback_config(), handler);
+  ASSERT_FALSE(server.start());
+  Peer peer = open_websocket(server.port());
+  const std::string large = patterned(100 * 1024, 3);
+  ASSERT_TRUE(peer.send_all(test::ws_frame(opcode::kBinary, large, true)));
+  std::optional<Frame> first = read_frame(peer);
+  std::optional<Frame> second = read_frame(peer);
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(first->header.opcode, opcode::kBinary);
+  EXPECT_FALSE(first->header.fin);
+  EXPECT_EQ(second->header.opcode, opcode::kContinuation);
+  EXPECT_TRUE(second->header.fin);
+  EXPECT_TRUE(first->payload + second->payload == large);
+}
+
+// A peer that never reads overflows the send queue (borrowed payloads count) and is failed with
+// 1008: what had been queued before still arrives whole and in order, then the close frame.
+TEST(EngineZeroCopy, AFullSendQueueFailsTheConnectionAfterWholeFrames) {
+  EchoHandler echo;
+  ServerConfig config = loopback_config();
+  config.limits.max_send_queue_bytes = std::size_t{1} << 20;
+  ServerThread server(config, echo);
+  ASSERT_FALSE(server.start());
+  Peer peer = open_websocket(server.port());
+  shrink_receive_buffer(peer);
+  constexpr unsigned kMessages = 64;
+  std::string burst;
+  for (unsigned i = 0; i < kMessages; ++i) burst += test::ws_frame(opcode::kBinary, patterned(kLargePayload, i), true);
+  ASSERT_TRUE(peer.send_all(burst));
+  unsigned i = 0;
+  for (;; ++i) {
+    std::optional<Frame> frame = read_frame(peer);
+    ASSERT_TRUE(frame) << i;
+    if (frame->header.opcode == opcode::kClose) {
+      EXPECT_EQ(frame->payload.substr(0, 2), test::close_payload(close_code::kPolicyViolation, ""));
+      break;
+    }
+    ASSERT_LT(i, kMessages);
+    EXPECT_TRUE(frame->payload == patterned(kLargePayload, i)) << "message " << i << " garbled";
+  }
+  EXPECT_LT(i, kMessages);
+  EXPECT_TRUE(peer.wait_closed(kWait));
+  EXPECT_EQ(server.server().stats().send_queue_overflows, 1u);
 }
 
 }  // namespace

@@ -513,5 +513,60 @@ TEST(SessionFrames, SendFrameRefusesAnImpossibleSequence) {
   EXPECT_TRUE(s.send_frame(opcode::kContinuation, true, bytes_of("b"), 1));
 }
 
+// --- zero copy: the header alone, the caller writes the payload ---
+
+// What send_message queues for `payload`, and what send_message_header queues for its size
+// followed by the payload itself: the same bytes.
+TEST(SessionHeaderOnly, AHeaderAndItsPayloadAreTheBytesSendMessageQueues) {
+  for (std::size_t size : {std::size_t{0}, std::size_t{125}, std::size_t{126}, std::size_t{65535},
+                           std::size_t{65536}, std::size_t{300000}}) {
+    const std::string payload(size, 'q');
+    Session whole(Role::kServer, 1 << 20);
+    ASSERT_TRUE(whole.send_message(opcode::kBinary, bytes_of(payload), size));
+    Bytes expected;
+    whole.take_output(expected);
+    Session split(Role::kServer, 1 << 20);
+    ASSERT_TRUE(split.payloads_verbatim());
+    ASSERT_TRUE(split.send_message_header(opcode::kBinary, size));
+    Bytes wire;
+    split.take_output(wire);
+    wire.insert(wire.end(), payload.begin(), payload.end());
+    EXPECT_EQ(wire, expected) << size;
+  }
+}
+
+TEST(SessionHeaderOnly, FollowsTheRulesOfSendMessageAndSendFrame) {
+  Session s(Role::kServer, 1 << 20);
+  EXPECT_FALSE(s.send_frame_header(opcode::kContinuation, true, 2000));  // nothing to continue
+  ASSERT_TRUE(s.send_frame_header(opcode::kText, false, 2000));
+  EXPECT_FALSE(s.send_frame_header(opcode::kBinary, true, 2000));  // previous not finished
+  EXPECT_FALSE(s.send_frame(opcode::kBinary, true, bytes_of("b"), 1));  // one sequence for both
+  ASSERT_TRUE(s.send_frame_header(opcode::kContinuation, true, 3));
+  Bytes wire;
+  s.take_output(wire);
+  const Bytes expected = {0x01, 126, 0x07, 0xD0, 0x80, 0x03};
+  EXPECT_EQ(wire, expected);
+  // After our close, nothing more, as for send_message.
+  ASSERT_TRUE(s.send_close(close_code::kNormal, ""));
+  EXPECT_FALSE(s.send_message_header(opcode::kBinary, 2000));
+  EXPECT_FALSE(s.send_frame_header(opcode::kBinary, true, 2000));
+  Bytes after;
+  s.take_output(after);
+  EXPECT_EQ(after.size(), 4u);  // the close frame alone
+}
+
+TEST(SessionHeaderOnly, OnlyWherePayloadsGoOutUnchanged) {
+  Session client(Role::kClient, 1 << 20);  // masks payloads
+  EXPECT_FALSE(client.payloads_verbatim());
+  EXPECT_FALSE(client.send_message_header(opcode::kBinary, 2000));
+  EXPECT_FALSE(client.send_frame_header(opcode::kBinary, true, 2000));
+  EXPECT_FALSE(client.has_output());
+  Session compressed(Role::kServer, 1 << 20);  // compresses them
+  compressed.enable_deflate(std::make_unique<DeflateCodec>(Role::kServer, DeflateParams{}, DeflateOptions{}));
+  EXPECT_FALSE(compressed.payloads_verbatim());
+  EXPECT_FALSE(compressed.send_message_header(opcode::kBinary, 2000));
+  EXPECT_FALSE(compressed.has_output());
+}
+
 }  // namespace
 }  // namespace wstool::ws
