@@ -396,22 +396,14 @@ class BasicConnection final : public Connection,
 
   bool send(std::uint8_t op, const std::uint8_t* data, std::size_t size) override {
     if (phase_ != Phase::kOpen) return false;
-    if (can_borrow(data, size)) {
-      if (!session_.send_message_header(op, size)) return false;
-      borrow(data, size);
-      return true;
-    }
+    if (size >= kBorrowMinBytes) return send_large(op, true, false, data, size);
     const bool ok = session_.send_message(op, data, size);
     after_output();
     return ok;
   }
   bool send_frame(std::uint8_t op, bool fin, const std::uint8_t* data, std::size_t size) override {
     if (phase_ != Phase::kOpen) return false;
-    if (can_borrow(data, size)) {
-      if (!session_.send_frame_header(op, fin, size)) return false;
-      borrow(data, size);
-      return true;
-    }
+    if (size >= kBorrowMinBytes) return send_large(op, fin, true, data, size);
     const bool ok = session_.send_frame(op, fin, data, size);
     after_output();
     return ok;
@@ -961,11 +953,23 @@ class BasicConnection final : public Connection,
     }
   }
 
-  // The header is queued; the payload is written after it, from where it is.
-  void borrow(const std::uint8_t* data, std::size_t size) {
+  // send() (`frame` off) or send_frame() of a payload of kBorrowMinBytes or more: borrowed when
+  // it can be, then only its header is queued, the payload written after it from where it is.
+  // Out of line, so small messages' sends stay as short as they were (inlined, the zero-copy
+  // code cost every 32-byte echo 2.5% more instructions).
+  [[gnu::noinline]] bool send_large(std::uint8_t op, bool fin, bool frame, const std::uint8_t* data,
+                                    std::size_t size) {
+    if (!can_borrow(data, size)) {
+      const bool copied = frame ? session_.send_frame(op, fin, data, size) : session_.send_message(op, data, size);
+      after_output();
+      return copied;
+    }
+    const bool ok = frame ? session_.send_frame_header(op, fin, size) : session_.send_message_header(op, size);
+    if (!ok) return false;
     borrowed_.push_back(Borrowed{session_.output_size(), data, size});
     borrowed_bytes_ += size;
     after_output();
+    return true;
   }
 
   void drop_borrowed() {
