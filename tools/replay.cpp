@@ -1412,7 +1412,8 @@ Runner make_replay(CLI::App& app) {
       ->type_name("POINTER");
   app.add_flag(fmt::format("--unordered{{{}}}", kDefaultUnorderedWindow), options->unordered,
                "tolerate server messages reordered within N (--unordered=N; default 16)")
-      ->type_name("N");
+      ->type_name("N")
+      ->transform(decimal_count());
   add_duration_option(app, "--timeout", options->timeout, "how long to wait for each expected server message");
   app.add_flag("--compare-control", options->compare_control, "also compare pings and pongs");
   app.add_flag("--compare-frames", options->compare_frames,

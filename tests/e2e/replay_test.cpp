@@ -173,6 +173,10 @@ TEST(Replay, UnorderedToleratesReorderingWithinTheWindow) {
   EXPECT_TRUE(unordered.exited_with(0)) << unordered.out << unordered.err;
   const ProcessResult narrow = replay({log, echo.url, "--unordered=1"});
   EXPECT_TRUE(narrow.exited_with(1)) << narrow.out << narrow.err;
+  for (const char* bad : {"--unordered=-1", "--unordered=0x3", "--unordered=x"}) {
+    const ProcessResult r = replay({log, echo.url, bad});
+    EXPECT_TRUE(r.exited_with(64)) << bad << ": " << r.err;
+  }
 }
 
 TEST(Replay, SpeedMaxSkipsTheRecordedPauses) {
