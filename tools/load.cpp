@@ -1110,6 +1110,8 @@ bool write_file(const std::string& path, const std::string& text, Error& error) 
 
 // Writes -o / --html, prints the summary (or the JSON summary record) and the threshold
 // verdicts; returns the exit code the thresholds and outputs call for.
+constexpr std::size_t kMinThresholdColumn = 20;
+
 ExitCode finish_report(const LoadOptions& o, const LoadReport& report, const std::vector<Threshold>& thresholds) {
   ExitCode code = ExitCode::kOk;
   const std::vector<ThresholdResult> verdicts = evaluate_thresholds(report, thresholds);
@@ -1123,8 +1125,11 @@ ExitCode finish_report(const LoadOptions& o, const LoadReport& report, const std
     fmt::print("{}\n", record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   } else {
     fmt::print("{}", summary_table(report));
+    // The verdicts line up however long the expressions are (at least as wide as before).
+    std::size_t width = kMinThresholdColumn;
+    for (const ThresholdResult& v : verdicts) width = std::max(width, v.threshold.text.size());
     for (const ThresholdResult& v : verdicts) {
-      fmt::print("threshold {:<20} {}  ({})\n", v.threshold.text, v.passed ? "passed" : "FAILED", v.message);
+      fmt::print("threshold {:<{}} {}  ({})\n", v.threshold.text, width, v.passed ? "passed" : "FAILED", v.message);
     }
   }
   std::fflush(stdout);

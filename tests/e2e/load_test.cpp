@@ -320,6 +320,13 @@ TEST(Load, ThresholdsPassOrFailWithTheirExitCodes) {
   EXPECT_TRUE(fail.exited_with(1)) << fail.err;
   EXPECT_NE(fail.err.find("threshold failed: throughput"), std::string::npos) << fail.err;
   EXPECT_EQ(fail.err.find("p99"), std::string::npos) << fail.err;  // only the failure is named
+  // The verdicts stand in one column, however long an expression is.
+  const std::size_t short_line = fail.out.find("threshold p99<10s");
+  const std::size_t long_line = fail.out.find("threshold throughput>=100000000/s");
+  ASSERT_NE(short_line, std::string::npos) << fail.out;
+  ASSERT_NE(long_line, std::string::npos) << fail.out;
+  EXPECT_EQ(fail.out.find("passed", short_line) - short_line, fail.out.find("FAILED", long_line) - long_line)
+      << fail.out;
 
   EXPECT_TRUE(load({echo.url(), "--threshold", "p99<<1"}).exited_with(64));
   EXPECT_TRUE(load({echo.url(), "--mode", "sideways"}).exited_with(64));
