@@ -444,6 +444,7 @@ class LoadThread {
   std::map<std::string, std::uint64_t> errors;
   Error first_failure;       // the first connection that never opened
   Error first_drop;          // the first connection lost mid-run
+  std::uint64_t given_up = 0;  // still connecting when the run ended (in no count)
   Clock::time_point ended_at;
 
  private:
@@ -872,6 +873,7 @@ class LoadThread {
     if (!result.opened && finished_) {
       // Still connecting when the run ended: given up, not failed.
       --counts.connections_attempted;
+      ++given_up;
       ++done_;
       return;
     }
@@ -1408,7 +1410,9 @@ ExitCode run_load(const LoadOptions& o) {
 
   Clock::time_point ended = plan->start;
   Error first_failure, first_drop;
+  std::uint64_t given_up = 0;
   for (auto& w : workers) {
+    given_up += w->given_up;
     report.latency.merge(w->latency);
     report.service.merge(w->service);
     report.connect.merge(w->connect);
@@ -1445,6 +1449,16 @@ ExitCode run_load(const LoadOptions& o) {
     fmt::print(stderr, "{}: error: {} connections lost mid-run; first: {}\n", kProgram, c.connections_dropped,
                first_drop.message);
     code = most_basic(code, exit_code_for(first_drop.code));
+  }
+  // Handshakes still going at the end are in no count (a ramp's last ones are not failures), but
+  // a run in which none finished measured nothing: that is a timeout, not a pass.
+  if (given_up > 0 && c.connections_opened == 0 && c.connections_failed == 0) {
+    fmt::print(stderr, "{}: error: no connection opened before the run ended ({} still connecting)\n", kProgram,
+               given_up);
+    code = most_basic(code, ExitCode::kTimeout);
+  } else if (given_up > 0) {
+    fmt::print(stderr, "{}: note: {} connection(s) were still connecting when the run ended (not counted)\n",
+               kProgram, given_up);
   }
   // SIGINT reads 130 (a person stopped it); SIGTERM ends a run as its duration would.
   if (signals.received() == SIGINT) code = most_basic(code, ExitCode::kInterrupted);

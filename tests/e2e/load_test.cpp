@@ -371,6 +371,17 @@ TEST(Load, AnUnreachableTargetGivesAnErrorSummaryAndExit69) {
   EXPECT_EQ(read_json(out)["errors"]["refused"], 3);
 }
 
+// A server that takes the TCP connection and never answers the handshake, for longer than the
+// run: nothing was measured, and the exit code says so (it exited 0 with "errors none").
+TEST(Load, ARunInWhichNoConnectionOpenedIsATimeoutNotAPass) {
+  Listener silent;  // accepts nothing: the kernel completes the TCP handshake, nobody answers
+  const ProcessResult run = load({"ws://127.0.0.1:" + std::to_string(silent.port()) + "/", "-c", "2",
+                                  "--duration", "500ms", "--connect-timeout", "60s"});
+  EXPECT_TRUE(run.exited_with(75)) << run.exit_code << run.err;
+  EXPECT_NE(run.err.find("no connection opened before the run ended (2 still connecting)"), std::string::npos)
+      << run.err;
+}
+
 // Waits for the first per-second record of a --json run: the run is under way.
 bool wait_for_second(Process& process) {
   const auto deadline = std::chrono::steady_clock::now() + 10s;
