@@ -117,7 +117,14 @@ struct Worker {
   std::atomic<std::uint64_t> bytes_read{0};
   std::atomic<std::uint64_t> bytes_written{0};
   std::vector<std::uint8_t> read_buffer;
-  std::vector<asio::const_buffer> gather;  // a gathered write's pieces (zero copy), reused
+  // Zero copy, kept here rather than in every connection (idle connections' memory counts): a
+  // gathered write's pieces; where what it left is copied (swapped with the connection's write
+  // buffer); and the bytes of the read batch being consumed (one at a time per thread), whose
+  // payloads stay put until the batch's end.
+  std::vector<asio::const_buffer> gather;
+  std::vector<std::uint8_t> spare;
+  const std::uint8_t* batch_begin = nullptr;
+  const std::uint8_t* batch_end = nullptr;
   ConnectionNode* head = nullptr;
   std::size_t connections = 0;
   asio::steady_timer sweep{io};
@@ -800,11 +807,11 @@ class BasicConnection final : public Connection,
       if (session_.state() == Session::State::kOpen || session_.state() == Session::State::kCloseSent) {
         // Replies queued by handlers while this batch is parsed go out in one write at the end.
         consuming_ = true;
-        batch_begin_ = data + used;
-        batch_end_ = data + size;
+        worker_.batch_begin = data + used;
+        worker_.batch_end = data + size;
         used += session_.consume(data + used, size - used, *this);
         consuming_ = false;
-        batch_begin_ = batch_end_ = nullptr;
+        worker_.batch_begin = worker_.batch_end = nullptr;
         after_session_change();  // writes the batch's output while borrowed payloads are in place
       } else {
         used = size;  // after the closing handshake, input is ignored
@@ -949,7 +956,8 @@ class BasicConnection final : public Connection,
       }
       if (!consuming_) return !worker_.batching;
       const std::less<const std::uint8_t*> before;
-      return batch_begin_ != nullptr && !before(data, batch_begin_) && !before(batch_end_, data + size);
+      return worker_.batch_begin != nullptr && !before(data, worker_.batch_begin) &&
+             !before(worker_.batch_end, data + size);
     }
   }
 
@@ -1008,18 +1016,21 @@ class BasicConnection final : public Connection,
       drop_borrowed();
       return;
     }
-    spare_.clear();
-    spare_.reserve(writing_.size() + borrowed_bytes_ - done);
+    std::vector<std::uint8_t>& rest = worker_.spare;
+    rest.clear();
+    rest.reserve(writing_.size() + borrowed_bytes_ - done);
     std::size_t at = 0;
     for_each_piece([&](const std::uint8_t* data, std::size_t size) {
       if (at + size > done) {
         const std::size_t skip = done > at ? done - at : 0;
-        spare_.insert(spare_.end(), data + skip, data + size);
+        rest.insert(rest.end(), data + skip, data + size);
       }
       at += size;
     });
-    writing_.swap(spare_);
-    spare_.clear();
+    writing_.swap(rest);
+    // The thread keeps the old write buffer for next time, unless it is big (a burst's).
+    rest.clear();
+    if (rest.capacity() > kSharedReadBufferBytes) std::vector<std::uint8_t>().swap(rest);
     write_offset_ = 0;
     drop_borrowed();
   }
@@ -1035,7 +1046,6 @@ class BasicConnection final : public Connection,
   // A quiet connection gives back its write buffer (busy ones keep theirs: the two output
   // buffers swap without reallocating).
   void release_idle_buffers() {
-    if (spare_.capacity() > 0) std::vector<std::uint8_t>().swap(spare_);
     if (borrowed_.empty() && borrowed_.capacity() > 0) std::vector<Borrowed>().swap(borrowed_);
     if (write_in_flight_ || writing_.capacity() == 0) return;
     std::vector<std::uint8_t>().swap(writing_);
@@ -1184,10 +1194,6 @@ class BasicConnection final : public Connection,
   };
   std::vector<Borrowed> borrowed_;
   std::size_t borrowed_bytes_ = 0;
-  std::vector<std::uint8_t> spare_;  // keep_unwritten builds the rest here, then swaps
-  // The bytes of the read batch being consumed: payloads within them stay put until its end.
-  const std::uint8_t* batch_begin_ = nullptr;
-  const std::uint8_t* batch_end_ = nullptr;
   std::size_t write_offset_ = 0;
   std::size_t skip_report_bytes_ = 0;  // handshake bytes at the front of the output
 
