@@ -722,14 +722,35 @@ class BasicConnection final : public Connection,
       pending_.assign(inbuf_.data(), inbuf_.data() + inbuf_used_);
       inbuf_used_ = 0;
       std::vector<std::uint8_t>().swap(inbuf_);
+      start_read();
+      return;
     }
-    start_read();
+    start_read_deferred();
+  }
+
+  // The next read of a connection that just received, started once the handlers already queued
+  // on this thread have run. Asio tries a read at once when one is started: right after this
+  // connection answered, its peer has not had time to send again, so that try is a system call
+  // returning EAGAIN, one per message in a request/response exchange. Started after the
+  // other ready connections' turns, it finds the peer's next message already there on a busy
+  // thread (and costs one post on an idle one).
+  void start_read_deferred() {
+    if (read_in_flight_ || phase_ == Phase::kDone) return;
+    read_in_flight_ = true;
+    read_deferred_ = true;
+    asio::post(worker_.io, [self = this->shared_from_this()] {
+      self->read_deferred_ = false;
+      self->read_in_flight_ = false;
+      self->start_read();
+    });
   }
 
   // A quiet connection stops reading into its own buffer: the pending read is cancelled (the
   // socket has no other operation then) and its handler gives the buffer back.
   void cool_down() {
-    if (!own_read_buffer_ || !read_in_flight_ || write_in_flight_ || inbuf_used_ != 0 || cooling_) return;
+    if (!own_read_buffer_ || !read_in_flight_ || read_deferred_ || write_in_flight_ || inbuf_used_ != 0 || cooling_) {
+      return;
+    }
     cooling_ = true;
     asio::error_code ec;
     socket().cancel(ec);
@@ -1061,6 +1082,7 @@ class BasicConnection final : public Connection,
   std::size_t inbuf_used_ = 0;
   bool own_read_buffer_ = false;  // plain: reading into inbuf_ rather than the thread's buffer
   bool cooling_ = false;          // plain: the own-buffer read was cancelled to give inbuf_ back
+  bool read_deferred_ = false;    // plain: start_read_deferred's post is pending (no read started yet)
   bool bulk_reads_ = false;       // plain: reads fill kOwnReadBufferBytes; the shared buffer serves
   std::vector<std::uint8_t> writing_;  // bytes being written
   std::size_t write_offset_ = 0;
