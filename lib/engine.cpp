@@ -1348,6 +1348,11 @@ void BasicConnection<Stream>::connect_to(const tcp::endpoint& ep) {
                 why += std::string("certificate verification failed: ") + X509_verify_cert_error_string(verify);
               } else {
                 why += tls_error.message();
+                // What OpenSSL says when plain HTTP bytes come back (a ws:// server's 400).
+                if (tls_error.category() == asio::error::get_ssl_category() &&
+                    ERR_GET_REASON(static_cast<unsigned long>(tls_error.value())) == SSL_R_WRONG_VERSION_NUMBER) {
+                  why += "; the server did not answer in TLS: is it a ws:// server?";
+                }
               }
               self->fail_handshake(why, Errc::kTlsFailure);
               return;

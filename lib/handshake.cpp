@@ -32,6 +32,8 @@ constexpr int kStatusSwitchingProtocols = 101;
 constexpr int kStatusBadRequest = 400;
 constexpr int kStatusUpgradeRequired = 426;
 constexpr int kStatusHeaderTooLarge = 431;
+// The first byte of a TLS record carrying a handshake message (a ClientHello, here).
+constexpr unsigned char kTlsHandshakeRecord = 0x16;
 constexpr int kStatusDigits = 3;
 
 bool is_ows(char c) { return c == ' ' || c == '\t'; }
@@ -249,6 +251,13 @@ std::size_t RequestParser::consume(const char* data, std::size_t size) {
       take_head_bytes(head_, max_header_bytes_, data, size, complete, too_large);
   if (complete) {
     finish_head();
+  } else if (!head_.empty() && !is_tchar(head_.front())) {
+    // A request line starts with its method, a token: anything else can be refused now rather
+    // than after the handshake timeout. The usual case is a TLS client (wss://) at a plain server,
+    // whose ClientHello has no blank line to wait for.
+    fail(kStatusBadRequest, static_cast<unsigned char>(head_.front()) == kTlsHandshakeRecord
+                                ? "a TLS handshake arrived: this server speaks plain ws://, not wss://"
+                                : "malformed request line");
   } else if (too_large) {
     fail(kStatusHeaderTooLarge,
          "request head larger than " + std::to_string(max_header_bytes_) + " bytes");

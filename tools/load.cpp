@@ -444,6 +444,7 @@ class LoadThread {
   std::map<std::string, std::uint64_t> errors;
   Error first_failure;       // the first connection that never opened
   Error first_drop;          // the first connection lost mid-run
+  std::uint64_t given_up = 0;  // still connecting when the run ended (in no count)
   Clock::time_point ended_at;
 
  private:
@@ -872,6 +873,7 @@ class LoadThread {
     if (!result.opened && finished_) {
       // Still connecting when the run ended: given up, not failed.
       --counts.connections_attempted;
+      ++given_up;
       ++done_;
       return;
     }
@@ -1110,6 +1112,8 @@ bool write_file(const std::string& path, const std::string& text, Error& error) 
 
 // Writes -o / --html, prints the summary (or the JSON summary record) and the threshold
 // verdicts; returns the exit code the thresholds and outputs call for.
+constexpr std::size_t kMinThresholdColumn = 20;
+
 ExitCode finish_report(const LoadOptions& o, const LoadReport& report, const std::vector<Threshold>& thresholds) {
   ExitCode code = ExitCode::kOk;
   const std::vector<ThresholdResult> verdicts = evaluate_thresholds(report, thresholds);
@@ -1123,8 +1127,11 @@ ExitCode finish_report(const LoadOptions& o, const LoadReport& report, const std
     fmt::print("{}\n", record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   } else {
     fmt::print("{}", summary_table(report));
+    // The verdicts line up however long the expressions are (at least as wide as before).
+    std::size_t width = kMinThresholdColumn;
+    for (const ThresholdResult& v : verdicts) width = std::max(width, v.threshold.text.size());
     for (const ThresholdResult& v : verdicts) {
-      fmt::print("threshold {:<20} {}  ({})\n", v.threshold.text, v.passed ? "passed" : "FAILED", v.message);
+      fmt::print("threshold {:<{}} {}  ({})\n", v.threshold.text, width, v.passed ? "passed" : "FAILED", v.message);
     }
   }
   std::fflush(stdout);
@@ -1403,7 +1410,9 @@ ExitCode run_load(const LoadOptions& o) {
 
   Clock::time_point ended = plan->start;
   Error first_failure, first_drop;
+  std::uint64_t given_up = 0;
   for (auto& w : workers) {
+    given_up += w->given_up;
     report.latency.merge(w->latency);
     report.service.merge(w->service);
     report.connect.merge(w->connect);
@@ -1440,6 +1449,16 @@ ExitCode run_load(const LoadOptions& o) {
     fmt::print(stderr, "{}: error: {} connections lost mid-run; first: {}\n", kProgram, c.connections_dropped,
                first_drop.message);
     code = most_basic(code, exit_code_for(first_drop.code));
+  }
+  // Handshakes still going at the end are in no count (a ramp's last ones are not failures), but
+  // a run in which none finished measured nothing: that is a timeout, not a pass.
+  if (given_up > 0 && c.connections_opened == 0 && c.connections_failed == 0) {
+    fmt::print(stderr, "{}: error: no connection opened before the run ended ({} still connecting)\n", kProgram,
+               given_up);
+    code = most_basic(code, ExitCode::kTimeout);
+  } else if (given_up > 0) {
+    fmt::print(stderr, "{}: note: {} connection(s) were still connecting when the run ended (not counted)\n",
+               kProgram, given_up);
   }
   // SIGINT reads 130 (a person stopped it); SIGTERM ends a run as its duration would.
   if (signals.received() == SIGINT) code = most_basic(code, ExitCode::kInterrupted);

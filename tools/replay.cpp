@@ -1365,9 +1365,11 @@ ExitCode run_replay(const ReplayOptions& options) {
   if (ascii_iequals(options.speed, "max")) {
     speed.max = true;
   } else {
+    // Plain decimals only: strtod would also take " 2", "0x10" (16) and "1e3".
+    const bool decimal = !options.speed.empty() && options.speed.find_first_not_of("0123456789.") == std::string::npos;
     char* end = nullptr;
-    speed.factor = std::strtod(options.speed.c_str(), &end);
-    if (end == options.speed.c_str() || *end != '\0' || !(speed.factor > 0) || speed.factor > 1e6) {
+    speed.factor = decimal ? std::strtod(options.speed.c_str(), &end) : 0;
+    if (!decimal || end == options.speed.c_str() || *end != '\0' || !(speed.factor > 0) || speed.factor > 1e6) {
       return fail(fmt::format("--speed: '{}' is not a positive factor or 'max'", options.speed), ExitCode::kUsage);
     }
   }
@@ -1496,7 +1498,8 @@ Runner make_replay(CLI::App& app) {
       ->type_name("POINTER");
   app.add_flag(fmt::format("--unordered{{{}}}", kDefaultUnorderedWindow), options->unordered,
                "tolerate server messages reordered within N (--unordered=N; default 16)")
-      ->type_name("N");
+      ->type_name("N")
+      ->transform(decimal_count());
   add_duration_option(app, "--timeout", options->timeout, "how long to wait for each expected server message");
   app.add_flag("--compare-control", options->compare_control, "also compare pings and pongs");
   app.add_flag("--compare-frames", options->compare_frames,

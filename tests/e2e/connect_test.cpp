@@ -410,6 +410,21 @@ TEST(ConnectExit, UntrustedCertificateExits69WithTheVerificationReason) {
   server.wait(5s);
 }
 
+// wss:// at a plain ws:// server: the server refuses the ClientHello at once (it cannot be the
+// start of an HTTP request) and the client says what probably happened, instead of both waiting
+// for the handshake timeout.
+TEST(ConnectExit, WssAtAPlainServerFailsAtOnceWithAHint) {
+  Process server({kBinary, "echo", "--listen", "127.0.0.1:0"});
+  const auto line = server.read_line(5s);
+  ASSERT_TRUE(line);
+  const std::string port = std::to_string(port_from_readiness_line(*line));
+  const ProcessResult r = connect({"wss://127.0.0.1:" + port + "/", "--connect-timeout", "60s"}, "hi\n");
+  EXPECT_TRUE(r.exited_with(69)) << r.exit_code << r.err;
+  EXPECT_NE(r.err.find("is it a ws:// server?"), std::string::npos) << r.err;
+  server.signal(SIGTERM);
+  server.wait(5s);
+}
+
 TEST(ConnectExit, RefusedConnectionExits69) {
   std::uint16_t port = 0;
   {

@@ -320,6 +320,13 @@ TEST(Load, ThresholdsPassOrFailWithTheirExitCodes) {
   EXPECT_TRUE(fail.exited_with(1)) << fail.err;
   EXPECT_NE(fail.err.find("threshold failed: throughput"), std::string::npos) << fail.err;
   EXPECT_EQ(fail.err.find("p99"), std::string::npos) << fail.err;  // only the failure is named
+  // The verdicts stand in one column, however long an expression is.
+  const std::size_t short_line = fail.out.find("threshold p99<10s");
+  const std::size_t long_line = fail.out.find("threshold throughput>=100000000/s");
+  ASSERT_NE(short_line, std::string::npos) << fail.out;
+  ASSERT_NE(long_line, std::string::npos) << fail.out;
+  EXPECT_EQ(fail.out.find("passed", short_line) - short_line, fail.out.find("FAILED", long_line) - long_line)
+      << fail.out;
 
   EXPECT_TRUE(load({echo.url(), "--threshold", "p99<<1"}).exited_with(64));
   EXPECT_TRUE(load({echo.url(), "--mode", "sideways"}).exited_with(64));
@@ -362,6 +369,17 @@ TEST(Load, AnUnreachableTargetGivesAnErrorSummaryAndExit69) {
   EXPECT_NE(run.err.find("3 of 3 connections failed"), std::string::npos) << run.err;
   EXPECT_NE(run.out.find("refused"), std::string::npos) << run.out;
   EXPECT_EQ(read_json(out)["errors"]["refused"], 3);
+}
+
+// A server that takes the TCP connection and never answers the handshake, for longer than the
+// run: nothing was measured, and the exit code says so (it exited 0 with "errors none").
+TEST(Load, ARunInWhichNoConnectionOpenedIsATimeoutNotAPass) {
+  Listener silent;  // accepts nothing: the kernel completes the TCP handshake, nobody answers
+  const ProcessResult run = load({"ws://127.0.0.1:" + std::to_string(silent.port()) + "/", "-c", "2",
+                                  "--duration", "500ms", "--connect-timeout", "60s"});
+  EXPECT_TRUE(run.exited_with(75)) << run.exit_code << run.err;
+  EXPECT_NE(run.err.find("no connection opened before the run ended (2 still connecting)"), std::string::npos)
+      << run.err;
 }
 
 // Waits for the first per-second record of a --json run: the run is under way.

@@ -173,6 +173,10 @@ TEST(Replay, UnorderedToleratesReorderingWithinTheWindow) {
   EXPECT_TRUE(unordered.exited_with(0)) << unordered.out << unordered.err;
   const ProcessResult narrow = replay({log, echo.url, "--unordered=1"});
   EXPECT_TRUE(narrow.exited_with(1)) << narrow.out << narrow.err;
+  for (const char* bad : {"--unordered=-1", "--unordered=0x3", "--unordered=x"}) {
+    const ProcessResult r = replay({log, echo.url, bad});
+    EXPECT_TRUE(r.exited_with(64)) << bad << ": " << r.err;
+  }
 }
 
 TEST(Replay, SpeedMaxSkipsTheRecordedPauses) {
@@ -190,7 +194,10 @@ TEST(Replay, SpeedMaxSkipsTheRecordedPauses) {
   const ProcessResult r = replay({log, echo.url, "--speed", "max"});
   EXPECT_TRUE(r.exited_with(0)) << r.out << r.err;
   EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
-  EXPECT_TRUE(replay({log, echo.url, "--speed", "fast"}).exited_with(64));
+  // Not a positive plain decimal, and not 'max': a usage error before anything connects.
+  for (const char* bad : {"fast", "0", "-1", "0x10", " 2", "1e3", "1.2.3", "inf", "nan", ""}) {
+    EXPECT_TRUE(replay({log, echo.url, "--speed", bad}).exited_with(64)) << "--speed '" << bad << "'";
+  }
 }
 
 TEST(Replay, ADifferentCloseCodeIsADifference) {

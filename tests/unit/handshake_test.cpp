@@ -176,6 +176,25 @@ TEST(RequestParser, MalformedHeadsAre400) {
   }
 }
 
+// A head that cannot be a request from its first byte is refused then, not after the handshake
+// timeout: a TLS ClientHello (wss:// at a plain server) has no blank line to wait for.
+TEST(RequestParser, AFirstByteThatCannotStartARequestIs400AtOnce) {
+  RequestParser tls;
+  tls.consume("\x16\x03\x01\x02\x00", 5);
+  EXPECT_EQ(tls.state(), ParseState::kError);
+  EXPECT_EQ(tls.error_status(), 400);
+  EXPECT_NE(tls.error().find("TLS"), std::string::npos) << tls.error();
+  for (const std::string& start : {std::string("\0", 1), std::string(" GET"), std::string("\r\nGET / HTTP/1.1")}) {
+    RequestParser p;
+    p.consume(start.data(), start.size());
+    EXPECT_EQ(p.state(), ParseState::kError) << start;
+    EXPECT_EQ(p.error_status(), 400) << start;
+  }
+  RequestParser partial;  // a method begun is still a request being read
+  partial.consume("GE", 2);
+  EXPECT_EQ(partial.state(), ParseState::kIncomplete);
+}
+
 TEST(CheckUpgradeRequest, AcceptsValidRequest) {
   EXPECT_FALSE(check_upgrade_request(valid_request()).has_value());
 }
