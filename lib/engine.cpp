@@ -299,7 +299,8 @@ struct EngineSettings {
   bool keep_request = false;
   bool report_frames = false;
   bool deliver_frames = false;  // frame delivery mode (ConnectionHandler::on_data_frame)
-  bool deliver_after_close = false;  // client: ClientConfig::deliver_after_close
+  bool deliver_after_close = false;  // ClientConfig/ServerConfig::deliver_after_close
+  bool hold_close_reply = false;     // ClientConfig/ServerConfig::hold_close_reply
   bool defer_upgrades = false;  // server: ConnectionHandler::on_upgrade_deferred
   ConnectionHandler* handler = nullptr;
   Logger* logger = nullptr;
@@ -387,6 +388,7 @@ class BasicConnection final : public Connection,
         id_(settings.ids->fetch_add(1) + 1) {
     if (settings.deliver_frames) session_.set_frame_delivery(true);
     if (settings.deliver_after_close) session_.set_deliver_after_close(true);
+    if (settings.hold_close_reply) session_.set_hold_close_reply(true);
   }
 
   ~BasicConnection() override = default;
@@ -557,7 +559,16 @@ class BasicConnection final : public Connection,
       case Phase::kHttp:
         fail_handshake("opening handshake timed out", Errc::kTimeout);
         return;
-      case Phase::kOpen:  // our close frame got no answer in time
+      case Phase::kOpen:
+        if (session_.state() == Session::State::kCloseReceived) {
+          // The handler held the peer's close reply past the close timeout: answer it now,
+          // echoing the peer's code as an unheld reply would have.
+          reply_timed_out_ = true;
+          session_.send_close(session_.received_close_code(), {});
+          after_session_change();
+          return;
+        }
+        [[fallthrough]];  // our close frame got no answer in time
       case Phase::kClosing:
         close_transport(session_.state() == Session::State::kClosed
                             ? std::string()
@@ -741,14 +752,35 @@ class BasicConnection final : public Connection,
       pending_.assign(inbuf_.data(), inbuf_.data() + inbuf_used_);
       inbuf_used_ = 0;
       std::vector<std::uint8_t>().swap(inbuf_);
+      start_read();
+      return;
     }
-    start_read();
+    start_read_deferred();
+  }
+
+  // The next read of a connection that just received, started once the handlers already queued
+  // on this thread have run. Asio tries a read at once when one is started: right after this
+  // connection answered, its peer has not had time to send again, so that try is a system call
+  // returning EAGAIN, one per message in a request/response exchange. Started after the
+  // other ready connections' turns, it finds the peer's next message already there on a busy
+  // thread (and costs one post on an idle one).
+  void start_read_deferred() {
+    if (read_in_flight_ || phase_ == Phase::kDone) return;
+    read_in_flight_ = true;
+    read_deferred_ = true;
+    asio::post(worker_.io, [self = this->shared_from_this()] {
+      self->read_deferred_ = false;
+      self->read_in_flight_ = false;
+      self->start_read();
+    });
   }
 
   // A quiet connection stops reading into its own buffer: the pending read is cancelled (the
   // socket has no other operation then) and its handler gives the buffer back.
   void cool_down() {
-    if (!own_read_buffer_ || !read_in_flight_ || write_in_flight_ || inbuf_used_ != 0 || cooling_) return;
+    if (!own_read_buffer_ || !read_in_flight_ || read_deferred_ || write_in_flight_ || inbuf_used_ != 0 || cooling_) {
+      return;
+    }
     cooling_ = true;
     asio::error_code ec;
     socket().cancel(ec);
@@ -784,6 +816,8 @@ class BasicConnection final : public Connection,
       case Phase::kClosing:
         if (session_.state() == Session::State::kClosed) {
           close_transport({});
+        } else if (session_.state() == Session::State::kCloseReceived) {
+          close_transport("connection closed before our close reply");
         } else {
           close_transport(eof ? "connection closed without a close frame" : "read failed: " + ec.message());
         }
@@ -879,6 +913,7 @@ class BasicConnection final : public Connection,
       case Session::State::kOpen:
         break;
       case Session::State::kCloseSent:
+      case Session::State::kCloseReceived:  // the held reply is bounded by the close timeout too
         if (!close_deadline_set_) {
           close_deadline_set_ = true;
           deadline_ = worker_.now + settings_.limits.close_timeout;
@@ -1110,6 +1145,7 @@ class BasicConnection final : public Connection,
       event.clean = session_.state() == Session::State::kClosed;
       event.by_peer = peer_started_close_;
       event.we_failed = session_.state() == Session::State::kFailed;
+      event.reply_timed_out = reply_timed_out_;
       event.error = !fail_reason_.empty() ? fail_reason_ : std::move(error);
       settings_.counters->open.fetch_sub(1, std::memory_order_relaxed);
       on_closed(event);
@@ -1158,6 +1194,7 @@ class BasicConnection final : public Connection,
   bool consuming_ = false;  // inside Session::consume: writes wait for the end of the batch
   bool close_deadline_set_ = false;
   bool peer_started_close_ = false;
+  bool reply_timed_out_ = false;  // the engine sent a held close reply at the close timeout
   bool upgrade_pending_ = false;  // the handler has not answered the upgrade yet
   std::function<void(const std::string&)> abandoned_;  // PendingUpgrade::on_abandoned
   std::size_t reject_status_ = 0;  // server at its connection limit: answer this status
@@ -1183,6 +1220,7 @@ class BasicConnection final : public Connection,
   std::size_t inbuf_used_ = 0;
   bool own_read_buffer_ = false;  // plain: reading into inbuf_ rather than the thread's buffer
   bool cooling_ = false;          // plain: the own-buffer read was cancelled to give inbuf_ back
+  bool read_deferred_ = false;    // plain: start_read_deferred's post is pending (no read started yet)
   bool bulk_reads_ = false;       // plain: reads fill kOwnReadBufferBytes; the shared buffer serves
   std::vector<std::uint8_t> writing_;  // bytes being written
   // Zero copy: payloads queued by reference (can_borrow), each to be written after the first
@@ -1623,6 +1661,7 @@ std::shared_ptr<const ClientShared> client_shared(Worker& worker, Counters& coun
   settings.report_frames = config->report_frames;
   settings.deliver_frames = config->deliver_frames;
   settings.deliver_after_close = config->deliver_after_close;
+  settings.hold_close_reply = config->hold_close_reply;
   settings.logger = &logger;
   settings.counters = &counters;
   settings.ids = &ids;
@@ -1739,6 +1778,8 @@ struct Server::Impl {
     settings.keep_request = config.keep_request;
     settings.report_frames = config.report_frames;
     settings.deliver_frames = config.deliver_frames;
+    settings.deliver_after_close = config.deliver_after_close;
+    settings.hold_close_reply = config.hold_close_reply;
     settings.defer_upgrades = config.defer_upgrades;
     settings.handler = &handler;
     settings.logger = &logger;

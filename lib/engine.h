@@ -33,6 +33,9 @@ struct CloseEvent {
   bool clean = false;    // close frames went both ways before the TCP connection closed
   bool by_peer = false;  // the peer started the closing handshake
   bool we_failed = false;  // we failed the connection (the peer broke a rule, or a limit)
+  // hold_close_reply: the handler had not answered the peer's close within the close timeout,
+  // so the engine did (echoing the peer's code).
+  bool reply_timed_out = false;
   std::string error;     // why it was not clean, for people
 };
 
@@ -84,7 +87,8 @@ class Connection {
   }
   virtual bool ping(std::string_view payload) = 0;
   virtual bool pong(std::string_view payload) = 0;
-  // Starts the closing handshake; kNoStatus sends an empty close frame.
+  // Starts the closing handshake; kNoStatus sends an empty close frame. With hold_close_reply,
+  // after the peer's close (on_close_frame), it sends the reply and completes the handshake.
   virtual void close(std::uint16_t code, std::string_view reason) = 0;
   // The frame-level API: any frame, valid or not, or raw bytes.
   virtual void send_raw_frame(const RawFrame& frame) = 0;
@@ -212,6 +216,15 @@ struct ServerConfig {
   bool report_frames = false;
   bool deliver_frames = false;  // ConnectionHandler::on_data_frame instead of on_message
   bool defer_upgrades = false;  // ConnectionHandler::on_upgrade_deferred decides each upgrade
+  // Data messages (or frames) the client sends after our close frame and before its own are
+  // delivered too, as ClientConfig::deliver_after_close does for a client.
+  bool deliver_after_close = false;
+  // A client's close frame is not answered at once: the handler answers it with
+  // Connection::close (any code) and may send data until then; the engine answers it itself,
+  // echoing the client's code, once limits.close_timeout has passed (CloseEvent::reply_timed_out).
+  // For a proxy, which answers when the other side's close arrives (RFC 6455 5.5.1 lets the reply
+  // wait). Off: the close is echoed at once.
+  bool hold_close_reply = false;
 };
 
 struct ClientConfig {
@@ -233,6 +246,8 @@ struct ClientConfig {
   // Data messages (or frames) the server sends after our close frame and before its own are
   // delivered too (RFC 6455 5.5.1 lets it send them); otherwise they are parsed and dropped.
   bool deliver_after_close = false;
+  // The server's close frame is not answered at once: as ServerConfig::hold_close_reply.
+  bool hold_close_reply = false;
   // Keep the 101 answer's headers in ClientResult::response (its status is always kept, and a
   // refusal whole). Off for a load generator's thousands of connections, which never read them.
   bool keep_response = true;

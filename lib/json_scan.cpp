@@ -8,6 +8,10 @@
 #include <cstring>
 #include <limits>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "lib/utf8.h"
 
 namespace wstool::json_scan {
@@ -35,14 +39,23 @@ bool is_plain(unsigned char c) { return c >= kFirstNonControl && c < kFirstNonAs
 // are the non-ASCII bytes.
 constexpr std::uint64_t kOnes = std::numeric_limits<std::uint64_t>::max() / 0xFF;  // 0x0101...01
 constexpr std::uint64_t kHighs = kOnes * 0x80;
-bool has_special(std::uint64_t word) {
+// The high bit of every such byte, and perhaps of some bytes after the first one (a borrow
+// runs towards the more significant bytes only): the lowest set bit is always exact.
+std::uint64_t special_bytes(std::uint64_t word) {
   const std::uint64_t quote = word ^ (kOnes * '"');
   const std::uint64_t backslash = word ^ (kOnes * '\\');
   const std::uint64_t zero_quote = (quote - kOnes) & ~quote;
   const std::uint64_t zero_backslash = (backslash - kOnes) & ~backslash;
   const std::uint64_t control = (word - kOnes * kFirstNonControl) & ~word;
-  return ((zero_quote | zero_backslash | control | word) & kHighs) != 0;
+  return (zero_quote | zero_backslash | control | word) & kHighs;
 }
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+constexpr bool kLittleEndian = true;
+#else
+constexpr bool kLittleEndian = false;
+#endif
+constexpr unsigned kBitsPerByte = 8;
 
 bool is_whitespace(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
@@ -339,10 +352,45 @@ std::size_t plain_run(std::string_view text) {
   const char* const begin = text.data();
   const char* p = begin;
   const char* const end = begin + text.size();
+  if constexpr (kLittleEndian) {
+#if defined(__SSE2__)
+    // Sixteen at a time: a signed compare below 0x20 takes the control bytes and the non-ASCII
+    // ones (negative as signed) together.
+    constexpr std::size_t kVector = sizeof(__m128i);
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i backslash = _mm_set1_epi8('\\');
+    const __m128i first_plain = _mm_set1_epi8(static_cast<char>(kFirstNonControl));
+    while (static_cast<std::size_t>(end - p) >= kVector) {
+      const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+      const __m128i special = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(bytes, quote), _mm_cmpeq_epi8(bytes, backslash)),
+                                           _mm_cmplt_epi8(bytes, first_plain));
+      if (const int mask = _mm_movemask_epi8(special); mask != 0) {
+        return static_cast<std::size_t>(p - begin) + static_cast<std::size_t>(__builtin_ctz(static_cast<unsigned>(mask)));
+      }
+      p += kVector;
+    }
+#endif
+    // The first special byte of a word is its lowest marked one: no byte loop after the words.
+    while (static_cast<std::size_t>(end - p) >= kWord) {
+      std::uint64_t word = 0;
+      std::memcpy(&word, p, kWord);
+      if (const std::uint64_t special = special_bytes(word); special != 0) {
+        return static_cast<std::size_t>(p - begin) + static_cast<std::size_t>(__builtin_ctzll(special)) / kBitsPerByte;
+      }
+      p += kWord;
+    }
+    if (p == end) return text.size();
+    // The last few bytes padded with zeros, which count as special (control) bytes: the run
+    // stops at the first real special byte or at the end.
+    std::uint64_t word = 0;
+    std::memcpy(&word, p, static_cast<std::size_t>(end - p));
+    return static_cast<std::size_t>(p - begin) +
+           static_cast<std::size_t>(__builtin_ctzll(special_bytes(word))) / kBitsPerByte;
+  }
   while (static_cast<std::size_t>(end - p) >= kWord) {
     std::uint64_t word = 0;
     std::memcpy(&word, p, kWord);
-    if (has_special(word)) break;
+    if (special_bytes(word) != 0) break;
     p += kWord;
   }
   while (p != end && is_plain(static_cast<unsigned char>(*p))) ++p;

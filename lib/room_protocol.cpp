@@ -3,6 +3,7 @@
 #include "lib/room_protocol.h"
 
 #include <array>
+#include <optional>
 
 #include "lib/json_scan.h"
 #include "lib/json_write.h"
@@ -128,28 +129,30 @@ class ScannedFields final : public json_scan::MemberSink {
     }
     for (std::size_t i = 0; i < kFieldCount; ++i) {
       if (member.key == kFieldNames[i]) {
-        slots_[i] = Slot{member.value, member.kind, member.value_escaped, true, false, nullptr};
+        slots_[i] = Slot{member.value, member.kind, member.value_escaped, true};
+        values_[i].reset();  // a duplicate key: the last one wins
         return;
       }
     }
   }
 
   const json* find(Field field) {
-    Slot& slot = slots_[static_cast<std::size_t>(field)];
+    const auto i = static_cast<std::size_t>(field);
+    const Slot& slot = slots_[i];
     if (!slot.present) return nullptr;
-    if (!slot.made) {
-      slot.made = true;
+    std::optional<json>& value = values_[i];
+    if (!value) {
       if (slot.kind == json_scan::Kind::kString && !slot.escaped) {
-        slot.value = std::string(slot.text.substr(1, slot.text.size() - 2));
+        value.emplace(std::string(slot.text.substr(1, slot.text.size() - 2)));
       } else {
-        slot.value = json::parse(slot.text.begin(), slot.text.end(), nullptr, false);
-        if (slot.value.is_discarded()) {
+        value.emplace(json::parse(slot.text.begin(), slot.text.end(), nullptr, false));
+        if (value->is_discarded()) {
           doubtful_ = true;
           return nullptr;
         }
       }
     }
-    return &slot.value;
+    return &*value;
   }
   bool present(Field field) const { return slots_[static_cast<std::size_t>(field)].present; }
   // Straight from the text when it has no escapes: type and roomId need no json value.
@@ -165,7 +168,7 @@ class ScannedFields final : public json_scan::MemberSink {
     out = value->get_ref<const std::string&>();
     return true;
   }
-  void take(Field field, json& out) { out = std::move(slots_[static_cast<std::size_t>(field)].value); }
+  void take(Field field, json& out) { out = std::move(*values_[static_cast<std::size_t>(field)]); }
 
   bool doubtful() const { return doubtful_; }
 
@@ -175,10 +178,11 @@ class ScannedFields final : public json_scan::MemberSink {
     json_scan::Kind kind = json_scan::Kind::kNull;
     bool escaped = false;
     bool present = false;
-    bool made = false;
-    json value;
   };
   std::array<Slot, kFieldCount> slots_{};
+  // A value made only when asked for: a message reads two or three of the fields, and each json
+  // costs a constructor and a destructor call even when null.
+  std::array<std::optional<json>, kFieldCount> values_{};
   bool doubtful_ = false;
 };
 
@@ -214,11 +218,26 @@ bool read_payload(Fields& message, Field field, std::size_t max_bytes, bool limi
   return true;
 }
 
+// A request back to Request{}, without building and destroying a temporary's json fields (what
+// `out = Request{}` costs on every message).
+void clear(json& value) {
+  if (!value.is_null()) value = nullptr;
+}
+void reset(Request& out) {
+  out.type = RequestType::kEcho;
+  clear(out.id);
+  clear(out.data);
+  out.room_id.clear();
+  clear(out.content);
+  out.ack = false;
+  clear(out.ping_id);
+}
+
 // parse_request's checks once the text is known to be a JSON object, over its fields however
 // they were read (DomFields or ScannedFields): one definition of what a valid request is.
 template <class Fields>
 bool check_request(Fields& message, const ParseLimits& limits, Request& out, ParseFailure& failure) {
-  out = Request{};
+  reset(out);
   if (const json* given = message.find(Field::kId); given != nullptr) {
     if (given->is_string()) {
       if (given->get_ref<const std::string&>().size() > kMaxIdBytes) {

@@ -72,6 +72,7 @@ enum class ServerMessageType : unsigned char {
 inline constexpr std::size_t kServerMessageTypeCount = 13;
 const char* server_message_type_name(ServerMessageType type);
 
+// (A new field here needs its line in reset() in room_protocol.cpp too.)
 struct Request {
   RequestType type = RequestType::kEcho;
   // The request's `_id` (a string or an integer), null when it had none. For kAck it names the

@@ -201,7 +201,8 @@ std::size_t Session::consume(std::uint8_t* data, std::size_t size, SessionEvents
       message_.clear();
     }
   }
-  if (state_ == State::kFailed || state_ == State::kClosed) return size;  // input no longer matters
+  // Input no longer matters (a peer that sent its close sends nothing more).
+  if (state_ == State::kFailed || state_ == State::kClosed || state_ == State::kCloseReceived) return size;
   return pos;
 }
 
@@ -373,6 +374,10 @@ void Session::handle_control(const FrameHeader& h, std::uint8_t* payload, Sessio
       received_close_code_ = close.code;
       received_close_reason_.assign(close.reason);
       events.on_close_frame(close.code, close.reason);
+      if (state_ == State::kOpen && hold_close_reply_) {
+        state_ = State::kCloseReceived;  // send_close answers it
+        return;
+      }
       if (state_ == State::kOpen) {
         // Echo the peer's code (RFC 6455 5.5.1); an empty close is answered with an empty one.
         sent_close_code_ = close.code;
@@ -395,7 +400,7 @@ void Session::handle_control(const FrameHeader& h, std::uint8_t* payload, Sessio
 void Session::fail(std::uint16_t code, std::string_view why, SessionEvents& events, bool discard_output) {
   if (state_ == State::kFailed || state_ == State::kClosed) return;
   if (discard_output) out_.clear();
-  const bool send = state_ == State::kOpen;
+  const bool send = sending();
   state_ = State::kFailed;
   if (send) {
     sent_close_code_ = code;
@@ -451,7 +456,7 @@ void Session::append_frame(std::uint8_t op, bool fin, std::uint8_t rsv, const st
 
 bool Session::send_encoded(std::uint8_t op, const std::uint8_t* frame, std::size_t frame_size,
                            std::size_t header_size) {
-  if (state_ != State::kOpen) return false;
+  if (!sending()) return false;
   if (role_ == Role::kClient || deflate_ != nullptr) {
     return send_message(op, frame + header_size, frame_size - header_size);
   }
@@ -460,7 +465,7 @@ bool Session::send_encoded(std::uint8_t op, const std::uint8_t* frame, std::size
 }
 
 bool Session::send_message(std::uint8_t op, const std::uint8_t* data, std::size_t size) {
-  if (state_ != State::kOpen) return false;
+  if (!sending()) return false;
   if (deflate_ != nullptr && (op == opcode::kText || op == opcode::kBinary)) {
     scratch_.clear();
     deflate_->compress(data, size, scratch_);
@@ -472,13 +477,13 @@ bool Session::send_message(std::uint8_t op, const std::uint8_t* data, std::size_
 }
 
 bool Session::send_message_header(std::uint8_t op, std::size_t size) {
-  if (state_ != State::kOpen || !payloads_verbatim()) return false;
+  if (!sending() || !payloads_verbatim()) return false;
   append_header(op, true, size);
   return true;
 }
 
 bool Session::start_frame(std::uint8_t op, bool fin) {
-  if (state_ != State::kOpen) return false;
+  if (!sending()) return false;
   const bool continuation = op == opcode::kContinuation;
   if (continuation != sending_fragments_) return false;
   if (!continuation && op != opcode::kText && op != opcode::kBinary) return false;
@@ -515,21 +520,21 @@ void Session::append_header(std::uint8_t op, bool fin, std::size_t size) {
 }
 
 bool Session::send_ping(const std::uint8_t* data, std::size_t size) {
-  if (state_ != State::kOpen || size > kMaxControlPayloadBytes) return false;
+  if (!sending() || size > kMaxControlPayloadBytes) return false;
   append_frame(opcode::kPing, true, 0, data, size);
   return true;
 }
 
 bool Session::send_pong(const std::uint8_t* data, std::size_t size) {
-  if (state_ != State::kOpen || size > kMaxControlPayloadBytes) return false;
+  if (!sending() || size > kMaxControlPayloadBytes) return false;
   append_frame(opcode::kPong, true, 0, data, size);
   return true;
 }
 
 bool Session::send_close(std::uint16_t code, std::string_view reason) {
-  if (state_ != State::kOpen) return false;
+  if (!sending()) return false;
   sent_close_code_ = code;
-  state_ = State::kCloseSent;
+  state_ = state_ == State::kCloseReceived ? State::kClosed : State::kCloseSent;
   if (code == close_code::kNoStatus) {
     append_frame(opcode::kClose, true, 0, nullptr, 0);
     return true;

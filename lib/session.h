@@ -91,6 +91,9 @@ class Session {
   enum class State : std::uint8_t {
     kOpen,        // data flows both ways
     kCloseSent,   // we sent a close frame and wait for the peer's
+    // The peer's close arrived and our reply is held (set_hold_close_reply): we may still send
+    // until send_close answers it; the peer's input is over.
+    kCloseReceived,
     kClosed,      // close frames went both ways: the TCP connection may be closed
     kFailed,      // we failed the connection (close frame queued); ignore further input
   };
@@ -115,6 +118,12 @@ class Session {
   // close: for a tester, where everything the peer said counts. Off by default (a handler that
   // closed is done with the connection's data).
   void set_deliver_after_close(bool on) { deliver_after_close_ = on; }
+  // The peer's close frame is not answered at once: the state becomes kCloseReceived, data,
+  // pings and pongs may still be sent, and send_close sends the reply (with any code). For a
+  // proxy, which answers one side's close when the other side's close arrives, relaying what
+  // that side sends meanwhile (RFC 6455 5.5.1 lets the reply wait). Off by default: the peer's
+  // code is echoed at once.
+  void set_hold_close_reply(bool on) { hold_close_reply_ = on; }
 
   // Consumes received bytes, unmasking them in place. Returns how many were consumed; the rest
   // (at most an incomplete frame header or control frame) must be passed again, followed by
@@ -147,7 +156,8 @@ class Session {
   // only; otherwise the payload is sent with send_message. False as for send_message.
   bool send_encoded(std::uint8_t opcode, const std::uint8_t* frame, std::size_t frame_size,
                     std::size_t header_size);
-  // Starts the closing handshake; close_code::kNoStatus sends an empty close frame.
+  // Starts the closing handshake; close_code::kNoStatus sends an empty close frame. In
+  // kCloseReceived it is the held reply, and the handshake is complete (kClosed).
   bool send_close(std::uint16_t code, std::string_view reason);
   // Queues a frame as given, bypassing every protocol rule (the testing tool's raw mode).
   void send_raw_frame(const RawFrame& frame);
@@ -196,6 +206,8 @@ class Session {
   bool finish_message(SessionEvents& events);
   // Received data goes to the handler: the connection is open, or our close is out and the
   // handler asked for what follows it (set_deliver_after_close).
+  // Data may be sent: the connection is open, or the peer's close waits for our held reply.
+  bool sending() const { return state_ == State::kOpen || state_ == State::kCloseReceived; }
   bool delivering() const {
     return state_ == State::kOpen || (state_ == State::kCloseSent && deliver_after_close_);
   }
@@ -215,6 +227,7 @@ class Session {
   std::unique_ptr<DeflateCodec> deflate_;
   bool frame_delivery_ = false;
   bool deliver_after_close_ = false;
+  bool hold_close_reply_ = false;
 
   // Receive state.
   FrameHeader frame_;             // the data frame whose payload is being received

@@ -242,6 +242,10 @@ struct LineFormatter {
     out += closer_name(r.by);
     out += '"';
     append_bool(out, "clean", r.clean);
+    if (r.reply_code) {
+      append_field(out, "reply", std::uint64_t{*r.reply_code});
+      append_field(out, "replyReason", r.reply_reason);
+    }
     out += '}';
   }
   void operator()(const EndRecord& r) const {
@@ -446,6 +450,12 @@ ParseResult parse_record(const Json& j, Record& out, std::string& error) {
       f.fail("\"by\" must be \"client\", \"server\" or \"none\"");
     }
     f.bool_field("clean", r.clean);
+    if (f.find("reply") != nullptr) {
+      std::uint16_t reply = 0;
+      f.small_unsigned("reply", reply, kMaxCloseCode);
+      r.reply_code = reply;
+      f.string_field("replyReason", r.reply_reason);
+    }
     if (f.failed()) return ParseResult::kBad;
     out = std::move(r);
     return ParseResult::kOk;

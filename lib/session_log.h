@@ -11,11 +11,12 @@
 //    "compressed":false,"len":5,"text":"hello"}          (or "bytes":"<base64>" when not UTF-8)
 //    (1.1: "invalid":"why" on a frame that broke RFC 6455, logged before the connection failed)
 //   {"type":"close","conn":1,"t":789,"code":1000,"reason":"","by":"client"|"server"|"none",
-//    "clean":true}
+//    "clean":true}        (1.2: "reply":1000,"replyReason":"" when the other side answered)
 //   {"type":"end","t":999,"connections":1,"frames":2}
 // "t" is microseconds since the header's start (monotonic clock). Readers ignore fields they do
 // not know and refuse a major version they do not know (the compatibility rule); the minor
-// version counts additions an older reader may ignore (1.1: "invalid" frames).
+// version counts additions an older reader may ignore (1.1: "invalid" frames; 1.2: close
+// "reply").
 #pragma once
 
 #include <cstdint>
@@ -33,8 +34,9 @@
 namespace wstool::session {
 
 inline constexpr int kFormatVersion = 1;
-// Additions within the major version that older readers ignore safely. 1: frame "invalid".
-inline constexpr int kFormatMinor = 1;
+// Additions within the major version that older readers ignore safely. 1: frame "invalid";
+// 2: close "reply" and "replyReason".
+inline constexpr int kFormatMinor = 2;
 
 enum class Direction { kClient, kServer };  // who sent the frame
 enum class Closer { kClient, kServer, kNone };
@@ -94,6 +96,10 @@ struct CloseRecord {
   std::string reason;
   Closer by = Closer::kNone;
   bool clean = false;
+  // (1.2) The close frame that answered the first one, when the other side's came: what a
+  // replay expects the server to answer a client's close with. Absent in older logs.
+  std::optional<std::uint16_t> reply_code;
+  std::string reply_reason;
 };
 
 struct EndRecord {

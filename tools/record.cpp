@@ -22,6 +22,7 @@
 #include "lib/json_limits.h"
 #include "lib/listen_address.h"
 #include "lib/session_log.h"
+#include "lib/units.h"
 #include "lib/utf8.h"
 #include "lib/ws_url.h"
 #include "tools/common_options.h"
@@ -63,6 +64,9 @@ struct RecordOptions {
   std::uint64_t preview_bytes = kDefaultPreviewBytes;
   ColorMode color = ColorMode::kAuto;
   std::string convert;
+  // How long a side's close waits for the other side's answer (held, RFC 6455 5.5.1), and for
+  // the closing handshake on each side.
+  std::chrono::nanoseconds close_timeout = std::chrono::seconds(5);
 };
 
 // Request headers a proxy must not copy to its upstream: the engine writes its own handshake
@@ -146,6 +150,17 @@ struct Pair final : ws::ConnectionHandler {
   void on_close_frame(ws::Connection& conn, std::uint16_t code, std::string_view reason) override;
   void on_close(ws::Connection& conn, const ws::CloseEvent& event) override;
   void upstream_done(const ws::ClientResult& result);
+  // A close frame from the client (`from_client`) or the upstream: the first, or the answer.
+  void close_frame(bool from_client, std::uint16_t code, std::string_view reason) {
+    if (!first_code) {
+      (from_client ? client_closed_first : upstream_closed_first) = true;
+      first_code = code;
+      first_reason.assign(reason);
+    } else if (from_client == upstream_closed_first && !reply_code) {
+      reply_code = code;
+      reply_reason.assign(reason);
+    }
+  }
   void maybe_free() {
     if (down_done && up_done) delete this;
   }
@@ -160,7 +175,13 @@ struct Pair final : ws::ConnectionHandler {
   bool up_done = false;
   bool upstream_closed_first = false;  // whose close frame came first, for the close record
   bool client_closed_first = false;
+  // The first close frame (either side's) and the other side's answer to it, once they came.
+  std::optional<std::uint16_t> first_code;
+  std::string first_reason;
+  std::optional<std::uint16_t> reply_code;
+  std::string reply_reason;
   bool text_message[2] = {false, false};  // per direction: the message in progress is text
+  bool unfinished[2] = {false, false};    // per direction: a message's final frame has not come
 };
 
 struct Recorder final : ws::ConnectionHandler {
@@ -195,8 +216,10 @@ struct Recorder final : ws::ConnectionHandler {
   void on_close_frame(ws::Connection& conn, std::uint16_t code, std::string_view reason) override {
     Pair* pair = static_cast<Pair*>(conn.user_data());
     if (pair == nullptr) return;
-    if (!pair->upstream_closed_first) pair->client_closed_first = true;
-    if (pair->up != nullptr) pair->up->close(code, reason);  // at once, not when the client's TCP ends
+    pair->close_frame(true, code, reason);
+    // At once, not when the client's TCP ends: the upstream's close when the client began
+    // (the client's reply is held until the upstream answers), else the upstream's held reply.
+    if (pair->up != nullptr) pair->up->close(code, reason);
   }
   void on_close(ws::Connection& conn, const ws::CloseEvent& event) override;
 
@@ -204,6 +227,7 @@ struct Recorder final : ws::ConnectionHandler {
   void relay(Pair& pair, bool from_client, const ws::DataFrame& frame, ws::Connection* to) {
     bool& text = pair.text_message[from_client ? 0 : 1];
     if (frame.opcode != ws::opcode::kContinuation) text = frame.opcode == ws::opcode::kText;
+    pair.unfinished[from_client ? 0 : 1] = !frame.fin;
     const std::string_view payload(reinterpret_cast<const char*>(frame.data), frame.size);
     // Relayed first (the engine writes it to the socket at once), logged after: formatting and
     // writing the log line stays off the relayed frame's latency.
@@ -331,6 +355,11 @@ ws::ClientConfig Recorder::upstream_config(const ws::UpgradeRequest& request) co
   config.key_file = options.client.key_file;
   config.key_passphrase = options.client.key_passphrase;
   config.deliver_frames = true;
+  // What the upstream sends after the client's close, and the client after the upstream's, is
+  // relayed and logged: each side's close reply waits for the other side's close.
+  config.deliver_after_close = true;
+  config.hold_close_reply = true;
+  config.limits.close_timeout = duration_cast<milliseconds>(options.close_timeout);
   return config;
 }
 
@@ -403,19 +432,35 @@ void Recorder::on_close(ws::Connection& conn, const ws::CloseEvent& event) {
     session::CloseRecord record;
     record.conn = pair->id;
     record.t_us = writer->now_us();
-    record.code = event.we_failed ? event.sent_code : event.code;
-    record.reason = event.reason;
+    record.code = pair->first_code ? *pair->first_code : event.we_failed ? event.sent_code : event.code;
+    record.reason = pair->first_code ? pair->first_reason : event.reason;
+    record.reply_code = pair->reply_code;
+    record.reply_reason = pair->reply_reason;
     record.by = pair->upstream_closed_first ? session::Closer::kServer
                 : event.by_peer || event.we_failed || event.code == ws::close_code::kAbnormal
                     ? session::Closer::kClient
                     : session::Closer::kNone;
-    record.clean = event.clean;
+    // Clean when both closing handshakes completed: the first close was answered by the other
+    // side, not by the proxy for want of an answer.
+    record.clean = event.clean && (!pair->first_code || pair->reply_code.has_value());
     writer->write(record);
   }
   note(pair->id, "client closed: " + describe(event));
+  // Its frames are in the log (fin false); said here too, as nothing else would show it.
+  if (pair->unfinished[0]) note(pair->id, "the client left a message unfinished (no final frame)");
+  if (pair->unfinished[1]) note(pair->id, "the upstream left a message unfinished (no final frame)");
+  if (event.reply_timed_out) {
+    note(pair->id, fmt::format("the upstream did not answer the client's close within {}: the proxy answered it",
+                               format_duration(options.close_timeout)));
+  }
   if (pair->up != nullptr) {
-    const std::uint16_t code = relay_code(event, ws::close_code::kGoingAway);
-    pair->up->close(code, event.we_failed ? std::string_view("client broke the protocol") : event.reason);
+    if (pair->upstream_closed_first && pair->first_code && !pair->reply_code) {
+      // The client never answered the upstream's close: the upstream's held reply echoes it.
+      pair->up->close(*pair->first_code, {});
+    } else {
+      const std::uint16_t code = relay_code(event, ws::close_code::kGoingAway);
+      pair->up->close(code, event.we_failed ? std::string_view("client broke the protocol") : event.reason);
+    }
   }
   pair->maybe_free();
 }
@@ -446,7 +491,9 @@ void Pair::on_pong(ws::Connection&, std::string_view payload) {
 void Pair::on_invalid_frame(ws::Connection&, const ws::InvalidFrame& frame) { rec.invalid(*this, false, frame); }
 
 void Pair::on_close_frame(ws::Connection&, std::uint16_t code, std::string_view reason) {
-  if (!client_closed_first) upstream_closed_first = true;
+  close_frame(false, code, reason);
+  // The client's close when the upstream began, else the client's held reply: everything the
+  // upstream sent after the client's close has been relayed before it.
   if (down != nullptr) down->close(code, reason);
 }
 
@@ -454,6 +501,13 @@ void Pair::on_close(ws::Connection&, const ws::CloseEvent& event) {
   up = nullptr;
   rec.note(id, "upstream closed: " + describe(event));
   if (down != nullptr) {
+    if (client_closed_first && !reply_code) {
+      // The upstream ended without answering the client's close (no answer within the close
+      // timeout, or a drop): the client's held reply echoes its own code, as a server's would.
+      rec.note(id, "the upstream ended without answering the client's close: the proxy answered it");
+      down->close(*first_code, first_reason);
+      return;
+    }
     if (!client_closed_first) upstream_closed_first = true;
     // A drop without a close frame is the gateway's failure: 1014 (RFC 6455 7.4.1, IANA).
     const std::uint16_t code = relay_code(event, ws::close_code::kBadGateway);
@@ -522,6 +576,9 @@ ExitCode run_record(const RecordOptions& options) {
                                       duration_cast<milliseconds>(options.client.connect_timeout) + kHandshakeMargin);
   config.deflate.enabled = !options.no_client_compress;
   config.deliver_frames = true;
+  config.deliver_after_close = true;
+  config.hold_close_reply = true;
+  config.limits.close_timeout = duration_cast<milliseconds>(options.close_timeout);
   config.defer_upgrades = true;
   ws::Server server(config, recorder, log);
   recorder.server = &server;
@@ -582,6 +639,8 @@ Runner make_record(CLI::App& app) {
   app.add_option("--filter", options->filter, "which frames to show live (see FILTERS in the man page)");
   add_size_option(app, "--preview", options->preview_bytes, "payload bytes shown per frame");
   add_color_option(app, options->color);
+  add_duration_option(app, "--close-timeout", options->close_timeout,
+                      "how long one side's close waits for the other side's answer, and each closing handshake");
   app.add_flag("-q,--quiet", options->quiet, "no live view: write the log only");
   app.add_option("--convert", options->convert,
                  "convert IN to -o OUT between a session log and a HAR file (format by extension), then exit");

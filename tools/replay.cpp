@@ -377,6 +377,8 @@ struct Assembler {
   std::uint8_t opcode = 0;
   std::string payload;
   std::vector<replay::FrameShape> frames;
+  std::size_t frame_count = 0;  // of the message in progress, kept or not
+  std::size_t first_line = 0;   // its first frame's record
 
   // A complete message, or nothing yet (or a stray continuation). `line`: a recorded frame's.
   std::optional<replay::Message> add(std::uint8_t frame_opcode, bool fin, std::string_view data, std::uint8_t rsv = 0,
@@ -386,11 +388,14 @@ struct Assembler {
       opcode = frame_opcode;
       payload.assign(data);
       frames.clear();
+      frame_count = 0;
+      first_line = line;
     } else if (active) {
       payload.append(data);
     } else {
       return std::nullopt;
     }
+    ++frame_count;
     if (keep_frames) {
       replay::FrameShape shape;
       shape.opcode = frame_opcode;
@@ -524,6 +529,7 @@ class ConnectionReplay final : public ws::ConnectionHandler {
     // Expectations never met and messages never expected.
     matcher_.finish(stopped_, mismatches_);
     report_mismatches("the connection closed first");
+    if (!stopped_) compare_unfinished();
     summary_.frames_not_compared = matcher_.frames_not_compared();
     if (summary_.frames_not_compared > 0) {
       report_.warning(fmt::format("conn {}: the frames of {} message(s) were not compared: the server compressed them "
@@ -735,6 +741,9 @@ class ConnectionReplay final : public ws::ConnectionHandler {
       return;
     }
     const bool control = f.opcode >= kClose;
+    if (f.dir == Direction::kClient && !control) {
+      client_unfinished_ = f.opcode == kContinuation ? client_unfinished_ && !f.fin : !f.fin;
+    }
     if (f.dir == Direction::kClient) {
       // Each client frame goes out as recorded: data frames with their fragment boundaries,
       // pings and pongs where they were.
@@ -769,7 +778,72 @@ class ConnectionReplay final : public ws::ConnectionHandler {
                     SteadyClock::now());
   }
 
+  // A message whose final frame never came before the connection ended, in the recording (its
+  // frame records with fin false, then the close) or in the replay: never dropped in silence.
+  // The same unfinished message both times is a note; otherwise a difference.
+  void compare_unfinished() {
+    if (!recorded_unfinished_ && server_assembler_.active && reading_done_) {
+      // No close record (a capture that was cut): the recording ends inside the message all the same.
+      recorded_unfinished_ = replay::Message{server_assembler_.opcode, server_assembler_.payload};
+      recorded_unfinished_frames_ = server_assembler_.frame_count;
+      recorded_unfinished_at_ = message_at_;
+    }
+    const bool recorded = recorded_unfinished_.has_value();
+    const bool got = received_assembler_.active;
+    if (!recorded && !got) return;
+    const auto describe_partial = [](std::uint8_t opcode, const std::string& payload, std::size_t frames) {
+      return fmt::format("{} ({} frame(s) without the final one)",
+                         replay::describe(replay::Message{opcode, payload}, kPreviewBytes), frames);
+    };
+    if (recorded && got && recorded_unfinished_->opcode == received_assembler_.opcode &&
+        recorded_unfinished_->payload == received_assembler_.payload) {
+      report_.warning(fmt::format("conn {}: the server left a message unfinished at the close, as in the recording "
+                                  "({}): {}",
+                                  conn_, recorded_unfinished_at_.where,
+                                  describe_partial(recorded_unfinished_->opcode, recorded_unfinished_->payload,
+                                                   recorded_unfinished_frames_)));
+      return;
+    }
+    Json detail = {{"unfinished", true}};
+    if (recorded) detail["expected"] = message_json(*recorded_unfinished_);
+    if (got) detail["got"] = message_json(replay::Message{received_assembler_.opcode, received_assembler_.payload});
+    std::string line;
+    DiffKind kind = DiffKind::kDifferent;
+    if (recorded && got) {
+      line = fmt::format("unfinished message: expected {}, got {}",
+                         describe_partial(recorded_unfinished_->opcode, recorded_unfinished_->payload,
+                                          recorded_unfinished_frames_),
+                         describe_partial(received_assembler_.opcode, received_assembler_.payload,
+                                          received_assembler_.frame_count));
+    } else if (recorded) {
+      kind = DiffKind::kMissing;
+      line = fmt::format("unfinished message: the recorded server left {} unfinished at the close; the server did not",
+                         describe_partial(recorded_unfinished_->opcode, recorded_unfinished_->payload,
+                                          recorded_unfinished_frames_));
+    } else {
+      kind = DiffKind::kExtra;
+      line = fmt::format("unfinished message: the server left {} unfinished at the close, not in the recording",
+                         describe_partial(received_assembler_.opcode, received_assembler_.payload,
+                                          received_assembler_.frame_count));
+    }
+    report_.difference(kind, conn_, recorded ? recorded_unfinished_at_ : Location{0, "", 0, 0, 0}, {line},
+                       std::move(detail));
+    ++summary_.differences;
+  }
+
   void take_close(const session::CloseRecord& c, const std::string& where, std::size_t line) {
+    if (server_assembler_.active && !recorded_unfinished_) {
+      // The recording ends inside a server message: what a replay's server should leave the same.
+      recorded_unfinished_ = replay::Message{server_assembler_.opcode, server_assembler_.payload};
+      recorded_unfinished_frames_ = server_assembler_.frame_count;
+      recorded_unfinished_at_ = message_at_;
+    }
+    if (client_unfinished_ && !warned_client_unfinished_) {
+      warned_client_unfinished_ = true;
+      report_.warning(fmt::format("conn {}: the recorded client left a message unfinished at the close ({}): its "
+                                  "frames were sent as recorded, without a final one",
+                                  conn_, where));
+    }
     if (invalid_queued_ || server_invalid_seen_) {
       // The capturing side failed the connection over an invalid frame with this code: after our
       // invalid frame the server should close with it; after the server's, we should. Either way
@@ -792,6 +866,12 @@ class ConnectionReplay final : public ws::ConnectionHandler {
       client_close_code_ = c.code;
       client_close_reason_ = c.reason;
       client_close_seen_ = true;
+    }
+    if (c.by == session::Closer::kClient && c.reply_code && !expected_close_code_) {
+      // (1.2) The server answered the client's close with this code: it should again.
+      expected_close_code_ = *c.reply_code;
+      expected_close_reason_ = c.reply_reason;
+      close_at_ = Location{0, where, line, 0, 0};
     }
     close_due_ = due_time(c.t_us);
   }
@@ -947,6 +1027,12 @@ class ConnectionReplay final : public ws::ConnectionHandler {
   bool invalid_sent_ = false;
   bool server_invalid_seen_ = false;  // the recording has the server break the protocol
   bool warned_unsendable_ = false;
+  // A recorded server message the close record found unfinished (compare_unfinished).
+  std::optional<replay::Message> recorded_unfinished_;
+  std::size_t recorded_unfinished_frames_ = 0;
+  Location recorded_unfinished_at_;
+  bool client_unfinished_ = false;  // the recorded client's message in progress lacks its final frame
+  bool warned_client_unfinished_ = false;
   std::optional<std::uint16_t> expected_close_code_;
   std::string expected_close_reason_;
   Location close_at_;  // the recorded close (the server's close frame, or the close record)

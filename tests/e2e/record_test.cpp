@@ -538,5 +538,211 @@ TEST(Record, ConnectThroughTheProxyToEchoIsRecorded) {
   EXPECT_TRUE(echo.wait(5s).exited_with(0));
 }
 
+// The close, issue 6: after the client's close the upstream may still send (RFC 6455 5.5.1):
+// the proxy holds its reply to the client until the upstream's close, relays and logs what
+// comes meanwhile, then answers with the upstream's code.
+TEST(RecordClose, WhatTheUpstreamSendsAfterTheClientsCloseIsRelayedThenItsCode) {
+  RawUpstream upstream;
+  Recorder proxy(upstream.url(), {"--no-compress", "--no-client-compress"});
+  ASSERT_NE(proxy.port, 0);
+  Socket client = connect_loopback(proxy.port);
+  ASSERT_TRUE(client.send_all(upgrade_request()));
+  ASSERT_TRUE(upstream.open());
+  ASSERT_EQ(client.read_until("\r\n\r\n", 5s).rfind("HTTP/1.1 101", 0), 0u);
+
+  ASSERT_TRUE(client.send_all(ws_frame(ws::opcode::kClose, close_payload(1000, "bye"), true)));
+  auto their_close = read_frame(upstream.conn, upstream.buffer);
+  ASSERT_TRUE(their_close);
+  EXPECT_EQ(their_close->opcode, ws::opcode::kClose);
+  EXPECT_EQ(their_close->payload, close_payload(1000, "bye"));
+  ASSERT_TRUE(upstream.conn.send_all(ws_frame(ws::opcode::kText, "last words", false) +
+                                     ws_frame(ws::opcode::kBinary, std::string("\x01\x02", 2), false) +
+                                     ws_frame(ws::opcode::kClose, close_payload(4001, "done"), false)));
+  std::string in;
+  auto first = read_frame(client, in);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->opcode, ws::opcode::kText);
+  EXPECT_EQ(first->payload, "last words");
+  auto second = read_frame(client, in);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->opcode, ws::opcode::kBinary);
+  EXPECT_EQ(second->payload, std::string("\x01\x02", 2));
+  auto reply = read_frame(client, in);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->opcode, ws::opcode::kClose);
+  EXPECT_EQ(reply->payload, close_payload(4001, "done"));
+  EXPECT_TRUE(client.wait_closed(5s));  // the handshake is complete: the proxy closes TCP
+  upstream.conn.close();
+
+  const ProcessResult result = proxy.stop();
+  EXPECT_TRUE(result.exited_with(0)) << result.err;
+  std::vector<std::string> server_frames;
+  int closes = 0;
+  for (const auto& r : proxy.log_records()) {
+    if (r["type"] == "frame" && r["dir"] == "server") {
+      server_frames.push_back(r.contains("text") ? std::string(r["text"]) : std::string(r["bytes"]));
+    }
+    if (r["type"] == "close") {
+      ++closes;
+      EXPECT_EQ(r["by"], "client");
+      EXPECT_EQ(r["code"], 1000);
+      EXPECT_EQ(r["reason"], "bye");
+      EXPECT_EQ(r["reply"], 4001);
+      EXPECT_EQ(r["replyReason"], "done");
+      EXPECT_EQ(r["clean"], true);
+    }
+  }
+  EXPECT_EQ(server_frames, (std::vector<std::string>{"last words", std::string("\x01\x02", 2)}));
+  EXPECT_EQ(closes, 1);
+}
+
+// The bound: an upstream that never answers the client's close does not keep the client
+// waiting past --close-timeout; the close is logged as not clean and the proxy serves on.
+TEST(RecordClose, AnUpstreamThatNeverAnswersTheCloseIsAnsweredForWithinTheCloseTimeout) {
+  RawUpstream upstream;
+  Recorder proxy(upstream.url(), {"--close-timeout", "300ms"});
+  ASSERT_NE(proxy.port, 0);
+  Socket client = connect_loopback(proxy.port);
+  ASSERT_TRUE(client.send_all(upgrade_request()));
+  ASSERT_TRUE(upstream.open());
+  ASSERT_EQ(client.read_until("\r\n\r\n", 5s).rfind("HTTP/1.1 101", 0), 0u);
+  const auto closed_at = Clock::now();
+  ASSERT_TRUE(client.send_all(ws_frame(ws::opcode::kClose, close_payload(4000, "bye"), true)));
+  auto their_close = read_frame(upstream.conn, upstream.buffer);
+  ASSERT_TRUE(their_close);
+  EXPECT_EQ(their_close->opcode, ws::opcode::kClose);
+  // ... and the upstream says nothing.
+  std::string in;
+  auto reply = read_frame(client, in);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->opcode, ws::opcode::kClose);
+  EXPECT_EQ(reply->payload.substr(0, 2), close_payload(4000, ""));  // its own code, as a server echoes
+  EXPECT_TRUE(client.wait_closed(5s));
+  EXPECT_LT(Clock::now() - closed_at, 3s);
+
+  // Another client is served as before.
+  Socket next = connect_loopback(proxy.port);
+  ASSERT_TRUE(next.send_all(upgrade_request()));
+  upstream.buffer.clear();
+  ASSERT_TRUE(upstream.open());
+  ASSERT_EQ(next.read_until("\r\n\r\n", 5s).rfind("HTTP/1.1 101", 0), 0u);
+  ASSERT_TRUE(next.send_all(ws_frame(ws::opcode::kText, "still here", true)));
+  auto relayed = read_frame(upstream.conn, upstream.buffer);
+  ASSERT_TRUE(relayed);
+  EXPECT_EQ(relayed->payload, "still here");
+
+  const ProcessResult result = proxy.stop();
+  EXPECT_TRUE(result.exited_with(0)) << result.err;
+  EXPECT_NE(result.out.find("#1 the upstream"), std::string::npos) << result.out;
+  bool logged = false;
+  for (const auto& r : proxy.log_records()) {
+    if (r["type"] == "close" && r["conn"] == 1) {
+      logged = true;
+      EXPECT_EQ(r["by"], "client");
+      EXPECT_EQ(r["code"], 4000);
+      EXPECT_EQ(r["clean"], false);  // the upstream never completed its closing handshake
+      EXPECT_FALSE(r.contains("reply"));
+    }
+  }
+  EXPECT_TRUE(logged);
+}
+
+// The other direction: the upstream closes first; what the client sends before its close reply
+// reaches the upstream and the log, then the client's reply completes the upstream's handshake.
+TEST(RecordClose, WhatTheClientSendsAfterTheUpstreamsCloseIsRelayedThenItsReply) {
+  RawUpstream upstream;
+  Recorder proxy(upstream.url(), {"--no-compress", "--no-client-compress"});
+  ASSERT_NE(proxy.port, 0);
+  Socket client = connect_loopback(proxy.port);
+  ASSERT_TRUE(client.send_all(upgrade_request()));
+  ASSERT_TRUE(upstream.open());
+  ASSERT_EQ(client.read_until("\r\n\r\n", 5s).rfind("HTTP/1.1 101", 0), 0u);
+
+  ASSERT_TRUE(upstream.conn.send_all(ws_frame(ws::opcode::kClose, close_payload(4002, "later"), false)));
+  std::string in;
+  auto their_close = read_frame(client, in);
+  ASSERT_TRUE(their_close);
+  EXPECT_EQ(their_close->payload, close_payload(4002, "later"));
+  ASSERT_TRUE(client.send_all(ws_frame(ws::opcode::kText, "one more", true) +
+                              ws_frame(ws::opcode::kClose, close_payload(4003, "ok"), true)));
+  auto data = read_frame(upstream.conn, upstream.buffer);
+  ASSERT_TRUE(data);
+  EXPECT_EQ(data->opcode, ws::opcode::kText);
+  EXPECT_EQ(data->payload, "one more");
+  auto reply = read_frame(upstream.conn, upstream.buffer);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->opcode, ws::opcode::kClose);
+  EXPECT_EQ(reply->payload, close_payload(4003, "ok"));
+  upstream.conn.close();  // the server ends TCP (RFC 6455 7.1.1)
+  EXPECT_TRUE(client.wait_closed(5s));
+
+  const ProcessResult result = proxy.stop();
+  EXPECT_TRUE(result.exited_with(0)) << result.err;
+  bool relayed_logged = false;
+  for (const auto& r : proxy.log_records()) {
+    if (r["type"] == "frame" && r["dir"] == "client" && r["text"] == "one more") relayed_logged = true;
+    if (r["type"] == "close") {
+      EXPECT_EQ(r["by"], "server");
+      EXPECT_EQ(r["code"], 4002);
+      EXPECT_EQ(r["reply"], 4003);
+      EXPECT_EQ(r["clean"], true);
+    }
+  }
+  EXPECT_TRUE(relayed_logged);
+}
+
+// A message the upstream started and never finished before its close: its frames are relayed
+// and logged (fin false), the live view says so, and replaying the log reports it.
+TEST(RecordClose, AnUnfinishedMessageIsLoggedShownAndReportedByReplay) {
+  RawUpstream upstream;
+  Recorder proxy(upstream.url(), {"--no-compress", "--no-client-compress"});
+  ASSERT_NE(proxy.port, 0);
+  Socket client = connect_loopback(proxy.port);
+  ASSERT_TRUE(client.send_all(upgrade_request()));
+  ASSERT_TRUE(upstream.open());
+  ASSERT_EQ(client.read_until("\r\n\r\n", 5s).rfind("HTTP/1.1 101", 0), 0u);
+  ASSERT_TRUE(client.send_all(ws_frame(ws::opcode::kText, "tell me", true)));
+  ASSERT_TRUE(read_frame(upstream.conn, upstream.buffer));
+  ASSERT_TRUE(upstream.conn.send_all(ws_frame(ws::opcode::kText, "once upon", false, false) +
+                                     ws_frame(ws::opcode::kContinuation, " a time", false, false)));
+  std::string in;
+  for (const char* expected : {"once upon", " a time"}) {
+    auto f = read_frame(client, in);
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->payload, expected);
+    EXPECT_FALSE(f->fin);
+  }
+  ASSERT_TRUE(client.send_all(ws_frame(ws::opcode::kClose, close_payload(1000, ""), true)));
+  ASSERT_TRUE(read_frame(upstream.conn, upstream.buffer));
+  ASSERT_TRUE(upstream.conn.send_all(ws_frame(ws::opcode::kClose, close_payload(1000, ""), false)));
+  EXPECT_TRUE(client.wait_closed(5s));
+  upstream.conn.close();
+  const ProcessResult result = proxy.stop();
+  EXPECT_TRUE(result.exited_with(0)) << result.err;
+  EXPECT_NE(result.out.find("#1 the upstream left a message unfinished"), std::string::npos) << result.out;
+  int unfinished = 0;
+  for (const auto& r : proxy.log_records()) {
+    if (r["type"] == "frame" && r["dir"] == "server" && r["fin"] == false) ++unfinished;
+  }
+  EXPECT_EQ(unfinished, 2);
+
+  // Replayed against a server that finishes the message: a difference, not silence.
+  RawUpstream finishing;
+  Process replayer({kBinary, "replay", proxy.log_path, finishing.url(), "--speed", "max", "--timeout", "1s"});
+  ASSERT_TRUE(finishing.open());
+  ASSERT_TRUE(read_frame(finishing.conn, finishing.buffer));
+  ASSERT_TRUE(finishing.conn.send_all(ws_frame(ws::opcode::kText, "once upon a time.", false)));
+  auto close = read_frame(finishing.conn, finishing.buffer);
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->opcode, ws::opcode::kClose);
+  ASSERT_TRUE(finishing.conn.send_all(ws_frame(ws::opcode::kClose, close_payload(1000, ""), false)));
+  finishing.conn.close();
+  const ProcessResult replayed = replayer.wait(10s);
+  EXPECT_TRUE(replayed.exited_with(1)) << replayed.out << replayed.err;
+  EXPECT_NE(replayed.out.find("unfinished message: the recorded server left text \"once upon a time\""),
+            std::string::npos)
+      << replayed.out;
+}
+
 }  // namespace
 }  // namespace wstool::test

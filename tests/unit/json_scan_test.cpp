@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -156,6 +157,36 @@ TEST(JsonScan, PlainRunStopsAtTheFirstByteThatNeedsCare) {
     }
   }
   EXPECT_EQ(json_scan::plain_run(""), 0u);
+}
+
+TEST(JsonScan, PlainRunAgreesWithAByteLoopAtEveryLengthAndMix) {
+  // Short texts (the tail past the last whole word), several special bytes in one word, and
+  // bytes next to the ones that borrow in the word arithmetic (0x00, 0x1F/0x20, 0x21, 0x7F/0x80).
+  const std::string bytes = std::string("\x00\x01\x1f\x20\x21\"\\\x7f\x80\xff", 10) + "aZ~";
+  const auto reference = [](const std::string& text) {
+    std::size_t i = 0;
+    while (i < text.size()) {
+      const auto c = static_cast<unsigned char>(text[i]);
+      if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
+      ++i;
+    }
+    return i;
+  };
+  std::mt19937 random(20261126);
+  for (std::size_t length = 0; length <= 40; ++length) {
+    for (int round = 0; round < 200; ++round) {
+      std::string text(length, 'a');
+      // Mostly plain, so runs of every length show up.
+      for (char& c : text) {
+        if (random() % 4 == 0) c = bytes[random() % bytes.size()];
+      }
+      // Read from inside a bigger buffer: no byte past the view may count.
+      const std::string padded = text + "\"";
+      EXPECT_EQ(json_scan::plain_run(std::string_view(padded).substr(0, length)), reference(text));
+      const std::string plain_tail = text + "bbbbbbbb";
+      EXPECT_EQ(json_scan::plain_run(std::string_view(plain_tail).substr(0, length)), reference(text));
+    }
+  }
 }
 
 // --- writer --------------------------------------------------------------------------------

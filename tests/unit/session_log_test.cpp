@@ -121,12 +121,20 @@ TEST(SessionLogFormat, OpenCloseEndHeaderRoundTrip) {
   EXPECT_EQ(ob.request[1].value, "a\"b");
   EXPECT_EQ(ob.response[0].name, "Upgrade");
 
-  CloseRecord c{7, 99, 4001, "bye", Closer::kServer, true};
+  CloseRecord c{7, 99, 4001, "bye", Closer::kServer, true, std::nullopt, ""};
   const auto cb = std::get<CloseRecord>(round_trip(c));
   EXPECT_EQ(cb.code, 4001);
   EXPECT_EQ(cb.reason, "bye");
   EXPECT_EQ(cb.by, Closer::kServer);
   EXPECT_TRUE(cb.clean);
+  EXPECT_FALSE(cb.reply_code);  // none written, none read
+  EXPECT_EQ(to_json_line(c).find("reply"), std::string::npos);
+  // (1.2) The answer to the first close, when one came.
+  CloseRecord answered{7, 99, 1000, "", Closer::kClient, true, std::uint16_t{4001}, "done"};
+  const auto ab = std::get<CloseRecord>(round_trip(answered));
+  ASSERT_TRUE(ab.reply_code);
+  EXPECT_EQ(*ab.reply_code, 4001);
+  EXPECT_EQ(ab.reply_reason, "done");
 
   const auto eb = std::get<EndRecord>(round_trip(EndRecord{100, 2, 30}));
   EXPECT_EQ(eb.frames, 30U);
@@ -215,13 +223,13 @@ TEST(SessionWriter, WritesHeaderRecordsAndEndWithCounts) {
   writer->write(f);
   f.dir = Direction::kServer;
   writer->write(f);
-  writer->write(CloseRecord{1, writer->now_us(), 1000, "", Closer::kClient, true});
+  writer->write(CloseRecord{1, writer->now_us(), 1000, "", Closer::kClient, true, std::nullopt, ""});
   writer->close();
   EXPECT_FALSE(writer->error());
 
   const std::string text = test::read_file(path);
   // Version 1.1: the minor version follows the major one.
-  EXPECT_EQ(text.rfind("{\"type\":\"header\",\"version\":1,\"minor\":1,\"tool\":\"wstool ", 0), 0U) << text;
+  EXPECT_EQ(text.rfind("{\"type\":\"header\",\"version\":1,\"minor\":2,\"tool\":\"wstool ", 0), 0U) << text;
   EXPECT_NE(text.find("\"capturedBy\":\"connect\""), std::string::npos);
 
   auto reader = SessionReader::open(path, error);

@@ -330,6 +330,46 @@ TEST(Session, DataThatCrossesOurCloseIsDeliveredWhenAskedFor) {
   EXPECT_TRUE(f.frames[1].fin);
 }
 
+// A proxy holds its reply to a peer's close until the other side's close arrives (RFC 6455
+// 5.5.1): meanwhile it still sends what that side says; the reply, with any code, completes the
+// handshake; whatever the peer sends after its own close is ignored.
+TEST(Session, AHeldCloseReplyLetsDataOutThenAnswersWithAnyCode) {
+  Session s(Role::kServer, 1 << 20);
+  s.set_hold_close_reply(true);
+  Recorder r;
+  feed(s, concat({frame(opcode::kClose, std::string("\x03\xE8", 2) + "bye"), frame(opcode::kText, "after its close")}),
+       r);
+  EXPECT_EQ(r.close_code, 1000);
+  EXPECT_TRUE(r.messages.empty());
+  EXPECT_EQ(s.state(), Session::State::kCloseReceived);
+  EXPECT_TRUE(output_frames(s).empty());  // no automatic echo
+  const std::string late = "late";
+  EXPECT_TRUE(s.send_message(opcode::kText, reinterpret_cast<const std::uint8_t*>(late.data()), late.size()));
+  EXPECT_TRUE(s.send_frame(opcode::kBinary, false, reinterpret_cast<const std::uint8_t*>("x"), 1));
+  EXPECT_TRUE(s.send_ping(nullptr, 0));
+  EXPECT_TRUE(s.send_close(4001, "done"));
+  EXPECT_EQ(s.state(), Session::State::kClosed);
+  auto out = output_frames(s);
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[0].payload, "late");
+  EXPECT_FALSE(out[1].fin);
+  EXPECT_EQ(out[2].opcode, opcode::kPing);
+  EXPECT_EQ(out[3].opcode, opcode::kClose);
+  EXPECT_EQ(out[3].payload, std::string("\x0F\xA1", 2) + "done");
+  EXPECT_EQ(s.sent_close_code(), 4001);
+  EXPECT_FALSE(s.send_message(opcode::kText, reinterpret_cast<const std::uint8_t*>(late.data()), late.size()));
+
+  // Failing while the reply is held still sends a close (none went out yet).
+  Session f(Role::kServer, 1 << 20);
+  f.set_hold_close_reply(true);
+  Recorder fr;
+  feed(f, frame(opcode::kClose, ""), fr);
+  f.fail(close_code::kPolicyViolation, "send queue full", fr);
+  auto failed = output_frames(f);
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].payload, std::string("\x03\xF0", 2));
+}
+
 // A close with a code and no reason: a default string_view has no data pointer at all (the
 // sanitizer build caught a memcpy from it).
 TEST(Session, CloseWithACodeAndNoReason) {
