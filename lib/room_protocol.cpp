@@ -484,13 +484,21 @@ std::string make_broadcast(const json& data, std::string_view user_id) {
 
 std::string make_ping(std::uint64_t id) { return to_text(json{{"type", "ping"}, {"id", id}}); }
 
+namespace {
+// `"name":id,` when the request carried one (null: it did not), in its sorted place first.
+void append_optional_id(std::string& out, std::string_view member, const json& id) {
+  if (id.is_null()) return;
+  out.push_back('"');
+  out.append(member);
+  out.append("\":");
+  json_write::append_value(out, id);
+  out.push_back(',');
+}
+}  // namespace
+
 std::string make_pong(const json& id) {
   std::string out = "{";
-  if (!id.is_null()) {
-    out.append("\"id\":");
-    json_write::append_value(out, id);
-    out.push_back(',');
-  }
+  append_optional_id(out, "id", id);
   out.append("\"type\":\"pong\"}");
   return out;
 }
@@ -504,11 +512,7 @@ std::string make_ack(const json& id) {
 
 std::string make_error(ErrorCode code, std::string_view message, const json& id) {
   std::string out = "{";
-  if (!id.is_null()) {
-    out.append("\"_id\":");
-    json_write::append_value(out, id);
-    out.push_back(',');
-  }
+  append_optional_id(out, "_id", id);
   out.append("\"code\":\"");
   out.append(error_code_name(code));
   out.append("\",\"message\":");
