@@ -125,6 +125,15 @@ Socket open_through(std::uint16_t port, std::string* head = nullptr, const std::
   return s;
 }
 
+// A client through the proxy to a raw upstream that accepts it: the proxy opens the upstream
+// before it answers the client, so the upstream's 101 comes between the two.
+Socket open_relayed(std::uint16_t port, RawUpstream& upstream) {
+  Socket s = connect_loopback(port);
+  if (!s.valid() || !s.send_all(upgrade_request()) || !upstream.open()) return Socket();
+  if (s.read_until("\r\n\r\n", 5s).rfind("HTTP/1.1 101", 0) != 0) return Socket();
+  return s;
+}
+
 TEST(Record, RelaysFragmentsPingsAndBinaryFrameForFrameAndLogsThem) {
   RawUpstream upstream;
   Recorder proxy(upstream.url(), {"--no-compress", "--no-client-compress"});
@@ -425,10 +434,8 @@ TEST(Record, AnInvalidFrameIsShownThenHandledAsTheRfcSays) {
   RawUpstream upstream;
   Recorder proxy(upstream.url());
   ASSERT_NE(proxy.port, 0);
-  Socket client = connect_loopback(proxy.port);
-  ASSERT_TRUE(client.send_all(upgrade_request()));
-  ASSERT_TRUE(upstream.open());
-  ASSERT_EQ(client.read_until("\r\n\r\n", 5s).rfind("HTTP/1.1 101", 0), 0u);
+  Socket client = open_relayed(proxy.port, upstream);
+  ASSERT_TRUE(client.valid());
   // RSV2 with no extension that defines it.
   ws::FrameHeader h;
   h.rsv = ws::kRsv2;
@@ -475,10 +482,8 @@ TEST(Record, AnInvalidServerFrameIsLoggedWithItsPayloadAndItsCodeReachesTheClien
   RawUpstream upstream;
   Recorder proxy(upstream.url());
   ASSERT_NE(proxy.port, 0);
-  Socket client = connect_loopback(proxy.port);
-  ASSERT_TRUE(client.send_all(upgrade_request()));
-  ASSERT_TRUE(upstream.open());
-  ASSERT_EQ(client.read_until("\r\n\r\n", 5s).rfind("HTTP/1.1 101", 0), 0u);
+  Socket client = open_relayed(proxy.port, upstream);
+  ASSERT_TRUE(client.valid());
   // A text frame that is not UTF-8: invalid data (1007), payload at hand.
   ASSERT_TRUE(upstream.conn.send_all(ws_frame(ws::opcode::kText, "ok\xff", false)));
   std::string buffer;
@@ -545,10 +550,8 @@ TEST(RecordClose, WhatTheUpstreamSendsAfterTheClientsCloseIsRelayedThenItsCode) 
   RawUpstream upstream;
   Recorder proxy(upstream.url(), {"--no-compress", "--no-client-compress"});
   ASSERT_NE(proxy.port, 0);
-  Socket client = connect_loopback(proxy.port);
-  ASSERT_TRUE(client.send_all(upgrade_request()));
-  ASSERT_TRUE(upstream.open());
-  ASSERT_EQ(client.read_until("\r\n\r\n", 5s).rfind("HTTP/1.1 101", 0), 0u);
+  Socket client = open_relayed(proxy.port, upstream);
+  ASSERT_TRUE(client.valid());
 
   ASSERT_TRUE(client.send_all(ws_frame(ws::opcode::kClose, close_payload(1000, "bye"), true)));
   auto their_close = read_frame(upstream.conn, upstream.buffer);
@@ -602,10 +605,8 @@ TEST(RecordClose, AnUpstreamThatNeverAnswersTheCloseIsAnsweredForWithinTheCloseT
   RawUpstream upstream;
   Recorder proxy(upstream.url(), {"--close-timeout", "300ms"});
   ASSERT_NE(proxy.port, 0);
-  Socket client = connect_loopback(proxy.port);
-  ASSERT_TRUE(client.send_all(upgrade_request()));
-  ASSERT_TRUE(upstream.open());
-  ASSERT_EQ(client.read_until("\r\n\r\n", 5s).rfind("HTTP/1.1 101", 0), 0u);
+  Socket client = open_relayed(proxy.port, upstream);
+  ASSERT_TRUE(client.valid());
   const auto closed_at = Clock::now();
   ASSERT_TRUE(client.send_all(ws_frame(ws::opcode::kClose, close_payload(4000, "bye"), true)));
   auto their_close = read_frame(upstream.conn, upstream.buffer);
@@ -653,10 +654,8 @@ TEST(RecordClose, WhatTheClientSendsAfterTheUpstreamsCloseIsRelayedThenItsReply)
   RawUpstream upstream;
   Recorder proxy(upstream.url(), {"--no-compress", "--no-client-compress"});
   ASSERT_NE(proxy.port, 0);
-  Socket client = connect_loopback(proxy.port);
-  ASSERT_TRUE(client.send_all(upgrade_request()));
-  ASSERT_TRUE(upstream.open());
-  ASSERT_EQ(client.read_until("\r\n\r\n", 5s).rfind("HTTP/1.1 101", 0), 0u);
+  Socket client = open_relayed(proxy.port, upstream);
+  ASSERT_TRUE(client.valid());
 
   ASSERT_TRUE(upstream.conn.send_all(ws_frame(ws::opcode::kClose, close_payload(4002, "later"), false)));
   std::string in;
@@ -697,10 +696,8 @@ TEST(RecordClose, AnUnfinishedMessageIsLoggedShownAndReportedByReplay) {
   RawUpstream upstream;
   Recorder proxy(upstream.url(), {"--no-compress", "--no-client-compress"});
   ASSERT_NE(proxy.port, 0);
-  Socket client = connect_loopback(proxy.port);
-  ASSERT_TRUE(client.send_all(upgrade_request()));
-  ASSERT_TRUE(upstream.open());
-  ASSERT_EQ(client.read_until("\r\n\r\n", 5s).rfind("HTTP/1.1 101", 0), 0u);
+  Socket client = open_relayed(proxy.port, upstream);
+  ASSERT_TRUE(client.valid());
   ASSERT_TRUE(client.send_all(ws_frame(ws::opcode::kText, "tell me", true)));
   ASSERT_TRUE(read_frame(upstream.conn, upstream.buffer));
   ASSERT_TRUE(upstream.conn.send_all(ws_frame(ws::opcode::kText, "once upon", false, false) +
