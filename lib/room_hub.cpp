@@ -208,6 +208,15 @@ struct RoomHub::Impl {
   }
 
   void log_close(const ws::Connection& conn, const ws::CloseEvent& event) {
+    // The close frames first (session log 1.3), in the order they went: nothing is delivered
+    // after a close here, so the end of the connection is their place.
+    const bool peer_sent = event.code != ws::close_code::kAbnormal;
+    const bool we_sent = event.sent_code != ws::close_code::kNoStatus || event.clean;
+    const std::string peer_payload = peer_sent ? session::close_frame_payload(event.code, event.reason) : std::string();
+    const std::string our_payload = we_sent ? session::close_frame_payload(event.sent_code, {}) : std::string();
+    if (peer_sent && event.by_peer) log_frame(conn, session::Direction::kClient, ws::opcode::kClose, peer_payload);
+    if (we_sent) log_frame(conn, session::Direction::kServer, ws::opcode::kClose, our_payload);
+    if (peer_sent && !event.by_peer) log_frame(conn, session::Direction::kClient, ws::opcode::kClose, peer_payload);
     session::CloseRecord c;
     c.conn = conn.id();
     c.t_us = message_log->now_us();

@@ -56,6 +56,8 @@ constexpr std::size_t kReadChunkBytes = 64 * 1024;
 constexpr std::size_t kMaxLineBytes = 128 * 1024 * 1024;
 // Warnings kept by a reader (unknown record types, a truncated tail); later ones are dropped.
 constexpr std::size_t kMaxWarnings = 100;
+// RFC 6455 7.4.1: the close code that stands for "no status" (an empty close frame).
+constexpr std::uint16_t kNoStatusCode = 1005;
 
 // ---- formatting ----------------------------------------------------------------------------
 
@@ -514,6 +516,25 @@ ws::HttpHeaders redact_for_log(const ws::HttpHeaders& headers) {
 }
 
 }  // namespace
+
+std::string close_frame_payload(std::uint16_t code, std::string_view reason) {
+  std::string payload;
+  if (code == kNoStatusCode) return payload;
+  payload.reserve(2 + reason.size());
+  payload += static_cast<char>(code >> 8);
+  payload += static_cast<char>(code & 0xFF);
+  payload.append(reason);
+  return payload;
+}
+
+ClosePayload parse_close_frame_payload(std::string_view payload) {
+  ClosePayload out;
+  if (payload.size() < 2) return out;
+  out.code = static_cast<std::uint16_t>(static_cast<unsigned char>(payload[0]) << 8 |
+                                        static_cast<unsigned char>(payload[1]));
+  out.reason.assign(payload.substr(2));
+  return out;
+}
 
 std::string to_json_line(const Record& record) {
   std::string out;

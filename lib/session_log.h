@@ -3,7 +3,7 @@
 // never whole) by `replay` and `record --convert`.
 //
 // Records, one JSON object per line, "type" first:
-//   {"type":"header","version":1,"minor":1,"tool":"wstool 0.x","started":"2026-11-26T04:05:06.123Z",
+//   {"type":"header","version":1,"minor":3,"tool":"wstool 0.x","started":"2026-11-26T04:05:06.123Z",
 //    "capturedBy":"record"|"connect"|"serve", ...}
 //   {"type":"open","conn":1,"t":123,"url":"ws://…","subprotocol":"","extensions":"…",
 //    "request":[["Host","…"],…],"response":[["Upgrade","websocket"],…],"status":101}
@@ -16,7 +16,7 @@
 // "t" is microseconds since the header's start (monotonic clock). Readers ignore fields they do
 // not know and refuse a major version they do not know (the compatibility rule); the minor
 // version counts additions an older reader may ignore (1.1: "invalid" frames; 1.2: close
-// "reply").
+// "reply"; 1.3: every close frame is a frame record, opcode 8, where it came among the others).
 #pragma once
 
 #include <cstdint>
@@ -35,8 +35,9 @@ namespace wstool::session {
 
 inline constexpr int kFormatVersion = 1;
 // Additions within the major version that older readers ignore safely. 1: frame "invalid";
-// 2: close "reply" and "replyReason".
-inline constexpr int kFormatMinor = 2;
+// 2: close "reply" and "replyReason"; 3: every writer logs each close frame as a frame record
+// (opcode 8, payload the code and reason) in its place among the other frames.
+inline constexpr int kFormatMinor = 3;
 
 enum class Direction { kClient, kServer };  // who sent the frame
 enum class Closer { kClient, kServer, kNone };
@@ -209,6 +210,16 @@ class SessionReader {
  private:
   std::unique_ptr<Impl> impl_;
 };
+
+// A close frame's payload as its frame record holds it (RFC 6455 5.5.1): the code, big-endian,
+// then the reason; empty for 1005 (no status).
+std::string close_frame_payload(std::uint16_t code, std::string_view reason);
+// And back: 1005 and "" for an empty payload (or a lone byte, which no valid frame has).
+struct ClosePayload {
+  std::uint16_t code = 1005;
+  std::string reason;
+};
+ClosePayload parse_close_frame_payload(std::string_view payload);
 
 // One line of JSON for a record (no newline), and back: the format's single definition, used by
 // the writer, the reader, the converters and the tests.

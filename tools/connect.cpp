@@ -333,14 +333,9 @@ class Recorder {
   void raw_frame(std::uint8_t opcode, bool fin, std::uint8_t rsv, std::string_view payload) {
     write_frame(true, opcode, fin, rsv, false, payload);
   }
+  // Ours when we send it, the peer's in close() (nothing the peer sends comes after it).
   void close_frame(bool ours, std::uint16_t code, std::string_view reason) {
-    std::string payload;
-    if (code != ws::close_code::kNoStatus) {
-      payload += static_cast<char>(code >> 8);
-      payload += static_cast<char>(code & 0xFF);
-      payload += std::string(reason);
-    }
-    frame(ours, ws::opcode::kClose, payload);
+    frame(ours, ws::opcode::kClose, session::close_frame_payload(code, reason));
   }
   // A received frame that broke RFC 6455, as `record` logs one: its header as received, what had
   // arrived of its payload, and why (session log 1.1 "invalid"). The engine then fails the

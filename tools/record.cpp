@@ -114,6 +114,14 @@ std::string hex_preview(std::string_view bytes, std::size_t max_bytes) {
 // safe for a terminal, binary in hex; cut to `max_bytes`.
 std::string payload_preview(std::uint8_t opcode, bool text_message, std::string_view payload, std::size_t max_bytes) {
   if (payload.empty()) return {};
+  if (opcode == ws::opcode::kClose && payload.size() >= 2) {
+    // The code as a number, the reason as text: "1000 bye".
+    const session::ClosePayload close = session::parse_close_frame_payload(payload);
+    const std::string reason = is_valid_utf8(close.reason.data(), close.reason.size())
+                                   ? terminal_safe(truncate_for_display(close.reason, max_bytes))
+                                   : hex_preview(close.reason, max_bytes);
+    return reason.empty() ? std::to_string(close.code) : fmt::format("{} {}", close.code, reason);
+  }
   const bool textual = is_valid_utf8(payload.data(), payload.size()) &&
                        (text_message || ws::is_control_opcode(opcode));
   if (!textual) return hex_preview(payload, max_bytes);
@@ -180,6 +188,9 @@ struct Pair final : ws::ConnectionHandler {
   std::string first_reason;
   std::optional<std::uint16_t> reply_code;
   std::string reply_reason;
+  // Per side (0: the client, 1: the upstream): the proxy closed it on its own (the other side
+  // vanished or broke the protocol), so that side's close frame answers the proxy, not a peer.
+  bool proxy_closed[2] = {false, false};
   bool text_message[2] = {false, false};  // per direction: the message in progress is text
   bool unfinished[2] = {false, false};    // per direction: a message's final frame has not come
 };
@@ -211,12 +222,15 @@ struct Recorder final : ws::ConnectionHandler {
   void on_invalid_frame(ws::Connection& conn, const ws::InvalidFrame& frame) override {
     Pair* pair = static_cast<Pair*>(conn.user_data());
     if (pair == nullptr) return;
+    pair->proxy_closed[0] = true;  // the engine fails the client's side with its own close
     invalid(*pair, true, frame);
   }
   void on_close_frame(ws::Connection& conn, std::uint16_t code, std::string_view reason) override {
     Pair* pair = static_cast<Pair*>(conn.user_data());
     if (pair == nullptr) return;
+    const bool answer = pair->first_code.has_value();
     pair->close_frame(true, code, reason);
+    record_close_frame(*pair, true, answer, code, reason);
     // At once, not when the client's TCP ends: the upstream's close when the client began
     // (the client's reply is held until the upstream answers), else the upstream's held reply.
     if (pair->up != nullptr) pair->up->close(code, reason);
@@ -236,6 +250,18 @@ struct Recorder final : ws::ConnectionHandler {
   }
   void control(Pair& pair, bool from_client, std::uint8_t opcode, std::string_view payload) {
     record_frame(pair.id, from_client, opcode, true, 0, false, payload, false);
+  }
+  // A side's close frame, logged where it came among that side's frames (session log 1.3): a
+  // replay sends the client's close there. What the proxy sends for want of an answer is not a
+  // peer's frame; the close record tells of it.
+  // `answer`: the other side's close came first (relayed). A frame answering a close the proxy
+  // sent on its own (a side vanished, the proxy shuts down) is left out: it would read as that
+  // side beginning to close.
+  void record_close_frame(Pair& pair, bool from_client, bool answer, std::uint16_t code, std::string_view reason) {
+    if (pair.proxy_closed[from_client ? 0 : 1]) return;
+    if (!answer && shutting_down.load(std::memory_order_relaxed)) return;
+    const std::string payload = session::close_frame_payload(code, reason);
+    record_frame(pair.id, from_client, ws::opcode::kClose, true, 0, false, payload, false);
   }
   // A frame that broke the protocol: logged as it came (what had arrived of it), then the engine
   // fails that side's connection and the close is relayed and logged as for any close.
@@ -316,6 +342,7 @@ struct Recorder final : ws::ConnectionHandler {
   bool color = false;
   std::mutex stdout_mutex;
   std::atomic<std::uint64_t> frames{0};
+  std::atomic<bool> shutting_down{false};  // a signal came: the proxy closes every side with 1001
   std::atomic<std::uint64_t> connections{0};
   std::atomic<std::uint64_t> next_pair_id{0};
 };
@@ -371,7 +398,10 @@ void Recorder::on_upgrade_deferred(std::shared_ptr<ws::PendingUpgrade> pending) 
   pending->on_abandoned([pair](const std::string& why) {
     pair->down_done = true;
     pair->rec.note(pair->id, "client left before the upstream answered: " + why);
-    if (pair->up != nullptr) pair->up->close(ws::close_code::kGoingAway, "client went away");
+    if (pair->up != nullptr) {
+      pair->proxy_closed[1] = true;
+      pair->up->close(ws::close_code::kGoingAway, "client went away");
+    }
     pair->maybe_free();
   });
   server->connect(pending->worker(), upstream_config(request), *pair,
@@ -459,6 +489,7 @@ void Recorder::on_close(ws::Connection& conn, const ws::CloseEvent& event) {
       pair->up->close(*pair->first_code, {});
     } else {
       const std::uint16_t code = relay_code(event, ws::close_code::kGoingAway);
+      if (!pair->first_code) pair->proxy_closed[1] = true;  // the client left without a close frame
       pair->up->close(code, event.we_failed ? std::string_view("client broke the protocol") : event.reason);
     }
   }
@@ -468,6 +499,7 @@ void Recorder::on_close(ws::Connection& conn, const ws::CloseEvent& event) {
 void Pair::on_open(ws::Connection& conn) {
   up = &conn;
   if (down_done) {  // the client left while the upstream was opening
+    proxy_closed[1] = true;
     conn.close(ws::close_code::kGoingAway, "client went away");
     return;
   }
@@ -488,10 +520,15 @@ void Pair::on_pong(ws::Connection&, std::string_view payload) {
   rec.control(*this, false, ws::opcode::kPong, payload);
 }
 
-void Pair::on_invalid_frame(ws::Connection&, const ws::InvalidFrame& frame) { rec.invalid(*this, false, frame); }
+void Pair::on_invalid_frame(ws::Connection&, const ws::InvalidFrame& frame) {
+  proxy_closed[1] = true;  // the engine fails the upstream's side with its own close
+  rec.invalid(*this, false, frame);
+}
 
 void Pair::on_close_frame(ws::Connection&, std::uint16_t code, std::string_view reason) {
+  const bool answer = first_code.has_value();
   close_frame(false, code, reason);
+  rec.record_close_frame(*this, false, answer, code, reason);
   // The client's close when the upstream began, else the client's held reply: everything the
   // upstream sent after the client's close has been relayed before it.
   if (down != nullptr) down->close(code, reason);
@@ -509,6 +546,7 @@ void Pair::on_close(ws::Connection&, const ws::CloseEvent& event) {
       return;
     }
     if (!client_closed_first) upstream_closed_first = true;
+    if (!first_code) proxy_closed[0] = true;  // the upstream left without a close frame
     // A drop without a close frame is the gateway's failure: 1014 (RFC 6455 7.4.1, IANA).
     const std::uint16_t code = relay_code(event, ws::close_code::kBadGateway);
     down->close(code, code == ws::close_code::kBadGateway && event.code == ws::close_code::kAbnormal
@@ -601,7 +639,10 @@ ExitCode run_record(const RecordOptions& options) {
   }
   if (options.output.empty()) fmt::print(stderr, "wsrecord: recording to {}\n", path);
 
-  ShutdownSignals signals([&server](int) { server.shutdown(ws::close_code::kGoingAway); });
+  ShutdownSignals signals([&server, &recorder](int) {
+    recorder.shutting_down.store(true, std::memory_order_relaxed);
+    server.shutdown(ws::close_code::kGoingAway);
+  });
   fmt::print("{}\n", readiness_line(server.tls(), server.address(), server.port()));
   std::fflush(stdout);
   server.run();

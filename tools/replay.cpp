@@ -473,7 +473,7 @@ class ConnectionReplay final : public ws::ConnectionHandler {
     if (client_ != nullptr) {
       client_->post([this] {
         stopped_ = true;
-        if (conn_ptr_ != nullptr && !closing_) begin_close(ws::close_code::kGoingAway, "");
+        if (conn_ptr_ != nullptr && !closing_ && !close_sent_) begin_close(ws::close_code::kGoingAway, "");
       });
     }
   }
@@ -555,7 +555,8 @@ class ConnectionReplay final : public ws::ConnectionHandler {
   }
 
  private:
-  enum class Outgoing { kData, kPingFrame, kPongFrame, kRaw };
+  // kCloseFrame: the client's close where the recording has it (its frame record, session log 1.3).
+  enum class Outgoing { kData, kPingFrame, kPongFrame, kRaw, kCloseFrame };
   // The next client frame, waiting for its time (and the server messages recorded before it).
   struct Pending {
     Outgoing kind = Outgoing::kData;
@@ -707,6 +708,9 @@ class ConnectionReplay final : public ws::ConnectionHandler {
   void take_frame(const session::FrameRecord& f, const std::string& where, std::size_t line) {
     if (f.dir == Direction::kServer) ++server_frames_;
     if (invalid_sent_) return;  // the connection is failing; the recording ends here too
+    // After its close the client sends nothing (RFC 6455 5.5.1); the server's frames that follow
+    // are still expected.
+    if (f.dir == Direction::kClient && close_queued_) return;
     const bool defined = f.opcode <= kBinary || (f.opcode >= kClose && f.opcode <= kPong);
     if (!f.invalid.empty() || !defined) {
       if (f.dir == Direction::kClient) {
@@ -722,22 +726,25 @@ class ConnectionReplay final : public ws::ConnectionHandler {
       return;
     }
     if (f.opcode == kClose) {
-      // The close frames say what each side sent; the close record says who began.
-      const std::uint16_t code = f.payload.size() >= 2
-                                     ? static_cast<std::uint16_t>(static_cast<unsigned char>(f.payload[0]) << 8 |
-                                                                  static_cast<unsigned char>(f.payload[1]))
-                                     : kNoStatus;
-      const std::string reason = f.payload.size() > 2 ? f.payload.substr(2) : "";
+      // The close frames say what each side sent, and where: the first one began the closing
+      // handshake; the other side's is its answer.
+      session::ClosePayload close = session::parse_close_frame_payload(f.payload);
       if (f.dir == Direction::kServer) {
-        expected_close_code_ = code;
-        expected_close_reason_ = reason;
+        expected_close_code_ = close.code;
+        expected_close_reason_ = std::move(close.reason);
         close_at_ = Location{0, where, line, server_frames_, 0};
         if (!client_close_seen_) server_closed_first_ = true;
-      } else {
-        client_close_code_ = code;
-        client_close_reason_ = reason;
+        recorded_server_close_ = true;
+      } else if (!recorded_server_close_) {
+        // The client began: its close goes out here, after the server messages recorded before
+        // it and at its recorded time; the server messages recorded after it are still expected.
+        client_close_code_ = close.code;
+        client_close_reason_ = std::move(close.reason);
         client_close_seen_ = true;
+        close_queued_ = true;
+        pending_ = Pending{Outgoing::kCloseFrame, f, due_time(f.t_us), 0, {}};
       }
+      // A client close after the server's is its answer, which the engine sends by itself.
       return;
     }
     const bool control = f.opcode >= kClose;
@@ -950,11 +957,22 @@ class ConnectionReplay final : public ws::ConnectionHandler {
         sent = true;
         break;
       }
+      case Outgoing::kCloseFrame:
+        // Not counted as sent (nor was the close sent at the end): framesSent counts the rest.
+        conn_ptr_->close(client_close_code_, client_close_reason_);
+        close_sent_ = true;
+        return;
     }
     if (sent) ++summary_.sent;
   }
 
   void finish() {
+    if (close_sent_) {
+      // The client's close went out in place and what the server sent after it has been
+      // matched: its close (within the engine's close timeout) ends the connection.
+      closing_ = true;
+      return;
+    }
     const auto now = SteadyClock::now();
     if (server_closed_first_ && !waited_for_server_close_) {
       // The server closed in the recording: give it --timeout to do so again.
@@ -1037,6 +1055,9 @@ class ConnectionReplay final : public ws::ConnectionHandler {
   std::string expected_close_reason_;
   Location close_at_;  // the recorded close (the server's close frame, or the close record)
   bool client_close_seen_ = false;
+  bool recorded_server_close_ = false;  // the recording's server close frame has been read
+  bool close_queued_ = false;           // the client's recorded close is pending, or sent
+  bool close_sent_ = false;             // ... and has gone out: only the server's frames follow
   std::uint16_t client_close_code_ = kNormalClose;
   std::string client_close_reason_;
   bool server_closed_first_ = false;

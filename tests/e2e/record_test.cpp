@@ -219,7 +219,10 @@ TEST(Record, RelaysFragmentsPingsAndBinaryFrameForFrameAndLogsThem) {
   }
   EXPECT_TRUE(saw_open);
   EXPECT_TRUE(saw_close);
-  EXPECT_EQ(frames, 9);  // 5 from the client, 4 from the upstream (close frames are close records)
+  // 5 from the client, 4 from the upstream, and (session log 1.3) the client's close frame and
+  // the upstream's answer; the live view shows them too.
+  EXPECT_EQ(frames, 11);
+  EXPECT_NE(result.out.find("#1 → close 5 4000 bye"), std::string::npos) << result.out;
   EXPECT_EQ(records.back()["type"], "end");
 }
 
@@ -286,7 +289,10 @@ TEST(Record, TwoClientsAtOnceGetTheirOwnIdsAndAnswers) {
     if (r["type"] != "frame") continue;
     (r["conn"] == 1 ? conn1 : conn2)++;
   }
-  EXPECT_EQ(conn1, 2);  // the log has everything, whatever the filter
+  // The log has everything, whatever the filter; no close frames: a vanished (TCP closed without
+  // one), b closed by the proxy's shutdown, and the upstream's answers to the proxy's closes are
+  // not either side beginning to close.
+  EXPECT_EQ(conn1, 2);
   EXPECT_EQ(conn2, 4);
   echo.signal(SIGTERM);
   EXPECT_TRUE(echo.wait(5s).exited_with(0));
@@ -524,11 +530,16 @@ TEST(Record, ConnectThroughTheProxyToEchoIsRecorded) {
   // Both sides negotiated deflate separately; the log holds the payloads decompressed.
   EXPECT_NE(result.out.find("#1 ← text deflate 13 {\"a\":[1,2]}"), std::string::npos) << result.out;
   std::vector<std::string> texts;
+  std::vector<std::string> closes;
   for (const auto& r : proxy.log_records()) {
     if (r["type"] == "open") {
       EXPECT_EQ(r["url"], "ws://127.0.0.1:" + std::to_string(proxy.port) + "/path");
     }
-    if (r["type"] == "frame") texts.push_back(std::string(r["dir"]) + " " + std::string(r["text"]));
+    if (r["type"] == "frame" && r["opcode"] == 8) {
+      closes.push_back(std::string(r["dir"]) + " " + std::string(r["bytes"]));
+    } else if (r["type"] == "frame") {
+      texts.push_back(std::string(r["dir"]) + " " + std::string(r["text"]));
+    }
     if (r["type"] == "close") {
       EXPECT_EQ(r["code"], 1000);
     }
@@ -539,6 +550,8 @@ TEST(Record, ConnectThroughTheProxyToEchoIsRecorded) {
   for (const std::string& text : texts) (text.rfind("client ", 0) == 0 ? from_client : from_server).push_back(text);
   EXPECT_EQ(from_client, (std::vector<std::string>{"client {\"a\": [1, 2]}", "client hello"}));
   EXPECT_EQ(from_server, (std::vector<std::string>{"server {\"a\": [1, 2]}", "server hello"}));
+  // connect's close (1000) and echo's answer, in that order.
+  EXPECT_EQ(closes, (std::vector<std::string>{"client A+g=", "server A+g="}));
   echo.signal(SIGTERM);
   EXPECT_TRUE(echo.wait(5s).exited_with(0));
 }
@@ -595,7 +608,8 @@ TEST(RecordClose, WhatTheUpstreamSendsAfterTheClientsCloseIsRelayedThenItsCode) 
       EXPECT_EQ(r["clean"], true);
     }
   }
-  EXPECT_EQ(server_frames, (std::vector<std::string>{"last words", std::string("\x01\x02", 2)}));
+  // And the upstream's close frame after them (4001 "done", base64): session log 1.3.
+  EXPECT_EQ(server_frames, (std::vector<std::string>{"last words", std::string("\x01\x02", 2), "D6Fkb25l"}));
   EXPECT_EQ(closes, 1);
 }
 
@@ -739,6 +753,120 @@ TEST(RecordClose, AnUnfinishedMessageIsLoggedShownAndReportedByReplay) {
   EXPECT_NE(replayed.out.find("unfinished message: the recorded server left text \"once upon a time\""),
             std::string::npos)
       << replayed.out;
+}
+
+
+// Close frames in place (session log 1.3): a server that speaks after the client's close,
+// recorded through the proxy, then replayed against a server that does the same. The log puts
+// the client's close between the server's frames where it came; replay sends it there and
+// matches what follows, so nothing is missing and nothing extra.
+struct PlayedClose {
+  std::vector<nlohmann::json> frames;  // the log's frame records, in order
+  std::string replay_out;
+  bool replay_exited_0 = false;
+};
+
+// The server's part, the same when recorded and when replayed: answers "hello", then either
+// waits for the client's close and says two more things before closing with 4001, or (server
+// first) says goodbye and closes with 4002, waiting for the client's reply.
+void play_server(RawUpstream& server, bool server_first) {
+  auto hello = read_frame(server.conn, server.buffer);
+  ASSERT_TRUE(hello);
+  EXPECT_EQ(hello->payload, "hello");
+  if (server_first) {
+    ASSERT_TRUE(server.conn.send_all(ws_frame(ws::opcode::kText, "bye soon", false) +
+                                     ws_frame(ws::opcode::kClose, close_payload(4002, "later"), false)));
+    auto reply = read_frame(server.conn, server.buffer);
+    ASSERT_TRUE(reply);
+    EXPECT_EQ(reply->opcode, ws::opcode::kClose);
+  } else {
+    ASSERT_TRUE(server.conn.send_all(ws_frame(ws::opcode::kText, "hello back", false)));
+    auto close = read_frame(server.conn, server.buffer);
+    ASSERT_TRUE(close);
+    EXPECT_EQ(close->opcode, ws::opcode::kClose);
+    ASSERT_TRUE(server.conn.send_all(ws_frame(ws::opcode::kText, "last words", false) +
+                                     ws_frame(ws::opcode::kBinary, std::string("\x01\x02", 2), false) +
+                                     ws_frame(ws::opcode::kClose, close_payload(4001, "done"), false)));
+  }
+  server.conn.close();  // the server ends TCP (RFC 6455 7.1.1)
+}
+
+PlayedClose record_then_replay(bool server_first) {
+  PlayedClose played;
+  RawUpstream upstream;
+  Recorder proxy(upstream.url(), {"--no-compress", "--no-client-compress", "-q"});
+  EXPECT_NE(proxy.port, 0);
+  Socket client = open_relayed(proxy.port, upstream);
+  EXPECT_TRUE(client.valid());
+  EXPECT_TRUE(client.send_all(ws_frame(ws::opcode::kText, "hello", true)));
+  auto hello = read_frame(upstream.conn, upstream.buffer);
+  EXPECT_TRUE(hello && hello->payload == "hello");
+  std::string in;
+  if (server_first) {
+    EXPECT_TRUE(upstream.conn.send_all(ws_frame(ws::opcode::kText, "bye soon", false) +
+                                       ws_frame(ws::opcode::kClose, close_payload(4002, "later"), false)));
+    for (int i = 0; i < 2; ++i) EXPECT_TRUE(read_frame(client, in));
+    EXPECT_TRUE(client.send_all(ws_frame(ws::opcode::kClose, close_payload(4002, "later"), true)));
+    auto reply = read_frame(upstream.conn, upstream.buffer);
+    EXPECT_TRUE(reply && reply->opcode == ws::opcode::kClose);
+  } else {
+    EXPECT_TRUE(upstream.conn.send_all(ws_frame(ws::opcode::kText, "hello back", false)));
+    auto back = read_frame(client, in);
+    EXPECT_TRUE(back && back->payload == "hello back");
+    EXPECT_TRUE(client.send_all(ws_frame(ws::opcode::kClose, close_payload(1000, "bye"), true)));
+    auto close = read_frame(upstream.conn, upstream.buffer);
+    EXPECT_TRUE(close && close->opcode == ws::opcode::kClose);
+    EXPECT_TRUE(upstream.conn.send_all(ws_frame(ws::opcode::kText, "last words", false) +
+                                       ws_frame(ws::opcode::kBinary, std::string("\x01\x02", 2), false) +
+                                       ws_frame(ws::opcode::kClose, close_payload(4001, "done"), false)));
+    for (int i = 0; i < 3; ++i) EXPECT_TRUE(read_frame(client, in));
+  }
+  upstream.conn.close();
+  EXPECT_TRUE(client.wait_closed(5s));
+  const ProcessResult recorded = proxy.stop();
+  EXPECT_TRUE(recorded.exited_with(0)) << recorded.err;
+  for (const auto& r : proxy.log_records()) {
+    if (r["type"] == "frame") played.frames.push_back(r);
+  }
+
+  RawUpstream server;
+  Process replayer({kBinary, "replay", proxy.log_path, server.url(), "--speed", "max", "--timeout", "1s"});
+  EXPECT_TRUE(server.open());
+  play_server(server, server_first);
+  const ProcessResult replayed = replayer.wait(10s);
+  played.replay_out = replayed.out + replayed.err;
+  played.replay_exited_0 = replayed.exited_with(0);
+  return played;
+}
+
+
+// Frame records by opcode, "c:8" for the client's close: where each fell in the log.
+std::vector<std::string> frame_order(const std::vector<nlohmann::json>& frames) {
+  std::vector<std::string> order;
+  for (const auto& f : frames) {
+    order.push_back(std::string(f["dir"] == "client" ? "c:" : "s:") + std::to_string(f["opcode"].get<int>()));
+  }
+  return order;
+}
+
+TEST(RecordClose, TheClientsCloseIsLoggedInPlaceAndReplaySendsItThere) {
+  const PlayedClose played = record_then_replay(false);
+  // hello, hello back, the client's close, what the server said after it, the server's close.
+  EXPECT_EQ(frame_order(played.frames),
+            (std::vector<std::string>{"c:1", "s:1", "c:8", "s:1", "s:2", "s:8"}));
+  if (played.frames.size() == 6) {
+    EXPECT_EQ(played.frames[2]["bytes"], "A+hieWU=");  // 1000 "bye"
+    EXPECT_EQ(played.frames[5]["len"], 6);             // 4001 "done"
+  }
+  EXPECT_TRUE(played.replay_exited_0) << played.replay_out;
+  EXPECT_NE(played.replay_out.find("0 difference(s)"), std::string::npos) << played.replay_out;
+}
+
+TEST(RecordClose, TheServersCloseIsLoggedInPlaceAndReplayAnswersIt) {
+  const PlayedClose played = record_then_replay(true);
+  EXPECT_EQ(frame_order(played.frames), (std::vector<std::string>{"c:1", "s:1", "s:8", "c:8"}));
+  EXPECT_TRUE(played.replay_exited_0) << played.replay_out;
+  EXPECT_NE(played.replay_out.find("0 difference(s)"), std::string::npos) << played.replay_out;
 }
 
 }  // namespace

@@ -228,8 +228,8 @@ TEST(SessionWriter, WritesHeaderRecordsAndEndWithCounts) {
   EXPECT_FALSE(writer->error());
 
   const std::string text = test::read_file(path);
-  // Version 1.1: the minor version follows the major one.
-  EXPECT_EQ(text.rfind("{\"type\":\"header\",\"version\":1,\"minor\":2,\"tool\":\"wstool ", 0), 0U) << text;
+  // Version 1.3: the minor version follows the major one.
+  EXPECT_EQ(text.rfind("{\"type\":\"header\",\"version\":1,\"minor\":3,\"tool\":\"wstool ", 0), 0U) << text;
   EXPECT_NE(text.find("\"capturedBy\":\"connect\""), std::string::npos);
 
   auto reader = SessionReader::open(path, error);
@@ -630,6 +630,28 @@ TEST(SessionReader, SkipsUnknownRecordTypesAndBlankLines) {
   EXPECT_EQ(warnings[0], path + ":3: unknown record type \"annotation\", skipped");
 }
 
+// 1.3: close frames are frame records (opcode 8) whose payload is the code and the reason.
+TEST(SessionLogFormat, ACloseFramePayloadIsItsCodeAndReason) {
+  EXPECT_EQ(close_frame_payload(1000, "bye"), std::string("\x03\xe8" "bye", 5));
+  EXPECT_EQ(close_frame_payload(4001, ""), std::string("\x0f\xa1", 2));
+  EXPECT_EQ(close_frame_payload(1005, "ignored"), "");  // no status: an empty close frame
+  const ClosePayload back = parse_close_frame_payload(close_frame_payload(4001, "done"));
+  EXPECT_EQ(back.code, 4001);
+  EXPECT_EQ(back.reason, "done");
+  EXPECT_EQ(parse_close_frame_payload("").code, 1005);
+  EXPECT_EQ(parse_close_frame_payload("x").code, 1005);
+
+  FrameRecord f;
+  f.opcode = 8;
+  f.payload = close_frame_payload(1000, "bye");
+  const std::string line = to_json_line(f);
+  EXPECT_NE(line.find(R"("opcode":8)"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("len":5,"bytes":"A+hieWU=")"), std::string::npos) << line;  // not UTF-8: base64
+  const auto again = std::get<FrameRecord>(round_trip(f));
+  EXPECT_EQ(again.payload, f.payload);
+  EXPECT_EQ(again.opcode, 8);
+}
+
 TEST(SessionReader, ReadsTheCommittedFixtures) {
   const std::string data = std::string(WSTOOL_SOURCE_DIR) + "/tests/data/";
   Error error;
@@ -638,6 +660,17 @@ TEST(SessionReader, ReadsTheCommittedFixtures) {
   EXPECT_FALSE(error) << error.message;
   EXPECT_GT(good.size(), 5U);
   EXPECT_TRUE(warnings.empty());
+
+  // A 1.2 log (no close frame records; the close record's reply) reads as it always did.
+  error = {};
+  warnings.clear();
+  const auto old = read_all(data + "session-close-1.2.jsonl", error, &warnings);
+  EXPECT_FALSE(error) << error.message;
+  EXPECT_TRUE(warnings.empty());
+  ASSERT_EQ(old.size(), 7U);
+  const auto& close = std::get<CloseRecord>(old[5]);
+  EXPECT_EQ(close.reply_code, std::optional<std::uint16_t>(1000));
+  EXPECT_EQ(close.reply_reason, "bye");
 
   error = {};
   read_all(data + "session-corrupt.jsonl", error);
