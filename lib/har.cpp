@@ -39,6 +39,7 @@ constexpr std::uint8_t kTextOpcode = 1;
 constexpr std::uint8_t kBinaryOpcode = 2;
 constexpr std::uint8_t kContinuationOpcode = 0;
 constexpr std::uint8_t kFirstControlOpcode = 8;
+constexpr std::uint8_t kCloseOpcode = 8;
 // A message buffer larger than this is given back after use rather than kept for the next one.
 constexpr std::size_t kKeptMessageBytes = std::size_t{1} << 20;
 
@@ -102,7 +103,273 @@ Json headers_to(const ws::HttpHeaders& headers) {
   return list;
 }
 
+// An unlinked temporary file written and read at offsets: what the HAR conversions keep on disk
+// instead of in memory. Gone when closed, whatever happens.
+class SpoolFile {
+ public:
+  SpoolFile() = default;
+  SpoolFile(const SpoolFile&) = delete;
+  SpoolFile& operator=(const SpoolFile&) = delete;
+  ~SpoolFile() { close(); }
+  // Gives the file's disk space back; nothing can be read or written after.
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+  // Beside `beside` (an output: a disk with room for it, where /tmp may be a small tmpfs), or in
+  // $TMPDIR (/tmp) when that directory cannot take it (-o /dev/stdout), or when `beside` is "".
+  Error open(const std::string& beside) {
+    std::string pattern;
+    if (!beside.empty()) {
+      pattern = beside + ".spool-XXXXXX";
+      fd_ = ::mkstemp(pattern.data());
+    }
+    if (fd_ < 0) {
+      const char* tmpdir = std::getenv("TMPDIR");
+      pattern = std::string(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp") + "/wstool-har-spool-XXXXXX";
+      fd_ = ::mkstemp(pattern.data());
+    }
+    if (fd_ < 0) return Error(Errc::kCannotCreateOutput, fmt::format("{}: {}", pattern, std::strerror(errno)));
+    ::unlink(pattern.c_str());
+    return {};
+  }
+
+  void write_at(const void* data, std::size_t size, std::uint64_t at) {
+    const char* p = static_cast<const char*>(data);
+    if (at + size > end_) end_ = at + size;
+    while (size > 0 && !error_) {
+      const ssize_t n = ::pwrite(fd_, p, size, static_cast<off_t>(at));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        error_ = Error(Errc::kIoError, fmt::format("HAR spool: {}", std::strerror(errno)));
+        return;
+      }
+      p += n;
+      size -= static_cast<std::size_t>(n);
+      at += static_cast<std::uint64_t>(n);
+    }
+  }
+  void append(const void* data, std::size_t size) { write_at(data, size, end_); }
+  void read_at(void* data, std::size_t size, std::uint64_t at) {
+    char* p = static_cast<char*>(data);
+    while (size > 0 && !error_) {
+      const ssize_t n = ::pread(fd_, p, size, static_cast<off_t>(at));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        error_ = Error(Errc::kIoError, fmt::format("HAR spool: {}", n == 0 ? "short read" : std::strerror(errno)));
+        return;
+      }
+      p += n;
+      size -= static_cast<std::size_t>(n);
+      at += static_cast<std::uint64_t>(n);
+    }
+  }
+  // Where the next append goes; truncate_to() forgets what came after `at` (rewritten over).
+  std::uint64_t end() const { return end_; }
+  void truncate_to(std::uint64_t at) { end_ = at; }
+  bool is_open() const { return fd_ >= 0; }
+  // The first I/O failure, if any (later calls do nothing useful after one).
+  const Error& error() const { return error_; }
+
+ private:
+  int fd_ = -1;
+  std::uint64_t end_ = 0;
+  Error error_;
+};
+
+// A HAR message as the reader spools it, in file order per entry: this head, then the payload.
+struct SpooledMessage {
+  double time = 0;     // epoch seconds
+  std::uint8_t send = 0;  // 1: the client sent it
+  std::uint8_t opcode = 0;
+  std::uint32_t size = 0;
+};
+constexpr std::size_t kMessageHeadBytes = sizeof(double) + 2 + sizeof(std::uint32_t);
+
+void encode_message_head(const SpooledMessage& m, char* head) {
+  std::memcpy(head, &m.time, sizeof m.time);
+  head[sizeof m.time] = static_cast<char>(m.send);
+  head[sizeof m.time + 1] = static_cast<char>(m.opcode);
+  std::memcpy(head + sizeof m.time + 2, &m.size, sizeof m.size);
+}
+
+SpooledMessage decode_message_head(const char* head) {
+  SpooledMessage m;
+  std::memcpy(&m.time, head, sizeof m.time);
+  m.send = static_cast<std::uint8_t>(head[sizeof m.time]);
+  m.opcode = static_cast<std::uint8_t>(head[sizeof m.time + 1]);
+  std::memcpy(&m.size, head + sizeof m.time + 2, sizeof m.size);
+  return m;
+}
+
+void put_message_head(SpoolFile& file, const SpooledMessage& m, std::uint64_t at) {
+  char head[kMessageHeadBytes];
+  encode_message_head(m, head);
+  file.write_at(head, kMessageHeadBytes, at);
+}
+
+SpooledMessage get_message_head(SpoolFile& file, std::uint64_t at) {
+  char head[kMessageHeadBytes] = {};
+  file.read_at(head, kMessageHeadBytes, at);
+  return decode_message_head(head);
+}
+
+// A record in the session's time-ordered spool: its connection, 1 for an open record (else a
+// message), the message's head, then its payload.
+constexpr std::size_t kOrderedHeadBytes = sizeof(std::uint64_t) + 1 + kMessageHeadBytes;
+
 }  // namespace
+
+// One WebSocket entry's messages in the reader's spool.
+struct SpooledEntry {
+  std::uint64_t begin = 0;  // its messages: [begin, end) of the spool
+  std::uint64_t end = 0;
+  std::uint64_t count = 0;
+  bool in_order = true;     // their times never go back (Chrome writes them so)
+  double open_time = 0;
+};
+
+struct HarSession::Impl {
+  SpoolFile messages;  // while reading: each WebSocket entry's messages, in file order
+  SpoolFile ordered;   // then: every record in time order (kOrderedHeadBytes of head, payload)
+  std::vector<session::OpenRecord> opens;  // by connection id - 1; t_us set
+  std::vector<SpooledEntry> entries;       // by connection id - 1 (while reading)
+  std::size_t count = 0;                   // records in `ordered`
+  double base = 0;                         // header.started, as epoch seconds
+  std::uint64_t read_offset = 0;           // next() reads here
+  std::size_t read_index = 0;
+
+  std::uint64_t t_us(double time) const {
+    const double us = std::max(0.0, (time - base) * kMicrosPerSecond);
+    return static_cast<std::uint64_t>(std::llround(us));
+  }
+  // Puts `entries` in time order into `ordered`: each entry's messages sorted (stably) when they
+  // were not, then merged across entries, one message in memory at a time.
+  Error order();
+};
+
+HarSession::HarSession() : impl_(std::make_unique<Impl>()) {}
+HarSession::~HarSession() = default;
+HarSession::HarSession(HarSession&&) noexcept = default;
+HarSession& HarSession::operator=(HarSession&&) noexcept = default;
+std::size_t HarSession::size() const { return impl_->count; }
+session::SessionReader::Position HarSession::position() const { return {impl_->read_offset, impl_->read_index}; }
+void HarSession::seek(const session::SessionReader::Position& position) {
+  impl_->read_offset = position.offset;
+  impl_->read_index = position.line;
+}
+
+std::optional<Record> HarSession::next(Error& error) {
+  Impl& d = *impl_;
+  if (d.read_index >= d.count) return std::nullopt;
+  char head[kOrderedHeadBytes] = {};
+  d.ordered.read_at(head, kOrderedHeadBytes, d.read_offset);
+  std::uint64_t conn = 0;
+  std::memcpy(&conn, head, sizeof conn);
+  const bool open = head[sizeof conn] != 0;
+  const SpooledMessage m = decode_message_head(head + sizeof conn + 1);
+  FrameRecord f;
+  if (!open) {
+    f.payload.resize(m.size);
+    d.ordered.read_at(f.payload.data(), m.size, d.read_offset + kOrderedHeadBytes);
+  }
+  if (d.ordered.error() || conn == 0 || conn > d.opens.size()) {
+    error = d.ordered.error() ? d.ordered.error() : Error(Errc::kIoError, "HAR spool: corrupt record");
+    return std::nullopt;
+  }
+  d.read_offset += kOrderedHeadBytes + (open ? 0 : m.size);
+  ++d.read_index;
+  if (open) return d.opens[conn - 1];
+  f.conn = conn;
+  f.t_us = d.t_us(m.time);
+  f.dir = m.send ? Direction::kClient : Direction::kServer;
+  f.opcode = m.opcode;
+  return f;
+}
+
+Error HarSession::Impl::order() {
+  if (!ordered.is_open()) {
+    if (Error e = ordered.open("")) return e;
+  }
+  std::string payload;
+  // An entry out of time order (a hand-edited file): its messages sorted by time, file order
+  // within equal times, rewritten after the others. This alone holds 16 bytes per message of it.
+  for (SpooledEntry& e : entries) {
+    if (e.in_order) continue;
+    std::vector<std::pair<double, std::uint64_t>> index;
+    index.reserve(static_cast<std::size_t>(e.count));
+    for (std::uint64_t at = e.begin; at < e.end && !messages.error();) {
+      const SpooledMessage m = get_message_head(messages, at);
+      index.emplace_back(m.time, at);
+      at += kMessageHeadBytes + m.size;
+    }
+    std::stable_sort(index.begin(), index.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    const std::uint64_t begin = messages.end();
+    for (const auto& [time, at] : index) {
+      const SpooledMessage m = get_message_head(messages, at);
+      payload.resize(m.size);
+      messages.read_at(payload.data(), m.size, at + kMessageHeadBytes);
+      put_message_head(messages, m, messages.end());
+      messages.append(payload.data(), payload.size());
+    }
+    e.begin = begin;
+    e.end = messages.end();
+    e.in_order = true;
+  }
+  // The merge: per entry a cursor (its open first, then its messages); the earliest goes next,
+  // the lower connection id first at equal times.
+  struct Cursor {
+    double time = 0;
+    std::uint64_t conn = 0;
+    bool open = true;
+    std::uint64_t at = 0;  // its next message
+  };
+  const auto later = [](const Cursor& a, const Cursor& b) {
+    return a.time != b.time ? a.time > b.time : a.conn > b.conn;
+  };
+  std::vector<Cursor> heap;
+  heap.reserve(entries.size());
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    heap.push_back({entries[i].open_time, i + 1, true, entries[i].begin});
+  }
+  std::make_heap(heap.begin(), heap.end(), later);
+  char head[kOrderedHeadBytes];
+  while (!heap.empty() && !messages.error() && !ordered.error()) {
+    std::pop_heap(heap.begin(), heap.end(), later);
+    Cursor& c = heap.back();
+    SpooledMessage m;
+    if (!c.open) {
+      m = get_message_head(messages, c.at);
+      payload.resize(m.size);
+      messages.read_at(payload.data(), m.size, c.at + kMessageHeadBytes);
+      c.at += kMessageHeadBytes + m.size;
+    }
+    std::memcpy(head, &c.conn, sizeof c.conn);
+    head[sizeof c.conn] = static_cast<char>(c.open ? 1 : 0);
+    encode_message_head(m, head + sizeof c.conn + 1);
+    ordered.append(head, kOrderedHeadBytes);
+    if (!c.open) ordered.append(payload.data(), payload.size());
+    ++count;
+    c.open = false;
+    const SpooledEntry& e = entries[c.conn - 1];
+    if (c.at < e.end) {
+      c.time = get_message_head(messages, c.at).time;
+      std::push_heap(heap.begin(), heap.end(), later);
+    } else {
+      heap.pop_back();
+    }
+    // A huge message must not pin its buffer for the rest of the merge.
+    if (payload.capacity() > kKeptMessageBytes) std::string().swap(payload);
+  }
+  if (messages.error()) return messages.error();
+  if (ordered.error()) return ordered.error();
+  messages.close();  // all in `ordered` now
+  entries.clear();
+  entries.shrink_to_fit();
+  return {};
+}
 
 // Reads a HAR document as a stream of SAX events (nlohmann/json's sax_parse) and keeps only what
 // becomes session records: of each entry its request URL and headers, response status and
@@ -112,6 +379,9 @@ Json headers_to(const ws::HttpHeaders& headers) {
 class HarReader {
  public:
   HarReader(std::string path, HarSession& out) : path_(std::move(path)), out_(out) {}
+
+  // The spool the messages go to as they are read.
+  Error open_spool() { return out_.impl_->messages.open(""); }
 
   // nlohmann::json_sax's interface. Returning false stops the parse (error_ says why).
   bool null() { return scalar(Value::kOther); }
@@ -157,26 +427,15 @@ class HarReader {
   Error finish() {
     if (error_) return error_;
     if (!saw_entries_) return Error(Errc::kBadData, fmt::format("{}: not a HAR file (no log.entries)", path_));
-    std::vector<HarSession::Item>& items = out_.items_;
-    out_.order_.resize(items.size());
-    for (std::size_t i = 0; i < items.size(); ++i) out_.order_[i] = i;
-    // Time order across connections; within equal times file order, an entry's open first (it is
-    // stored after its messages, whose times it needed).
-    std::sort(out_.order_.begin(), out_.order_.end(), [&items](std::size_t a, std::size_t b) {
-      const HarSession::Item& x = items[a];
-      const HarSession::Item& y = items[b];
-      if (x.time != y.time) return x.time < y.time;
-      if (x.conn != y.conn) return x.conn < y.conn;
-      const bool x_open = x.kind == HarSession::Kind::kOpen;
-      const bool y_open = y.kind == HarSession::Kind::kOpen;
-      if (x_open != y_open) return x_open;
-      return a < b;
-    });
+    HarSession::Impl& d = *out_.impl_;
+    if (d.messages.error()) return d.messages.error();
+    // Time order across connections; within equal times file order, an entry's open first.
+    if (Error e = d.order()) return e;
     out_.header.tool = fmt::format("wstool {}", wstool_version());
     out_.header.captured_by = "har";
     out_.header.started = format_rfc3339(earliest_ == HUGE_VAL ? 0 : earliest_);
-    parse_rfc3339(out_.header.started, out_.base_);  // the millisecond-rounded start "t" counts from
-    for (auto& open : out_.opens_) open.t_us = out_.t_us(open_times_[open.conn - 1]);
+    parse_rfc3339(out_.header.started, d.base);  // the millisecond-rounded start "t" counts from
+    for (auto& open : d.opens) open.t_us = d.t_us(open_times_[open.conn - 1]);
     return {};
   }
 
@@ -374,7 +633,11 @@ class HarReader {
 
   // A repeated "_webSocketMessages": the last one counts (as a JSON object's last member does).
   void drop_messages() {
-    out_.items_.resize(first_item_);
+    out_.impl_->messages.truncate_to(entry_.begin);
+    entry_.end = entry_.begin;
+    entry_.count = 0;
+    entry_.in_order = true;
+    last_message_time_ = -HUGE_VAL;
     first_message_time_ = HUGE_VAL;
   }
 
@@ -393,7 +656,9 @@ class HarReader {
     started_text_.clear();
     websocket_ = false;
     messages_not_list_ = false;
-    first_item_ = out_.items_.size();
+    entry_ = SpooledEntry{};
+    entry_.begin = entry_.end = out_.impl_->messages.end();
+    last_message_time_ = -HUGE_VAL;
     first_message_time_ = HUGE_VAL;
     message_index_ = 0;
     message_error_ = Error();
@@ -402,29 +667,36 @@ class HarReader {
   void end_message() {
     if (message_error_) return;  // the entry fails with the first
     Message& m = message_;
-    HarSession::Item item;
+    SpooledMessage item;
     if (m.type_seen && m.type == "send") {
-      item.kind = HarSession::Kind::kSend;
-    } else if (m.type_seen && m.type == "receive") {
-      item.kind = HarSession::Kind::kReceive;
-    } else {
+      item.send = 1;
+    } else if (!(m.type_seen && m.type == "receive")) {
       return message_error("\"type\" must be \"send\" or \"receive\"");
     }
     if (!m.time_ok) return message_error("missing \"time\"");
     if (!m.opcode_ok || m.opcode > kMaxOpcode) return message_error("\"opcode\" must be an integer from 0 to 15");
     if (!m.data_ok) return message_error("missing \"data\"");
     item.opcode = static_cast<std::uint8_t>(m.opcode);
-    if (item.opcode == kTextOpcode) {
-      item.payload = std::move(m.data);
-    } else if (!base64_decode(m.data, item.payload)) {
-      return message_error("\"data\" is not valid base64");
+    const std::string* payload = &m.data;
+    if (item.opcode != kTextOpcode) {
+      if (!base64_decode(m.data, decoded_)) return message_error("\"data\" is not valid base64");
+      payload = &decoded_;
     }
+    if (payload->size() > std::numeric_limits<std::uint32_t>::max()) return message_error("\"data\" is too large");
     item.time = m.time;
-    // Straight into the session, under the id the entry gets if it is whole (else the read
-    // fails and nothing is kept).
-    item.conn = out_.opens_.size() + 1;
+    item.size = static_cast<std::uint32_t>(payload->size());
+    // Straight to the spool, kept if the entry is whole (else the read fails and nothing is).
+    SpoolFile& spool = out_.impl_->messages;
+    put_message_head(spool, item, spool.end());
+    spool.append(payload->data(), payload->size());
+    entry_.end = spool.end();
+    ++entry_.count;
+    if (item.time < last_message_time_) entry_.in_order = false;
+    last_message_time_ = item.time;
     first_message_time_ = std::min(first_message_time_, item.time);
-    out_.items_.push_back(std::move(item));
+    // Message buffers grown by a huge one are given back rather than kept for the rest.
+    if (decoded_.capacity() > kKeptMessageBytes) std::string().swap(decoded_);
+    if (m.data.capacity() > kKeptMessageBytes) std::string().swap(m.data);
   }
 
   // An entry ends: a WebSocket one becomes an open record and its messages, checked first.
@@ -451,15 +723,14 @@ class HarReader {
       return false;
     }
     earliest_ = std::min(earliest_, open_time);
-    open_.conn = out_.opens_.size() + 1;
+    HarSession::Impl& d = *out_.impl_;
+    open_.conn = d.opens.size() + 1;
     open_.subprotocol = ws::header_value(open_.response, "Sec-WebSocket-Protocol");
     open_.extensions = ws::header_value(open_.response, "Sec-WebSocket-Extensions");
-    HarSession::Item open_item;
-    open_item.time = open_time;
-    open_item.conn = open_.conn;
-    out_.items_.push_back(std::move(open_item));
+    entry_.open_time = open_time;
+    d.entries.push_back(entry_);
     open_times_.push_back(open_time);
-    out_.opens_.push_back(std::move(open_));
+    d.opens.push_back(std::move(open_));
     return true;
   }
 
@@ -486,8 +757,10 @@ class HarReader {
   std::string started_text_;
   bool websocket_ = false;
   bool messages_not_list_ = false;
-  std::size_t first_item_ = 0;        // its messages are out_.items_ from here on
+  SpooledEntry entry_;                    // where its messages are in the spool
+  double last_message_time_ = -HUGE_VAL;  // the latest message's time (are they in order?)
   double first_message_time_ = HUGE_VAL;  // the earliest of them
+  std::string decoded_;                   // a base64 message's payload, decoded
   std::size_t message_index_ = 0;
   Error message_error_;  // the first malformed message
   Message message_;
@@ -498,28 +771,12 @@ class HarReader {
   std::vector<double> open_times_;  // by connection id - 1
 };
 
-std::uint64_t HarSession::t_us(double time) const {
-  const double us = std::max(0.0, (time - base_) * kMicrosPerSecond);
-  return static_cast<std::uint64_t>(std::llround(us));
-}
-
-Record HarSession::record(std::size_t i) const {
-  const Item& item = items_[order_[i]];
-  if (item.kind == Kind::kOpen) return opens_[item.conn - 1];
-  FrameRecord f;
-  f.conn = item.conn;
-  f.t_us = t_us(item.time);
-  f.dir = item.kind == Kind::kSend ? Direction::kClient : Direction::kServer;
-  f.opcode = item.opcode;
-  f.payload = item.payload;
-  return f;
-}
-
 Error read_har(const std::string& path, HarSession& out) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Error(Errc::kMissingInput, fmt::format("{}: {}", path, std::strerror(errno)));
   out = HarSession{};
   HarReader reader(path, out);
+  if (Error e = reader.open_spool()) return e;
   try {
     Json::sax_parse(in, &reader);
   } catch (const Json::exception& e) {
@@ -530,13 +787,15 @@ Error read_har(const std::string& path, HarSession& out) {
   return reader.finish();
 }
 
-Error write_session_log(const HarSession& session, const std::string& log_path) {
+Error write_session_log(HarSession& session, const std::string& log_path) {
   std::ofstream out(log_path, std::ios::binary | std::ios::trunc);
   if (!out) return Error(Errc::kCannotCreateOutput, fmt::format("{}: {}", log_path, std::strerror(errno)));
   out << session::to_json_line(session.header) << '\n';
   session::EndRecord end;
-  for (std::size_t i = 0; i < session.size(); ++i) {
-    const Record r = session.record(i);
+  session.seek({});
+  Error read_error;
+  while (auto record = session.next(read_error)) {
+    const Record& r = *record;
     if (const auto* open = std::get_if<OpenRecord>(&r)) {
       out << session::to_json_line(session::redacted(*open)) << '\n';
       ++end.connections;
@@ -549,6 +808,7 @@ Error write_session_log(const HarSession& session, const std::string& log_path) 
     }
     out << session::to_json_line(r) << '\n';
   }
+  if (read_error) return read_error;
   out << session::to_json_line(end) << '\n';
   out.flush();
   if (!out) return Error(Errc::kIoError, fmt::format("{}: {}", log_path, std::strerror(errno)));
@@ -566,91 +826,41 @@ class Spool {
  public:
   static constexpr std::uint64_t kNone = ~std::uint64_t{0};
 
-  ~Spool() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
-  // Beside `beside` (the output: a disk with room for it, where /tmp may be a small tmpfs), or
-  // in $TMPDIR (/tmp) when that directory cannot take it (-o /dev/stdout).
-  Error open(const std::string& beside) {
-    std::string pattern = beside + ".spool-XXXXXX";
-    fd_ = ::mkstemp(pattern.data());
-    if (fd_ < 0) {
-      const char* tmpdir = std::getenv("TMPDIR");
-      pattern = std::string(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp") + "/wstool-har-spool-XXXXXX";
-      fd_ = ::mkstemp(pattern.data());
-    }
-    if (fd_ < 0) return Error(Errc::kCannotCreateOutput, fmt::format("{}: {}", pattern, std::strerror(errno)));
-    ::unlink(pattern.c_str());  // gone when closed, whatever happens
-    return {};
-  }
+  Error open(const std::string& beside) { return file_.open(beside); }
 
   // Appends `text`, linked after `previous` (kNone for a chain's first); returns its offset.
   std::uint64_t append(std::string_view text, std::uint64_t previous) {
-    const std::uint64_t at = end_;
+    const std::uint64_t at = file_.end();
     char head[kHeadBytes];
     const std::uint64_t next = kNone;
     const auto size = static_cast<std::uint32_t>(text.size());
     std::memcpy(head, &next, sizeof next);
     std::memcpy(head + sizeof next, &size, sizeof size);
-    write_at(head, kHeadBytes, at);
-    write_at(text.data(), text.size(), at + kHeadBytes);
-    end_ += kHeadBytes + text.size();
-    if (previous != kNone) write_at(&at, sizeof at, previous);
+    file_.append(head, kHeadBytes);
+    file_.append(text.data(), text.size());
+    if (previous != kNone) file_.write_at(&at, sizeof at, previous);
     return at;
   }
 
   // The text at `at` into `text`; returns the offset of the next one in its chain.
   std::uint64_t read(std::uint64_t at, std::string& text) {
     char head[kHeadBytes];
-    read_at(head, kHeadBytes, at);
+    file_.read_at(head, kHeadBytes, at);
     std::uint64_t next = kNone;
     std::uint32_t size = 0;
     std::memcpy(&next, head, sizeof next);
     std::memcpy(&size, head + sizeof next, sizeof size);
     text.resize(size);
-    read_at(text.data(), size, at + kHeadBytes);
+    file_.read_at(text.data(), size, at + kHeadBytes);
     return next;
   }
 
   // The first I/O failure, if any (later calls do nothing useful after one).
-  const Error& error() const { return error_; }
+  const Error& error() const { return file_.error(); }
 
  private:
   static constexpr std::size_t kHeadBytes = sizeof(std::uint64_t) + sizeof(std::uint32_t);
-
-  void write_at(const void* data, std::size_t size, std::uint64_t at) {
-    const char* p = static_cast<const char*>(data);
-    while (size > 0 && !error_) {
-      const ssize_t n = ::pwrite(fd_, p, size, static_cast<off_t>(at));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        error_ = Error(Errc::kIoError, fmt::format("HAR spool: {}", std::strerror(errno)));
-        return;
-      }
-      p += n;
-      size -= static_cast<std::size_t>(n);
-      at += static_cast<std::uint64_t>(n);
-    }
-  }
-  void read_at(void* data, std::size_t size, std::uint64_t at) {
-    char* p = static_cast<char*>(data);
-    while (size > 0 && !error_) {
-      const ssize_t n = ::pread(fd_, p, size, static_cast<off_t>(at));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        error_ = Error(Errc::kIoError, fmt::format("HAR spool: {}", n == 0 ? "short read" : std::strerror(errno)));
-        return;
-      }
-      p += n;
-      size -= static_cast<std::size_t>(n);
-      at += static_cast<std::uint64_t>(n);
-    }
-  }
-
-  int fd_ = -1;
-  std::uint64_t end_ = 0;
-  Error error_;
+  SpoolFile file_;
 };
 
 // A HAR entry's fixed part (everything but its duration and messages), compact JSON.
@@ -750,10 +960,22 @@ Error write_har(const std::string& log_path, const std::string& har_path) {
     const auto* f = std::get_if<FrameRecord>(&*record);
     if (f == nullptr) continue;
     const auto it = entries.find(f->conn);
-    // Control frames have no place in HAR, nor do frames that broke the protocol (never relayed).
-    if (it == entries.end() || f->opcode >= kFirstControlOpcode || !f->invalid.empty()) continue;
+    if (it == entries.end() || !f->invalid.empty()) continue;  // never relayed: no place in HAR
     Entry& e = it->second;
     const int d = f->dir == Direction::kClient ? 0 : 1;
+    if (f->opcode == kCloseOpcode) {
+      // Where the close came among the messages (DevTools shows opcode 8 as a close frame);
+      // its code and reason in base64, as every payload that is not text.
+      const Json m = {{"type", d == 0 ? "send" : "receive"},
+                      {"time", at(f->t_us)},
+                      {"opcode", kCloseOpcode},
+                      {"data", base64_encode(f->payload)}};
+      e.last = spool.append(m.dump(), e.last);
+      if (e.first == Spool::kNone) e.first = e.last;
+      e.duration_ms = (at(f->t_us) - e.open_time) * kMillisPerSecond;
+      continue;
+    }
+    if (f->opcode >= kFirstControlOpcode) continue;  // pings and pongs have no place in HAR
     if (f->opcode != kContinuationOpcode) {
       e.message[d] = f->payload;
       e.message_opcode[d] = f->opcode;

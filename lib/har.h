@@ -5,6 +5,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,36 +15,35 @@
 
 namespace wstool::har {
 
-// A HAR file's WebSocket traffic as a session log would hold it, compactly: per message its time,
-// connection, direction, opcode and payload; nothing else of the HAR file is kept.
+// A HAR file's WebSocket traffic as a session log would hold it: per WebSocket entry an open
+// record, then one frame record per message. The messages are spooled to an unlinked temporary
+// file (in $TMPDIR, else /tmp) as they are read, so memory holds a few numbers per entry and one
+// message at a time, however many messages the file has.
 class HarSession {
  public:
+  HarSession();
+  ~HarSession();
+  HarSession(HarSession&&) noexcept;
+  HarSession& operator=(HarSession&&) noexcept;
+
   session::HeaderRecord header;  // capturedBy "har"; started: the earliest time in the file
 
-  // Per WebSocket entry (connection ids 1, 2, ... in file order): an open record, then one frame
-  // record per message; all records in time order as a session log is (file order within equal
-  // times). Chrome keeps no close frames, pings or fragment boundaries, so there are no close
-  // records and every frame is FIN.
-  std::size_t size() const { return order_.size(); }
-  // The i-th record (i < size()), made on demand.
-  session::Record record(std::size_t i) const;
+  // Connection ids 1, 2, ... in file order; all records in time order as a session log is (file
+  // order within equal times, an entry's open first). Chrome keeps no close frames, pings or
+  // fragment boundaries, so there are no close records and every frame is FIN; a close frame
+  // (opcode 8, as `record --convert` writes one) is a frame record like the others.
+  std::size_t size() const;  // records
+  // The next record; nullopt at the end, or when the spool cannot be read (error set: kIoError).
+  std::optional<session::Record> next(Error& error);
+  // Where next() reads (offset: in the spool; line: the record's index), and going back there.
+  session::SessionReader::Position position() const;
+  void seek(const session::SessionReader::Position& position);
+
+  struct Impl;
 
  private:
   friend class HarReader;
-  enum class Kind : std::uint8_t { kOpen, kSend, kReceive };
-  struct Item {
-    double time = 0;  // epoch seconds
-    std::uint64_t conn = 0;
-    Kind kind = Kind::kOpen;
-    std::uint8_t opcode = 0;
-    std::string payload;  // decoded; empty for kOpen
-  };
-  std::vector<session::OpenRecord> opens_;  // by connection id - 1; t_us set
-  std::vector<Item> items_;                 // in file order
-  std::vector<std::size_t> order_;          // indices into items_, in time order
-  double base_ = 0;                         // header.started, as epoch seconds
-
-  std::uint64_t t_us(double time) const;  // an epoch time as the records' "t"
+  std::unique_ptr<Impl> impl_;
 };
 
 // Errors: kMissingInput when the file cannot be read; kBadData ("x.har: entry 3: message 2:
@@ -50,12 +51,14 @@ class HarSession {
 Error read_har(const std::string& path, HarSession& out);
 
 // Writes the session log at `log_path` as a HAR file at `har_path`: one entry per connection
-// with its handshake, and its data messages (fragments joined; control frames and close records
-// have no place in HAR and are left out). Errors: those of SessionReader; kCannotCreateOutput.
+// with its handshake, its data messages (fragments joined) and its close frames (opcode 8, the
+// code and reason in base64 as Chrome's format has every non-text payload); pings, pongs and
+// close records have no place in HAR and are left out. Errors: those of SessionReader; kCannotCreateOutput.
 Error write_har(const std::string& log_path, const std::string& har_path);
 
-// Writes a HarSession as a session log (capturedBy "har"). Errors: kCannotCreateOutput.
-Error write_session_log(const HarSession& session, const std::string& log_path);
+// Writes a HarSession (read from its start) as a session log (capturedBy "har"). Errors:
+// kCannotCreateOutput; kIoError.
+Error write_session_log(HarSession& session, const std::string& log_path);
 
 // `wstool record --convert IN -o OUT`: the direction from the names — IN ending in ".har"
 // becomes a session log at OUT, any other IN (a session log) becomes a HAR file at OUT, which

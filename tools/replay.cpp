@@ -144,16 +144,14 @@ class LogSource final : public RecordSource {
 class HarSource final : public RecordSource {
  public:
   HarSource(har::HarSession session, std::string name) : session_(std::move(session)), name_(std::move(name)) {}
-  std::optional<Record> next(Error& /*error*/) override {
-    if (index_ >= session_.size()) return std::nullopt;
-    return session_.record(index_++);
-  }
-  session::SessionReader::Position position() const override { return {index_, index_}; }
+  std::optional<Record> next(Error& error) override { return session_.next(error); }
+  session::SessionReader::Position position() const override { return session_.position(); }
   Error seek(const session::SessionReader::Position& p) override {
-    index_ = static_cast<std::size_t>(p.offset);
+    session_.seek(p);
     return {};
   }
-  std::string where() const override { return fmt::format("{} record {}", name_, index_); }
+  // The record last returned, counted from 1.
+  std::string where() const override { return fmt::format("{} record {}", name_, session_.position().line); }
   std::size_t line() const override { return 0; }
   std::vector<std::string> warnings() const override { return {}; }
   std::string captured_by() const override { return "har"; }
@@ -161,7 +159,6 @@ class HarSource final : public RecordSource {
  private:
   har::HarSession session_;
   std::string name_;
-  std::size_t index_ = 0;
 };
 
 // ---- results shared by every connection ----------------------------------------------------

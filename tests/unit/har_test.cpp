@@ -6,6 +6,7 @@
 
 #include <fstream>
 #include <map>
+#include <vector>
 
 #include "tests/support/run_process.h"
 
@@ -18,6 +19,17 @@ using session::OpenRecord;
 
 const std::string kFixture = std::string(WSTOOL_SOURCE_DIR) + "/tests/data/chrome-echo.har";
 
+// The i-th record of a session, read from its start (the session streams; tests are small).
+session::Record record_at(HarSession& s, std::size_t i) {
+  s.seek({});
+  Error error;
+  std::optional<session::Record> r;
+  for (std::size_t n = 0; n <= i; ++n) r = s.next(error);
+  EXPECT_FALSE(error) << error.message;
+  EXPECT_TRUE(r.has_value()) << "no record " << i;
+  return r ? *r : session::Record{};
+}
+
 TEST(Har, ReadsChromesWebSocketEntry) {
   HarSession s;
   const Error error = read_har(kFixture, s);
@@ -25,21 +37,21 @@ TEST(Har, ReadsChromesWebSocketEntry) {
   EXPECT_EQ(s.header.captured_by, "har");
   EXPECT_EQ(s.header.started, "2026-11-26T04:05:06.120Z");
   ASSERT_EQ(s.size(), 7U);
-  const auto open = std::get<OpenRecord>(s.record(0));
+  const auto open = std::get<OpenRecord>(record_at(s, 0));
   EXPECT_EQ(open.conn, 1U);
   EXPECT_EQ(open.t_us, 0U);
   EXPECT_EQ(open.url, "ws://127.0.0.1:9001/");
   EXPECT_EQ(open.status, 101);
   EXPECT_EQ(open.extensions, "permessage-deflate");
   EXPECT_EQ(ws::header_value(open.request, "Origin"), "http://127.0.0.1:9001");
-  const auto first = std::get<FrameRecord>(s.record(1));
+  const auto first = std::get<FrameRecord>(record_at(s, 1));
   EXPECT_EQ(first.dir, Direction::kClient);
   EXPECT_EQ(first.payload, "hello from chrome");
   EXPECT_NEAR(static_cast<double>(first.t_us), 131417.0, 2.0);  // 06.251417 - 06.120
-  const auto reply = std::get<FrameRecord>(s.record(4));
+  const auto reply = std::get<FrameRecord>(record_at(s, 4));
   EXPECT_EQ(reply.dir, Direction::kServer);
   EXPECT_EQ(reply.payload, "{\"op\":\"sub\",\"topic\":\"t\xC3\xA9\"}");
-  const auto binary = std::get<FrameRecord>(s.record(6));
+  const auto binary = std::get<FrameRecord>(record_at(s, 6));
   EXPECT_EQ(binary.opcode, 2);
   EXPECT_EQ(binary.payload, std::string("\x00\x01\x02\xFF", 4));
 }
@@ -88,22 +100,22 @@ TEST(Har, SkipsEverythingButWebSocketTrafficAndMergesEntriesByTime) {
   ASSERT_FALSE(error) << error.message;
   EXPECT_EQ(s.header.started, "2026-01-01T00:00:00.500Z");
   ASSERT_EQ(s.size(), 5U);
-  const auto two = std::get<OpenRecord>(s.record(0));
+  const auto two = std::get<OpenRecord>(record_at(s, 0));
   EXPECT_EQ(two.conn, 2U);
   EXPECT_EQ(two.url, "ws://h/two");
   EXPECT_EQ(two.t_us, 0U);
-  const auto one = std::get<OpenRecord>(s.record(1));
+  const auto one = std::get<OpenRecord>(record_at(s, 1));
   EXPECT_EQ(one.conn, 1U);
   EXPECT_EQ(one.t_us, 500000U);
   EXPECT_EQ(one.subprotocol, "chat");
   ASSERT_EQ(one.request.size(), 1U);  // the header whose name is not a string is left out
   EXPECT_EQ(one.request[0].value, "http://h");
-  const auto binary = std::get<FrameRecord>(s.record(2));
+  const auto binary = std::get<FrameRecord>(record_at(s, 2));
   EXPECT_EQ(binary.conn, 1U);
   EXPECT_EQ(binary.payload, std::string("\x00\x01", 2));
   EXPECT_EQ(binary.t_us, 1000000U);
-  EXPECT_EQ(std::get<FrameRecord>(s.record(3)).payload, "middle");
-  const auto late = std::get<FrameRecord>(s.record(4));
+  EXPECT_EQ(std::get<FrameRecord>(record_at(s, 3)).payload, "middle");
+  const auto late = std::get<FrameRecord>(record_at(s, 4));
   EXPECT_EQ(late.payload, "late");
   EXPECT_EQ(late.dir, Direction::kClient);
 }
@@ -140,8 +152,8 @@ TEST(Har, ConvertsBothWaysKeepingMessagesAndRedactingSecrets) {
   ASSERT_FALSE(read_har(kFixture, original));
   ASSERT_EQ(again.size(), original.size());
   for (std::size_t i = 1; i < original.size(); ++i) {
-    const auto a = std::get<FrameRecord>(original.record(i));
-    const auto b = std::get<FrameRecord>(again.record(i));
+    const auto a = std::get<FrameRecord>(record_at(original, i));
+    const auto b = std::get<FrameRecord>(record_at(again, i));
     EXPECT_EQ(a.payload, b.payload) << i;
     EXPECT_EQ(a.dir, b.dir) << i;
     EXPECT_EQ(a.opcode, b.opcode) << i;
@@ -165,7 +177,7 @@ TEST(Har, SessionLogFragmentsAreJoinedAndControlFramesLeftOut) {
   HarSession s;
   ASSERT_FALSE(read_har(har, s));
   ASSERT_EQ(s.size(), 2U);
-  EXPECT_EQ(std::get<FrameRecord>(s.record(1)).payload, "hello");
+  EXPECT_EQ(std::get<FrameRecord>(record_at(s, 1)).payload, "hello");
 }
 
 TEST(Har, InterleavedConnectionsEachKeepTheirOwnMessagesInOrder) {
@@ -194,7 +206,7 @@ TEST(Har, InterleavedConnectionsEachKeepTheirOwnMessagesInOrder) {
   std::size_t b_count = 0;
   std::map<std::uint64_t, std::string> urls;
   for (std::size_t i = 0; i < s.size(); ++i) {
-    const session::Record r = s.record(i);
+    const session::Record r = record_at(s, i);
     if (const auto* o = std::get_if<OpenRecord>(&r)) urls[o->conn] = o->url;
     if (const auto* f = std::get_if<FrameRecord>(&r)) {
       if (urls[f->conn] == "ws://h/a") a_texts.push_back(f->payload);
@@ -214,6 +226,85 @@ TEST(Har, InterleavedConnectionsEachKeepTheirOwnMessagesInOrder) {
   EXPECT_EQ(b_count, 50U);
   // No spool file is left beside the output.
   EXPECT_EQ(test::read_file(har).find("spool"), std::string::npos);
+}
+
+
+// Session log 1.3 puts each close frame where it came; HAR keeps it there as an opcode 8 message
+// (base64 code and reason), and reading the HAR back gives the same frame record.
+TEST(Har, CloseFramesKeepTheirPlaceBothWays) {
+  test::TempDir dir;
+  const std::string log = dir.path() + "/close.jsonl";
+  std::ofstream(log)
+      << R"({"type":"header","version":1,"minor":3,"started":"2026-11-26T04:05:06.000Z","capturedBy":"record"})" "\n"
+      << R"({"type":"open","conn":1,"t":0,"url":"ws://h/"})" "\n"
+      << R"({"type":"frame","conn":1,"t":10,"dir":"client","opcode":8,"bytes":"A+hieWU="})" "\n"
+      << R"({"type":"frame","conn":1,"t":20,"dir":"server","opcode":1,"text":"last words"})" "\n"
+      << R"({"type":"frame","conn":1,"t":25,"dir":"server","opcode":9,"text":"ping"})" "\n"
+      << R"({"type":"frame","conn":1,"t":30,"dir":"server","opcode":8,"bytes":"D6Fkb25l"})" "\n"
+      << R"({"type":"close","conn":1,"t":40,"code":1000,"reason":"bye","by":"client","clean":true,"reply":4001})" "\n";
+  const std::string har = dir.path() + "/close.har";
+  ASSERT_FALSE(convert_session_file(log, har));
+  const std::string har_text = test::read_file(har);
+  EXPECT_NE(har_text.find(R"({"data":"A+hieWU=","opcode":8,)"), std::string::npos) << har_text;
+  HarSession s;
+  ASSERT_FALSE(read_har(har, s));
+  ASSERT_EQ(s.size(), 4U);  // the open, the client's close, the message, the server's close (no ping)
+  const auto client_close = std::get<FrameRecord>(record_at(s, 1));
+  EXPECT_EQ(client_close.opcode, 8);
+  EXPECT_EQ(client_close.dir, Direction::kClient);
+  EXPECT_EQ(client_close.payload, session::close_frame_payload(1000, "bye"));
+  EXPECT_EQ(std::get<FrameRecord>(record_at(s, 2)).payload, "last words");
+  const auto server_close = std::get<FrameRecord>(record_at(s, 3));
+  EXPECT_EQ(server_close.opcode, 8);
+  EXPECT_EQ(server_close.dir, Direction::kServer);
+  EXPECT_EQ(session::parse_close_frame_payload(server_close.payload).code, 4001);
+  EXPECT_EQ(session::parse_close_frame_payload(server_close.payload).reason, "done");
+
+  // And on into a session log again: the close frames in the same place.
+  const std::string again = dir.path() + "/again.jsonl";
+  ASSERT_FALSE(convert_session_file(har, again));
+  const std::string text = test::read_file(again);
+  const std::size_t client_at = text.find(R"("dir":"client","opcode":8)");
+  const std::size_t words_at = text.find("last words");
+  const std::size_t server_at = text.find(R"("dir":"server","opcode":8)");
+  ASSERT_NE(client_at, std::string::npos) << text;
+  EXPECT_LT(client_at, words_at);
+  EXPECT_LT(words_at, server_at);
+}
+
+// The messages are spooled, not held: an entry whose messages go back in time (a hand-edited
+// file) is put in order (file order within equal times), and a message seen again after seek()
+// is read again from the spool.
+TEST(Har, MessagesOutOfOrderAreSortedAndSeekRereads) {
+  test::TempDir dir;
+  const std::string path = dir.path() + "/order.har";
+  std::ofstream(path)
+      << R"({"log":{"entries":[{"startedDateTime":"2026-01-01T00:00:00.000Z","_resourceType":"websocket",)"
+      << R"("request":{"url":"ws://h/"},"_webSocketMessages":[)"
+      << R"({"type":"send","time":1767225603.0,"opcode":1,"data":"third"},)"
+      << R"({"type":"send","time":1767225601.0,"opcode":1,"data":"first"},)"
+      << R"({"type":"receive","time":1767225603.0,"opcode":1,"data":"fourth"},)"
+      << R"({"type":"receive","time":1767225602.0,"opcode":1,"data":"second"}]}]}})";
+  HarSession s;
+  const Error error = read_har(path, s);
+  ASSERT_FALSE(error) << error.message;
+  ASSERT_EQ(s.size(), 5U);
+  std::vector<std::string> payloads;
+  Error read_error;
+  session::SessionReader::Position second;
+  while (auto r = s.next(read_error)) {
+    if (const auto* f = std::get_if<FrameRecord>(&*r)) {
+      payloads.push_back(f->payload);
+      if (f->payload == "first") second = s.position();
+    }
+  }
+  EXPECT_FALSE(read_error);
+  EXPECT_EQ(payloads, (std::vector<std::string>{"first", "second", "third", "fourth"}));
+  s.seek(second);
+  auto again = s.next(read_error);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(std::get<FrameRecord>(*again).payload, "second");
+  EXPECT_EQ(s.position().line, 3U);
 }
 
 }  // namespace
