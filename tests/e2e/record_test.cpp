@@ -791,7 +791,8 @@ void play_server(RawUpstream& server, bool server_first) {
   server.conn.close();  // the server ends TCP (RFC 6455 7.1.1)
 }
 
-PlayedClose record_then_replay(bool server_first) {
+// `via_har`: the log is converted to HAR (record --convert) and that is replayed (--har).
+PlayedClose record_then_replay(bool server_first, bool via_har = false) {
   PlayedClose played;
   RawUpstream upstream;
   Recorder proxy(upstream.url(), {"--no-compress", "--no-client-compress", "-q"});
@@ -829,8 +830,18 @@ PlayedClose record_then_replay(bool server_first) {
     if (r["type"] == "frame") played.frames.push_back(r);
   }
 
+  std::string input = proxy.log_path;
+  std::vector<std::string> har_option;
+  if (via_har) {
+    input = proxy.dir.path() + "/session.har";
+    const ProcessResult converted = run_process({kBinary, "record", "--convert", proxy.log_path, "-o", input});
+    EXPECT_TRUE(converted.exited_with(0)) << converted.err;
+    har_option = {"--har"};
+  }
   RawUpstream server;
-  Process replayer({kBinary, "replay", proxy.log_path, server.url(), "--speed", "max", "--timeout", "1s"});
+  std::vector<std::string> argv = {kBinary, "replay", input, server.url(), "--speed", "max", "--timeout", "1s"};
+  argv.insert(argv.end(), har_option.begin(), har_option.end());
+  Process replayer(argv);
   EXPECT_TRUE(server.open());
   play_server(server, server_first);
   const ProcessResult replayed = replayer.wait(10s);
@@ -858,6 +869,13 @@ TEST(RecordClose, TheClientsCloseIsLoggedInPlaceAndReplaySendsItThere) {
     EXPECT_EQ(played.frames[2]["bytes"], "A+hieWU=");  // 1000 "bye"
     EXPECT_EQ(played.frames[5]["len"], 6);             // 4001 "done"
   }
+  EXPECT_TRUE(played.replay_exited_0) << played.replay_out;
+  EXPECT_NE(played.replay_out.find("0 difference(s)"), std::string::npos) << played.replay_out;
+}
+
+// HAR keeps the close frames (opcode 8) in place: replayed from the HAR, the same.
+TEST(RecordClose, TheClientsCloseKeepsItsPlaceThroughHar) {
+  const PlayedClose played = record_then_replay(false, true);
   EXPECT_TRUE(played.replay_exited_0) << played.replay_out;
   EXPECT_NE(played.replay_out.find("0 difference(s)"), std::string::npos) << played.replay_out;
 }
