@@ -114,6 +114,15 @@ int unknown_subcommand(std::string_view name) {
   return usage_error(fmt::format("unknown subcommand '{}' (did you mean '{}'?)", name, suggestion));
 }
 
+// Invoked as ws<name> for a <name> that is no subcommand (a mistyped or stale link): whatever
+// follows was meant for that subcommand, so it is not read as the driver's arguments.
+int unknown_link(std::string_view name) {
+  std::string message = fmt::format("invoked as '{}{}', which names no subcommand", kLinkPrefix, name);
+  const std::string_view suggestion = suggest_subcommand(name);
+  if (!suggestion.empty()) message += fmt::format(" (did you mean '{}{}'?)", kLinkPrefix, suggestion);
+  return usage_error(message);
+}
+
 // A repeatable option (-H, --send, --expect, --ignore...) takes one value each time it is given,
 // so `connect --send hi ws://host/` keeps the URL as the URL. CLI11 lets an option bound to a
 // vector swallow every following word instead; an option that really takes several values at
@@ -178,6 +187,7 @@ int dispatch(int argc, char** argv) {
   if (argc > 0) {
     std::string_view linked = subcommand_for_program(argv[0]);
     if (!linked.empty()) return run_subcommand(*find_entry(linked), std::move(args));
+    if (!unknown_link_name(argv[0]).empty()) return unknown_link(unknown_link_name(argv[0]));
   }
   if (args.empty()) {
     report_error(kDriverName, "missing subcommand");
@@ -218,21 +228,41 @@ const std::vector<SubcommandInfo>& subcommands() {
   return infos;
 }
 
-std::string_view subcommand_for_program(std::string_view argv0) {
+namespace {
+
+// argv[0] without its directory, a `.exe` suffix and a trailing `-N` (wsecho-2, as versioned
+// installs name their tools).
+std::string_view program_stem(std::string_view argv0) {
   std::string_view stem = argv0.substr(argv0.find_last_of("/\\") + 1);
   if (stem.size() > kExeSuffix.size() &&
       stem.substr(stem.size() - kExeSuffix.size()) == kExeSuffix) {
     stem.remove_suffix(kExeSuffix.size());
   }
-  // A trailing -N (wsecho-2, as versioned installs name their tools) is not part of the name.
   const std::size_t dash = stem.find_last_of('-');
   if (dash != std::string_view::npos && dash + 1 < stem.size() &&
       stem.find_first_not_of("0123456789", dash + 1) == std::string_view::npos) {
     stem = stem.substr(0, dash);
   }
-  if (stem == kDriverName || stem.substr(0, kLinkPrefix.size()) != kLinkPrefix) return {};
-  const Entry* entry = find_entry(stem.substr(kLinkPrefix.size()));
+  return stem;
+}
+
+// The <name> of a ws<name> invocation; empty for the driver itself (wstool, wstool-dev).
+std::string_view linked_name(std::string_view stem) {
+  if (stem.substr(0, kDriverName.size()) == kDriverName) return {};
+  if (stem.substr(0, kLinkPrefix.size()) != kLinkPrefix) return {};
+  return stem.substr(kLinkPrefix.size());
+}
+
+}  // namespace
+
+std::string_view subcommand_for_program(std::string_view argv0) {
+  const Entry* entry = find_entry(linked_name(program_stem(argv0)));
   return entry == nullptr ? std::string_view{} : entry->info.name;
+}
+
+std::string_view unknown_link_name(std::string_view argv0) {
+  const std::string_view name = linked_name(program_stem(argv0));
+  return find_entry(name) == nullptr ? name : std::string_view{};
 }
 
 std::size_t edit_distance(std::string_view a, std::string_view b) {

@@ -21,6 +21,10 @@ const std::vector<SubcommandInfo>& subcommands();
 // trailing `-N` removed) must read `ws<name>`. Empty when it names none, as for `wstool`.
 std::string_view subcommand_for_program(std::string_view argv0);
 
+// The <name> of an invocation that reads ws<name> when <name> is no subcommand (`wsechoo`, a
+// stale link); empty otherwise, as for `wsecho` or `wstool`.
+std::string_view unknown_link_name(std::string_view argv0);
+
 // Levenshtein distance, for "did you mean" suggestions.
 std::size_t edit_distance(std::string_view a, std::string_view b);
 

@@ -230,6 +230,25 @@ TEST(DispatchTest, OtherProgramNamesFallBackToTheFirstArgument) {
   EXPECT_EQ(help.out, wstool({"help", first.name}).out);
 }
 
+// A ws<name> link whose <name> is no subcommand (a typo, a link left from an older install) says
+// so and exits 64, whatever follows: its arguments were meant for that subcommand.
+TEST(DispatchTest, LinkNamingNoSubcommandIsAUsageError) {
+  const TempDir dir;
+  const auto& first = registered_subcommands().front();
+  const std::string link = dir.path() + "/ws" + first.name + "x";
+  std::filesystem::create_symlink(kBinary, link);
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{link}, {link, "--help"}, {link, "help", first.name}}) {
+    const ProcessResult result = run_process(args);
+    EXPECT_TRUE(result.exited_with(kUsage)) << "exit " << result.exit_code;
+    EXPECT_TRUE(result.out.empty()) << result.out;
+    EXPECT_EQ(lines_of(result.err).at(0),
+              "wstool: error: invoked as 'ws" + first.name + "x', which names no subcommand (did you mean 'ws" +
+                  first.name + "'?)")
+        << result.err;
+  }
+}
+
 // SIGPIPE is ignored (as curl does): a reader that went away must not kill wstool with a
 // signal. Its stdout here is a pipe whose read end is already closed, so the first write fails.
 TEST(DispatchTest, StdoutWithoutReaderDoesNotKillWithSigpipe) {

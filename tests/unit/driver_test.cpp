@@ -38,6 +38,17 @@ TEST(SubcommandForProgramTest, OtherNamesSelectNothing) {
   EXPECT_EQ(subcommand_for_program(""), "");
 }
 
+TEST(UnknownLinkNameTest, NamesWhatAWsLinkAskedForWhenItIsNoSubcommand) {
+  const std::string name = first_name();
+  EXPECT_EQ(unknown_link_name("/usr/bin/ws" + name + "x-2"), name + "x");
+  EXPECT_EQ(unknown_link_name("wsfoo.exe"), "foo");
+  EXPECT_EQ(unknown_link_name("ws" + name), "");    // a real link
+  EXPECT_EQ(unknown_link_name("wstool"), "");       // the driver under its own names
+  EXPECT_EQ(unknown_link_name("wstool-dev"), "");
+  EXPECT_EQ(unknown_link_name("ws"), "");           // the prefix alone names nothing
+  EXPECT_EQ(unknown_link_name("a.out"), "");
+}
+
 TEST(EditDistanceTest, CountsInsertionsDeletionsAndSubstitutions) {
   EXPECT_EQ(edit_distance("", ""), 0U);
   EXPECT_EQ(edit_distance("echo", "echo"), 0U);
