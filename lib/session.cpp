@@ -50,6 +50,24 @@ std::uint32_t next_mask_key() {
   return keys[--left];
 }
 
+// ws::copy_masked for the small frames built on the stack (at most kSmallFramePayloadBytes):
+// words, then bytes, inline, without the general function's phase and vector set-up, which
+// costs a 32-byte message more than the masking itself.
+void copy_masked_small(std::uint8_t* to, const std::uint8_t* from, std::size_t size, std::uint32_t mask_key) {
+  // A word holds whole key periods, so the same pattern applies to every word (either endianness).
+  const std::uint64_t pattern = (std::uint64_t{mask_key} << 32) | mask_key;
+  std::size_t i = 0;
+  for (; size - i >= sizeof pattern; i += sizeof pattern) {
+    std::uint64_t word;
+    std::memcpy(&word, from + i, sizeof word);
+    word ^= pattern;
+    std::memcpy(to + i, &word, sizeof word);
+  }
+  std::uint8_t key[kMaskKeyBytes];
+  std::memcpy(key, &mask_key, sizeof key);
+  for (; i < size; ++i) to[i] = static_cast<std::uint8_t>(from[i] ^ key[i % kMaskKeyBytes]);
+}
+
 }  // namespace
 
 Session::Session(Role role, std::size_t max_message_bytes)
@@ -421,7 +439,7 @@ void Session::append_frame(std::uint8_t op, bool fin, std::uint8_t rsv, const st
       header_bytes = encode_header(frame, h);
     }
     if (h.masked) {
-      copy_masked(frame + header_bytes, data, size, h.mask_key, 0);
+      copy_masked_small(frame + header_bytes, data, size, h.mask_key);
     } else if (size > 0) {
       std::memcpy(frame + header_bytes, data, size);
     }

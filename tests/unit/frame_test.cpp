@@ -247,7 +247,7 @@ TEST(Mask, CopyMaskedMatchesBytewiseReferenceForEveryOffsetSizeAndAlignment) {
   constexpr std::size_t kSlack = 16;
   std::vector<std::size_t> sizes;
   for (std::size_t size = 0; size <= 70; ++size) sizes.push_back(size);
-  const std::size_t big_sizes[] = {127, 128, 129, 1000, 4096, 16383, 16384, 16385, 65536 + 3};
+  const std::size_t big_sizes[] = {127, 128, 129, 255, 256, 257, 389, 1000, 4096, 16383, 16384, 16385, 65536 + 3};
   for (std::size_t size : big_sizes) sizes.push_back(size);
   for (std::size_t size : sizes) {
     Bytes source(size + kSlack);
