@@ -111,7 +111,12 @@ struct ClientShared;
 
 // One event loop and what its connections share.
 struct Worker {
-  asio::io_context io{1};
+  // One thread runs this loop, and every socket on it is opened, read, written, cancelled and
+  // closed from that thread only (a connection lives on its worker; others reach it by post()):
+  // Asio's per-socket lock then guards nothing, and costs a lock and an unlock on every read and
+  // every completion. Posts from other threads (Server::post, shutdown, ClientLoop::stop) and a
+  // socket registered here by the accepting thread keep their locks (scheduler, registration).
+  asio::io_context io{ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   unsigned index = 0;
   // Written by this worker's thread only; others read them for statistics.
   std::atomic<std::uint64_t> bytes_read{0};

@@ -33,6 +33,8 @@ constexpr std::size_t kSessionIdWords = 4;  // 4 x 32 random bits
 // Session ids are secrets (they resume a session): logs show only this much of them.
 constexpr std::size_t kLoggedSessionIdChars = 8;
 constexpr Clock::time_point kNever = Clock::time_point::max();
+// A worker's reply buffer grown past this by a big echo is given back rather than kept.
+constexpr std::size_t kKeptReplyBytes = 64 * 1024;
 
 void add(ServeCounters::Counter& counter, std::uint64_t n = 1) {
   counter.fetch_add(n, std::memory_order_relaxed);
@@ -138,6 +140,11 @@ struct Member {
 // Owns its connections' Members (user_data points at them), so none outlives the hub.
 struct alignas(64) WorkerState {
   std::unordered_map<std::uint64_t, std::unique_ptr<Member>> members;
+  // Reused by every message this worker handles, on its thread only: the parsed request, a
+  // refusal's reason and the echo reply keep their buffers instead of allocating per message.
+  Request request;
+  ParseFailure failure;
+  std::string reply;
 };
 
 struct IpState {
@@ -443,9 +450,15 @@ struct RoomHub::Impl {
   // True when processed (acknowledged if it had an _id); false when answered with an error.
   bool handle(Member& m, const Request& request, Clock::time_point now) {
     switch (request.type) {
-      case RequestType::kEcho:
-        send(m, ServerMessageType::kEcho, make_echo(request.data));
+      case RequestType::kEcho: {
+        std::string& reply = workers[m.conn->worker()].reply;
+        reply.clear();
+        append_echo(reply, request);
+        send(m, ServerMessageType::kEcho, reply);
+        // A big echo's buffer is not kept for the small ones after it.
+        if (reply.capacity() > kKeptReplyBytes) std::string().swap(reply);
         return true;
+      }
       case RequestType::kBroadcast:
         broadcast_to_all(shared_text(make_broadcast(request.data, m.user_id)));
         return true;
@@ -538,14 +551,16 @@ struct RoomHub::Impl {
     Member* member = member_of(conn);
     if (member == nullptr || member->closing) return;
     Member& m = *member;
-    const Clock::time_point now = Clock::now();
+    // The time of the read that brought the message: one clock read per read, not per message.
+    const Clock::time_point now = conn.event_time();
     if (opcode != ws::opcode::kText && !config.allow_binary) {
       send_error(m, ErrorCode::kInvalidMessage, "binary messages are not accepted: send JSON in text messages",
                  nullptr, now);
       return;
     }
-    Request request;
-    ParseFailure failure;
+    WorkerState& worker = workers[conn.worker()];
+    Request& request = worker.request;
+    ParseFailure& failure = worker.failure;
     if (!parse_request(std::string_view(reinterpret_cast<const char*>(data), size), limits, request, failure)) {
       send_error(m, failure.code, failure.message, failure.id, now);
       return;

@@ -110,6 +110,8 @@ class DomFields {
     return true;
   }
   void take(Field field, json& out) const { out = *find(field); }
+  // A DOM keeps no text: never verbatim.
+  bool verbatim_string(Field /*field*/, std::string_view& /*out*/) const { return false; }
 
  private:
   const json& message_;
@@ -169,6 +171,15 @@ class ScannedFields final : public json_scan::MemberSink {
     return true;
   }
   void take(Field field, json& out) { out = std::move(*values_[static_cast<std::size_t>(field)]); }
+  // A string field without escapes, quotes included, as it stands in the text: what
+  // json_write::append_value would write for its value (the scanner checked it is valid UTF-8
+  // with no control character, and it has no quote or backslash to escape).
+  bool verbatim_string(Field field, std::string_view& out) const {
+    const Slot& slot = slots_[static_cast<std::size_t>(field)];
+    if (!slot.present || slot.kind != json_scan::Kind::kString || slot.escaped) return false;
+    out = slot.text;
+    return true;
+  }
 
   bool doubtful() const { return doubtful_; }
 
@@ -227,6 +238,7 @@ void reset(Request& out) {
   out.type = RequestType::kEcho;
   clear(out.id);
   clear(out.data);
+  out.data_verbatim = {};
   out.room_id.clear();
   clear(out.content);
   out.ack = false;
@@ -277,6 +289,8 @@ bool check_request(Fields& message, const ParseLimits& limits, Request& out, Par
   out.type = found->type;
   switch (out.type) {
     case RequestType::kEcho:
+      // Echo data has no size limit, and a plain string needs no value at all.
+      if (message.verbatim_string(Field::kData, out.data_verbatim)) return true;
       return read_payload(message, Field::kData, 0, false, id, out.data, failure);
     case RequestType::kBroadcast:
       return read_payload(message, Field::kData, limits.max_content_bytes, true, id, out.data, failure);
@@ -469,6 +483,16 @@ std::string make_echo(const json& data) {
   json_write::append_value(out, data);
   out.append(",\"type\":\"echo\"}");
   return out;
+}
+
+void append_echo(std::string& out, const Request& request) {
+  out.append("{\"data\":");
+  if (request.data_verbatim.empty()) {
+    json_write::append_value(out, request.data);
+  } else {
+    out.append(request.data_verbatim);
+  }
+  out.append(",\"type\":\"echo\"}");
 }
 
 std::string make_broadcast(const json& data, std::string_view user_id) {

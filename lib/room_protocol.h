@@ -79,6 +79,11 @@ struct Request {
   // delivery being acknowledged.
   nlohmann::json id;
   nlohmann::json data;     // echo, broadcast
+  // Echo only, from parse_request's fast path: the data member's JSON text as received, set
+  // instead of `data` (which stays null) when it is a string without escapes, which the reply
+  // writes back byte for byte as nlohmann would (no DOM value, no allocation). A view into the
+  // parsed text: valid while that is.
+  std::string_view data_verbatim;
   std::string room_id;     // join, leave ("" = every room), room_message, get_room_info
   nlohmann::json content;  // room_message
   bool ack = false;        // join_room {"ack": true}: reliable delivery of this room's messages
@@ -151,6 +156,9 @@ std::string make_room_message(std::string_view room_id, std::string_view user_id
                               const nlohmann::json& delivery_id = nullptr);
 std::string make_room_info(std::string_view room_id, const std::vector<std::string>& users);
 std::string make_echo(const nlohmann::json& data);
+// Appends the reply to an echo request to `out`: make_echo(request.data), written from
+// request.data_verbatim when that is set (a server reuses one buffer for every reply).
+void append_echo(std::string& out, const Request& request);
 std::string make_broadcast(const nlohmann::json& data, std::string_view user_id);
 std::string make_ping(std::uint64_t id);
 std::string make_pong(const nlohmann::json& id);  // null id: no id field

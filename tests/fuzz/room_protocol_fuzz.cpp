@@ -50,6 +50,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(both.fast == both.dom);
   }
 
+  // 1b. The echo reply written from the fast path's request (a plain string's text kept
+  // verbatim) is the DOM request's reply, byte for byte.
+  {
+    room::Request fast;
+    room::ParseFailure fast_failure;
+    room::Request dom;
+    room::ParseFailure dom_failure;
+    if (room::parse_request(text, {}, fast, fast_failure) && fast.type == room::RequestType::kEcho) {
+      check(room::parse_request_with_dom(text, {}, dom, dom_failure));
+      std::string reply;
+      room::append_echo(reply, fast);
+      check(reply == reference::make_echo(dom.data));
+    }
+  }
+
   // 2. Whatever the scanner accepts, nlohmann accepts too.
   wstool::json_scan::Kind top = wstool::json_scan::Kind::kNull;
   const bool scanned = wstool::json_scan::scan(text, wstool::json_scan::kMaxScanDepth, top);

@@ -53,6 +53,13 @@ inline std::string describe(const json& value) {
   return std::to_string(static_cast<int>(value.type())) + ":" + to_text(value);
 }
 
+// An echo request's data however it was kept: a DOM value, or the verbatim text of a plain string.
+inline json data_of(const Request& request) {
+  if (request.data_verbatim.empty()) return request.data;
+  if (!request.data.is_null()) return "both data and data_verbatim are set";
+  return json::parse(request.data_verbatim);
+}
+
 // Everything a caller may read after parse_request: the request on success, the failure else.
 inline std::string describe(bool ok, const Request& request, const ParseFailure& failure) {
   if (!ok) {
@@ -60,7 +67,7 @@ inline std::string describe(bool ok, const Request& request, const ParseFailure&
            " id=" + describe(failure.id);
   }
   return "request type=" + std::string(request_type_name(request.type)) + " id=" + describe(request.id) +
-         " data=" + describe(request.data) + " room=" + request.room_id + " content=" + describe(request.content) +
+         " data=" + describe(data_of(request)) + " room=" + request.room_id + " content=" + describe(request.content) +
          " ack=" + (request.ack ? "1" : "0") + " ping_id=" + describe(request.ping_id);
 }
 

@@ -375,6 +375,33 @@ TEST(RoomProtocolFastPath, ParseAgreesWithTheDomPathOnEveryMessage) {
   }
 }
 
+TEST(RoomProtocolFastPath, EchoRepliesFromEitherPathAreByteIdentical) {
+  // The fast path keeps a plain string's text instead of a value: the reply written from it is
+  // the DOM request's reply, byte for byte.
+  std::size_t verbatim = 0;
+  for (const std::string& text : message_table()) {
+    Request fast;
+    ParseFailure fast_failure;
+    Request dom;
+    ParseFailure dom_failure;
+    if (!parse_request(text, {}, fast, fast_failure) || fast.type != RequestType::kEcho) continue;
+    ASSERT_TRUE(parse_request_with_dom(text, {}, dom, dom_failure)) << text.substr(0, 200);
+    if (!fast.data_verbatim.empty()) ++verbatim;
+    std::string reply = "kept ";  // appended to, not replaced
+    append_echo(reply, fast);
+    EXPECT_EQ(reply, "kept " + reference::make_echo(dom.data)) << text.substr(0, 200);
+  }
+  EXPECT_GE(verbatim, 3u);  // the plain strings of the table, the 100,000-byte one among them
+  // A reused request forgets the last message's text.
+  Request request;
+  ParseFailure failure;
+  ASSERT_TRUE(parse_request(R"({"type":"echo","data":"x"})", {}, request, failure));
+  EXPECT_EQ(request.data_verbatim, "\"x\"");
+  ASSERT_TRUE(parse_request(R"({"type":"echo","data":[1]})", {}, request, failure));
+  EXPECT_TRUE(request.data_verbatim.empty());
+  EXPECT_EQ(request.data, json::array({1}));
+}
+
 TEST(RoomProtocolFastPath, TheScannerTakesTheCommonMessages) {
   // The fast path is only a fast path if the scanner accepts ordinary requests.
   for (const char* text : {R"({"type":"echo","data":"xxxxxxxx"})",
