@@ -88,6 +88,11 @@ std::size_t encode_header(std::uint8_t* out, const FrameHeader& h);
 // XOR-masks (or unmasks) `data` in place. `offset` is the position of data[0] within the frame
 // payload, so a payload can be processed in pieces as they arrive. Works a machine word at a time.
 void apply_mask(std::uint8_t* data, std::size_t size, std::uint32_t mask_key, std::size_t offset);
+// apply_mask fused with a copy: writes `size` bytes of `from`, masked, to `to` (which must not
+// overlap `from` unless it is `from`). One pass over the payload instead of a copy and then a
+// masking pass: what a client does with every payload it sends.
+void copy_masked(std::uint8_t* to, const std::uint8_t* from, std::size_t size, std::uint32_t mask_key,
+                 std::size_t offset);
 
 // Close status codes (RFC 6455 7.4, IANA registry).
 namespace close_code {

@@ -174,6 +174,9 @@ class Session {
   std::size_t output_size() const { return out_.size(); }
   // Swaps the pending output into `buffer` (which should be empty); avoids copies.
   void take_output(std::vector<std::uint8_t>& buffer) { buffer.swap(out_); }
+  // Swaps the (empty) output buffer with `buffer`: the engine lends a connection its thread's
+  // cache-hot buffer before a big send. Only while has_output() is false.
+  void swap_output_buffer(std::vector<std::uint8_t>& buffer) { buffer.swap(out_); }
 
   // Gives back the output and message buffers while they hold nothing (an idle connection's
   // memory: the engine calls it once a connection has gone quiet).

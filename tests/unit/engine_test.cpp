@@ -786,7 +786,8 @@ TEST(EngineClientLoop, MessagesArriveWholeAcrossBufferChangesStampedWithTheirRea
 }
 
 // A thread's connections build their frames in output buffers they hand on to one another once
-// written (the engine's spare write buffers): connections sending at once, pipelined, with
+// written (the engine's spare write buffers; big payloads are masked into the thread's hot
+// output buffer, lent to one connection at a time): connections sending at once, pipelined, with
 // messages small, over the kept size (64 KiB) and large enough for partial writes, each get
 // back exactly their own bytes, on both the client's and the server's side.
 TEST(EngineClientLoop, ConnectionsSendingAtOnceGetBackExactlyTheirOwnMessages) {
@@ -838,6 +839,60 @@ TEST(EngineClientLoop, ConnectionsSendingAtOnceGetBackExactlyTheirOwnMessages) {
   EXPECT_EQ(sender.mismatched, 0u);
   ASSERT_EQ(sender.matched.size(), kConnections);
   for (const auto& [id, count] : sender.matched) EXPECT_EQ(count, kRounds * kSizes.size()) << "connection " << id;
+}
+
+// One scheduled task sends big messages on every connection before any of them is written (the
+// batch writes at its end): the first connection borrows the thread's hot output buffer, the
+// others whatever is left, and each still gets back exactly its own bytes, in order.
+TEST(EngineClientLoop, BigSendsOnManyConnectionsFromOneTaskArriveWholeAndInOrder) {
+  EchoHandler echo;
+  ServerThread server(loopback_config(), echo);
+  ASSERT_FALSE(server.start());
+  static const std::vector<std::size_t> kSizes = {16384, 70000, 2048, 300000};
+  constexpr std::size_t kConnections = 5;
+  struct Fanner : HookHandler {
+    ClientLoop* loop = nullptr;
+    std::vector<Connection*> open;
+    std::map<std::uint64_t, std::size_t> matched;
+    std::size_t mismatched = 0;
+    static std::string message(std::uint64_t id, std::size_t n) {
+      std::string text(kSizes[n], '\0');
+      for (std::size_t i = 0; i < text.size(); ++i) text[i] = static_cast<char>((id * 59 + n * 7 + i) & 0xFF);
+      return text;
+    }
+    void on_open(Connection& conn) override {
+      open.push_back(&conn);
+      if (open.size() < kConnections) return;
+      loop->call_at(std::chrono::steady_clock::now(), [this] {
+        for (std::size_t n = 0; n < kSizes.size(); ++n) {
+          for (Connection* c : open) {
+            const std::string text = message(c->id(), n);
+            c->send_binary(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
+          }
+        }
+      });
+    }
+    void on_message(Connection& conn, std::uint8_t /*opcode*/, const std::uint8_t* data, std::size_t size) override {
+      std::size_t& n = matched[conn.id()];
+      if (std::string(reinterpret_cast<const char*>(data), size) != message(conn.id(), n)) ++mismatched;
+      if (++n == kSizes.size()) conn.close(close_code::kNormal, "done");
+    }
+  } fanner;
+  NullLogger logger;
+  ClientLoop loop(logger);
+  fanner.loop = &loop;
+  loop.set_keep_running(false);
+  std::size_t clean = 0;
+  for (std::size_t i = 0; i < kConnections; ++i) {
+    loop.connect(loop_client_config(server.port()), fanner, [&](const ClientResult& r) {
+      if (r.opened && r.close.clean) ++clean;
+    });
+  }
+  loop.run();
+  EXPECT_EQ(clean, kConnections);
+  EXPECT_EQ(fanner.mismatched, 0u);
+  ASSERT_EQ(fanner.matched.size(), kConnections);
+  for (const auto& [id, count] : fanner.matched) EXPECT_EQ(count, kSizes.size()) << "connection " << id;
 }
 
 TEST(EngineClientLoop, CallAtRunsInTimeOrderThenInOrderMade) {

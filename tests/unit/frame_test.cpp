@@ -239,6 +239,49 @@ TEST(Mask, MatchesBytewiseReferenceForEveryOffsetSizeAndAlignment) {
   }
 }
 
+// copy_masked is what a client does with every payload it sends: the source must come out
+// masked exactly as the byte-wise reference does, at every length (the vector, word and byte
+// tails), source and destination alignment and key phase, and the source left untouched.
+TEST(Mask, CopyMaskedMatchesBytewiseReferenceForEveryOffsetSizeAndAlignment) {
+  const std::uint32_t key = key_from(0x12, 0x34, 0xAB, 0xCD);
+  constexpr std::size_t kSlack = 16;
+  std::vector<std::size_t> sizes;
+  for (std::size_t size = 0; size <= 70; ++size) sizes.push_back(size);
+  const std::size_t big_sizes[] = {127, 128, 129, 255, 256, 257, 389, 1000, 4096, 16383, 16384, 16385, 65536 + 3};
+  for (std::size_t size : big_sizes) sizes.push_back(size);
+  for (std::size_t size : sizes) {
+    Bytes source(size + kSlack);
+    for (std::size_t i = 0; i < source.size(); ++i) source[i] = static_cast<std::uint8_t>(i * 7 + 3);
+    const Bytes original = source;
+    for (std::size_t from_align = 0; from_align < 8; from_align += (size > 70 ? 3 : 1)) {
+      for (std::size_t to_align = 0; to_align < 8; to_align += (size > 70 ? 5 : 1)) {
+        for (std::size_t offset = 0; offset < 8; ++offset) {
+          Bytes ours(size + kSlack, 0xEE);
+          Bytes ref(size + kSlack, 0xEE);
+          copy_masked(ours.data() + to_align, source.data() + from_align, size, key, offset);
+          std::memcpy(ref.data() + to_align, source.data() + from_align, size);
+          reference_mask(ref.data() + to_align, size, key, offset);
+          ASSERT_EQ(ours, ref) << "size " << size << " from " << from_align << " to " << to_align << " offset "
+                               << offset;
+          ASSERT_EQ(source, original);
+        }
+      }
+    }
+  }
+}
+
+TEST(Mask, CopyMaskedInPlaceEqualsApplyMask) {
+  const std::uint32_t key = key_from(0xDE, 0xAD, 0xBE, 0xEF);
+  std::mt19937 rng(11);
+  Bytes payload(5000);
+  for (auto& b : payload) b = static_cast<std::uint8_t>(rng());
+  Bytes in_place = payload;
+  copy_masked(in_place.data(), in_place.data(), in_place.size(), key, 3);
+  Bytes applied = payload;
+  apply_mask(applied.data(), applied.size(), key, 3);
+  EXPECT_EQ(in_place, applied);
+}
+
 TEST(Mask, PiecewiseEqualsWholeAndIsAnInvolution) {
   const std::uint32_t key = key_from(0xDE, 0xAD, 0xBE, 0xEF);
   std::mt19937 rng(7);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -443,6 +444,37 @@ TEST(Session, CompressedBitOnAContinuationIsAnError) {
 // --- frame delivery (a proxy's view) and send_frame ---
 
 const std::uint8_t* bytes_of(std::string_view s) { return reinterpret_cast<const std::uint8_t*>(s.data()); }
+
+// A client masks every data payload as it queues it (small frames on the stack, big ones into
+// the output): what the server reads back is the payload, at every size around the small-frame
+// bound and the 16-bit length, and every frame has a key of its own (RFC 6455 5.3).
+TEST(Session, ClientFramesAreMaskedWithAFreshKeyEachAndUnmaskToThePayload) {
+  const std::size_t sizes[] = {0, 1, 7, 8, 9, 125, 126, 127, 128, 129, 1000, 16384, 65535, 65536, 70001};
+  Session client(Role::kClient, 1 << 20);
+  Session server(Role::kServer, 1 << 20);
+  std::vector<std::string> sent;
+  for (std::size_t size : sizes) {
+    std::string payload(size, '\0');
+    for (std::size_t i = 0; i < size; ++i) payload[i] = static_cast<char>('a' + (i * 13 + size) % 26);
+    ASSERT_TRUE(client.send_message(opcode::kBinary, bytes_of(payload), payload.size()));
+    sent.push_back(payload);
+  }
+  Bytes wire;
+  client.take_output(wire);
+  std::set<std::uint32_t> keys;
+  for (std::size_t pos = 0; pos < wire.size();) {
+    FrameHeader h;
+    ASSERT_EQ(decode_header(wire.data() + pos, wire.size() - pos, h), HeaderStatus::kComplete);
+    ASSERT_TRUE(h.masked);
+    keys.insert(h.mask_key);
+    pos += h.header_length + static_cast<std::size_t>(h.payload_length);
+  }
+  EXPECT_EQ(keys.size(), sent.size());  // 15 draws of a 32-bit CSPRNG key: a repeat means a bug
+  Recorder r;
+  EXPECT_EQ(server.consume(wire.data(), wire.size(), r), wire.size());
+  ASSERT_EQ(r.messages.size(), sent.size());
+  for (std::size_t i = 0; i < sent.size(); ++i) EXPECT_EQ(r.messages[i].second, sent[i]) << sent[i].size();
+}
 
 TEST(SessionFrames, FragmentsArriveOneCallbackPerFrameWithTheirBoundaries) {
   Session s(Role::kServer, 1 << 20);
