@@ -711,7 +711,7 @@ struct RoomHub::Impl {
     welcome.limits.max_rooms_per_connection = config.max_rooms_per_connection;
     welcome.limits.max_rooms = config.max_rooms;
     welcome.limits.rate_per_second = config.rate_per_second;
-    welcome.limits.burst = config.burst;
+    welcome.limits.burst = static_cast<std::uint64_t>(config.burst);
     welcome.limits.dedupe_window_ms = static_cast<std::uint64_t>(config.dedupe_window.count());
     welcome.limits.ack_timeout_ms = static_cast<std::uint64_t>(config.ack_timeout.count());
     welcome.limits.ack_retries = config.ack_retries;

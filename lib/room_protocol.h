@@ -131,7 +131,7 @@ struct WelcomeLimits {
   std::uint64_t max_rooms_per_connection = 0;
   std::uint64_t max_rooms = 0;
   double rate_per_second = 0;
-  double burst = 0;
+  std::uint64_t burst = 0;  // requests at once: a whole number, written without a fraction
   std::uint64_t dedupe_window_ms = 0;
   std::uint64_t ack_timeout_ms = 0;
   std::uint64_t ack_retries = 0;

@@ -240,6 +240,9 @@ TEST(Serve, WelcomeEchoPingAndAck) {
   EXPECT_EQ(a.welcome["limits"]["maxContentBytes"], 65536);
   EXPECT_EQ(a.welcome["limits"]["maxRoomsPerConnection"], 100);
   EXPECT_EQ(a.welcome["limits"]["ratePerSecond"], 100.0);
+  // --burst takes a whole number: the welcome says 200, not 200.0.
+  EXPECT_TRUE(a.welcome["limits"]["burst"].is_number_unsigned()) << a.welcome["limits"]["burst"].dump();
+  EXPECT_EQ(a.welcome["limits"]["burst"], 200U);
 
   a.client->send(json{{"type", "echo"}, {"data", {{"x", 1}}}});
   EXPECT_EQ(*a.client->next(), json::parse(R"({"type":"echo","data":{"x":1}})"));
