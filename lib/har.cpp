@@ -130,7 +130,11 @@ class SpoolFile {
       pattern = std::string(tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp") + "/wstool-har-spool-XXXXXX";
       fd_ = ::mkstemp(pattern.data());
     }
-    if (fd_ < 0) return Error(Errc::kCannotCreateOutput, fmt::format("{}: {}", pattern, std::strerror(errno)));
+    if (fd_ < 0) {
+      return Error(Errc::kCannotCreateOutput, fmt::format("cannot create the HAR spool file {} (set TMPDIR to a "
+                                                          "writable directory): {}",
+                                                          pattern, std::strerror(errno)));
+    }
     ::unlink(pattern.c_str());
     return {};
   }

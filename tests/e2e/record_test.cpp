@@ -436,6 +436,20 @@ TEST(Record, ConvertTurnsALogIntoHarAndBack) {
   EXPECT_TRUE(no_output.exited_with(64)) << no_output.err;
 }
 
+// A HAR file's messages are spooled to a temporary file: when $TMPDIR cannot take it, replay says
+// where it tried and what to do, and exits 73 before connecting anywhere.
+TEST(Record, HarSpoolThatCannotBeCreatedExits73NamingTmpdir) {
+  ProcessOptions options;
+  options.env = {"TMPDIR=/nonexistent-wstool-tmpdir"};
+  const ProcessResult result = run_process(
+      {kBinary, "replay", "--har", std::string(WSTOOL_SOURCE_DIR) + "/tests/data/chrome-echo.har", "ws://127.0.0.1:1/"},
+      options);
+  EXPECT_TRUE(result.exited_with(73)) << "exit " << result.exit_code << ": " << result.err;
+  EXPECT_NE(result.err.find("cannot create the HAR spool file /nonexistent-wstool-tmpdir/"), std::string::npos)
+      << result.err;
+  EXPECT_NE(result.err.find("set TMPDIR to a writable directory"), std::string::npos) << result.err;
+}
+
 TEST(Record, AnInvalidFrameIsShownThenHandledAsTheRfcSays) {
   RawUpstream upstream;
   Recorder proxy(upstream.url());
