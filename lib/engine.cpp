@@ -488,6 +488,14 @@ class BasicConnection final : public Connection,
     });
   }
 
+  void set_close_timeout(milliseconds after) override {
+    if (phase_ != Phase::kOpen || session_.state() != Session::State::kCloseSent) return;
+    close_deadline_set_ = true;
+    deadline_ = Clock::now() + std::max(after, milliseconds(0));
+    // The sweep checks deadlines every sweep_every, which a shorter wait may undercut: it is
+    // then late by at most that much, as every other timeout here.
+  }
+
   // --- lifecycle ---
   Stream& stream() { return stream_; }
   void set_handler(ConnectionHandler& handler) { handler_ = &handler; }

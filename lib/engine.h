@@ -104,6 +104,11 @@ class Connection {
   // Calls ConnectionHandler::on_timer once, `after` from now; a new call replaces the previous
   // one; a negative duration cancels it. Closed connections get no timer calls.
   virtual void set_timer(std::chrono::milliseconds after) = 0;
+  // While our close frame waits for the peer's (we started the closing handshake), waits
+  // `after` from now for it instead of what is left of limits.close_timeout; at other times it
+  // does nothing. For a client that still expects the peer's messages after its close (replay
+  // keeps the connection for as long as its own --timeout lets it wait).
+  virtual void set_close_timeout(std::chrono::milliseconds /*after*/) {}
 
   // The steady-clock time of the event being handled (the socket read that delivered this
   // message, the timer that fired), read once per event rather than once per message: what a

@@ -905,7 +905,11 @@ class ConnectionReplay final : public ws::ConnectionHandler {
           report_mismatches(fmt::format("within {}", format_duration(settings_.timeout)));
           continue;
         }
-        conn_ptr_->set_timer(duration_cast<milliseconds>(matcher_.deadline() - now) + milliseconds(1));
+        const auto wait = duration_cast<milliseconds>(matcher_.deadline() - now) + milliseconds(1);
+        conn_ptr_->set_timer(wait);
+        // After our close, the engine would end the connection at its close timeout whatever
+        // was still expected: keep it past this wait, and --timeout more for the server's close.
+        if (close_sent_) conn_ptr_->set_close_timeout(wait + settings_.timeout);
         return;
       }
       if (pending_) {
@@ -966,8 +970,9 @@ class ConnectionReplay final : public ws::ConnectionHandler {
   void finish() {
     if (close_sent_) {
       // The client's close went out in place and what the server sent after it has been
-      // matched: its close (within the engine's close timeout) ends the connection.
+      // matched (or reported missing): its close, within --timeout, ends the connection.
       closing_ = true;
+      conn_ptr_->set_close_timeout(settings_.timeout);
       return;
     }
     const auto now = SteadyClock::now();

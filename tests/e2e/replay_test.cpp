@@ -6,6 +6,7 @@
 #include <fstream>
 #include <optional>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -526,6 +527,38 @@ TEST(ReplayClose, TheRecordedReplyToTheClientsCloseIsExpected) {
       ws_frame(ws::opcode::kText, "hi", false), {"--speed", "max", "--timeout", "1s"});
   EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
   EXPECT_NE(r.out.find("close: expected 4001 \"done\" from the server, got 1000"), std::string::npos) << r.out;
+}
+
+// After the client's close (sent in place), each server message recorded after it is waited
+// for up to --timeout, as before the close: not cut off by the engine's 5 s closing handshake.
+TEST(ReplayClose, AServerMessageAfterTheClientsCloseIsWaitedForUpToTimeout) {
+  Listener listener;
+  TempDir dir;
+  const std::string log = dir.path() + "/late.jsonl";
+  write_text(log, std::string(kRecordHeader) +
+                      R"({"type":"frame","conn":1,"t":1000,"dir":"client","opcode":1,"text":"hi"})" "\n"
+                      R"({"type":"frame","conn":1,"t":1100,"dir":"server","opcode":1,"text":"hi"})" "\n"
+                      R"({"type":"frame","conn":1,"t":1500,"dir":"client","opcode":8,"bytes":"A+g="})" "\n"
+                      R"({"type":"frame","conn":1,"t":1600,"dir":"server","opcode":1,"text":"late"})" "\n"
+                      R"({"type":"frame","conn":1,"t":1700,"dir":"server","opcode":8,"bytes":"A+g="})" "\n"
+                      R"({"type":"close","conn":1,"t":1700,"code":1000,"reason":"","by":"client","clean":true})" "\n");
+  Process replayer({kBinary, "replay", log, "ws://127.0.0.1:" + std::to_string(listener.port()), "--speed", "max",
+                    "--timeout", "9s", "--no-compress"});
+  auto accepted = accept_websocket(listener);
+  ASSERT_TRUE(accepted);
+  std::string buffer;
+  ASSERT_TRUE(read_raw_frame(*accepted, buffer, 5s));
+  ASSERT_TRUE(accepted->send_all(ws_frame(ws::opcode::kText, "hi", false)));
+  const auto close = read_raw_frame(*accepted, buffer, 5s);
+  ASSERT_TRUE(close && close->opcode == ws::opcode::kClose);
+  // Longer than the engine's close timeout, well within --timeout.
+  std::this_thread::sleep_for(6s);
+  ASSERT_TRUE(accepted->send_all(ws_frame(ws::opcode::kText, "late", false) +
+                                 ws_frame(ws::opcode::kClose, close_payload(1000, ""), false)));
+  accepted->close();
+  const ProcessResult r = replayer.wait(10s);
+  EXPECT_TRUE(r.exited_with(0)) << r.out << r.err;
+  EXPECT_NE(r.out.find("2 expected, 2 matched, 0 difference(s)\n"), std::string::npos) << r.out;
 }
 
 TEST(ReplayFidelity, ARecordedPongWaitsForTheServersPingAndIsTheOnlyAnswer) {
