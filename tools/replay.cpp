@@ -540,7 +540,9 @@ class ConnectionReplay final : public ws::ConnectionHandler {
     const std::uint16_t got_code =
         event.we_failed && event.sent_code != kNoStatus ? event.sent_code : event.code;
     if (expected_close_code_ && *expected_close_code_ != got_code) {
-      const std::string got = got_code == kAbnormal ? "1006 (no close frame)"
+      const std::string got = got_code == kAbnormal
+                                  ? (event.error.empty() ? std::string("1006 (no close frame)")
+                                                         : fmt::format("1006 ({})", event.error))
                               : event.we_failed      ? fmt::format("{} (the server broke the protocol: {})", got_code, event.error)
                                                      : close_text(got_code, event.reason);
       report_.difference(DiffKind::kCloseCode, conn_, close_at_,

@@ -561,6 +561,37 @@ TEST(ReplayClose, AServerMessageAfterTheClientsCloseIsWaitedForUpToTimeout) {
   EXPECT_NE(r.out.find("2 expected, 2 matched, 0 difference(s)\n"), std::string::npos) << r.out;
 }
 
+// The same log against a server that goes silent after the client's close: "late" is missing
+// after --timeout, and the server's close after --timeout more, said as such.
+TEST(ReplayClose, AServerSilentAfterTheClientsCloseIsCutOffAfterTimeout) {
+  Listener listener;
+  TempDir dir;
+  const std::string log = dir.path() + "/silent.jsonl";
+  write_text(log, std::string(kRecordHeader) +
+                      R"({"type":"frame","conn":1,"t":1000,"dir":"client","opcode":1,"text":"hi"})" "\n"
+                      R"({"type":"frame","conn":1,"t":1100,"dir":"server","opcode":1,"text":"hi"})" "\n"
+                      R"({"type":"frame","conn":1,"t":1500,"dir":"client","opcode":8,"bytes":"A+g="})" "\n"
+                      R"({"type":"frame","conn":1,"t":1600,"dir":"server","opcode":1,"text":"late"})" "\n"
+                      R"({"type":"frame","conn":1,"t":1700,"dir":"server","opcode":8,"bytes":"A+g="})" "\n"
+                      R"({"type":"close","conn":1,"t":1700,"code":1000,"reason":"","by":"client","clean":true})" "\n");
+  Process replayer({kBinary, "replay", log, "ws://127.0.0.1:" + std::to_string(listener.port()), "--speed", "max",
+                    "--timeout", "1s", "--no-compress"});
+  auto accepted = accept_websocket(listener);
+  ASSERT_TRUE(accepted);
+  std::string buffer;
+  ASSERT_TRUE(read_raw_frame(*accepted, buffer, 5s));
+  ASSERT_TRUE(accepted->send_all(ws_frame(ws::opcode::kText, "hi", false)));
+  const auto close = read_raw_frame(*accepted, buffer, 5s);
+  ASSERT_TRUE(close && close->opcode == ws::opcode::kClose);
+  // Silent, the connection held open: replay ends it.
+  const ProcessResult r = replayer.wait(10s);
+  EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
+  EXPECT_NE(r.out.find("missing: expected text \"late\", got nothing (within 1s)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("close: expected 1000 from the server, got 1006 (closing handshake timed out)"),
+            std::string::npos)
+      << r.out;
+}
+
 TEST(ReplayFidelity, ARecordedPongWaitsForTheServersPingAndIsTheOnlyAnswer) {
   // A hand-played server: it pings only after a pause, and must get the recorded pong after its
   // ping, not before; a log of `record` holds every pong, so replay adds none of its own.
