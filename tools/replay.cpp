@@ -887,9 +887,11 @@ class ConnectionReplay final : public ws::ConnectionHandler {
     matcher_.set_frame_rule({settings_.compare_frames, recorded_deflate_ && replay_deflate_});
   }
 
+  // The server gets --timeout to answer, as for any message it is expected to send.
   void begin_close(std::uint16_t code, const std::string& reason) {
     closing_ = true;
     conn_ptr_->close(code, reason);
+    conn_ptr_->set_close_timeout(settings_.timeout);
   }
 
   // The one loop: read, match, send what is due, time out what is overdue, close at the end.
@@ -1525,7 +1527,7 @@ Runner make_replay(CLI::App& app) {
                "tolerate server messages reordered within N (--unordered=N; default 16)")
       ->type_name("N")
       ->transform(decimal_count());
-  add_duration_option(app, "--timeout", options->timeout, "how long to wait for each expected server message");
+  add_duration_option(app, "--timeout", options->timeout, "how long to wait for each expected server message, and for its close");
   app.add_flag("--compare-control", options->compare_control, "also compare pings and pongs");
   app.add_flag("--compare-frames", options->compare_frames,
                "also compare how the server framed each message: fragments, their sizes, compression, RSV bits");
