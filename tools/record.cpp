@@ -191,6 +191,9 @@ struct Pair final : ws::ConnectionHandler {
   // Per side (0: the client, 1: the upstream): the proxy closed it on its own (the other side
   // vanished or broke the protocol), so that side's close frame answers the proxy, not a peer.
   bool proxy_closed[2] = {false, false};
+  // The upstream's connection ended without a close frame and without a closing handshake under
+  // way: the log says so (1006), not the 1014 the proxy closes the client with in its place.
+  bool upstream_dropped = false;
   bool text_message[2] = {false, false};  // per direction: the message in progress is text
   bool unfinished[2] = {false, false};    // per direction: a message's final frame has not come
 };
@@ -473,6 +476,16 @@ void Recorder::on_close(ws::Connection& conn, const ws::CloseEvent& event) {
     // Clean when both closing handshakes completed: the first close was answered by the other
     // side, not by the proxy for want of an answer.
     record.clean = event.clean && (!pair->first_code || pair->reply_code.has_value());
+    if (pair->upstream_dropped) {
+      // What the upstream did; a replay then expects the server to drop again. The client's close
+      // frame only answered the proxy's 1014.
+      record.code = ws::close_code::kAbnormal;
+      record.reason.clear();
+      record.reply_code.reset();
+      record.reply_reason.clear();
+      record.by = session::Closer::kServer;
+      record.clean = false;
+    }
     writer->write(record);
   }
   note(pair->id, "client closed: " + describe(event));
@@ -546,7 +559,10 @@ void Pair::on_close(ws::Connection&, const ws::CloseEvent& event) {
       return;
     }
     if (!client_closed_first) upstream_closed_first = true;
-    if (!first_code) proxy_closed[0] = true;  // the upstream left without a close frame
+    if (!first_code) {
+      proxy_closed[0] = true;  // the upstream left without a close frame
+      upstream_dropped = event.code == ws::close_code::kAbnormal && !event.we_failed;
+    }
     // A drop without a close frame is the gateway's failure: 1014 (RFC 6455 7.4.1, IANA).
     const std::uint16_t code = relay_code(event, ws::close_code::kBadGateway);
     down->close(code, code == ws::close_code::kBadGateway && event.code == ws::close_code::kAbnormal

@@ -902,5 +902,50 @@ TEST(RecordClose, TheServersCloseIsLoggedInPlaceAndReplayAnswersIt) {
   EXPECT_NE(played.replay_out.find("0 difference(s)"), std::string::npos) << played.replay_out;
 }
 
+
+// The upstream vanishing after open is what the log records (1006, by the server), not the 1014
+// the proxy sent the client in its place: a replay against a server that drops the same way
+// matches, instead of expecting a close frame with 1014 that no server sent.
+TEST(RecordClose, AnUpstreamDropIsLogged1006AndReplaysAgainstTheSameDrop) {
+  RawUpstream upstream;
+  Recorder proxy(upstream.url(), {"--no-compress", "--no-client-compress", "-q"});
+  ASSERT_NE(proxy.port, 0);
+  Socket client = open_relayed(proxy.port, upstream);
+  ASSERT_TRUE(client.valid());
+  ASSERT_TRUE(client.send_all(ws_frame(ws::opcode::kText, "hello", true)));
+  auto hello = read_frame(upstream.conn, upstream.buffer);
+  ASSERT_TRUE(hello && hello->payload == "hello");
+  upstream.conn.close();  // gone without a close frame
+  std::string in;
+  auto close = read_frame(client, in);
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->payload.substr(0, 2), close_payload(1014, ""));
+  ASSERT_TRUE(client.send_all(ws_frame(ws::opcode::kClose, close_payload(1014, ""), true)));
+  EXPECT_TRUE(client.wait_closed(5s));
+  const ProcessResult recorded = proxy.stop();
+  EXPECT_TRUE(recorded.exited_with(0)) << recorded.err;
+  nlohmann::json close_record;
+  for (const auto& r : proxy.log_records()) {
+    if (r["type"] == "close") close_record = r;
+    // The proxy's 1014 and the client's answer to it are the proxy's doing, not the sides'.
+    if (r["type"] == "frame") {
+      EXPECT_NE(r["opcode"], 8) << r.dump();
+    }
+  }
+  EXPECT_EQ(close_record["code"], 1006) << close_record.dump();
+  EXPECT_EQ(close_record["by"], "server") << close_record.dump();
+  EXPECT_EQ(close_record["clean"], false) << close_record.dump();
+
+  RawUpstream server;
+  Process replayer({kBinary, "replay", proxy.log_path, server.url(), "--speed", "max", "--timeout", "1s"});
+  ASSERT_TRUE(server.open());
+  auto again = read_frame(server.conn, server.buffer);
+  ASSERT_TRUE(again && again->payload == "hello");
+  server.conn.close();
+  const ProcessResult replayed = replayer.wait(10s);
+  EXPECT_TRUE(replayed.exited_with(0)) << replayed.out << replayed.err;
+  EXPECT_NE(replayed.out.find("0 difference(s)"), std::string::npos) << replayed.out;
+}
+
 }  // namespace
 }  // namespace wstool::test
