@@ -707,7 +707,10 @@ Runner make_record(CLI::App& app) {
         fmt::print(stderr, "wsrecord: error: --convert IN needs -o OUT\n");
         return ExitCode::kUsage;
       }
-      if (Error error = har::convert_session_file(options->convert, options->output)) {
+      std::vector<std::string> warnings;
+      const Error error = har::convert_session_file(options->convert, options->output, &warnings);
+      for (const std::string& warning : warnings) fmt::print(stderr, "wsrecord: warning: {}\n", warning);
+      if (error) {
         fmt::print(stderr, "wsrecord: error: {}\n", error.message);
         return exit_code_for(error.code);
       }

@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <cstring>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -434,6 +435,38 @@ TEST(Record, ConvertTurnsALogIntoHarAndBack) {
   EXPECT_TRUE(missing.exited_with(66)) << missing.err;
   const ProcessResult no_output = run_process({kBinary, "record", "--convert", har});
   EXPECT_TRUE(no_output.exited_with(64)) << no_output.err;
+}
+
+// What a converted log leaves out is said, as replay says it: a truncated last line (a capture
+// that was killed) and the frames of a connection whose open record is not in the file.
+TEST(Record, ConvertWarnsOfATruncatedLineAndFramesOfNoConnection) {
+  TempDir dir;
+  const std::string har = dir.path() + "/cut.har";
+  const ProcessResult truncated = run_process(
+      {kBinary, "record", "--convert", std::string(WSTOOL_SOURCE_DIR) + "/tests/data/session-truncated.jsonl", "-o", har});
+  EXPECT_TRUE(truncated.exited_with(0)) << truncated.err;
+  EXPECT_NE(truncated.err.find("wsrecord: warning: "), std::string::npos) << truncated.err;
+  EXPECT_NE(truncated.err.find("session-truncated.jsonl:7: truncated last line ignored"), std::string::npos)
+      << truncated.err;
+
+  // The second file of a rotated capture: frames of a connection opened in the file before.
+  const std::string rotated = dir.path() + "/rotated.jsonl";
+  {
+    std::ofstream out(rotated);
+    out << R"({"type":"header","version":1,"minor":3,"tool":"wstool 0.1.0","started":"2026-11-26T04:05:06.123Z","capturedBy":"serve"})" "\n"
+        << R"({"type":"frame","conn":7,"t":1200,"dir":"client","opcode":1,"len":2,"text":"hi"})" "\n"
+        << R"({"type":"frame","conn":7,"t":1300,"dir":"server","opcode":1,"len":2,"text":"hi"})" "\n"
+        << R"({"type":"open","conn":8,"t":2000,"url":"ws://127.0.0.1:9001/","request":[],"response":[],"status":101})" "\n"
+        << R"({"type":"frame","conn":8,"t":2100,"dir":"client","opcode":1,"len":3,"text":"hey"})" "\n";
+  }
+  const ProcessResult orphans = run_process({kBinary, "record", "--convert", rotated, "-o", har});
+  EXPECT_TRUE(orphans.exited_with(0)) << orphans.err;
+  EXPECT_NE(orphans.err.find("wsrecord: warning: "), std::string::npos) << orphans.err;
+  EXPECT_NE(orphans.err.find("rotated.jsonl: 2 frame record(s) of connections with no open record "
+                             "in the file left out (first: conn 7, line 2)"),
+            std::string::npos)
+      << orphans.err;
+  EXPECT_NE(read_file(har).find("\"hey\""), std::string::npos);
 }
 
 // A HAR file's messages are spooled to a temporary file: when $TMPDIR cannot take it, replay says
