@@ -21,6 +21,7 @@
 #include "lib/har.h"
 #include "lib/json_limits.h"
 #include "lib/listen_address.h"
+#include "lib/redact.h"
 #include "lib/session_log.h"
 #include "lib/units.h"
 #include "lib/utf8.h"
@@ -429,7 +430,8 @@ void Recorder::on_open(ws::Connection& conn) {
     if (!conn.extensions().empty()) record.response.push_back({"Sec-WebSocket-Extensions", conn.extensions()});
     writer->write(record);
   }
-  note(pair->id, fmt::format("open {} from {}{}{}", pair->url, conn.remote_address(),
+  // The screen never shows secrets (--keep-secrets is about the log).
+  note(pair->id, fmt::format("open {} from {}{}{}", redact_url(pair->url), conn.remote_address(),
                              conn.subprotocol().empty() ? "" : " subprotocol " + conn.subprotocol(),
                              conn.extensions().empty() && pair->up->extensions().empty()
                                  ? ""

@@ -437,6 +437,29 @@ TEST(Record, ConvertTurnsALogIntoHarAndBack) {
   EXPECT_TRUE(no_output.exited_with(64)) << no_output.err;
 }
 
+// Secrets in the client's URL never reach the screen: the live view's open line redacts them as
+// the log does (--keep-secrets is about the log, not the terminal).
+TEST(Record, TheLiveViewRedactsTokensInTheUrl) {
+  for (const bool keep : {false, true}) {
+    RawUpstream upstream;
+    Recorder proxy(upstream.url(), keep ? std::vector<std::string>{"--keep-secrets"} : std::vector<std::string>{});
+    ASSERT_NE(proxy.port, 0);
+    Socket client = connect_loopback(proxy.port);
+    ASSERT_TRUE(client.send_all(upgrade_request("/feed?token=S3CRET&x=1&access_token=AT0K")));
+    ASSERT_TRUE(upstream.open());
+    ASSERT_EQ(client.read_until("\r\n\r\n", 5s).rfind("HTTP/1.1 101", 0), 0u);
+    const ProcessResult result = proxy.stop();
+    EXPECT_TRUE(result.exited_with(0)) << result.err;
+    EXPECT_NE(result.out.find("open ws://127.0.0.1/feed?token=[redacted]&x=1&access_token=[redacted]"),
+              std::string::npos)
+        << result.out;
+    EXPECT_EQ(result.out.find("S3CRET"), std::string::npos) << result.out;
+    EXPECT_EQ(result.out.find("AT0K"), std::string::npos) << result.out;
+    // The log keeps them only when asked to.
+    EXPECT_EQ(read_file(proxy.log_path).find("S3CRET") != std::string::npos, keep);
+  }
+}
+
 // What a converted log leaves out is said, as replay says it: a truncated last line (a capture
 // that was killed) and the frames of a connection whose open record is not in the file.
 TEST(Record, ConvertWarnsOfATruncatedLineAndFramesOfNoConnection) {
