@@ -685,6 +685,8 @@ Runner make_record(CLI::App& app) {
       "it relays every frame both ways (fragmentation, pings and close codes kept), writes a "
       "session log for replay, and shows each frame live on stdout.");
   add_server_options(app, options->server);
+  // Not the CPUs as for echo and serve: RecordOptions starts with one thread.
+  app.get_option("--threads")->description("event-loop threads (default: 1; a client and its upstream share one)");
   app.add_option("--upstream", options->upstream, "the server to relay to (ws:// or wss:// URL)");
   app.add_option("-o,--output", options->output,
                  "the session log to write (default: wstool-YYYYmmdd-HHMMSS.jsonl here)");

@@ -409,6 +409,17 @@ TEST(Record, WithoutOutputTheLogIsNamedAfterTheTimeOnStderr) {
   EXPECT_NO_THROW(read_file(dir.path() + "/" + name));
 }
 
+// --help tells record's own default: one I/O thread, not the CPUs as for echo and serve.
+TEST(Record, HelpGivesTheThreadsDefaultRecordUses) {
+  const ProcessResult help = run_process({kBinary, "record", "--help"});
+  ASSERT_TRUE(help.exited_with(0)) << help.err;
+  const std::size_t at = help.out.find("--threads");
+  ASSERT_NE(at, std::string::npos) << help.out;
+  const std::string entry = help.out.substr(at, help.out.find("--max-connections", at) - at);
+  EXPECT_NE(entry.find("default: 1"), std::string::npos) << entry;
+  EXPECT_EQ(entry.find("CPUs"), std::string::npos) << entry;
+}
+
 TEST(Record, UsageErrorsExit64) {
   const ProcessResult bad_filter = run_process(
       {kBinary, "record", "--upstream", "ws://127.0.0.1:9", "--listen", "127.0.0.1:0", "--filter", "conn=1 cnn=2"});
