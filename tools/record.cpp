@@ -233,6 +233,9 @@ struct Recorder final : ws::ConnectionHandler {
     Pair* pair = static_cast<Pair*>(conn.user_data());
     if (pair == nullptr) return;
     const bool answer = pair->first_code.has_value();
+    // The client answering the proxy's own 1001 (a signal came): relayed upstream as the proxy's
+    // close, so the upstream's answer is not a close the upstream began either.
+    if (!answer && shutting_down.load(std::memory_order_relaxed)) pair->proxy_closed[1] = true;
     pair->close_frame(true, code, reason);
     record_close_frame(*pair, true, answer, code, reason);
     // At once, not when the client's TCP ends: the upstream's close when the client began

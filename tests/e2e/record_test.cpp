@@ -1014,5 +1014,42 @@ TEST(RecordClose, AnUpstreamDropIsLogged1006AndReplaysAgainstTheSameDrop) {
   EXPECT_NE(replayed.out.find("0 difference(s)"), std::string::npos) << replayed.out;
 }
 
+
+// On SIGTERM the proxy closes both sides with 1001 itself: the sides' answers to it are not
+// closes they began, so the log has no close frames for them, and nothing of the connection
+// after its close record.
+TEST(RecordClose, AShutdownLogsNoCloseFramesTheProxyCausedNorAnythingAfterTheCloseRecord) {
+  RawUpstream upstream;
+  Recorder proxy(upstream.url(), {"--no-compress", "--no-client-compress", "-q"});
+  ASSERT_NE(proxy.port, 0);
+  Socket client = open_relayed(proxy.port, upstream);
+  ASSERT_TRUE(client.valid());
+  ASSERT_TRUE(client.send_all(ws_frame(ws::opcode::kText, "hello", true)));
+  auto hello = read_frame(upstream.conn, upstream.buffer);
+  ASSERT_TRUE(hello && hello->payload == "hello");
+  proxy.process.signal(SIGTERM);
+  std::string in;
+  auto going = read_frame(client, in);
+  ASSERT_TRUE(going && going->opcode == ws::opcode::kClose);
+  EXPECT_EQ(going->payload.substr(0, 2), close_payload(1001, ""));
+  ASSERT_TRUE(client.send_all(ws_frame(ws::opcode::kClose, close_payload(1001, ""), true)));
+  auto up_going = read_frame(upstream.conn, upstream.buffer);
+  ASSERT_TRUE(up_going && up_going->opcode == ws::opcode::kClose);
+  EXPECT_EQ(up_going->payload.substr(0, 2), close_payload(1001, ""));
+  ASSERT_TRUE(upstream.conn.send_all(ws_frame(ws::opcode::kClose, close_payload(1001, ""), false)));
+  const ProcessResult result = proxy.process.wait(10s);
+  EXPECT_TRUE(result.exited_with(0)) << result.err;
+  bool closed = false;
+  std::vector<std::string> order;
+  for (const auto& r : proxy.log_records()) {
+    if (r["type"] == "close") closed = true;
+    if (r["type"] != "frame") continue;
+    order.push_back(std::string(r["dir"] == "client" ? "c:" : "s:") + std::to_string(r["opcode"].get<int>()));
+    EXPECT_FALSE(closed) << "after the close record: " << r.dump();
+  }
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(order, (std::vector<std::string>{"c:1"}));
+}
+
 }  // namespace
 }  // namespace wstool::test
