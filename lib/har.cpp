@@ -437,6 +437,7 @@ class HarReader {
     if (Error e = d.order()) return e;
     out_.header.tool = fmt::format("wstool {}", wstool_version());
     out_.header.captured_by = "har";
+    out_.header.minor = session::kFormatMinor;  // written by this wstool, in the format it writes
     out_.header.started = format_rfc3339(earliest_ == HUGE_VAL ? 0 : earliest_);
     parse_rfc3339(out_.header.started, d.base);  // the millisecond-rounded start "t" counts from
     for (auto& open : d.opens) open.t_us = d.t_us(open_times_[open.conn - 1]);

@@ -448,6 +448,21 @@ TEST(Record, ConvertTurnsALogIntoHarAndBack) {
   EXPECT_TRUE(no_output.exited_with(64)) << no_output.err;
 }
 
+// A log converted from HAR is written by this wstool, in the format version it writes (1.3: close
+// frames in place), like every other writer's: its header says so.
+TEST(Record, ConvertedFromHarTheLogHeaderHasTheMinorVersion) {
+  TempDir dir;
+  const std::string log = dir.path() + "/chrome.jsonl";
+  const ProcessResult converted = run_process(
+      {kBinary, "record", "--convert", std::string(WSTOOL_SOURCE_DIR) + "/tests/data/chrome-echo.har", "-o", log});
+  ASSERT_TRUE(converted.exited_with(0)) << converted.err;
+  const auto header = nlohmann::json::parse(lines_of(read_file(log)).at(0));
+  EXPECT_EQ(header["type"], "header");
+  EXPECT_EQ(header["version"], 1);
+  EXPECT_EQ(header["minor"], 3) << header.dump();
+  EXPECT_EQ(header["capturedBy"], "har");
+}
+
 // Secrets in the client's URL never reach the screen: the live view's open line redacts them as
 // the log does (--keep-secrets is about the log, not the terminal).
 TEST(Record, TheLiveViewRedactsTokensInTheUrl) {
