@@ -6,9 +6,11 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <fstream>
 #include <map>
@@ -1443,7 +1445,7 @@ ExitCode run_replay(const ReplayOptions& options) {
   std::ofstream output;
   if (!options.output.empty()) {
     output.open(options.output, std::ios::trunc);
-    if (!output) return fail(fmt::format("{}: cannot create it", options.output), ExitCode::kCannotCreate);
+    if (!output) return fail(fmt::format("{}: {}", options.output, std::strerror(errno)), ExitCode::kCannotCreate);
   }
 
   StderrLog log(kProg, LogLevel::kWarning);

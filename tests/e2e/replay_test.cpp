@@ -285,6 +285,16 @@ TEST(ReplayExit, MissingLogExits66) {
   EXPECT_NE(r.err.find("wsreplay: error: /nonexistent/session.jsonl: "), std::string::npos) << r.err;
 }
 
+// A results file that cannot be created says why, as every other file error does, before anything
+// is replayed.
+TEST(ReplayExit, AResultsFileThatCannotBeCreatedExits73WithTheReason) {
+  const ProcessResult r = replay({kData + "session-echo.jsonl", "ws://127.0.0.1:9/", "-o", "/nonexistent/results.json"});
+  EXPECT_TRUE(r.exited_with(73)) << r.out << r.err;
+  EXPECT_NE(r.err.find("wsreplay: error: /nonexistent/results.json: No such file or directory"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
 TEST(ReplayExit, UnreachableTargetExits69) {
   std::uint16_t port = 0;
   {
