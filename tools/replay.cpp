@@ -1157,6 +1157,8 @@ class Replayer {
     std::lock_guard<std::mutex> lock(mutex_);
     stopped_ = true;
     for (auto& [conn, w] : active_) w->replay->stop();
+    // Those whose records are all read and that are being waited for: still running.
+    for (Worker* w : finishing_) w->replay->stop();
     stop_cv_.notify_all();
   }
 
@@ -1205,9 +1207,14 @@ class Replayer {
       if (it == active_.end()) return;
       w = std::move(it->second);
       active_.erase(it);
+      finishing_.insert(w.get());
     }
     w->replay->finish_input();
     w->thread.join();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      finishing_.erase(w.get());
+    }
     ConnectionSummary s = w->replay->summary();
     if (w->error) {
       s.error = w->error.message;
@@ -1359,6 +1366,8 @@ class Replayer {
   std::condition_variable stop_cv_;
   bool stopped_ = false;
   std::map<std::uint64_t, std::unique_ptr<Worker>> active_;
+  // Out of active_ (every record of theirs dispatched), joined by finish(): a signal reaches them too.
+  std::set<Worker*> finishing_;
   ExitCode connect_status_ = ExitCode::kOk;
   std::uint64_t warned_orphans_ = 0;
 };
