@@ -1402,6 +1402,11 @@ ExitCode run_replay(const ReplayOptions& options) {
       return fail(fmt::format("--speed: '{}' is not a positive factor or 'max'", options.speed), ExitCode::kUsage);
     }
   }
+  if (options.timeout <= nanoseconds::zero()) {
+    // Every expected message would be missing before it could come.
+    return fail("--timeout: must be more than 0 (how long each expected server message is waited for)",
+                ExitCode::kUsage);
+  }
   replay::CompareMode mode = replay::CompareMode::kBytes;
   if (options.compare == "json" || !options.ignore.empty()) {
     mode = replay::CompareMode::kJson;

@@ -295,6 +295,15 @@ TEST(ReplayExit, AResultsFileThatCannotBeCreatedExits73WithTheReason) {
   EXPECT_EQ(r.out, "");
 }
 
+// --timeout 0 would call every expected message missing before it could come: 8 made-up
+// differences for a session that matches. It is refused, as --speed 0 is.
+TEST(ReplayExit, AZeroTimeoutIsAUsageError) {
+  const ProcessResult r = replay({kData + "session-echo.jsonl", "ws://127.0.0.1:9/", "--timeout", "0"});
+  EXPECT_TRUE(r.exited_with(64)) << r.out << r.err;
+  EXPECT_NE(r.err.find("wsreplay: error: --timeout: "), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
 TEST(ReplayExit, UnreachableTargetExits69) {
   std::uint16_t port = 0;
   {
