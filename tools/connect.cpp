@@ -799,6 +799,9 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
       return fail(setup_error.message, exit_code_for(setup_error.code));
     }
     config.limits = limits_from(options);
+    // What the server sends after our close and before its own (RFC 6455 5.5.1) is shown and
+    // recorded, never dropped unseen.
+    config.deliver_after_close = true;
   }
   std::unique_ptr<session::SessionWriter> writer;
   std::optional<Recorder> recorder;
@@ -860,6 +863,7 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
     server_config.threads = 1;
     server_config.limits = limits_from(options);
     server_config.deflate.enabled = options.client.compress;
+    server_config.deliver_after_close = true;  // as a client: what comes after our close is shown
     server_config.subprotocols = options.client.subprotocols;
     server_config.keep_request = recorder.has_value();
     server_config.report_frames = recorder.has_value();

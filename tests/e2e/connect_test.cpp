@@ -860,6 +860,40 @@ TEST(ConnectRecord, WhenTheClientClosesFirstTheCloseRecordHasItsCodeAndTheServer
   EXPECT_EQ(record["replyReason"], "ok") << record.dump();
 }
 
+// After connect's close the server may still send data until its own close (RFC 6455 5.5.1):
+// it is shown and recorded, not dropped, so a replay of the log expects it instead of calling
+// it extra.
+TEST(ConnectRecord, WhatTheServerSendsAfterConnectsCloseIsShownAndRecorded) {
+  Listener listener;
+  TempDir dir;
+  const std::string path = dir.path() + "/late.jsonl";
+  Process client({kBinary, "connect", local_url(listener.port()), "--no-compress", "--slash", "--record", path});
+  Socket s = accept_websocket(listener);
+  ASSERT_TRUE(s.valid());
+  ASSERT_TRUE(client.write_stdin("/close 1000 done\n", 5s));
+  std::optional<ReadFrame> close_frame;
+  for (auto f = read_frame(s); f; f = read_frame(s)) {
+    if (f->opcode == ws::opcode::kClose) {
+      close_frame = f;
+      break;
+    }
+  }
+  ASSERT_TRUE(close_frame);
+  s.send_all(frame(ws::opcode::kText, "late words") + frame(ws::opcode::kClose, std::string("\x03\xe8", 2)));
+  s.close();
+  client.close_stdin();
+  const ProcessResult r = client.wait(5s);
+  EXPECT_TRUE(r.exited_with(0)) << r.exit_code << r.err;
+  EXPECT_NE(r.out.find("late words"), std::string::npos) << r.out;
+  const std::string log = read_file(path);
+  const std::size_t late = log.find(R"("dir":"server","opcode":1,)");
+  ASSERT_NE(late, std::string::npos) << log;
+  EXPECT_NE(log.find(R"("text":"late words")", late), std::string::npos) << log;
+  // Between the two close frames, as it came.
+  EXPECT_LT(log.find(R"("dir":"client","opcode":8)"), late) << log;
+  EXPECT_LT(late, log.find(R"("dir":"server","opcode":8)")) << log;
+}
+
 // A frame that breaks RFC 6455 is logged as it came, with why, then the close that followed (as
 // `record` logs one).
 TEST(ConnectRecord, AnInvalidFrameFromThePeerIsLoggedWithItsReasonThenTheClose) {
