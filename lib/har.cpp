@@ -437,6 +437,7 @@ class HarReader {
     if (Error e = d.order()) return e;
     out_.header.tool = fmt::format("wstool {}", wstool_version());
     out_.header.captured_by = "har";
+    out_.header.minor = session::kFormatMinor;  // written by this wstool, in the format it writes
     out_.header.started = format_rfc3339(earliest_ == HUGE_VAL ? 0 : earliest_);
     parse_rfc3339(out_.header.started, d.base);  // the millisecond-rounded start "t" counts from
     for (auto& open : d.opens) open.t_us = d.t_us(open_times_[open.conn - 1]);
@@ -929,7 +930,7 @@ class Output {
 
 }  // namespace
 
-Error write_har(const std::string& log_path, const std::string& har_path) {
+Error write_har(const std::string& log_path, const std::string& har_path, std::vector<std::string>* warnings) {
   Error error;
   auto reader = session::SessionReader::open(log_path, error);
   if (!reader) return error;
@@ -951,6 +952,9 @@ Error write_har(const std::string& log_path, const std::string& har_path) {
     bool in_message[2] = {false, false};
   };
   std::map<std::uint64_t, Entry> entries;  // by connection id; HAR lists them in that order
+  std::uint64_t orphan_frames = 0;  // frames of connections with no open record before them
+  std::uint64_t first_orphan_conn = 0;
+  std::size_t first_orphan_line = 0;
   const auto at = [&](std::uint64_t t_us) { return started + static_cast<double>(t_us) / kMicrosPerSecond; };
   while (auto record = reader->next(error)) {
     if (spool.error()) return spool.error();
@@ -964,7 +968,15 @@ Error write_har(const std::string& log_path, const std::string& har_path) {
     const auto* f = std::get_if<FrameRecord>(&*record);
     if (f == nullptr) continue;
     const auto it = entries.find(f->conn);
-    if (it == entries.end() || !f->invalid.empty()) continue;  // never relayed: no place in HAR
+    if (it == entries.end()) {
+      // A rotated capture's later file, or a log cut at the front: no entry to put it in.
+      if (orphan_frames++ == 0) {
+        first_orphan_conn = f->conn;
+        first_orphan_line = reader->line_number();
+      }
+      continue;
+    }
+    if (!f->invalid.empty()) continue;  // never relayed: no place in HAR
     Entry& e = it->second;
     const int d = f->dir == Direction::kClient ? 0 : 1;
     if (f->opcode == kCloseOpcode) {
@@ -1012,6 +1024,14 @@ Error write_har(const std::string& log_path, const std::string& har_path) {
     if (payload.capacity() > kKeptMessageBytes) std::string().swap(payload);
   }
   if (error) return error;
+  if (warnings != nullptr) {
+    for (const std::string& w : reader->warnings()) warnings->push_back(w);
+    if (orphan_frames > 0) {
+      warnings->push_back(fmt::format("{}: {} frame record(s) of connections with no open record in the file left out "
+                                      "(first: conn {}, line {})",
+                                      log_path, orphan_frames, first_orphan_conn, first_orphan_line));
+    }
+  }
   out.put(fmt::format("{{\n  \"log\": {{\n    \"version\": \"1.2\",\n    \"creator\": {},\n    \"pages\": [],\n"
                       "    \"entries\": [",
                       Json({{"name", "wstool"}, {"version", std::string(wstool_version())}}).dump()));
@@ -1037,7 +1057,7 @@ Error write_har(const std::string& log_path, const std::string& har_path) {
   return out.close();
 }
 
-Error convert_session_file(const std::string& in, const std::string& out) {
+Error convert_session_file(const std::string& in, const std::string& out, std::vector<std::string>* warnings) {
   const bool in_har = lower_extension(in) == "har";
   const bool out_har = lower_extension(out) == "har";
   if (in_har == out_har) {
@@ -1050,7 +1070,7 @@ Error convert_session_file(const std::string& in, const std::string& out) {
     if (Error e = read_har(in, session)) return e;
     return write_session_log(session, out);
   }
-  return write_har(in, out);
+  return write_har(in, out, warnings);
 }
 
 }  // namespace wstool::har

@@ -53,8 +53,10 @@ Error read_har(const std::string& path, HarSession& out);
 // Writes the session log at `log_path` as a HAR file at `har_path`: one entry per connection
 // with its handshake, its data messages (fragments joined) and its close frames (opcode 8, the
 // code and reason in base64 as Chrome's format has every non-text payload); pings, pongs and
-// close records have no place in HAR and are left out. Errors: those of SessionReader; kCannotCreateOutput.
-Error write_har(const std::string& log_path, const std::string& har_path);
+// close records have no place in HAR and are left out. What else is left out is added to
+// `warnings` (the reader's own: a truncated last line, unknown records; frames of a connection
+// with no open record in the file). Errors: those of SessionReader; kCannotCreateOutput.
+Error write_har(const std::string& log_path, const std::string& har_path, std::vector<std::string>* warnings = nullptr);
 
 // Writes a HarSession (read from its start) as a session log (capturedBy "har"). Errors:
 // kCannotCreateOutput; kIoError.
@@ -63,7 +65,7 @@ Error write_session_log(HarSession& session, const std::string& log_path);
 // `wstool record --convert IN -o OUT`: the direction from the names — IN ending in ".har"
 // becomes a session log at OUT, any other IN (a session log) becomes a HAR file at OUT, which
 // must then end in ".har". Errors: kUsage when the names do not say a direction; else those of
-// the functions above.
-Error convert_session_file(const std::string& in, const std::string& out);
+// the functions above. Warnings (see write_har) are added to `warnings`.
+Error convert_session_file(const std::string& in, const std::string& out, std::vector<std::string>* warnings = nullptr);
 
 }  // namespace wstool::har

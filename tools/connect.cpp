@@ -312,6 +312,8 @@ class Recorder {
 
   void open(const ws::Connection& conn, const std::string& url, const ws::HttpHeaders& request) {
     ++conn_id_;
+    our_close_code_.reset();
+    our_close_reason_.clear();
     deflate_ = conn.extensions().find("permessage-deflate") != std::string::npos;
     session::OpenRecord record;
     record.conn = conn_id_;
@@ -335,6 +337,10 @@ class Recorder {
   }
   // Ours when we send it, the peer's in close() (nothing the peer sends comes after it).
   void close_frame(bool ours, std::uint16_t code, std::string_view reason) {
+    if (ours && !our_close_code_) {
+      our_close_code_ = code;
+      our_close_reason_.assign(reason);
+    }
     frame(ours, ws::opcode::kClose, session::close_frame_payload(code, reason));
   }
   // A received frame that broke RFC 6455, as `record` logs one: its header as received, what had
@@ -354,6 +360,7 @@ class Recorder {
     // We failed the connection (an invalid frame): the engine sent its close frame (1002, 1007)
     // itself, and that code is the close's, as `record` logs it.
     const bool we_failed = event.we_failed && event.sent_code != ws::close_code::kNoStatus;
+    const std::optional<std::uint16_t> closed_first = event.by_peer ? std::nullopt : our_close_code_;
     if (we_failed) close_frame(true, event.sent_code, "");
     if (event.code != ws::close_code::kAbnormal) close_frame(false, event.code, event.reason);
     if (event.by_peer && !we_failed && event.sent_code != ws::close_code::kNoStatus) {
@@ -364,6 +371,17 @@ class Recorder {
     record.t_us = writer_.now_us();
     record.code = we_failed ? event.sent_code : event.code;
     record.reason = event.reason;
+    if (!we_failed && closed_first) {
+      // We began the closing handshake: the record has our close, the peer's is its reply.
+      record.code = *closed_first;
+      record.reason = our_close_reason_;
+      if (event.code != ws::close_code::kAbnormal) {
+        record.reply_code = event.code;
+        record.reply_reason = event.reason;
+      }
+    } else if (event.by_peer && !we_failed && event.sent_code != ws::close_code::kNoStatus) {
+      record.reply_code = event.sent_code;  // our answer to the peer's close
+    }
     const session::Closer peer = we_are_server_ ? session::Closer::kClient : session::Closer::kServer;
     const session::Closer us = we_are_server_ ? session::Closer::kServer : session::Closer::kClient;
     record.by = event.by_peer ? peer : event.sent_code != ws::close_code::kNoStatus ? us : session::Closer::kNone;
@@ -392,6 +410,10 @@ class Recorder {
   std::uint64_t conn_id_ = 0;
   bool deflate_ = false;
   bool last_in_compressed_ = false;
+  // The first close frame we sent on this connection, and its reason: the close record's when
+  // we closed first.
+  std::optional<std::uint16_t> our_close_code_;
+  std::string our_close_reason_;
 };
 
 // The session: one handler for every connection of a run (reconnects keep its state), on the
@@ -777,6 +799,9 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
       return fail(setup_error.message, exit_code_for(setup_error.code));
     }
     config.limits = limits_from(options);
+    // What the server sends after our close and before its own (RFC 6455 5.5.1) is shown and
+    // recorded, never dropped unseen.
+    config.deliver_after_close = true;
   }
   std::unique_ptr<session::SessionWriter> writer;
   std::optional<Recorder> recorder;
@@ -838,6 +863,7 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
     server_config.threads = 1;
     server_config.limits = limits_from(options);
     server_config.deflate.enabled = options.client.compress;
+    server_config.deliver_after_close = true;  // as a client: what comes after our close is shown
     server_config.subprotocols = options.client.subprotocols;
     server_config.keep_request = recorder.has_value();
     server_config.report_frames = recorder.has_value();

@@ -21,6 +21,7 @@
 #include "lib/har.h"
 #include "lib/json_limits.h"
 #include "lib/listen_address.h"
+#include "lib/redact.h"
 #include "lib/session_log.h"
 #include "lib/units.h"
 #include "lib/utf8.h"
@@ -191,6 +192,9 @@ struct Pair final : ws::ConnectionHandler {
   // Per side (0: the client, 1: the upstream): the proxy closed it on its own (the other side
   // vanished or broke the protocol), so that side's close frame answers the proxy, not a peer.
   bool proxy_closed[2] = {false, false};
+  // The upstream's connection ended without a close frame and without a closing handshake under
+  // way: the log says so (1006), not the 1014 the proxy closes the client with in its place.
+  bool upstream_dropped = false;
   bool text_message[2] = {false, false};  // per direction: the message in progress is text
   bool unfinished[2] = {false, false};    // per direction: a message's final frame has not come
 };
@@ -229,6 +233,9 @@ struct Recorder final : ws::ConnectionHandler {
     Pair* pair = static_cast<Pair*>(conn.user_data());
     if (pair == nullptr) return;
     const bool answer = pair->first_code.has_value();
+    // The client answering the proxy's own 1001 (a signal came): relayed upstream as the proxy's
+    // close, so the upstream's answer is not a close the upstream began either.
+    if (!answer && shutting_down.load(std::memory_order_relaxed)) pair->proxy_closed[1] = true;
     pair->close_frame(true, code, reason);
     record_close_frame(*pair, true, answer, code, reason);
     // At once, not when the client's TCP ends: the upstream's close when the client began
@@ -426,7 +433,8 @@ void Recorder::on_open(ws::Connection& conn) {
     if (!conn.extensions().empty()) record.response.push_back({"Sec-WebSocket-Extensions", conn.extensions()});
     writer->write(record);
   }
-  note(pair->id, fmt::format("open {} from {}{}{}", pair->url, conn.remote_address(),
+  // The screen never shows secrets (--keep-secrets is about the log).
+  note(pair->id, fmt::format("open {} from {}{}{}", redact_url(pair->url), conn.remote_address(),
                              conn.subprotocol().empty() ? "" : " subprotocol " + conn.subprotocol(),
                              conn.extensions().empty() && pair->up->extensions().empty()
                                  ? ""
@@ -473,6 +481,16 @@ void Recorder::on_close(ws::Connection& conn, const ws::CloseEvent& event) {
     // Clean when both closing handshakes completed: the first close was answered by the other
     // side, not by the proxy for want of an answer.
     record.clean = event.clean && (!pair->first_code || pair->reply_code.has_value());
+    if (pair->upstream_dropped) {
+      // What the upstream did; a replay then expects the server to drop again. The client's close
+      // frame only answered the proxy's 1014.
+      record.code = ws::close_code::kAbnormal;
+      record.reason.clear();
+      record.reply_code.reset();
+      record.reply_reason.clear();
+      record.by = session::Closer::kServer;
+      record.clean = false;
+    }
     writer->write(record);
   }
   note(pair->id, "client closed: " + describe(event));
@@ -546,7 +564,10 @@ void Pair::on_close(ws::Connection&, const ws::CloseEvent& event) {
       return;
     }
     if (!client_closed_first) upstream_closed_first = true;
-    if (!first_code) proxy_closed[0] = true;  // the upstream left without a close frame
+    if (!first_code) {
+      proxy_closed[0] = true;  // the upstream left without a close frame
+      upstream_dropped = event.code == ws::close_code::kAbnormal && !event.we_failed;
+    }
     // A drop without a close frame is the gateway's failure: 1014 (RFC 6455 7.4.1, IANA).
     const std::uint16_t code = relay_code(event, ws::close_code::kBadGateway);
     down->close(code, code == ws::close_code::kBadGateway && event.code == ws::close_code::kAbnormal
@@ -667,6 +688,8 @@ Runner make_record(CLI::App& app) {
       "it relays every frame both ways (fragmentation, pings and close codes kept), writes a "
       "session log for replay, and shows each frame live on stdout.");
   add_server_options(app, options->server);
+  // Not the CPUs as for echo and serve: RecordOptions starts with one thread.
+  app.get_option("--threads")->description("event-loop threads (default: 1; a client and its upstream share one)");
   app.add_option("--upstream", options->upstream, "the server to relay to (ws:// or wss:// URL)");
   app.add_option("-o,--output", options->output,
                  "the session log to write (default: wstool-YYYYmmdd-HHMMSS.jsonl here)");
@@ -691,7 +714,10 @@ Runner make_record(CLI::App& app) {
         fmt::print(stderr, "wsrecord: error: --convert IN needs -o OUT\n");
         return ExitCode::kUsage;
       }
-      if (Error error = har::convert_session_file(options->convert, options->output)) {
+      std::vector<std::string> warnings;
+      const Error error = har::convert_session_file(options->convert, options->output, &warnings);
+      for (const std::string& warning : warnings) fmt::print(stderr, "wsrecord: warning: {}\n", warning);
+      if (error) {
         fmt::print(stderr, "wsrecord: error: {}\n", error.message);
         return exit_code_for(error.code);
       }

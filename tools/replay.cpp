@@ -6,9 +6,11 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <fstream>
 #include <map>
@@ -1164,6 +1166,8 @@ class Replayer {
     std::lock_guard<std::mutex> lock(mutex_);
     stopped_ = true;
     for (auto& [conn, w] : active_) w->replay->stop();
+    // Those whose records are all read and that are being waited for: still running.
+    for (Worker* w : finishing_) w->replay->stop();
     stop_cv_.notify_all();
   }
 
@@ -1212,9 +1216,14 @@ class Replayer {
       if (it == active_.end()) return;
       w = std::move(it->second);
       active_.erase(it);
+      finishing_.insert(w.get());
     }
     w->replay->finish_input();
     w->thread.join();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      finishing_.erase(w.get());
+    }
     ConnectionSummary s = w->replay->summary();
     if (w->error) {
       s.error = w->error.message;
@@ -1366,6 +1375,8 @@ class Replayer {
   std::condition_variable stop_cv_;
   bool stopped_ = false;
   std::map<std::uint64_t, std::unique_ptr<Worker>> active_;
+  // Out of active_ (every record of theirs dispatched), joined by finish(): a signal reaches them too.
+  std::set<Worker*> finishing_;
   ExitCode connect_status_ = ExitCode::kOk;
   std::uint64_t warned_orphans_ = 0;
 };
@@ -1399,6 +1410,11 @@ ExitCode run_replay(const ReplayOptions& options) {
     if (!decimal || end == options.speed.c_str() || *end != '\0' || !(speed.factor > 0) || speed.factor > 1e6) {
       return fail(fmt::format("--speed: '{}' is not a positive factor or 'max'", options.speed), ExitCode::kUsage);
     }
+  }
+  if (options.timeout <= nanoseconds::zero()) {
+    // Every expected message would be missing before it could come.
+    return fail("--timeout: must be more than 0 (how long each expected server message is waited for)",
+                ExitCode::kUsage);
   }
   replay::CompareMode mode = replay::CompareMode::kBytes;
   if (options.compare == "json" || !options.ignore.empty()) {
@@ -1452,7 +1468,7 @@ ExitCode run_replay(const ReplayOptions& options) {
   std::ofstream output;
   if (!options.output.empty()) {
     output.open(options.output, std::ios::trunc);
-    if (!output) return fail(fmt::format("{}: cannot create it", options.output), ExitCode::kCannotCreate);
+    if (!output) return fail(fmt::format("{}: {}", options.output, std::strerror(errno)), ExitCode::kCannotCreate);
   }
 
   StderrLog log(kProg, LogLevel::kWarning);

@@ -2,6 +2,7 @@
 // servers on loopback (a 403 with a body, a 1011 close, a silent one, a dropping one): pipe mode,
 // expectations, every exit code a client can reach here, --listen and --reconnect.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <signal.h>
 #include <unistd.h>
 
@@ -821,6 +822,76 @@ TEST(ConnectRecord, UncompressedWithoutDeflateAndAnUnwritableFileExits73) {
   const ProcessResult bad = connect({echo.url(), "--record", dir.path() + "/no/such/dir/x.jsonl"}, "x\n");
   EXPECT_TRUE(bad.exited_with(73)) << bad.exit_code << bad.err;
   EXPECT_EQ(bad.out, "");
+}
+
+// The close record is the closing handshake's summary (wstool-session(5)): when connect closes
+// first, its code and reason are connect's, and the server's answer is the reply.
+TEST(ConnectRecord, WhenTheClientClosesFirstTheCloseRecordHasItsCodeAndTheServersReply) {
+  Listener listener;
+  TempDir dir;
+  const std::string path = dir.path() + "/closes.jsonl";
+  Process client({kBinary, "connect", local_url(listener.port()), "--no-compress", "--slash", "--record", path});
+  Socket s = accept_websocket(listener);
+  ASSERT_TRUE(s.valid());
+  ASSERT_TRUE(client.write_stdin("/close 4001 bye\n", 5s));
+  std::optional<ReadFrame> close_frame;
+  for (auto f = read_frame(s); f; f = read_frame(s)) {
+    if (f->opcode == ws::opcode::kClose) {
+      close_frame = f;
+      break;
+    }
+  }
+  ASSERT_TRUE(close_frame);
+  EXPECT_EQ(close_frame->payload, std::string("\x0f\xa1" "bye", 5));  // 4001
+  s.send_all(frame(ws::opcode::kClose, std::string("\x03\xe8" "ok", 4)));  // answered with 1000 "ok"
+  s.close();
+  client.close_stdin();
+  const ProcessResult r = client.wait(5s);
+  EXPECT_TRUE(r.exited_with(0)) << r.exit_code << r.err;
+  const std::string log = read_file(path);
+  EXPECT_NE(log.find(R"({"type":"close","conn":1,)"), std::string::npos) << log;
+  const std::size_t at = log.find(R"("type":"close")");
+  ASSERT_NE(at, std::string::npos) << log;
+  const auto record = nlohmann::json::parse(log.substr(at - 1, log.find('\n', at) - at + 1));
+  EXPECT_EQ(record["code"], 4001) << record.dump();
+  EXPECT_EQ(record["reason"], "bye") << record.dump();
+  EXPECT_EQ(record["by"], "client") << record.dump();
+  EXPECT_EQ(record["reply"], 1000) << record.dump();
+  EXPECT_EQ(record["replyReason"], "ok") << record.dump();
+}
+
+// After connect's close the server may still send data until its own close (RFC 6455 5.5.1):
+// it is shown and recorded, not dropped, so a replay of the log expects it instead of calling
+// it extra.
+TEST(ConnectRecord, WhatTheServerSendsAfterConnectsCloseIsShownAndRecorded) {
+  Listener listener;
+  TempDir dir;
+  const std::string path = dir.path() + "/late.jsonl";
+  Process client({kBinary, "connect", local_url(listener.port()), "--no-compress", "--slash", "--record", path});
+  Socket s = accept_websocket(listener);
+  ASSERT_TRUE(s.valid());
+  ASSERT_TRUE(client.write_stdin("/close 1000 done\n", 5s));
+  std::optional<ReadFrame> close_frame;
+  for (auto f = read_frame(s); f; f = read_frame(s)) {
+    if (f->opcode == ws::opcode::kClose) {
+      close_frame = f;
+      break;
+    }
+  }
+  ASSERT_TRUE(close_frame);
+  s.send_all(frame(ws::opcode::kText, "late words") + frame(ws::opcode::kClose, std::string("\x03\xe8", 2)));
+  s.close();
+  client.close_stdin();
+  const ProcessResult r = client.wait(5s);
+  EXPECT_TRUE(r.exited_with(0)) << r.exit_code << r.err;
+  EXPECT_NE(r.out.find("late words"), std::string::npos) << r.out;
+  const std::string log = read_file(path);
+  const std::size_t late = log.find(R"("dir":"server","opcode":1,)");
+  ASSERT_NE(late, std::string::npos) << log;
+  EXPECT_NE(log.find(R"("text":"late words")", late), std::string::npos) << log;
+  // Between the two close frames, as it came.
+  EXPECT_LT(log.find(R"("dir":"client","opcode":8)"), late) << log;
+  EXPECT_LT(late, log.find(R"("dir":"server","opcode":8)")) << log;
 }
 
 // A frame that breaks RFC 6455 is logged as it came, with why, then the close that followed (as

@@ -203,6 +203,22 @@ TEST(DocsTest, EveryDefaultInHelpIsTheManPagesDefault) {
 
 // The EXIT STATUS table: one .TP entry per code, tag = the number, body = the meaning, in the
 // order and words of exit_code_docs().
+// In a macro line's quoted argument, \e" prints a backslash and ends the argument: an example
+// written that way renders as something else than the text a reader should type (\(dq is a quote).
+TEST(DocsTest, NoMacroArgumentIsCutByAnEscapedQuote) {
+  for (const auto& entry : std::filesystem::directory_iterator(kManDir)) {
+    if (!entry.is_regular_file()) continue;
+    const std::string text = read_file(entry.path().string());
+    std::size_t line_no = 0;
+    for (const std::string& line : lines_of(text)) {
+      ++line_no;
+      if (line.empty() || line[0] != '.') continue;
+      EXPECT_EQ(line.find("\\e\""), std::string::npos)
+          << entry.path().filename().string() << ":" << line_no << ": " << line;
+    }
+  }
+}
+
 TEST(DocsTest, ExitStatusTableMatchesTheCode) {
   const std::vector<std::string> lines = section(read_file(kManDir + "/wstool.1"), "EXIT STATUS");
   ASSERT_FALSE(lines.empty()) << "wstool.1 has no EXIT STATUS section";

@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <cstring>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -408,6 +409,17 @@ TEST(Record, WithoutOutputTheLogIsNamedAfterTheTimeOnStderr) {
   EXPECT_NO_THROW(read_file(dir.path() + "/" + name));
 }
 
+// --help tells record's own default: one I/O thread, not the CPUs as for echo and serve.
+TEST(Record, HelpGivesTheThreadsDefaultRecordUses) {
+  const ProcessResult help = run_process({kBinary, "record", "--help"});
+  ASSERT_TRUE(help.exited_with(0)) << help.err;
+  const std::size_t at = help.out.find("--threads");
+  ASSERT_NE(at, std::string::npos) << help.out;
+  const std::string entry = help.out.substr(at, help.out.find("--max-connections", at) - at);
+  EXPECT_NE(entry.find("default: 1"), std::string::npos) << entry;
+  EXPECT_EQ(entry.find("CPUs"), std::string::npos) << entry;
+}
+
 TEST(Record, UsageErrorsExit64) {
   const ProcessResult bad_filter = run_process(
       {kBinary, "record", "--upstream", "ws://127.0.0.1:9", "--listen", "127.0.0.1:0", "--filter", "conn=1 cnn=2"});
@@ -434,6 +446,76 @@ TEST(Record, ConvertTurnsALogIntoHarAndBack) {
   EXPECT_TRUE(missing.exited_with(66)) << missing.err;
   const ProcessResult no_output = run_process({kBinary, "record", "--convert", har});
   EXPECT_TRUE(no_output.exited_with(64)) << no_output.err;
+}
+
+// A log converted from HAR is written by this wstool, in the format version it writes (1.3: close
+// frames in place), like every other writer's: its header says so.
+TEST(Record, ConvertedFromHarTheLogHeaderHasTheMinorVersion) {
+  TempDir dir;
+  const std::string log = dir.path() + "/chrome.jsonl";
+  const ProcessResult converted = run_process(
+      {kBinary, "record", "--convert", std::string(WSTOOL_SOURCE_DIR) + "/tests/data/chrome-echo.har", "-o", log});
+  ASSERT_TRUE(converted.exited_with(0)) << converted.err;
+  const auto header = nlohmann::json::parse(lines_of(read_file(log)).at(0));
+  EXPECT_EQ(header["type"], "header");
+  EXPECT_EQ(header["version"], 1);
+  EXPECT_EQ(header["minor"], 3) << header.dump();
+  EXPECT_EQ(header["capturedBy"], "har");
+}
+
+// Secrets in the client's URL never reach the screen: the live view's open line redacts them as
+// the log does (--keep-secrets is about the log, not the terminal).
+TEST(Record, TheLiveViewRedactsTokensInTheUrl) {
+  for (const bool keep : {false, true}) {
+    RawUpstream upstream;
+    Recorder proxy(upstream.url(), keep ? std::vector<std::string>{"--keep-secrets"} : std::vector<std::string>{});
+    ASSERT_NE(proxy.port, 0);
+    Socket client = connect_loopback(proxy.port);
+    ASSERT_TRUE(client.send_all(upgrade_request("/feed?token=S3CRET&x=1&access_token=AT0K")));
+    ASSERT_TRUE(upstream.open());
+    ASSERT_EQ(client.read_until("\r\n\r\n", 5s).rfind("HTTP/1.1 101", 0), 0u);
+    const ProcessResult result = proxy.stop();
+    EXPECT_TRUE(result.exited_with(0)) << result.err;
+    EXPECT_NE(result.out.find("open ws://127.0.0.1/feed?token=[redacted]&x=1&access_token=[redacted]"),
+              std::string::npos)
+        << result.out;
+    EXPECT_EQ(result.out.find("S3CRET"), std::string::npos) << result.out;
+    EXPECT_EQ(result.out.find("AT0K"), std::string::npos) << result.out;
+    // The log keeps them only when asked to.
+    EXPECT_EQ(read_file(proxy.log_path).find("S3CRET") != std::string::npos, keep);
+  }
+}
+
+// What a converted log leaves out is said, as replay says it: a truncated last line (a capture
+// that was killed) and the frames of a connection whose open record is not in the file.
+TEST(Record, ConvertWarnsOfATruncatedLineAndFramesOfNoConnection) {
+  TempDir dir;
+  const std::string har = dir.path() + "/cut.har";
+  const ProcessResult truncated = run_process(
+      {kBinary, "record", "--convert", std::string(WSTOOL_SOURCE_DIR) + "/tests/data/session-truncated.jsonl", "-o", har});
+  EXPECT_TRUE(truncated.exited_with(0)) << truncated.err;
+  EXPECT_NE(truncated.err.find("wsrecord: warning: "), std::string::npos) << truncated.err;
+  EXPECT_NE(truncated.err.find("session-truncated.jsonl:7: truncated last line ignored"), std::string::npos)
+      << truncated.err;
+
+  // The second file of a rotated capture: frames of a connection opened in the file before.
+  const std::string rotated = dir.path() + "/rotated.jsonl";
+  {
+    std::ofstream out(rotated);
+    out << R"({"type":"header","version":1,"minor":3,"tool":"wstool 0.1.0","started":"2026-11-26T04:05:06.123Z","capturedBy":"serve"})" "\n"
+        << R"({"type":"frame","conn":7,"t":1200,"dir":"client","opcode":1,"len":2,"text":"hi"})" "\n"
+        << R"({"type":"frame","conn":7,"t":1300,"dir":"server","opcode":1,"len":2,"text":"hi"})" "\n"
+        << R"({"type":"open","conn":8,"t":2000,"url":"ws://127.0.0.1:9001/","request":[],"response":[],"status":101})" "\n"
+        << R"({"type":"frame","conn":8,"t":2100,"dir":"client","opcode":1,"len":3,"text":"hey"})" "\n";
+  }
+  const ProcessResult orphans = run_process({kBinary, "record", "--convert", rotated, "-o", har});
+  EXPECT_TRUE(orphans.exited_with(0)) << orphans.err;
+  EXPECT_NE(orphans.err.find("wsrecord: warning: "), std::string::npos) << orphans.err;
+  EXPECT_NE(orphans.err.find("rotated.jsonl: 2 frame record(s) of connections with no open record "
+                             "in the file left out (first: conn 7, line 2)"),
+            std::string::npos)
+      << orphans.err;
+  EXPECT_NE(read_file(har).find("\"hey\""), std::string::npos);
 }
 
 // A HAR file's messages are spooled to a temporary file: when $TMPDIR cannot take it, replay says
@@ -900,6 +982,88 @@ TEST(RecordClose, TheServersCloseIsLoggedInPlaceAndReplayAnswersIt) {
   EXPECT_EQ(frame_order(played.frames), (std::vector<std::string>{"c:1", "s:1", "s:8", "c:8"}));
   EXPECT_TRUE(played.replay_exited_0) << played.replay_out;
   EXPECT_NE(played.replay_out.find("0 difference(s)"), std::string::npos) << played.replay_out;
+}
+
+
+// The upstream vanishing after open is what the log records (1006, by the server), not the 1014
+// the proxy sent the client in its place: a replay against a server that drops the same way
+// matches, instead of expecting a close frame with 1014 that no server sent.
+TEST(RecordClose, AnUpstreamDropIsLogged1006AndReplaysAgainstTheSameDrop) {
+  RawUpstream upstream;
+  Recorder proxy(upstream.url(), {"--no-compress", "--no-client-compress", "-q"});
+  ASSERT_NE(proxy.port, 0);
+  Socket client = open_relayed(proxy.port, upstream);
+  ASSERT_TRUE(client.valid());
+  ASSERT_TRUE(client.send_all(ws_frame(ws::opcode::kText, "hello", true)));
+  auto hello = read_frame(upstream.conn, upstream.buffer);
+  ASSERT_TRUE(hello && hello->payload == "hello");
+  upstream.conn.close();  // gone without a close frame
+  std::string in;
+  auto close = read_frame(client, in);
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->payload.substr(0, 2), close_payload(1014, ""));
+  ASSERT_TRUE(client.send_all(ws_frame(ws::opcode::kClose, close_payload(1014, ""), true)));
+  EXPECT_TRUE(client.wait_closed(5s));
+  const ProcessResult recorded = proxy.stop();
+  EXPECT_TRUE(recorded.exited_with(0)) << recorded.err;
+  nlohmann::json close_record;
+  for (const auto& r : proxy.log_records()) {
+    if (r["type"] == "close") close_record = r;
+    // The proxy's 1014 and the client's answer to it are the proxy's doing, not the sides'.
+    if (r["type"] == "frame") {
+      EXPECT_NE(r["opcode"], 8) << r.dump();
+    }
+  }
+  EXPECT_EQ(close_record["code"], 1006) << close_record.dump();
+  EXPECT_EQ(close_record["by"], "server") << close_record.dump();
+  EXPECT_EQ(close_record["clean"], false) << close_record.dump();
+
+  RawUpstream server;
+  Process replayer({kBinary, "replay", proxy.log_path, server.url(), "--speed", "max", "--timeout", "1s"});
+  ASSERT_TRUE(server.open());
+  auto again = read_frame(server.conn, server.buffer);
+  ASSERT_TRUE(again && again->payload == "hello");
+  server.conn.close();
+  const ProcessResult replayed = replayer.wait(10s);
+  EXPECT_TRUE(replayed.exited_with(0)) << replayed.out << replayed.err;
+  EXPECT_NE(replayed.out.find("0 difference(s)"), std::string::npos) << replayed.out;
+}
+
+
+// On SIGTERM the proxy closes both sides with 1001 itself: the sides' answers to it are not
+// closes they began, so the log has no close frames for them, and nothing of the connection
+// after its close record.
+TEST(RecordClose, AShutdownLogsNoCloseFramesTheProxyCausedNorAnythingAfterTheCloseRecord) {
+  RawUpstream upstream;
+  Recorder proxy(upstream.url(), {"--no-compress", "--no-client-compress", "-q"});
+  ASSERT_NE(proxy.port, 0);
+  Socket client = open_relayed(proxy.port, upstream);
+  ASSERT_TRUE(client.valid());
+  ASSERT_TRUE(client.send_all(ws_frame(ws::opcode::kText, "hello", true)));
+  auto hello = read_frame(upstream.conn, upstream.buffer);
+  ASSERT_TRUE(hello && hello->payload == "hello");
+  proxy.process.signal(SIGTERM);
+  std::string in;
+  auto going = read_frame(client, in);
+  ASSERT_TRUE(going && going->opcode == ws::opcode::kClose);
+  EXPECT_EQ(going->payload.substr(0, 2), close_payload(1001, ""));
+  ASSERT_TRUE(client.send_all(ws_frame(ws::opcode::kClose, close_payload(1001, ""), true)));
+  auto up_going = read_frame(upstream.conn, upstream.buffer);
+  ASSERT_TRUE(up_going && up_going->opcode == ws::opcode::kClose);
+  EXPECT_EQ(up_going->payload.substr(0, 2), close_payload(1001, ""));
+  ASSERT_TRUE(upstream.conn.send_all(ws_frame(ws::opcode::kClose, close_payload(1001, ""), false)));
+  const ProcessResult result = proxy.process.wait(10s);
+  EXPECT_TRUE(result.exited_with(0)) << result.err;
+  bool closed = false;
+  std::vector<std::string> order;
+  for (const auto& r : proxy.log_records()) {
+    if (r["type"] == "close") closed = true;
+    if (r["type"] != "frame") continue;
+    order.push_back(std::string(r["dir"] == "client" ? "c:" : "s:") + std::to_string(r["opcode"].get<int>()));
+    EXPECT_FALSE(closed) << "after the close record: " << r.dump();
+  }
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(order, (std::vector<std::string>{"c:1"}));
 }
 
 }  // namespace

@@ -286,6 +286,25 @@ TEST(ReplayExit, MissingLogExits66) {
   EXPECT_NE(r.err.find("wsreplay: error: /nonexistent/session.jsonl: "), std::string::npos) << r.err;
 }
 
+// A results file that cannot be created says why, as every other file error does, before anything
+// is replayed.
+TEST(ReplayExit, AResultsFileThatCannotBeCreatedExits73WithTheReason) {
+  const ProcessResult r = replay({kData + "session-echo.jsonl", "ws://127.0.0.1:9/", "-o", "/nonexistent/results.json"});
+  EXPECT_TRUE(r.exited_with(73)) << r.out << r.err;
+  EXPECT_NE(r.err.find("wsreplay: error: /nonexistent/results.json: No such file or directory"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
+// --timeout 0 would call every expected message missing before it could come: 8 made-up
+// differences for a session that matches. It is refused, as --speed 0 is.
+TEST(ReplayExit, AZeroTimeoutIsAUsageError) {
+  const ProcessResult r = replay({kData + "session-echo.jsonl", "ws://127.0.0.1:9/", "--timeout", "0"});
+  EXPECT_TRUE(r.exited_with(64)) << r.out << r.err;
+  EXPECT_NE(r.err.find("wsreplay: error: --timeout: "), std::string::npos) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
 TEST(ReplayExit, UnreachableTargetExits69) {
   std::uint16_t port = 0;
   {
@@ -845,6 +864,35 @@ TEST(ReplayDifferences, DataTheServerSendsAfterTheReplaysCloseIsCompared) {
             std::string::npos)
       << control.out;
   EXPECT_NE(control.out.find("1 expected, 1 matched, 2 difference(s)\n"), std::string::npos) << control.out;
+}
+
+
+// SIGINT ends a replay at once (1001 to the server, exit 130), also while the connection waits
+// for a server message under a long --timeout and the reader has already read the whole log.
+TEST(ReplayExit, SigintClosesAtOnceWhileAMessageIsAwaited) {
+  Listener listener;
+  TempDir dir;
+  const std::string log = dir.path() + "/waits.jsonl";
+  write_text(log, std::string(kRecordHeader) +
+                      R"({"type":"frame","conn":1,"t":500,"dir":"server","opcode":1,"text":"welcome"})" "\n"
+                      R"({"type":"frame","conn":1,"t":600,"dir":"client","opcode":1,"text":"hi"})" "\n"
+                      R"({"type":"close","conn":1,"t":2000,"code":1000,"reason":"","by":"client","clean":true})" "\n");
+  Process replayer({kBinary, "replay", log, "ws://127.0.0.1:" + std::to_string(listener.port()), "--timeout", "60s"});
+  auto accepted = accept_websocket(listener);
+  ASSERT_TRUE(accepted);
+  Socket& conn = *accepted;
+  std::string buffer;
+  // "hi" waits for the welcome, which never comes.
+  EXPECT_FALSE(read_raw_frame(conn, buffer, 300ms));
+  replayer.signal(SIGINT);
+  auto close = read_raw_frame(conn, buffer, 5s);
+  ASSERT_TRUE(close) << "no close within 5s of SIGINT (--timeout is 60s)";
+  EXPECT_EQ(close->opcode, ws::opcode::kClose);
+  EXPECT_EQ(close->payload.substr(0, 2), close_payload(1001, ""));
+  ASSERT_TRUE(conn.send_all(ws_frame(ws::opcode::kClose, close_payload(1001, ""), false)));
+  conn.close();
+  const ProcessResult r = replayer.wait(5s);
+  EXPECT_TRUE(r.exited_with(130)) << r.exit_code << r.out << r.err;
 }
 
 }  // namespace
