@@ -127,11 +127,11 @@ struct Worker {
   // buffer); and the bytes of the read batch being consumed (one at a time per thread), whose
   // payloads stay put until the batch's end.
   std::vector<asio::const_buffer> gather;
-  std::vector<std::uint8_t> spare;
+  OutputBuffer spare;
   // The output buffer big payloads are copied (a client's: masked) into, lent to one connection
   // at a time and given back once written: one cache-hot buffer per thread rather than a cold
   // one per connection (see BasicConnection::lend_output_buffer).
-  std::vector<std::uint8_t> hot_output;
+  OutputBuffer hot_output;
   const std::uint8_t* batch_begin = nullptr;
   const std::uint8_t* batch_end = nullptr;
   ConnectionNode* head = nullptr;
@@ -1079,21 +1079,21 @@ class BasicConnection final : public Connection,
       drop_borrowed();
       return;
     }
-    std::vector<std::uint8_t>& rest = worker_.spare;
+    OutputBuffer& rest = worker_.spare;
     rest.clear();
     rest.reserve(writing_.size() + borrowed_bytes_ - done);
     std::size_t at = 0;
     for_each_piece([&](const std::uint8_t* data, std::size_t size) {
       if (at + size > done) {
         const std::size_t skip = done > at ? done - at : 0;
-        rest.insert(rest.end(), data + skip, data + size);
+        append_bytes(rest, data + skip, size - skip);
       }
       at += size;
     });
     writing_.swap(rest);
     // The thread keeps the old write buffer for next time, unless it is big (a burst's).
     rest.clear();
-    if (rest.capacity() > kSharedReadBufferBytes) std::vector<std::uint8_t>().swap(rest);
+    if (rest.capacity() > kSharedReadBufferBytes) OutputBuffer().swap(rest);
     write_offset_ = 0;
     drop_borrowed();
   }
@@ -1108,7 +1108,7 @@ class BasicConnection final : public Connection,
       // thread, unless a burst made it big.
       output_lent_ = false;
       writing_.swap(worker_.hot_output);
-      if (worker_.hot_output.capacity() > kSharedReadBufferBytes) std::vector<std::uint8_t>().swap(worker_.hot_output);
+      if (worker_.hot_output.capacity() > kSharedReadBufferBytes) OutputBuffer().swap(worker_.hot_output);
     }
     flush();
   }
@@ -1118,7 +1118,7 @@ class BasicConnection final : public Connection,
   void release_idle_buffers() {
     if (borrowed_.empty() && borrowed_.capacity() > 0) std::vector<Borrowed>().swap(borrowed_);
     if (write_in_flight_ || writing_.capacity() == 0) return;
-    std::vector<std::uint8_t>().swap(writing_);
+    OutputBuffer().swap(writing_);
   }
 
   void report_outgoing_frames() {
@@ -1258,7 +1258,7 @@ class BasicConnection final : public Connection,
   bool cooling_ = false;          // plain: the own-buffer read was cancelled to give inbuf_ back
   bool read_deferred_ = false;    // plain: start_read_deferred's post is pending (no read started yet)
   bool bulk_reads_ = false;       // plain: reads fill kOwnReadBufferBytes; the shared buffer serves
-  std::vector<std::uint8_t> writing_;  // bytes being written
+  OutputBuffer writing_;  // bytes being written
   // Zero copy: payloads queued by reference (can_borrow), each to be written after the first
   // `at` bytes of the session's output; only between a send and the write that follows it.
   struct Borrowed {
@@ -1404,7 +1404,7 @@ std::size_t BasicConnection<Stream>::process_response(std::uint8_t* data, std::s
   client.response_parser.reset();
   // What only the opening needed goes: the key, the request's write buffer (idle memory counts).
   std::string().swap(client.key);
-  if (!write_in_flight_) std::vector<std::uint8_t>().swap(writing_);
+  if (!write_in_flight_) OutputBuffer().swap(writing_);
   mark_open();
   if (!extension_error.empty()) {
     // RFC 6455 9.1 / RFC 7692 5: an extension we cannot honour fails the connection.

@@ -338,7 +338,7 @@ void Session::deliver_frame(const FrameHeader& h, const std::uint8_t* data, std:
 }
 
 void Session::release_idle_buffers() {
-  if (out_.empty() && out_.capacity() > 0) std::vector<std::uint8_t>().swap(out_);
+  if (out_.empty() && out_.capacity() > 0) OutputBuffer().swap(out_);
   if (scratch_.capacity() > 0) std::vector<std::uint8_t>().swap(scratch_);
   if (!in_message_ && message_.capacity() > 0) std::vector<std::uint8_t>().swap(message_);
 }
@@ -443,21 +443,19 @@ void Session::append_frame(std::uint8_t op, bool fin, std::uint8_t rsv, const st
     } else if (size > 0) {
       std::memcpy(frame + header_bytes, data, size);
     }
-    out_.insert(out_.end(), frame, frame + header_bytes + size);
+    append_bytes(out_, frame, header_bytes + size);
     return;
   }
   std::uint8_t header[kMaxFrameHeaderBytes];
   const std::size_t header_bytes = encode_header(header, h);
   const std::size_t payload_at = out_.size() + header_bytes;
-  out_.insert(out_.end(), header, header + header_bytes);
+  append_bytes(out_, header, header_bytes);
   if (h.masked) {
-    // One pass: masked as it is copied. resize() zero-fills first, but writing zeros costs a
-    // fraction of a second pass that reads and rewrites every payload byte.
+    // One pass: masked as it is copied (resize() leaves the new bytes unwritten: OutputBuffer).
     out_.resize(payload_at + size);
     copy_masked(out_.data() + payload_at, data, size, h.mask_key, 0);
-  } else if (size > 0) {
-    // insert() rather than resize(): no zero-filling of a payload about to be overwritten.
-    out_.insert(out_.end(), data, data + size);
+  } else {
+    append_bytes(out_, data, size);
   }
 }
 
@@ -467,7 +465,7 @@ bool Session::send_encoded(std::uint8_t op, const std::uint8_t* frame, std::size
   if (role_ == Role::kClient || deflate_ != nullptr) {
     return send_message(op, frame + header_size, frame_size - header_size);
   }
-  out_.insert(out_.end(), frame, frame + frame_size);
+  append_bytes(out_, frame, frame_size);
   return true;
 }
 
@@ -523,7 +521,7 @@ void Session::append_header(std::uint8_t op, bool fin, std::size_t size) {
   h.payload_length = size;
   std::uint8_t header[kMaxFrameHeaderBytes];
   const std::size_t header_bytes = encode_header(header, h);
-  out_.insert(out_.end(), header, header + header_bytes);
+  append_bytes(out_, header, header_bytes);
 }
 
 bool Session::send_ping(const std::uint8_t* data, std::size_t size) {
@@ -588,7 +586,7 @@ void Session::send_raw_frame(const RawFrame& frame) {
 }
 
 void Session::send_raw_bytes(const std::uint8_t* data, std::size_t size) {
-  out_.insert(out_.end(), data, data + size);
+  append_bytes(out_, data, size);
 }
 
 }  // namespace wstool::ws

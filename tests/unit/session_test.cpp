@@ -13,7 +13,7 @@
 namespace wstool::ws {
 namespace {
 
-using Bytes = std::vector<std::uint8_t>;
+using Bytes = OutputBuffer;
 
 struct GotFrame {
   std::uint8_t opcode;
@@ -476,6 +476,34 @@ TEST(Session, ClientFramesAreMaskedWithAFreshKeyEachAndUnmaskToThePayload) {
   for (std::size_t i = 0; i < sent.size(); ++i) EXPECT_EQ(r.messages[i].second, sent[i]) << sent[i].size();
 }
 
+// The engine lends a session a buffer that held earlier frames (cleared, capacity kept), and
+// output grows without zero-filling: every byte of a new frame must still be its own, whatever
+// was there before (bigger and smaller messages over a buffer full of another's bytes).
+TEST(Session, AReusedOutputBufferCarriesNoStaleBytes) {
+  Session client(Role::kClient, 1 << 20);
+  Session server(Role::kServer, 1 << 20);
+  OutputBuffer lent;
+  const std::size_t sizes[] = {70001, 16384, 3, 200, 16384, 129};
+  for (std::size_t round = 0; round < std::size(sizes); ++round) {
+    const std::size_t size = sizes[round];
+    std::string payload(size, '\0');
+    for (std::size_t i = 0; i < size; ++i) payload[i] = static_cast<char>('A' + (i * 7 + round) % 26);
+    lent.clear();  // stale bytes stay in its capacity
+    client.swap_output_buffer(lent);
+    ASSERT_TRUE(client.send_message(opcode::kBinary, bytes_of(payload), payload.size()));
+    ASSERT_TRUE(client.send_ping(bytes_of("p"), 1));
+    Bytes wire;
+    client.take_output(wire);
+    Recorder r;
+    EXPECT_EQ(server.consume(wire.data(), wire.size(), r), wire.size());
+    ASSERT_EQ(r.messages.size(), 1u) << size;
+    EXPECT_EQ(r.messages[0].second, payload) << size;
+    ASSERT_EQ(r.pings.size(), 1u) << size;
+    EXPECT_EQ(r.pings[0], "p");
+    lent.swap(wire);  // what was written goes back to be lent again, bytes and all
+  }
+}
+
 TEST(SessionFrames, FragmentsArriveOneCallbackPerFrameWithTheirBoundaries) {
   Session s(Role::kServer, 1 << 20);
   s.set_frame_delivery(true);
@@ -602,7 +630,7 @@ TEST(SessionHeaderOnly, AHeaderAndItsPayloadAreTheBytesSendMessageQueues) {
     ASSERT_TRUE(split.send_message_header(opcode::kBinary, size));
     Bytes wire;
     split.take_output(wire);
-    wire.insert(wire.end(), payload.begin(), payload.end());
+    append_bytes(wire, bytes_of(payload), payload.size());
     EXPECT_EQ(wire, expected) << size;
   }
 }
