@@ -792,7 +792,7 @@ Error read_har(const std::string& path, HarSession& out) {
   return reader.finish();
 }
 
-Error write_session_log(HarSession& session, const std::string& log_path) {
+Error write_session_log(HarSession& session, const std::string& log_path, bool keep_secrets) {
   std::ofstream out(log_path, std::ios::binary | std::ios::trunc);
   if (!out) return Error(Errc::kCannotCreateOutput, fmt::format("{}: {}", log_path, std::strerror(errno)));
   out << session::to_json_line(session.header) << '\n';
@@ -802,7 +802,7 @@ Error write_session_log(HarSession& session, const std::string& log_path) {
   while (auto record = session.next(read_error)) {
     const Record& r = *record;
     if (const auto* open = std::get_if<OpenRecord>(&r)) {
-      out << session::to_json_line(session::redacted(*open)) << '\n';
+      out << session::to_json_line(keep_secrets ? *open : session::redacted(*open)) << '\n';
       ++end.connections;
       end.t_us = std::max(end.t_us, open->t_us);
       continue;
@@ -1057,7 +1057,8 @@ Error write_har(const std::string& log_path, const std::string& har_path, std::v
   return out.close();
 }
 
-Error convert_session_file(const std::string& in, const std::string& out, std::vector<std::string>* warnings) {
+Error convert_session_file(const std::string& in, const std::string& out, std::vector<std::string>* warnings,
+                           bool keep_secrets) {
   const bool in_har = lower_extension(in) == "har";
   const bool out_har = lower_extension(out) == "har";
   if (in_har == out_har) {
@@ -1068,7 +1069,7 @@ Error convert_session_file(const std::string& in, const std::string& out, std::v
   if (in_har) {
     HarSession session;
     if (Error e = read_har(in, session)) return e;
-    return write_session_log(session, out);
+    return write_session_log(session, out, keep_secrets);
   }
   return write_har(in, out, warnings);
 }

@@ -58,14 +58,16 @@ Error read_har(const std::string& path, HarSession& out);
 // with no open record in the file). Errors: those of SessionReader; kCannotCreateOutput.
 Error write_har(const std::string& log_path, const std::string& har_path, std::vector<std::string>* warnings = nullptr);
 
-// Writes a HarSession (read from its start) as a session log (capturedBy "har"). Errors:
-// kCannotCreateOutput; kIoError.
-Error write_session_log(HarSession& session, const std::string& log_path);
+// Writes a HarSession (read from its start) as a session log (capturedBy "har"), secrets in the
+// handshakes redacted unless `keep_secrets`. Errors: kCannotCreateOutput; kIoError.
+Error write_session_log(HarSession& session, const std::string& log_path, bool keep_secrets = false);
 
 // `wstool record --convert IN -o OUT`: the direction from the names — IN ending in ".har"
 // becomes a session log at OUT, any other IN (a session log) becomes a HAR file at OUT, which
 // must then end in ".har". Errors: kUsage when the names do not say a direction; else those of
-// the functions above. Warnings (see write_har) are added to `warnings`.
-Error convert_session_file(const std::string& in, const std::string& out, std::vector<std::string>* warnings = nullptr);
+// the functions above. Warnings (see write_har) are added to `warnings`; `keep_secrets` as for
+// write_session_log (a session log's own values are copied as they are).
+Error convert_session_file(const std::string& in, const std::string& out, std::vector<std::string>* warnings = nullptr,
+                           bool keep_secrets = false);
 
 }  // namespace wstool::har

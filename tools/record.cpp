@@ -715,7 +715,8 @@ Runner make_record(CLI::App& app) {
         return ExitCode::kUsage;
       }
       std::vector<std::string> warnings;
-      const Error error = har::convert_session_file(options->convert, options->output, &warnings);
+      const Error error =
+          har::convert_session_file(options->convert, options->output, &warnings, options->keep_secrets);
       for (const std::string& warning : warnings) fmt::print(stderr, "wsrecord: warning: {}\n", warning);
       if (error) {
         fmt::print(stderr, "wsrecord: error: {}\n", error.message);

@@ -463,6 +463,20 @@ TEST(Record, ConvertedFromHarTheLogHeaderHasTheMinorVersion) {
   EXPECT_EQ(header["capturedBy"], "har");
 }
 
+// A Chrome HAR holds the browser's cookies: --convert redacts them in the log it writes unless
+// --keep-secrets says to keep them, as for every other log record writes.
+TEST(Record, ConvertFromHarKeepsSecretsOnlyWithKeepSecrets) {
+  TempDir dir;
+  const std::string har = std::string(WSTOOL_SOURCE_DIR) + "/tests/data/chrome-echo.har";
+  const std::string redacted = dir.path() + "/redacted.jsonl";
+  const std::string kept = dir.path() + "/kept.jsonl";
+  ASSERT_TRUE(run_process({kBinary, "record", "--convert", har, "-o", redacted}).exited_with(0));
+  const ProcessResult keep = run_process({kBinary, "record", "--convert", har, "-o", kept, "--keep-secrets"});
+  ASSERT_TRUE(keep.exited_with(0)) << keep.err;
+  EXPECT_NE(read_file(redacted).find(R"(["Cookie","[redacted]"])"), std::string::npos);
+  EXPECT_NE(read_file(kept).find(R"(["Cookie","session=abc123"])"), std::string::npos) << read_file(kept);
+}
+
 // Secrets in the client's URL never reach the screen: the live view's open line redacts them as
 // the log does (--keep-secrets is about the log, not the terminal).
 TEST(Record, TheLiveViewRedactsTokensInTheUrl) {
