@@ -74,6 +74,13 @@ constexpr std::size_t kBinaryIdBytes = 8;
 constexpr std::size_t kMaxScriptBytes = 1 << 20;
 // The id is (connection index << kSeqBits) | sequence number.
 constexpr unsigned kSeqBits = 40;
+// Schedules count in nanoseconds: a rate above one per nanosecond would make the interval 0 and
+// the send tick would never catch up with the clock.
+constexpr double kMaxRatePerSecond = 1e9;
+// Each connection keeps a slot per message in flight; a bound keeps that memory modest.
+constexpr std::uint64_t kMaxInFlight = 65536;
+// A message, and so its echo, is at most what the tool accepts back (the engine's default limit).
+constexpr std::uint64_t kMaxPayloadBytes = ws::kDefaultMaxMessageBytes;
 // A thread's message quota when the run has none (--duration only).
 constexpr std::uint64_t kNoQuota = std::numeric_limits<std::uint64_t>::max();
 
@@ -1191,6 +1198,22 @@ bool make_plan(const LoadOptions& o, Plan& plan, Error& error) {
     error = Error(Errc::kUsage, "--in-flight: must be at least 1");
     return false;
   }
+  if (o.in_flight > kMaxInFlight) {
+    error = Error(Errc::kUsage, fmt::format("--in-flight: at most {} per connection", kMaxInFlight));
+    return false;
+  }
+  for (const auto& [flag, rate] :
+       {std::pair<const char*, double>{"--rate", o.rate}, {"--connect-rate", o.connect_rate}}) {
+    if (rate > kMaxRatePerSecond) {
+      error = Error(Errc::kUsage,
+                    fmt::format("{}: at most {} (one per nanosecond)", flag, format_rate(kMaxRatePerSecond)));
+      return false;
+    }
+  }
+  if (o.size > kMaxPayloadBytes) {
+    error = Error(Errc::kUsage, "--size: at most 16MiB (the largest reply the tool accepts back)");
+    return false;
+  }
   if (plan.mode == Mode::kSubscribe && o.rate <= 0) {
     error = Error(Errc::kUsage, "--mode subscribe needs --rate (how fast the publishers send)");
     return false;
@@ -1230,7 +1253,16 @@ bool make_plan(const LoadOptions& o, Plan& plan, Error& error) {
       error = Error(Errc::kMissingInput, o.message_file + ": cannot read");
       return false;
     }
-    message.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // Read at most one byte past the limit: a huge file is refused without being read whole.
+    std::string text(static_cast<std::size_t>(kMaxPayloadBytes) + 1, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<std::size_t>(in.gcount()));
+    message = std::move(text);
+    if (message.size() > kMaxPayloadBytes) {
+      error = Error(Errc::kUsage, "--message-file: " + o.message_file +
+                                      " is larger than 16MiB (the largest reply the tool accepts back)");
+      return false;
+    }
   }
   plan.opcode = o.binary ? ws::opcode::kBinary : ws::opcode::kText;
   LoadRng rng(o.seed);

@@ -487,6 +487,34 @@ TEST(Load, AScriptJoinsARoomOnServeThenTalks) {
   EXPECT_TRUE(load({serve.url(), "--script", dir.path() + "/bad.json"}).exited_with(65));
 }
 
+// Regression: a --rate above one message per nanosecond (the schedule's resolution) made the
+// send interval 0, the send tick never caught up with the clock and the run hung at 100% CPU,
+// deaf to SIGTERM; a huge --in-flight aborted on bad_alloc (exit 134); a huge --size tried to
+// build the payload in memory first. Each is now a usage error naming its flag and its limit.
+TEST(Load, RatesInFlightAndSizesBeyondTheirLimitsAreUsageErrors) {
+  ServerProcess echo = start_echo();
+  ASSERT_NE(echo.port, 0);
+  const ProcessResult rate = load({echo.url(), "--rate", "2000000000/s", "--duration", "1s"});
+  EXPECT_TRUE(rate.exited_with(64)) << rate.exit_code << rate.err;
+  EXPECT_NE(rate.err.find("--rate: at most"), std::string::npos) << rate.err;
+  const ProcessResult ramp = load({echo.url(), "--connect-rate", "2000000000/s", "--messages", "1"});
+  EXPECT_TRUE(ramp.exited_with(64)) << ramp.exit_code << ramp.err;
+  EXPECT_NE(ramp.err.find("--connect-rate: at most"), std::string::npos) << ramp.err;
+  const ProcessResult in_flight = load({echo.url(), "--in-flight", "1000000000", "--messages", "10"});
+  EXPECT_TRUE(in_flight.exited_with(64)) << in_flight.exit_code << in_flight.err;
+  EXPECT_NE(in_flight.err.find("--in-flight: at most"), std::string::npos) << in_flight.err;
+  // Bigger than the largest reply the tool accepts back (16 MiB).
+  const ProcessResult size = load({echo.url(), "--size", "17MiB", "--messages", "1"});
+  EXPECT_TRUE(size.exited_with(64)) << size.exit_code << size.err;
+  EXPECT_NE(size.err.find("--size: at most 16MiB"), std::string::npos) << size.err;
+  TempDir dir;
+  const std::string big = dir.path() + "/big.txt";
+  std::ofstream(big) << std::string((std::size_t{16} << 20) + 1, 'x');
+  const ProcessResult file = load({echo.url(), "--message-file", big, "--messages", "1"});
+  EXPECT_TRUE(file.exited_with(64)) << file.exit_code << file.err;
+  EXPECT_NE(file.err.find("larger than 16MiB"), std::string::npos) << file.err;
+}
+
 // Documents written by real runs (complete, failed, interrupted, merged) validate against the
 // published schema, not only the ones lib/load_report's tests build by hand.
 TEST(Load, ResultsDocumentsOfRealRunsValidateAgainstTheSchema) {
