@@ -175,6 +175,30 @@ bool parse_steps(const nlohmann::json& list, const std::string& where, std::vect
       error = at + ": expected an object";
       return false;
     }
+    // Exactly one kind per step, and only that kind's fields: a misspelt field ("timout") would
+    // otherwise be ignored and the run would silently do something else.
+    static const std::map<std::string, std::vector<std::string>> kStepFields = {
+        {"send", {"send"}}, {"expect", {"expect", "timeout"}}, {"wait", {"wait"}}, {"close", {"close"}}};
+    std::string kind;
+    for (const auto& [name, fields] : kStepFields) {
+      if (!item.contains(name)) continue;
+      if (!kind.empty()) {
+        error = at + ": one of send, expect, wait, close per step, not both " + kind + " and " + name;
+        return false;
+      }
+      kind = name;
+    }
+    if (!kind.empty()) {
+      const std::vector<std::string>& allowed = kStepFields.at(kind);
+      for (const auto& field : item.items()) {
+        if (std::find(allowed.begin(), allowed.end(), field.key()) == allowed.end()) {
+          std::string takes;
+          for (const std::string& name : allowed) takes += (takes.empty() ? "" : ", ") + name;
+          error = at + ": unknown field '" + field.key() + "' (a " + kind + " step takes " + takes + ")";
+          return false;
+        }
+      }
+    }
     ScriptStep step;
     auto duration_field = [&](const char* name, milliseconds& target) {
       const auto found = item.find(name);
@@ -238,6 +262,14 @@ bool load_script(const std::string& path, Script& script, Error& failure) {
   }
   std::string error;
   if (!doc.is_object()) error = "expected an object with \"setup\" and/or \"steps\"";
+  if (error.empty()) {
+    for (const auto& field : doc.items()) {
+      if (field.key() != "setup" && field.key() != "steps") {
+        error = "unknown field '" + field.key() + "' (a script has \"setup\" and \"steps\")";
+        break;
+      }
+    }
+  }
   if (error.empty() && doc.contains("setup")) parse_steps(doc["setup"], "setup", script.setup, error);
   if (error.empty() && doc.contains("steps")) parse_steps(doc["steps"], "steps", script.steps, error);
   if (error.empty() && script.setup.empty() && script.steps.empty()) error = "the script has no steps";
@@ -1312,6 +1344,11 @@ bool make_plan(const LoadOptions& o, Plan& plan, Error& error) {
   }
   plan.correlate = o.correlate;
   if (plan.mode == Mode::kScript && !load_script(o.script, plan.script, error)) return false;
+  if (plan.mode == Mode::kScript && plan.script.steps.empty() && o.messages > 0 && o.duration.count() == 0) {
+    error = Error(Errc::kUsage, "--messages: the script has no steps to repeat, so the run would never send " +
+                                    std::to_string(o.messages) + " messages (give --duration)");
+    return false;
+  }
 
   plan.connections = o.connections;
   plan.threads = o.threads == 0 ? ws::available_cpus() : o.threads;

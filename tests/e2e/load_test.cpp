@@ -515,6 +515,35 @@ TEST(Load, RatesInFlightAndSizesBeyondTheirLimitsAreUsageErrors) {
   EXPECT_NE(file.err.find("larger than 16MiB"), std::string::npos) << file.err;
 }
 
+// Regression: a script's misspelt field ("timout") or section ("step") was ignored without a
+// word, so the run silently did something else (a 5 s timeout, no steps at all) and passed, or
+// (no steps, --messages) never ended.
+TEST(Load, AScriptWithAnUnknownFieldIsRefusedNamingIt) {
+  ServerProcess echo = start_echo();
+  ASSERT_NE(echo.port, 0);
+  TempDir dir;
+  const std::string step = dir.path() + "/step.json", section = dir.path() + "/section.json";
+  const std::string both = dir.path() + "/both.json";
+  std::ofstream(step) << R"({"steps": [{"send": "x"}, {"expect": "x", "timout": "1s"}]})";
+  std::ofstream(section) << R"({"setup": [{"send": "x"}], "step": [{"send": "y"}]})";
+  std::ofstream(both) << R"({"steps": [{"send": "x", "expect": "x"}]})";
+  const ProcessResult a = load({echo.url(), "--script", step, "--messages", "2"});
+  EXPECT_TRUE(a.exited_with(65)) << a.exit_code << a.err;
+  EXPECT_NE(a.err.find("steps[1]: unknown field 'timout'"), std::string::npos) << a.err;
+  const ProcessResult b = load({echo.url(), "--script", section, "--messages", "2"});
+  EXPECT_TRUE(b.exited_with(65)) << b.exit_code << b.err;
+  EXPECT_NE(b.err.find("unknown field 'step'"), std::string::npos) << b.err;
+  const ProcessResult c = load({echo.url(), "--script", both, "--messages", "2"});
+  EXPECT_TRUE(c.exited_with(65)) << c.exit_code << c.err;
+  EXPECT_NE(c.err.find("steps[0]: one of send, expect, wait, close per step"), std::string::npos) << c.err;
+  // A setup with no steps to repeat never reaches --messages: the run waited forever.
+  const std::string setup_only = dir.path() + "/setup.json";
+  std::ofstream(setup_only) << R"({"setup": [{"send": "x"}]})";
+  const ProcessResult d = load({echo.url(), "--script", setup_only, "--messages", "2"});
+  EXPECT_TRUE(d.exited_with(64)) << d.exit_code << d.err;
+  EXPECT_NE(d.err.find("no steps to repeat"), std::string::npos) << d.err;
+}
+
 // Documents written by real runs (complete, failed, interrupted, merged) validate against the
 // published schema, not only the ones lib/load_report's tests build by hand.
 TEST(Load, ResultsDocumentsOfRealRunsValidateAgainstTheSchema) {
