@@ -1529,6 +1529,17 @@ ExitCode run_load(const LoadOptions& o) {
     fmt::print(stderr, "{}: note: {} connection(s) were still connecting when the run ended (not counted)\n",
                kProgram, given_up);
   }
+  // Publishers wait for every connection: when some were still connecting (or not yet started by
+  // the ramp) at the end, nothing was published and nothing measured. That is no pass.
+  const std::uint64_t settled = plan->settled.load();
+  if (plan->mode == Mode::kSubscribe && settled < plan->connections && !report.interrupted &&
+      c.connections_opened > 0) {
+    fmt::print(stderr,
+               "{}: error: publishing never started: {} of {} connections had opened or failed when the run ended "
+               "(publishers wait for every connection; a longer --duration or a faster --connect-rate)\n",
+               kProgram, settled, plan->connections);
+    code = most_basic(code, ExitCode::kTimeout);
+  }
   // SIGINT reads 130 (a person stopped it); SIGTERM ends a run as its duration would.
   if (signals.received() == SIGINT) code = most_basic(code, ExitCode::kInterrupted);
   return code;

@@ -544,6 +544,17 @@ TEST(Load, AScriptWithAnUnknownFieldIsRefusedNamingIt) {
   EXPECT_NE(d.err.find("no steps to repeat"), std::string::npos) << d.err;
 }
 
+// Regression: publishers wait for every connection; when the ramp was still going at the end,
+// nothing was published, nothing measured, and the run exited 0.
+TEST(Load, ASubscribeRunThatNeverPublishedIsATimeoutNotAPass) {
+  ServerProcess echo = start_echo();
+  ASSERT_NE(echo.port, 0);
+  const ProcessResult run = load({echo.url(), "-c", "3", "--connect-rate", "1/s", "--duration", "1s", "--mode",
+                                  "subscribe", "--rate", "10/s"});
+  EXPECT_TRUE(run.exited_with(75)) << run.exit_code << run.err;
+  EXPECT_NE(run.err.find("publishing never started"), std::string::npos) << run.err;
+}
+
 // Documents written by real runs (complete, failed, interrupted, merged) validate against the
 // published schema, not only the ones lib/load_report's tests build by hand.
 TEST(Load, ResultsDocumentsOfRealRunsValidateAgainstTheSchema) {
