@@ -1521,7 +1521,11 @@ ExitCode run_load(const LoadOptions& o) {
   }
   // Handshakes still going at the end are in no count (a ramp's last ones are not failures), but
   // a run in which none finished measured nothing: that is a timeout, not a pass.
-  if (given_up > 0 && c.connections_opened == 0 && c.connections_failed == 0) {
+  if (given_up > 0 && c.connections_opened == 0 && c.connections_failed == 0 && report.interrupted) {
+    // The person stopped it: nothing timed out.
+    fmt::print(stderr, "{}: note: interrupted before any connection opened ({} still connecting)\n", kProgram,
+               given_up);
+  } else if (given_up > 0 && c.connections_opened == 0 && c.connections_failed == 0) {
     fmt::print(stderr, "{}: error: no connection opened before the run ended ({} still connecting)\n", kProgram,
                given_up);
     code = most_basic(code, ExitCode::kTimeout);

@@ -555,6 +555,20 @@ TEST(Load, ASubscribeRunThatNeverPublishedIsATimeoutNotAPass) {
   EXPECT_NE(run.err.find("publishing never started"), std::string::npos) << run.err;
 }
 
+// Regression: a SIGINT while the handshakes were still going exited 75 with "error: no
+// connection opened before the run ended", as if the target had timed out.
+TEST(Load, SigintBeforeAnyConnectionOpenedExits130) {
+  Listener silent;  // the kernel completes the TCP handshake, nobody answers
+  Process run({kBinary, "load", "ws://127.0.0.1:" + std::to_string(silent.port()) + "/", "-c", "2", "--duration",
+               "20s", "--connect-timeout", "60s", "--json", "-q"});
+  ASSERT_TRUE(wait_for_second(run));
+  run.signal(SIGINT);
+  const ProcessResult result = run.wait(10s);
+  EXPECT_TRUE(result.exited_with(130)) << result.exit_code << result.err;
+  EXPECT_EQ(result.err.find("error"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("interrupted before any connection opened"), std::string::npos) << result.err;
+}
+
 // Documents written by real runs (complete, failed, interrupted, merged) validate against the
 // published schema, not only the ones lib/load_report's tests build by hand.
 TEST(Load, ResultsDocumentsOfRealRunsValidateAgainstTheSchema) {
