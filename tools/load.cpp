@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
@@ -1102,9 +1103,46 @@ void ConnState::on_timer(ws::Connection& /*c*/) { owner->handle_timer(*this); }
 
 // --- the run, on the main thread --------------------------------------------------------------
 
+// Diagnostics and progress for people, unchecked: a stderr whose reader went away (`2>&1 | head`)
+// is no reason to lose the results (fmt::print would throw).
+template <typename... Args>
+void print_stderr(fmt::format_string<Args...> format, Args&&... args) {
+  const std::string text = fmt::format(format, std::forward<Args>(args)...);
+  std::fwrite(text.data(), 1, text.size(), stderr);
+}
+
+// Standard output carries the results. A reader that went away (`| head`: SIGPIPE is ignored,
+// so the write fails with EPIPE) is no error, as for every wstool command; another failure (a
+// full disk) is remembered and reported once the results document is safe. Never a throw: the
+// -o file would be lost with it.
+class ResultsOut {
+ public:
+  void write(std::string_view text) {
+    if (failed_errno_ != 0 || reader_gone_) return;
+    if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
+      if (errno == EPIPE) {
+        reader_gone_ = true;
+      } else {
+        failed_errno_ = errno;
+      }
+    }
+  }
+  // Exit 74 with a message when stdout failed other than by its reader leaving.
+  ExitCode check() const;
+
+ private:
+  bool reader_gone_ = false;
+  int failed_errno_ = 0;
+};
+
 ExitCode report_error(const Error& error) {
-  fmt::print(stderr, "{}: error: {}\n", kProgram, error.message);
+  print_stderr("{}: error: {}\n", kProgram, error.message);
   return exit_code_for(error.code);
+}
+
+ExitCode ResultsOut::check() const {
+  if (failed_errno_ == 0) return ExitCode::kOk;
+  return report_error(Error(Errc::kIoError, std::string("standard output: ") + std::strerror(failed_errno_)));
 }
 
 std::string rfc3339_now() {
@@ -1153,7 +1191,8 @@ bool write_file(const std::string& path, const std::string& text, Error& error) 
 // verdicts; returns the exit code the thresholds and outputs call for.
 constexpr std::size_t kMinThresholdColumn = 20;
 
-ExitCode finish_report(const LoadOptions& o, const LoadReport& report, const std::vector<Threshold>& thresholds) {
+ExitCode finish_report(const LoadOptions& o, const LoadReport& report, const std::vector<Threshold>& thresholds,
+                       ResultsOut& out) {
   ExitCode code = ExitCode::kOk;
   const std::vector<ThresholdResult> verdicts = evaluate_thresholds(report, thresholds);
   if (o.json) {
@@ -1163,20 +1202,20 @@ ExitCode finish_report(const LoadOptions& o, const LoadReport& report, const std
       list.push_back({{"threshold", v.threshold.text}, {"actual", v.actual}, {"passed", v.passed}, {"message", v.message}});
     }
     record["thresholds"] = std::move(list);
-    fmt::print("{}\n", record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    out.write(record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   } else {
-    fmt::print("{}", summary_table(report));
+    out.write(summary_table(report));
     // The verdicts line up however long the expressions are (at least as wide as before).
     std::size_t width = kMinThresholdColumn;
     for (const ThresholdResult& v : verdicts) width = std::max(width, v.threshold.text.size());
     for (const ThresholdResult& v : verdicts) {
-      fmt::print("threshold {:<{}} {}  ({})\n", v.threshold.text, width, v.passed ? "passed" : "FAILED", v.message);
+      out.write(fmt::format("threshold {:<{}} {}  ({})\n", v.threshold.text, width, v.passed ? "passed" : "FAILED",
+                            v.message));
     }
   }
-  std::fflush(stdout);
   for (const ThresholdResult& v : verdicts) {
     if (v.passed) continue;
-    fmt::print(stderr, "{}: threshold failed: {}\n", kProgram, v.message);
+    print_stderr("{}: threshold failed: {}\n", kProgram, v.message);
     code = most_basic(code, ExitCode::kCheckFailed);
   }
   Error error;
@@ -1186,7 +1225,7 @@ ExitCode finish_report(const LoadOptions& o, const LoadReport& report, const std
   if (!o.html.empty() && !write_file(o.html, html_report(report), error)) {
     code = most_basic(code, report_error(error));
   }
-  return code;
+  return most_basic(code, out.check());
 }
 
 ExitCode run_merge(const LoadOptions& o, const std::vector<Threshold>& thresholds) {
@@ -1204,7 +1243,8 @@ ExitCode run_merge(const LoadOptions& o, const std::vector<Threshold>& threshold
     if (!from_json(doc, report, error)) return report_error(Error(Errc::kBadData, path + ": " + error));
     reports.push_back(std::move(report));
   }
-  return finish_report(o, merge_reports(reports), thresholds);
+  ResultsOut out;
+  return finish_report(o, merge_reports(reports), thresholds, out);
 }
 
 // Everything a run needs that can be wrong in the options, checked before any connection.
@@ -1399,10 +1439,8 @@ ExitCode run_load(const LoadOptions& o) {
   report.config = config_json(o, *plan);
   report.tool_version = std::string(wstool_version());
   report.started_at = rfc3339_now();
-  if (o.json) {
-    fmt::print("{}\n", nlohmann::json({{"type", "config"}, {"config", report.config}}).dump());
-    std::fflush(stdout);
-  }
+  ResultsOut out;
+  if (o.json) out.write(nlohmann::json({{"type", "config"}, {"config", report.config}}).dump() + "\n");
 
   // Connections, message quota and rate split as evenly as the numbers allow.
   const unsigned threads = plan->threads;
@@ -1455,8 +1493,7 @@ ExitCode run_load(const LoadOptions& o) {
                                  {"received", second.received}, {"errors", second.errors},
                                  {"p50_ns", second.p50_ns},      {"p99_ns", second.p99_ns},
                                  {"max_ns", second.max_ns}};
-        fmt::print("{}\n", record.dump());
-        std::fflush(stdout);
+        out.write(record.dump() + "\n");
       }
       if (o.quiet) continue;
       const std::uint64_t n = report.series.size();
@@ -1466,16 +1503,16 @@ ExitCode run_load(const LoadOptions& o) {
           total_s > 0 ? fmt::format("/{:.0f}s", total_s) : std::string(), second.connections_open, second.sent,
           second.received, format_latency(second.p50_ns), format_latency(second.p99_ns), second.errors);
       if (tty) {
-        fmt::print(stderr, "\r{}\x1b[K", line);
+        print_stderr("\r{}\x1b[K", line);
         progress_shown = true;
       } else {
-        fmt::print(stderr, "{}\n", line);
+        print_stderr("{}\n", line);
       }
       std::fflush(stderr);
     }
   }
   for (auto& t : running) t.join();
-  if (progress_shown) fmt::print(stderr, "\n");
+  if (progress_shown) print_stderr("\n");
 
   Clock::time_point ended = plan->start;
   Error first_failure, first_drop;
@@ -1506,42 +1543,41 @@ ExitCode run_load(const LoadOptions& o) {
   report.elapsed_s = std::chrono::duration<double>(ended - plan->start).count();
   report.interrupted = interrupted.load();
 
-  ExitCode code = finish_report(o, report, thresholds);
+  ExitCode code = finish_report(o, report, thresholds, out);
   // What went wrong with connections, for people, after the results.
   const LoadCounts& c = report.counts;
   if (c.connections_failed > 0) {
-    fmt::print(stderr, "{}: error: {} of {} connections failed; first: {}\n", kProgram, c.connections_failed,
-               c.connections_attempted, redact_url(first_failure.message));
+    print_stderr("{}: error: {} of {} connections failed; first: {}\n", kProgram, c.connections_failed,
+                 c.connections_attempted, redact_url(first_failure.message));
     code = most_basic(code, exit_code_for(first_failure.code));
   }
   if (c.connections_dropped > 0) {
-    fmt::print(stderr, "{}: error: {} connections lost mid-run; first: {}\n", kProgram, c.connections_dropped,
-               first_drop.message);
+    print_stderr("{}: error: {} connections lost mid-run; first: {}\n", kProgram, c.connections_dropped,
+                 first_drop.message);
     code = most_basic(code, exit_code_for(first_drop.code));
   }
   // Handshakes still going at the end are in no count (a ramp's last ones are not failures), but
   // a run in which none finished measured nothing: that is a timeout, not a pass.
   if (given_up > 0 && c.connections_opened == 0 && c.connections_failed == 0 && report.interrupted) {
     // The person stopped it: nothing timed out.
-    fmt::print(stderr, "{}: note: interrupted before any connection opened ({} still connecting)\n", kProgram,
-               given_up);
+    print_stderr("{}: note: interrupted before any connection opened ({} still connecting)\n", kProgram,
+                 given_up);
   } else if (given_up > 0 && c.connections_opened == 0 && c.connections_failed == 0) {
-    fmt::print(stderr, "{}: error: no connection opened before the run ended ({} still connecting)\n", kProgram,
-               given_up);
+    print_stderr("{}: error: no connection opened before the run ended ({} still connecting)\n", kProgram,
+                 given_up);
     code = most_basic(code, ExitCode::kTimeout);
   } else if (given_up > 0) {
-    fmt::print(stderr, "{}: note: {} connection(s) were still connecting when the run ended (not counted)\n",
-               kProgram, given_up);
+    print_stderr("{}: note: {} connection(s) were still connecting when the run ended (not counted)\n",
+                 kProgram, given_up);
   }
   // Publishers wait for every connection: when some were still connecting (or not yet started by
   // the ramp) at the end, nothing was published and nothing measured. That is no pass.
   const std::uint64_t settled = plan->settled.load();
   if (plan->mode == Mode::kSubscribe && settled < plan->connections && !report.interrupted &&
       c.connections_opened > 0) {
-    fmt::print(stderr,
-               "{}: error: publishing never started: {} of {} connections had opened or failed when the run ended "
-               "(publishers wait for every connection; a longer --duration or a faster --connect-rate)\n",
-               kProgram, settled, plan->connections);
+    print_stderr("{}: error: publishing never started: {} of {} connections had opened or failed when the run ended "
+                 "(publishers wait for every connection; a longer --duration or a faster --connect-rate)\n",
+                 kProgram, settled, plan->connections);
     code = most_basic(code, ExitCode::kTimeout);
   }
   // SIGINT reads 130 (a person stopped it); SIGTERM ends a run as its duration would.

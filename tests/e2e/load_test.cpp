@@ -569,6 +569,52 @@ TEST(Load, SigintBeforeAnyConnectionOpenedExits130) {
   EXPECT_NE(result.err.find("interrupted before any connection opened"), std::string::npos) << result.err;
 }
 
+// Regression: a reader of stdout that went away (`wstool load ... --json | head -1`) made the
+// next write throw: "internal error: cannot write to file: Broken pipe", exit 70, and the -o
+// results document was never written; the same for stderr (`2>&1 | head`), where progress
+// lines and verdicts go. A reader that leaves is no error (as for every wstool
+// command); stdout that cannot be written for another reason (a full disk) is exit 74. Either
+// way the results document is written.
+TEST(Load, AStdoutThatCannotBeWrittenLosesNeitherTheResultsNorTheExitCode) {
+  ServerProcess echo = start_echo();
+  ASSERT_NE(echo.port, 0);
+  TempDir dir;
+  const std::string piped = dir.path() + "/piped.json", rc = dir.path() + "/rc";
+  ProcessOptions options;
+  options.timeout = kRunTimeout;
+  // head exits after the config record: every later write meets a closed pipe.
+  const ProcessResult pipe = run_process(
+      {"/bin/sh", "-c",
+       "(\"$0\" load -q \"$1\" -c 1 --duration 1500ms --json -o \"$2\"; echo $? > \"$3\") | head -n 1 > /dev/null",
+       kBinary, echo.url(), piped, rc},
+      options);
+  ASSERT_TRUE(pipe.exited_with(0)) << pipe.err;
+  EXPECT_EQ(read_file(rc), "0\n") << pipe.err;
+  EXPECT_EQ(pipe.err.find("internal error"), std::string::npos) << pipe.err;
+  EXPECT_GT(read_json(piped)["counts"]["messages_answered"].get<int>(), 0);
+
+  // The same with stderr in the pipe: progress lines and the threshold verdict meet it closed.
+  const std::string both = dir.path() + "/both.json";
+  const ProcessResult both_pipe = run_process(
+      {"/bin/sh", "-c",
+       "(\"$0\" load \"$1\" -c 1 --duration 6s --threshold 'p99<1ns' -o \"$2\"; echo $? > \"$3\") 2>&1 | "
+       "head -n 1 > /dev/null",
+       kBinary, echo.url(), both, rc},
+      options);
+  ASSERT_TRUE(both_pipe.exited_with(0)) << both_pipe.err;
+  EXPECT_EQ(read_file(rc), "1\n");  // the threshold failed, and says so by its exit code
+  EXPECT_GT(read_json(both)["counts"]["messages_answered"].get<int>(), 0);
+
+  const std::string full = dir.path() + "/full.json";
+  const ProcessResult disk = run_process(
+      {"/bin/sh", "-c", "exec \"$0\" load -q \"$1\" -c 1 --messages 50 -o \"$2\" > /dev/full", kBinary, echo.url(),
+       full},
+      options);
+  EXPECT_TRUE(disk.exited_with(74)) << disk.exit_code << disk.err;
+  EXPECT_NE(disk.err.find("wsload: error: standard output: "), std::string::npos) << disk.err;
+  EXPECT_EQ(read_json(full)["counts"]["messages_answered"], 50);
+}
+
 // Documents written by real runs (complete, failed, interrupted, merged) validate against the
 // published schema, not only the ones lib/load_report's tests build by hand.
 TEST(Load, ResultsDocumentsOfRealRunsValidateAgainstTheSchema) {
