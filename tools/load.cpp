@@ -1,6 +1,7 @@
 // wstool load: many WebSocket connections driven at a known rate, round-trip latency measured
 // honestly (from the intended send time in open loop), results for people, for JSON and for CI.
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -1187,6 +1188,29 @@ bool write_file(const std::string& path, const std::string& text, Error& error) 
   return true;
 }
 
+// Whether `path` could be written, without creating or truncating it (an -o that names one of the
+// --merge inputs must survive until they are read): a writable file, or a new one in a writable
+// directory. Checked before a run, so a long run is not lost to a typo in a path.
+bool can_write(const std::string& path, Error& error) {
+  struct stat info {};
+  int failure = 0;
+  if (::stat(path.c_str(), &info) == 0) {
+    if (S_ISDIR(info.st_mode)) failure = EISDIR;
+    else if (::access(path.c_str(), W_OK) != 0) failure = errno;
+  } else if (errno != ENOENT) {
+    failure = errno;
+  } else {
+    const std::size_t slash = path.find_last_of('/');
+    const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+    if (::stat(dir.c_str(), &info) != 0) failure = errno;
+    else if (!S_ISDIR(info.st_mode)) failure = ENOTDIR;
+    else if (::access(dir.c_str(), W_OK | X_OK) != 0) failure = errno;
+  }
+  if (failure == 0) return true;
+  error = Error(Errc::kCannotCreateOutput, path + ": cannot write: " + std::strerror(failure));
+  return false;
+}
+
 // Writes -o / --html, prints the summary (or the JSON summary record) and the threshold
 // verdicts; returns the exit code the thresholds and outputs call for.
 constexpr std::size_t kMinThresholdColumn = 20;
@@ -1416,6 +1440,10 @@ ExitCode run_load(const LoadOptions& o) {
     std::string error;
     if (!parse_threshold(text, t, error)) return report_error(Error(Errc::kUsage, "--threshold: " + error));
     thresholds.push_back(t);
+  }
+  for (const std::string* path : {&o.output, &o.html}) {
+    Error error;
+    if (!path->empty() && !can_write(*path, error)) return report_error(error);
   }
   if (!o.merge.empty()) {
     if (!o.url.empty()) return report_error(Error(Errc::kUsage, "--merge takes results documents, not a URL"));

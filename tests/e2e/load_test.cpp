@@ -615,6 +615,20 @@ TEST(Load, AStdoutThatCannotBeWrittenLosesNeitherTheResultsNorTheExitCode) {
   EXPECT_EQ(read_json(full)["counts"]["messages_answered"], 50);
 }
 
+// Regression: an -o or --html path that cannot be written was found out only after the run (a
+// 30-minute CI run, then exit 73 and no results). It is now checked before any connection.
+TEST(Load, AnOutputThatCannotBeWrittenFailsBeforeTheRun) {
+  ServerProcess echo = start_echo();
+  ASSERT_NE(echo.port, 0);
+  TempDir dir;
+  for (const char* flag : {"-o", "--html"}) {
+    const ProcessResult run = load({echo.url(), "--duration", "2s", flag, dir.path() + "/no/such/dir/out"});
+    EXPECT_TRUE(run.exited_with(73)) << flag << " " << run.exit_code << run.err;
+    EXPECT_NE(run.err.find("no/such/dir/out: cannot write"), std::string::npos) << run.err;
+    EXPECT_EQ(run.out, "") << flag;  // nothing ran, so there is no summary
+  }
+}
+
 // Documents written by real runs (complete, failed, interrupted, merged) validate against the
 // published schema, not only the ones lib/load_report's tests build by hand.
 TEST(Load, ResultsDocumentsOfRealRunsValidateAgainstTheSchema) {
