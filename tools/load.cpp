@@ -486,6 +486,7 @@ class LoadThread {
   Error first_failure;       // the first connection that never opened
   Error first_drop;          // the first connection lost mid-run
   std::uint64_t given_up = 0;  // still connecting when the run ended (in no count)
+  std::uint64_t deflate_declined = 0;  // --compress: opened without permessage-deflate
   Clock::time_point ended_at;
 
  private:
@@ -1012,6 +1013,9 @@ class LoadThread {
     state.open = true;
     state.opened_at = Clock::now();
     ++counts.connections_opened;
+    if (plan_.client.deflate.enabled && conn.extensions().find("permessage-deflate") == std::string::npos) {
+      ++deflate_declined;
+    }
     connect.record(static_cast<std::uint64_t>(since(state.connect_started, state.opened_at)));
     plan_.settled.fetch_add(1, std::memory_order_relaxed);
     state.open_at = open_list_.size();
@@ -1544,9 +1548,10 @@ ExitCode run_load(const LoadOptions& o) {
 
   Clock::time_point ended = plan->start;
   Error first_failure, first_drop;
-  std::uint64_t given_up = 0;
+  std::uint64_t given_up = 0, deflate_declined = 0;
   for (auto& w : workers) {
     given_up += w->given_up;
+    deflate_declined += w->deflate_declined;
     report.latency.merge(w->latency);
     report.service.merge(w->service);
     report.connect.merge(w->connect);
@@ -1597,6 +1602,12 @@ ExitCode run_load(const LoadOptions& o) {
   } else if (given_up > 0) {
     print_stderr("{}: note: {} connection(s) were still connecting when the run ended (not counted)\n",
                  kProgram, given_up);
+  }
+  // --compress measures the compression path only where the server took it.
+  if (deflate_declined > 0) {
+    print_stderr("{}: warning: --compress: the server declined permessage-deflate on {} of {} connections (their "
+                 "messages went uncompressed)\n",
+                 kProgram, deflate_declined, c.connections_opened);
   }
   // Publishers wait for every connection: when some were still connecting (or not yet started by
   // the ramp) at the end, nothing was published and nothing measured. That is no pass.

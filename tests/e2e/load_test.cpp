@@ -629,6 +629,24 @@ TEST(Load, AnOutputThatCannotBeWrittenFailsBeforeTheRun) {
   }
 }
 
+// Regression: --compress against a server that declines permessage-deflate ran the plain path
+// without a word, and the results said "compress": true. stderr now says how many connections
+// went uncompressed.
+TEST(Load, CompressSaysWhenTheServerDeclinedDeflate) {
+  ServerProcess plain({kBinary, "echo", "--listen", "127.0.0.1:0", "--no-compress"});
+  ASSERT_NE(plain.port, 0);
+  const ProcessResult declined = load({plain.url(), "-c", "2", "--messages", "20", "--compress"});
+  EXPECT_TRUE(declined.exited_with(0)) << declined.err;
+  EXPECT_NE(declined.err.find("warning: --compress: the server declined permessage-deflate on 2 of 2 connections"),
+            std::string::npos)
+      << declined.err;
+  ServerProcess deflating = start_echo();
+  ASSERT_NE(deflating.port, 0);
+  const ProcessResult accepted = load({deflating.url(), "-c", "2", "--messages", "20", "--compress"});
+  EXPECT_TRUE(accepted.exited_with(0)) << accepted.err;
+  EXPECT_EQ(accepted.err.find("declined"), std::string::npos) << accepted.err;
+}
+
 // Documents written by real runs (complete, failed, interrupted, merged) validate against the
 // published schema, not only the ones lib/load_report's tests build by hand.
 TEST(Load, ResultsDocumentsOfRealRunsValidateAgainstTheSchema) {
