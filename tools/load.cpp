@@ -345,11 +345,16 @@ class Collector {
     changed_.notify_all();
   }
 
-  // Main thread: the seconds every thread has reported (in order), waiting up to `timeout`.
-  std::vector<LoadSecond> take_ready(milliseconds timeout, bool& all_finished) {
+  // Progress shows the run so far: the latency of every second taken so far, and its errors.
+  struct SoFar {
+    std::uint64_t p50_ns = 0, p99_ns = 0, errors = 0;
+  };
+  // Main thread: the seconds every thread has reported (in order), waiting up to `timeout`; with
+  // each, the run so far up to it.
+  std::vector<std::pair<LoadSecond, SoFar>> take_ready(milliseconds timeout, bool& all_finished) {
     std::unique_lock<std::mutex> lock(mutex_);
     changed_.wait_for(lock, timeout);
-    std::vector<LoadSecond> ready;
+    std::vector<std::pair<LoadSecond, SoFar>> ready;
     for (;;) {
       auto first = seconds_.begin();
       if (first == seconds_.end()) break;
@@ -370,7 +375,10 @@ class Collector {
       second.p50_ns = agg.latency->value_at_percentile(50);
       second.p99_ns = agg.latency->value_at_percentile(99);
       second.max_ns = agg.latency->max();
-      ready.push_back(second);
+      so_far_latency_.merge(*agg.latency);
+      so_far_errors_ += agg.errors;
+      ready.emplace_back(second, SoFar{so_far_latency_.value_at_percentile(50),
+                                       so_far_latency_.value_at_percentile(99), so_far_errors_});
       seconds_.erase(first);
     }
     all_finished = std::all_of(finished_.begin(), finished_.end(), [](bool f) { return f; }) && seconds_.empty();
@@ -386,6 +394,8 @@ class Collector {
   std::mutex mutex_;
   std::condition_variable changed_;
   std::map<std::uint64_t, Aggregate> seconds_;
+  LatencyHistogram so_far_latency_;
+  std::uint64_t so_far_errors_ = 0;
   std::vector<std::uint64_t> covered_;
   std::vector<bool> finished_;
 };
@@ -1517,7 +1527,7 @@ ExitCode run_load(const LoadOptions& o) {
   bool all_done = false;
   bool progress_shown = false;
   while (!all_done) {
-    for (const LoadSecond& second : collector.take_ready(kCollectorWait, all_done)) {
+    for (const auto& [second, so_far] : collector.take_ready(kCollectorWait, all_done)) {
       report.series.push_back(second);
       if (o.json) {
         nlohmann::json record = {{"type", "second"},        {"elapsed_s", second.elapsed_s},
@@ -1531,9 +1541,9 @@ ExitCode run_load(const LoadOptions& o) {
       const std::uint64_t n = report.series.size();
       if (!tty && n % kPlainProgressEverySeconds != 0) continue;
       const std::string line = fmt::format(
-          "{}: {:.0f}s{}  open {}  sent/s {}  recv/s {}  p50 {}  p99 {}  errors {}", kProgram, second.elapsed_s,
-          total_s > 0 ? fmt::format("/{:.0f}s", total_s) : std::string(), second.connections_open, second.sent,
-          second.received, format_latency(second.p50_ns), format_latency(second.p99_ns), second.errors);
+          "{}: {:.0f}s{}  open {}  sent/s {}  recv/s {}  so far: p50 {}  p99 {}  errors {}", kProgram,
+          second.elapsed_s, total_s > 0 ? fmt::format("/{:.0f}s", total_s) : std::string(), second.connections_open,
+          second.sent, second.received, format_latency(so_far.p50_ns), format_latency(so_far.p99_ns), so_far.errors);
       if (tty) {
         print_stderr("\r{}\x1b[K", line);
         progress_shown = true;

@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lib/engine.h"
+#include "lib/units.h"
 #include "tests/support/json_schema.h"
 #include "tests/support/raw_socket.h"
 #include "tests/support/run_process.h"
@@ -645,6 +646,32 @@ TEST(Load, CompressSaysWhenTheServerDeclinedDeflate) {
   const ProcessResult accepted = load({deflating.url(), "-c", "2", "--messages", "20", "--compress"});
   EXPECT_TRUE(accepted.exited_with(0)) << accepted.err;
   EXPECT_EQ(accepted.err.find("declined"), std::string::npos) << accepted.err;
+}
+
+// Regression: progress showed the p50/p99 and errors of the one second it was printed in. Off a
+// terminal a line comes every 5 seconds, so a CI log read "p99 9.63ms" all along while the run's
+// p99 was 69.9ms: a stall between lines never showed. The latency and errors shown are the
+// run's so far.
+TEST(Load, ProgressShowsTheLatencySoFarNotJustThatSeconds) {
+  SlowServer stalling(0ms, 20, 800ms);  // a stall in the first second, none after
+  ProcessOptions options;
+  options.timeout = kRunTimeout;
+  const ProcessResult run = run_process(
+      {kBinary, "load", stalling.url(), "-c", "1", "--rate", "50/s", "--duration", "5s"}, options);
+  ASSERT_TRUE(run.exited_with(0)) << run.err;
+  // The plain line at 5 s: "wsload: 5s/5s  open 1  sent/s 50  recv/s 50  so far: p50 X  p99 Y  errors 0".
+  const std::size_t line = run.err.find("wsload: 5s/5s");
+  ASSERT_NE(line, std::string::npos) << run.err;
+  const std::string text = run.err.substr(line, run.err.find('\n', line) - line);
+  const std::size_t so_far = text.find("so far: ");
+  ASSERT_NE(so_far, std::string::npos) << text;
+  const std::size_t at = text.find("p99 ", so_far) + 4;
+  std::chrono::nanoseconds p99{0};
+  std::string why;
+  const std::string value = text.substr(at, text.find(' ', at) - at);
+  ASSERT_TRUE(parse_duration(value, p99, why)) << text;
+  // ~40 of ~250 messages were due during the 800 ms stall: the run's p99 holds it.
+  EXPECT_GE(p99, 300ms) << text;
 }
 
 // Documents written by real runs (complete, failed, interrupted, merged) validate against the
