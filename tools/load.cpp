@@ -943,7 +943,7 @@ class LoadThread {
         ++errors[close_class(result.close)];
         if (!first_drop) {
           first_drop = Error(result.close.we_failed ? Errc::kProtocolViolation : Errc::kConnectionLost,
-                             "connection lost mid-run: " + describe(result.close));
+                             describe(result.close));
         }
       }
       if (state.waiting > 0) {

@@ -407,6 +407,9 @@ TEST(Load, AServerThatDiesMidRunGivesPartialResultsAndExit74) {
   EXPECT_EQ(summary["results"]["counts"]["connections_dropped"], 4);
   EXPECT_GT(summary["results"]["counts"]["messages_answered"].get<int>(), 0);
   EXPECT_NE(result.err.find("lost mid-run"), std::string::npos) << result.err;
+  // Said once: "4 connections lost mid-run; first: read failed: ...", not "...; first: connection
+  // lost mid-run: read failed: ...".
+  EXPECT_EQ(result.err.find("first: connection lost mid-run"), std::string::npos) << result.err;
 }
 
 TEST(Load, SigintStopsTheRunWithPartialResultsAndExit130) {
