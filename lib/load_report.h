@@ -61,9 +61,10 @@ struct LoadReport {
   std::vector<LoadSecond> series;
 
   // Derived.
-  double throughput_per_s() const;  // messages answered (echo/script), sent (send) or received
-                                     // (subscribe: deliveries) per second of elapsed time; the
-                                     // mode is config["mode"], echo when absent
+  double throughput_per_s() const;  // messages answered (echo/script), sent (send) or delivered
+                                     // (subscribe: the deliveries measured, latency.count()) per
+                                     // second of elapsed time; the mode is config["mode"], echo
+                                     // when absent
   double error_rate() const;         // (failed messages + failed connections) / attempted:
                                      // (unanswered + connections failed + dropped) /
                                      // (messages sent + connections attempted); 0 when nothing

@@ -1,11 +1,13 @@
 // wstool load: many WebSocket connections driven at a known rate, round-trip latency measured
 // honestly (from the intended send time in open loop), results for people, for JSON and for CI.
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
@@ -74,6 +76,13 @@ constexpr std::size_t kBinaryIdBytes = 8;
 constexpr std::size_t kMaxScriptBytes = 1 << 20;
 // The id is (connection index << kSeqBits) | sequence number.
 constexpr unsigned kSeqBits = 40;
+// Schedules count in nanoseconds: a rate above one per nanosecond would make the interval 0 and
+// the send tick would never catch up with the clock.
+constexpr double kMaxRatePerSecond = 1e9;
+// Each connection keeps a slot per message in flight; a bound keeps that memory modest.
+constexpr std::uint64_t kMaxInFlight = 65536;
+// A message, and so its echo, is at most what the tool accepts back (the engine's default limit).
+constexpr std::uint64_t kMaxPayloadBytes = ws::kDefaultMaxMessageBytes;
 // A thread's message quota when the run has none (--duration only).
 constexpr std::uint64_t kNoQuota = std::numeric_limits<std::uint64_t>::max();
 
@@ -168,6 +177,30 @@ bool parse_steps(const nlohmann::json& list, const std::string& where, std::vect
       error = at + ": expected an object";
       return false;
     }
+    // Exactly one kind per step, and only that kind's fields: a misspelt field ("timout") would
+    // otherwise be ignored and the run would silently do something else.
+    static const std::map<std::string, std::vector<std::string>> kStepFields = {
+        {"send", {"send"}}, {"expect", {"expect", "timeout"}}, {"wait", {"wait"}}, {"close", {"close"}}};
+    std::string kind;
+    for (const auto& [name, fields] : kStepFields) {
+      if (!item.contains(name)) continue;
+      if (!kind.empty()) {
+        error = at + ": one of send, expect, wait, close per step, not both " + kind + " and " + name;
+        return false;
+      }
+      kind = name;
+    }
+    if (!kind.empty()) {
+      const std::vector<std::string>& allowed = kStepFields.at(kind);
+      for (const auto& field : item.items()) {
+        if (std::find(allowed.begin(), allowed.end(), field.key()) == allowed.end()) {
+          std::string takes;
+          for (const std::string& name : allowed) takes += (takes.empty() ? "" : ", ") + name;
+          error = at + ": unknown field '" + field.key() + "' (a " + kind + " step takes " + takes + ")";
+          return false;
+        }
+      }
+    }
     ScriptStep step;
     auto duration_field = [&](const char* name, milliseconds& target) {
       const auto found = item.find(name);
@@ -231,6 +264,14 @@ bool load_script(const std::string& path, Script& script, Error& failure) {
   }
   std::string error;
   if (!doc.is_object()) error = "expected an object with \"setup\" and/or \"steps\"";
+  if (error.empty()) {
+    for (const auto& field : doc.items()) {
+      if (field.key() != "setup" && field.key() != "steps") {
+        error = "unknown field '" + field.key() + "' (a script has \"setup\" and \"steps\")";
+        break;
+      }
+    }
+  }
   if (error.empty() && doc.contains("setup")) parse_steps(doc["setup"], "setup", script.setup, error);
   if (error.empty() && doc.contains("steps")) parse_steps(doc["steps"], "steps", script.steps, error);
   if (error.empty() && script.setup.empty() && script.steps.empty()) error = "the script has no steps";
@@ -304,11 +345,16 @@ class Collector {
     changed_.notify_all();
   }
 
-  // Main thread: the seconds every thread has reported (in order), waiting up to `timeout`.
-  std::vector<LoadSecond> take_ready(milliseconds timeout, bool& all_finished) {
+  // Progress shows the run so far: the latency of every second taken so far, and its errors.
+  struct SoFar {
+    std::uint64_t p50_ns = 0, p99_ns = 0, errors = 0;
+  };
+  // Main thread: the seconds every thread has reported (in order), waiting up to `timeout`; with
+  // each, the run so far up to it.
+  std::vector<std::pair<LoadSecond, SoFar>> take_ready(milliseconds timeout, bool& all_finished) {
     std::unique_lock<std::mutex> lock(mutex_);
     changed_.wait_for(lock, timeout);
-    std::vector<LoadSecond> ready;
+    std::vector<std::pair<LoadSecond, SoFar>> ready;
     for (;;) {
       auto first = seconds_.begin();
       if (first == seconds_.end()) break;
@@ -329,7 +375,10 @@ class Collector {
       second.p50_ns = agg.latency->value_at_percentile(50);
       second.p99_ns = agg.latency->value_at_percentile(99);
       second.max_ns = agg.latency->max();
-      ready.push_back(second);
+      so_far_latency_.merge(*agg.latency);
+      so_far_errors_ += agg.errors;
+      ready.emplace_back(second, SoFar{so_far_latency_.value_at_percentile(50),
+                                       so_far_latency_.value_at_percentile(99), so_far_errors_});
       seconds_.erase(first);
     }
     all_finished = std::all_of(finished_.begin(), finished_.end(), [](bool f) { return f; }) && seconds_.empty();
@@ -345,6 +394,8 @@ class Collector {
   std::mutex mutex_;
   std::condition_variable changed_;
   std::map<std::uint64_t, Aggregate> seconds_;
+  LatencyHistogram so_far_latency_;
+  std::uint64_t so_far_errors_ = 0;
   std::vector<std::uint64_t> covered_;
   std::vector<bool> finished_;
 };
@@ -445,6 +496,7 @@ class LoadThread {
   Error first_failure;       // the first connection that never opened
   Error first_drop;          // the first connection lost mid-run
   std::uint64_t given_up = 0;  // still connecting when the run ended (in no count)
+  std::uint64_t deflate_declined = 0;  // --compress: opened without permessage-deflate
   Clock::time_point ended_at;
 
  private:
@@ -891,7 +943,7 @@ class LoadThread {
         ++errors[close_class(result.close)];
         if (!first_drop) {
           first_drop = Error(result.close.we_failed ? Errc::kProtocolViolation : Errc::kConnectionLost,
-                             "connection lost mid-run: " + describe(result.close));
+                             describe(result.close));
         }
       }
       if (state.waiting > 0) {
@@ -971,6 +1023,9 @@ class LoadThread {
     state.open = true;
     state.opened_at = Clock::now();
     ++counts.connections_opened;
+    if (plan_.client.deflate.enabled && conn.extensions().find("permessage-deflate") == std::string::npos) {
+      ++deflate_declined;
+    }
     connect.record(static_cast<std::uint64_t>(since(state.connect_started, state.opened_at)));
     plan_.settled.fetch_add(1, std::memory_order_relaxed);
     state.open_at = open_list_.size();
@@ -1063,9 +1118,46 @@ void ConnState::on_timer(ws::Connection& /*c*/) { owner->handle_timer(*this); }
 
 // --- the run, on the main thread --------------------------------------------------------------
 
+// Diagnostics and progress for people, unchecked: a stderr whose reader went away (`2>&1 | head`)
+// is no reason to lose the results (fmt::print would throw).
+template <typename... Args>
+void print_stderr(fmt::format_string<Args...> format, Args&&... args) {
+  const std::string text = fmt::format(format, std::forward<Args>(args)...);
+  std::fwrite(text.data(), 1, text.size(), stderr);
+}
+
+// Standard output carries the results. A reader that went away (`| head`: SIGPIPE is ignored,
+// so the write fails with EPIPE) is no error, as for every wstool command; another failure (a
+// full disk) is remembered and reported once the results document is safe. Never a throw: the
+// -o file would be lost with it.
+class ResultsOut {
+ public:
+  void write(std::string_view text) {
+    if (failed_errno_ != 0 || reader_gone_) return;
+    if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) {
+      if (errno == EPIPE) {
+        reader_gone_ = true;
+      } else {
+        failed_errno_ = errno;
+      }
+    }
+  }
+  // Exit 74 with a message when stdout failed other than by its reader leaving.
+  ExitCode check() const;
+
+ private:
+  bool reader_gone_ = false;
+  int failed_errno_ = 0;
+};
+
 ExitCode report_error(const Error& error) {
-  fmt::print(stderr, "{}: error: {}\n", kProgram, error.message);
+  print_stderr("{}: error: {}\n", kProgram, error.message);
   return exit_code_for(error.code);
+}
+
+ExitCode ResultsOut::check() const {
+  if (failed_errno_ == 0) return ExitCode::kOk;
+  return report_error(Error(Errc::kIoError, std::string("standard output: ") + std::strerror(failed_errno_)));
 }
 
 std::string rfc3339_now() {
@@ -1110,11 +1202,35 @@ bool write_file(const std::string& path, const std::string& text, Error& error) 
   return true;
 }
 
+// Whether `path` could be written, without creating or truncating it (an -o that names one of the
+// --merge inputs must survive until they are read): a writable file, or a new one in a writable
+// directory. Checked before a run, so a long run is not lost to a typo in a path.
+bool can_write(const std::string& path, Error& error) {
+  struct stat info {};
+  int failure = 0;
+  if (::stat(path.c_str(), &info) == 0) {
+    if (S_ISDIR(info.st_mode)) failure = EISDIR;
+    else if (::access(path.c_str(), W_OK) != 0) failure = errno;
+  } else if (errno != ENOENT) {
+    failure = errno;
+  } else {
+    const std::size_t slash = path.find_last_of('/');
+    const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+    if (::stat(dir.c_str(), &info) != 0) failure = errno;
+    else if (!S_ISDIR(info.st_mode)) failure = ENOTDIR;
+    else if (::access(dir.c_str(), W_OK | X_OK) != 0) failure = errno;
+  }
+  if (failure == 0) return true;
+  error = Error(Errc::kCannotCreateOutput, path + ": cannot write: " + std::strerror(failure));
+  return false;
+}
+
 // Writes -o / --html, prints the summary (or the JSON summary record) and the threshold
 // verdicts; returns the exit code the thresholds and outputs call for.
 constexpr std::size_t kMinThresholdColumn = 20;
 
-ExitCode finish_report(const LoadOptions& o, const LoadReport& report, const std::vector<Threshold>& thresholds) {
+ExitCode finish_report(const LoadOptions& o, const LoadReport& report, const std::vector<Threshold>& thresholds,
+                       ResultsOut& out) {
   ExitCode code = ExitCode::kOk;
   const std::vector<ThresholdResult> verdicts = evaluate_thresholds(report, thresholds);
   if (o.json) {
@@ -1124,20 +1240,20 @@ ExitCode finish_report(const LoadOptions& o, const LoadReport& report, const std
       list.push_back({{"threshold", v.threshold.text}, {"actual", v.actual}, {"passed", v.passed}, {"message", v.message}});
     }
     record["thresholds"] = std::move(list);
-    fmt::print("{}\n", record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    out.write(record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   } else {
-    fmt::print("{}", summary_table(report));
+    out.write(summary_table(report));
     // The verdicts line up however long the expressions are (at least as wide as before).
     std::size_t width = kMinThresholdColumn;
     for (const ThresholdResult& v : verdicts) width = std::max(width, v.threshold.text.size());
     for (const ThresholdResult& v : verdicts) {
-      fmt::print("threshold {:<{}} {}  ({})\n", v.threshold.text, width, v.passed ? "passed" : "FAILED", v.message);
+      out.write(fmt::format("threshold {:<{}} {}  ({})\n", v.threshold.text, width, v.passed ? "passed" : "FAILED",
+                            v.message));
     }
   }
-  std::fflush(stdout);
   for (const ThresholdResult& v : verdicts) {
     if (v.passed) continue;
-    fmt::print(stderr, "{}: threshold failed: {}\n", kProgram, v.message);
+    print_stderr("{}: threshold failed: {}\n", kProgram, v.message);
     code = most_basic(code, ExitCode::kCheckFailed);
   }
   Error error;
@@ -1147,7 +1263,7 @@ ExitCode finish_report(const LoadOptions& o, const LoadReport& report, const std
   if (!o.html.empty() && !write_file(o.html, html_report(report), error)) {
     code = most_basic(code, report_error(error));
   }
-  return code;
+  return most_basic(code, out.check());
 }
 
 ExitCode run_merge(const LoadOptions& o, const std::vector<Threshold>& thresholds) {
@@ -1165,7 +1281,8 @@ ExitCode run_merge(const LoadOptions& o, const std::vector<Threshold>& threshold
     if (!from_json(doc, report, error)) return report_error(Error(Errc::kBadData, path + ": " + error));
     reports.push_back(std::move(report));
   }
-  return finish_report(o, merge_reports(reports), thresholds);
+  ResultsOut out;
+  return finish_report(o, merge_reports(reports), thresholds, out);
 }
 
 // Everything a run needs that can be wrong in the options, checked before any connection.
@@ -1189,6 +1306,22 @@ bool make_plan(const LoadOptions& o, Plan& plan, Error& error) {
   }
   if (o.in_flight == 0) {
     error = Error(Errc::kUsage, "--in-flight: must be at least 1");
+    return false;
+  }
+  if (o.in_flight > kMaxInFlight) {
+    error = Error(Errc::kUsage, fmt::format("--in-flight: at most {} per connection", kMaxInFlight));
+    return false;
+  }
+  for (const auto& [flag, rate] :
+       {std::pair<const char*, double>{"--rate", o.rate}, {"--connect-rate", o.connect_rate}}) {
+    if (rate > kMaxRatePerSecond) {
+      error = Error(Errc::kUsage,
+                    fmt::format("{}: at most {} (one per nanosecond)", flag, format_rate(kMaxRatePerSecond)));
+      return false;
+    }
+  }
+  if (o.size > kMaxPayloadBytes) {
+    error = Error(Errc::kUsage, "--size: at most 16MiB (the largest reply the tool accepts back)");
     return false;
   }
   if (plan.mode == Mode::kSubscribe && o.rate <= 0) {
@@ -1230,7 +1363,16 @@ bool make_plan(const LoadOptions& o, Plan& plan, Error& error) {
       error = Error(Errc::kMissingInput, o.message_file + ": cannot read");
       return false;
     }
-    message.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // Read at most one byte past the limit: a huge file is refused without being read whole.
+    std::string text(static_cast<std::size_t>(kMaxPayloadBytes) + 1, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<std::size_t>(in.gcount()));
+    message = std::move(text);
+    if (message.size() > kMaxPayloadBytes) {
+      error = Error(Errc::kUsage, "--message-file: " + o.message_file +
+                                      " is larger than 16MiB (the largest reply the tool accepts back)");
+      return false;
+    }
   }
   plan.opcode = o.binary ? ws::opcode::kBinary : ws::opcode::kText;
   LoadRng rng(o.seed);
@@ -1280,6 +1422,11 @@ bool make_plan(const LoadOptions& o, Plan& plan, Error& error) {
   }
   plan.correlate = o.correlate;
   if (plan.mode == Mode::kScript && !load_script(o.script, plan.script, error)) return false;
+  if (plan.mode == Mode::kScript && plan.script.steps.empty() && o.messages > 0 && o.duration.count() == 0) {
+    error = Error(Errc::kUsage, "--messages: the script has no steps to repeat, so the run would never send " +
+                                    std::to_string(o.messages) + " messages (give --duration)");
+    return false;
+  }
 
   plan.connections = o.connections;
   plan.threads = o.threads == 0 ? ws::available_cpus() : o.threads;
@@ -1308,6 +1455,10 @@ ExitCode run_load(const LoadOptions& o) {
     if (!parse_threshold(text, t, error)) return report_error(Error(Errc::kUsage, "--threshold: " + error));
     thresholds.push_back(t);
   }
+  for (const std::string* path : {&o.output, &o.html}) {
+    Error error;
+    if (!path->empty() && !can_write(*path, error)) return report_error(error);
+  }
   if (!o.merge.empty()) {
     if (!o.url.empty()) return report_error(Error(Errc::kUsage, "--merge takes results documents, not a URL"));
     return run_merge(o, thresholds);
@@ -1330,10 +1481,8 @@ ExitCode run_load(const LoadOptions& o) {
   report.config = config_json(o, *plan);
   report.tool_version = std::string(wstool_version());
   report.started_at = rfc3339_now();
-  if (o.json) {
-    fmt::print("{}\n", nlohmann::json({{"type", "config"}, {"config", report.config}}).dump());
-    std::fflush(stdout);
-  }
+  ResultsOut out;
+  if (o.json) out.write(nlohmann::json({{"type", "config"}, {"config", report.config}}).dump() + "\n");
 
   // Connections, message quota and rate split as evenly as the numbers allow.
   const unsigned threads = plan->threads;
@@ -1378,7 +1527,7 @@ ExitCode run_load(const LoadOptions& o) {
   bool all_done = false;
   bool progress_shown = false;
   while (!all_done) {
-    for (const LoadSecond& second : collector.take_ready(kCollectorWait, all_done)) {
+    for (const auto& [second, so_far] : collector.take_ready(kCollectorWait, all_done)) {
       report.series.push_back(second);
       if (o.json) {
         nlohmann::json record = {{"type", "second"},        {"elapsed_s", second.elapsed_s},
@@ -1386,33 +1535,33 @@ ExitCode run_load(const LoadOptions& o) {
                                  {"received", second.received}, {"errors", second.errors},
                                  {"p50_ns", second.p50_ns},      {"p99_ns", second.p99_ns},
                                  {"max_ns", second.max_ns}};
-        fmt::print("{}\n", record.dump());
-        std::fflush(stdout);
+        out.write(record.dump() + "\n");
       }
       if (o.quiet) continue;
       const std::uint64_t n = report.series.size();
       if (!tty && n % kPlainProgressEverySeconds != 0) continue;
       const std::string line = fmt::format(
-          "{}: {:.0f}s{}  open {}  sent/s {}  recv/s {}  p50 {}  p99 {}  errors {}", kProgram, second.elapsed_s,
-          total_s > 0 ? fmt::format("/{:.0f}s", total_s) : std::string(), second.connections_open, second.sent,
-          second.received, format_latency(second.p50_ns), format_latency(second.p99_ns), second.errors);
+          "{}: {:.0f}s{}  open {}  sent/s {}  recv/s {}  so far: p50 {}  p99 {}  errors {}", kProgram,
+          second.elapsed_s, total_s > 0 ? fmt::format("/{:.0f}s", total_s) : std::string(), second.connections_open,
+          second.sent, second.received, format_latency(so_far.p50_ns), format_latency(so_far.p99_ns), so_far.errors);
       if (tty) {
-        fmt::print(stderr, "\r{}\x1b[K", line);
+        print_stderr("\r{}\x1b[K", line);
         progress_shown = true;
       } else {
-        fmt::print(stderr, "{}\n", line);
+        print_stderr("{}\n", line);
       }
       std::fflush(stderr);
     }
   }
   for (auto& t : running) t.join();
-  if (progress_shown) fmt::print(stderr, "\n");
+  if (progress_shown) print_stderr("\n");
 
   Clock::time_point ended = plan->start;
   Error first_failure, first_drop;
-  std::uint64_t given_up = 0;
+  std::uint64_t given_up = 0, deflate_declined = 0;
   for (auto& w : workers) {
     given_up += w->given_up;
+    deflate_declined += w->deflate_declined;
     report.latency.merge(w->latency);
     report.service.merge(w->service);
     report.connect.merge(w->connect);
@@ -1437,28 +1586,48 @@ ExitCode run_load(const LoadOptions& o) {
   report.elapsed_s = std::chrono::duration<double>(ended - plan->start).count();
   report.interrupted = interrupted.load();
 
-  ExitCode code = finish_report(o, report, thresholds);
+  ExitCode code = finish_report(o, report, thresholds, out);
   // What went wrong with connections, for people, after the results.
   const LoadCounts& c = report.counts;
   if (c.connections_failed > 0) {
-    fmt::print(stderr, "{}: error: {} of {} connections failed; first: {}\n", kProgram, c.connections_failed,
-               c.connections_attempted, redact_url(first_failure.message));
+    print_stderr("{}: error: {} of {} connections failed; first: {}\n", kProgram, c.connections_failed,
+                 c.connections_attempted, redact_url(first_failure.message));
     code = most_basic(code, exit_code_for(first_failure.code));
   }
   if (c.connections_dropped > 0) {
-    fmt::print(stderr, "{}: error: {} connections lost mid-run; first: {}\n", kProgram, c.connections_dropped,
-               first_drop.message);
+    print_stderr("{}: error: {} connections lost mid-run; first: {}\n", kProgram, c.connections_dropped,
+                 first_drop.message);
     code = most_basic(code, exit_code_for(first_drop.code));
   }
   // Handshakes still going at the end are in no count (a ramp's last ones are not failures), but
   // a run in which none finished measured nothing: that is a timeout, not a pass.
-  if (given_up > 0 && c.connections_opened == 0 && c.connections_failed == 0) {
-    fmt::print(stderr, "{}: error: no connection opened before the run ended ({} still connecting)\n", kProgram,
-               given_up);
+  if (given_up > 0 && c.connections_opened == 0 && c.connections_failed == 0 && report.interrupted) {
+    // The person stopped it: nothing timed out.
+    print_stderr("{}: note: interrupted before any connection opened ({} still connecting)\n", kProgram,
+                 given_up);
+  } else if (given_up > 0 && c.connections_opened == 0 && c.connections_failed == 0) {
+    print_stderr("{}: error: no connection opened before the run ended ({} still connecting)\n", kProgram,
+                 given_up);
     code = most_basic(code, ExitCode::kTimeout);
   } else if (given_up > 0) {
-    fmt::print(stderr, "{}: note: {} connection(s) were still connecting when the run ended (not counted)\n",
-               kProgram, given_up);
+    print_stderr("{}: note: {} connection(s) were still connecting when the run ended (not counted)\n",
+                 kProgram, given_up);
+  }
+  // --compress measures the compression path only where the server took it.
+  if (deflate_declined > 0) {
+    print_stderr("{}: warning: --compress: the server declined permessage-deflate on {} of {} connections (their "
+                 "messages went uncompressed)\n",
+                 kProgram, deflate_declined, c.connections_opened);
+  }
+  // Publishers wait for every connection: when some were still connecting (or not yet started by
+  // the ramp) at the end, nothing was published and nothing measured. That is no pass.
+  const std::uint64_t settled = plan->settled.load();
+  if (plan->mode == Mode::kSubscribe && settled < plan->connections && !report.interrupted &&
+      c.connections_opened > 0) {
+    print_stderr("{}: error: publishing never started: {} of {} connections had opened or failed when the run ended "
+                 "(publishers wait for every connection; a longer --duration or a faster --connect-rate)\n",
+                 kProgram, settled, plan->connections);
+    code = most_basic(code, ExitCode::kTimeout);
   }
   // SIGINT reads 130 (a person stopped it); SIGTERM ends a run as its duration would.
   if (signals.received() == SIGINT) code = most_basic(code, ExitCode::kInterrupted);

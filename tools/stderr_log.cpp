@@ -41,13 +41,17 @@ std::string utc_now() {
 void StderrLog::log(LogLevel level, std::string_view message) {
   if (!enabled(level)) return;
   std::lock_guard<std::mutex> lock(mutex_);
+  std::string line;
   if (format_ == LogFormat::kJson) {
     const nlohmann::json record = {{"time", utc_now()}, {"level", level_name(level)}, {"message", message}};
-    fmt::print(stderr, "{}\n", record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    line = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   } else {
-    fmt::print(stderr, "{}: {}{}\n", program_,
-               level == LogLevel::kError ? "error: " : level == LogLevel::kWarning ? "warning: " : "", message);
+    line = fmt::format("{}: {}{}\n", program_,
+                       level == LogLevel::kError ? "error: " : level == LogLevel::kWarning ? "warning: " : "", message);
   }
+  // Unchecked, unlike fmt::print: a log is called from event-loop threads, and a stderr whose
+  // reader went away (`2>&1 | head`) must not throw there (std::terminate) nor stop the work.
+  std::fwrite(line.data(), 1, line.size(), stderr);
   std::fflush(stderr);
 }
 

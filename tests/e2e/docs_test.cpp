@@ -262,5 +262,34 @@ TEST(DocsTest, ExitStatusPrecedenceMatchesTheCode) {
   EXPECT_NE(text.find(rule), std::string::npos) << "wstool.1 EXIT STATUS lacks the precedence " << rule;
 }
 
+// Regression: `.BR {{rand N}} ,` rendered as "{{randN}}," (the alternating font macros take
+// each space-separated word as an argument and join them without spaces), so wstool-load(1)
+// named a template field that does not exist. A template field in a font macro is quoted.
+TEST(DocsTest, TemplateFieldsInFontMacrosAreNotSplitAcrossArguments) {
+  static const std::regex kMacro(R"(^\.(BR|RB|BI|IB|IR|RI) )");
+  for (const auto& entry : std::filesystem::directory_iterator(kManDir)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.path().extension() == ".json" || !entry.is_regular_file()) continue;
+    for (const std::string& line : lines_of(read_file(entry.path().string()))) {
+      if (!std::regex_search(line, kMacro)) continue;
+      // Unquoted words: one that opens a field without closing it splits the field.
+      bool quoted = false;
+      std::string word;
+      for (std::size_t i = line.find(' '); i <= line.size(); ++i) {
+        const char c = i < line.size() ? line[i] : ' ';
+        if (c == '"') quoted = !quoted;
+        if (c == ' ' && !quoted) {
+          const std::size_t open = word.rfind("{{"), close = word.rfind("}}");
+          EXPECT_FALSE(open != std::string::npos && (close == std::string::npos || close < open))
+              << name << ": a template field split across macro arguments: " << line;
+          word.clear();
+        } else {
+          word += c;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace wstool::test

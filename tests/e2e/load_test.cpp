@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "lib/engine.h"
+#include "lib/units.h"
 #include "tests/support/json_schema.h"
 #include "tests/support/raw_socket.h"
 #include "tests/support/run_process.h"
@@ -406,6 +407,9 @@ TEST(Load, AServerThatDiesMidRunGivesPartialResultsAndExit74) {
   EXPECT_EQ(summary["results"]["counts"]["connections_dropped"], 4);
   EXPECT_GT(summary["results"]["counts"]["messages_answered"].get<int>(), 0);
   EXPECT_NE(result.err.find("lost mid-run"), std::string::npos) << result.err;
+  // Said once: "4 connections lost mid-run; first: read failed: ...", not "...; first: connection
+  // lost mid-run: read failed: ...".
+  EXPECT_EQ(result.err.find("first: connection lost mid-run"), std::string::npos) << result.err;
 }
 
 TEST(Load, SigintStopsTheRunWithPartialResultsAndExit130) {
@@ -485,6 +489,192 @@ TEST(Load, AScriptJoinsARoomOnServeThenTalks) {
 
   std::ofstream(dir.path() + "/bad.json") << R"({"steps": [{"dance": true}]})";
   EXPECT_TRUE(load({serve.url(), "--script", dir.path() + "/bad.json"}).exited_with(65));
+}
+
+// Regression: a --rate above one message per nanosecond (the schedule's resolution) made the
+// send interval 0, the send tick never caught up with the clock and the run hung at 100% CPU,
+// deaf to SIGTERM; a huge --in-flight aborted on bad_alloc (exit 134); a huge --size tried to
+// build the payload in memory first. Each is now a usage error naming its flag and its limit.
+TEST(Load, RatesInFlightAndSizesBeyondTheirLimitsAreUsageErrors) {
+  ServerProcess echo = start_echo();
+  ASSERT_NE(echo.port, 0);
+  const ProcessResult rate = load({echo.url(), "--rate", "2000000000/s", "--duration", "1s"});
+  EXPECT_TRUE(rate.exited_with(64)) << rate.exit_code << rate.err;
+  EXPECT_NE(rate.err.find("--rate: at most"), std::string::npos) << rate.err;
+  const ProcessResult ramp = load({echo.url(), "--connect-rate", "2000000000/s", "--messages", "1"});
+  EXPECT_TRUE(ramp.exited_with(64)) << ramp.exit_code << ramp.err;
+  EXPECT_NE(ramp.err.find("--connect-rate: at most"), std::string::npos) << ramp.err;
+  const ProcessResult in_flight = load({echo.url(), "--in-flight", "1000000000", "--messages", "10"});
+  EXPECT_TRUE(in_flight.exited_with(64)) << in_flight.exit_code << in_flight.err;
+  EXPECT_NE(in_flight.err.find("--in-flight: at most"), std::string::npos) << in_flight.err;
+  // Bigger than the largest reply the tool accepts back (16 MiB).
+  const ProcessResult size = load({echo.url(), "--size", "17MiB", "--messages", "1"});
+  EXPECT_TRUE(size.exited_with(64)) << size.exit_code << size.err;
+  EXPECT_NE(size.err.find("--size: at most 16MiB"), std::string::npos) << size.err;
+  TempDir dir;
+  const std::string big = dir.path() + "/big.txt";
+  std::ofstream(big) << std::string((std::size_t{16} << 20) + 1, 'x');
+  const ProcessResult file = load({echo.url(), "--message-file", big, "--messages", "1"});
+  EXPECT_TRUE(file.exited_with(64)) << file.exit_code << file.err;
+  EXPECT_NE(file.err.find("larger than 16MiB"), std::string::npos) << file.err;
+}
+
+// Regression: a script's misspelt field ("timout") or section ("step") was ignored without a
+// word, so the run silently did something else (a 5 s timeout, no steps at all) and passed, or
+// (no steps, --messages) never ended.
+TEST(Load, AScriptWithAnUnknownFieldIsRefusedNamingIt) {
+  ServerProcess echo = start_echo();
+  ASSERT_NE(echo.port, 0);
+  TempDir dir;
+  const std::string step = dir.path() + "/step.json", section = dir.path() + "/section.json";
+  const std::string both = dir.path() + "/both.json";
+  std::ofstream(step) << R"({"steps": [{"send": "x"}, {"expect": "x", "timout": "1s"}]})";
+  std::ofstream(section) << R"({"setup": [{"send": "x"}], "step": [{"send": "y"}]})";
+  std::ofstream(both) << R"({"steps": [{"send": "x", "expect": "x"}]})";
+  const ProcessResult a = load({echo.url(), "--script", step, "--messages", "2"});
+  EXPECT_TRUE(a.exited_with(65)) << a.exit_code << a.err;
+  EXPECT_NE(a.err.find("steps[1]: unknown field 'timout'"), std::string::npos) << a.err;
+  const ProcessResult b = load({echo.url(), "--script", section, "--messages", "2"});
+  EXPECT_TRUE(b.exited_with(65)) << b.exit_code << b.err;
+  EXPECT_NE(b.err.find("unknown field 'step'"), std::string::npos) << b.err;
+  const ProcessResult c = load({echo.url(), "--script", both, "--messages", "2"});
+  EXPECT_TRUE(c.exited_with(65)) << c.exit_code << c.err;
+  EXPECT_NE(c.err.find("steps[0]: one of send, expect, wait, close per step"), std::string::npos) << c.err;
+  // A setup with no steps to repeat never reaches --messages: the run waited forever.
+  const std::string setup_only = dir.path() + "/setup.json";
+  std::ofstream(setup_only) << R"({"setup": [{"send": "x"}]})";
+  const ProcessResult d = load({echo.url(), "--script", setup_only, "--messages", "2"});
+  EXPECT_TRUE(d.exited_with(64)) << d.exit_code << d.err;
+  EXPECT_NE(d.err.find("no steps to repeat"), std::string::npos) << d.err;
+}
+
+// Regression: publishers wait for every connection; when the ramp was still going at the end,
+// nothing was published, nothing measured, and the run exited 0.
+TEST(Load, ASubscribeRunThatNeverPublishedIsATimeoutNotAPass) {
+  ServerProcess echo = start_echo();
+  ASSERT_NE(echo.port, 0);
+  const ProcessResult run = load({echo.url(), "-c", "3", "--connect-rate", "1/s", "--duration", "1s", "--mode",
+                                  "subscribe", "--rate", "10/s"});
+  EXPECT_TRUE(run.exited_with(75)) << run.exit_code << run.err;
+  EXPECT_NE(run.err.find("publishing never started"), std::string::npos) << run.err;
+}
+
+// Regression: a SIGINT while the handshakes were still going exited 75 with "error: no
+// connection opened before the run ended", as if the target had timed out.
+TEST(Load, SigintBeforeAnyConnectionOpenedExits130) {
+  Listener silent;  // the kernel completes the TCP handshake, nobody answers
+  Process run({kBinary, "load", "ws://127.0.0.1:" + std::to_string(silent.port()) + "/", "-c", "2", "--duration",
+               "20s", "--connect-timeout", "60s", "--json", "-q"});
+  ASSERT_TRUE(wait_for_second(run));
+  run.signal(SIGINT);
+  const ProcessResult result = run.wait(10s);
+  EXPECT_TRUE(result.exited_with(130)) << result.exit_code << result.err;
+  EXPECT_EQ(result.err.find("error"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("interrupted before any connection opened"), std::string::npos) << result.err;
+}
+
+// Regression: a reader of stdout that went away (`wstool load ... --json | head -1`) made the
+// next write throw: "internal error: cannot write to file: Broken pipe", exit 70, and the -o
+// results document was never written; the same for stderr (`2>&1 | head`), where progress
+// lines and verdicts go. A reader that leaves is no error (as for every wstool
+// command); stdout that cannot be written for another reason (a full disk) is exit 74. Either
+// way the results document is written.
+TEST(Load, AStdoutThatCannotBeWrittenLosesNeitherTheResultsNorTheExitCode) {
+  ServerProcess echo = start_echo();
+  ASSERT_NE(echo.port, 0);
+  TempDir dir;
+  const std::string piped = dir.path() + "/piped.json", rc = dir.path() + "/rc";
+  ProcessOptions options;
+  options.timeout = kRunTimeout;
+  // head exits after the config record: every later write meets a closed pipe.
+  const ProcessResult pipe = run_process(
+      {"/bin/sh", "-c",
+       "(\"$0\" load -q \"$1\" -c 1 --duration 1500ms --json -o \"$2\"; echo $? > \"$3\") | head -n 1 > /dev/null",
+       kBinary, echo.url(), piped, rc},
+      options);
+  ASSERT_TRUE(pipe.exited_with(0)) << pipe.err;
+  EXPECT_EQ(read_file(rc), "0\n") << pipe.err;
+  EXPECT_EQ(pipe.err.find("internal error"), std::string::npos) << pipe.err;
+  EXPECT_GT(read_json(piped)["counts"]["messages_answered"].get<int>(), 0);
+
+  // The same with stderr in the pipe: progress lines and the threshold verdict meet it closed.
+  const std::string both = dir.path() + "/both.json";
+  const ProcessResult both_pipe = run_process(
+      {"/bin/sh", "-c",
+       "(\"$0\" load \"$1\" -c 1 --duration 6s --threshold 'p99<1ns' -o \"$2\"; echo $? > \"$3\") 2>&1 | "
+       "head -n 1 > /dev/null",
+       kBinary, echo.url(), both, rc},
+      options);
+  ASSERT_TRUE(both_pipe.exited_with(0)) << both_pipe.err;
+  EXPECT_EQ(read_file(rc), "1\n");  // the threshold failed, and says so by its exit code
+  EXPECT_GT(read_json(both)["counts"]["messages_answered"].get<int>(), 0);
+
+  const std::string full = dir.path() + "/full.json";
+  const ProcessResult disk = run_process(
+      {"/bin/sh", "-c", "exec \"$0\" load -q \"$1\" -c 1 --messages 50 -o \"$2\" > /dev/full", kBinary, echo.url(),
+       full},
+      options);
+  EXPECT_TRUE(disk.exited_with(74)) << disk.exit_code << disk.err;
+  EXPECT_NE(disk.err.find("wsload: error: standard output: "), std::string::npos) << disk.err;
+  EXPECT_EQ(read_json(full)["counts"]["messages_answered"], 50);
+}
+
+// Regression: an -o or --html path that cannot be written was found out only after the run (a
+// 30-minute CI run, then exit 73 and no results). It is now checked before any connection.
+TEST(Load, AnOutputThatCannotBeWrittenFailsBeforeTheRun) {
+  ServerProcess echo = start_echo();
+  ASSERT_NE(echo.port, 0);
+  TempDir dir;
+  for (const char* flag : {"-o", "--html"}) {
+    const ProcessResult run = load({echo.url(), "--duration", "2s", flag, dir.path() + "/no/such/dir/out"});
+    EXPECT_TRUE(run.exited_with(73)) << flag << " " << run.exit_code << run.err;
+    EXPECT_NE(run.err.find("no/such/dir/out: cannot write"), std::string::npos) << run.err;
+    EXPECT_EQ(run.out, "") << flag;  // nothing ran, so there is no summary
+  }
+}
+
+// Regression: --compress against a server that declines permessage-deflate ran the plain path
+// without a word, and the results said "compress": true. stderr now says how many connections
+// went uncompressed.
+TEST(Load, CompressSaysWhenTheServerDeclinedDeflate) {
+  ServerProcess plain({kBinary, "echo", "--listen", "127.0.0.1:0", "--no-compress"});
+  ASSERT_NE(plain.port, 0);
+  const ProcessResult declined = load({plain.url(), "-c", "2", "--messages", "20", "--compress"});
+  EXPECT_TRUE(declined.exited_with(0)) << declined.err;
+  EXPECT_NE(declined.err.find("warning: --compress: the server declined permessage-deflate on 2 of 2 connections"),
+            std::string::npos)
+      << declined.err;
+  ServerProcess deflating = start_echo();
+  ASSERT_NE(deflating.port, 0);
+  const ProcessResult accepted = load({deflating.url(), "-c", "2", "--messages", "20", "--compress"});
+  EXPECT_TRUE(accepted.exited_with(0)) << accepted.err;
+  EXPECT_EQ(accepted.err.find("declined"), std::string::npos) << accepted.err;
+}
+
+// Regression: progress showed the p50/p99 and errors of the one second it was printed in. Off a
+// terminal a line comes every 5 seconds, so a CI log read "p99 9.63ms" all along while the run's
+// p99 was 69.9ms: a stall between lines never showed. The latency and errors shown are the
+// run's so far.
+TEST(Load, ProgressShowsTheLatencySoFarNotJustThatSeconds) {
+  SlowServer stalling(0ms, 20, 800ms);  // a stall in the first second, none after
+  ProcessOptions options;
+  options.timeout = kRunTimeout;
+  const ProcessResult run = run_process(
+      {kBinary, "load", stalling.url(), "-c", "1", "--rate", "50/s", "--duration", "5s"}, options);
+  ASSERT_TRUE(run.exited_with(0)) << run.err;
+  // The plain line at 5 s: "wsload: 5s/5s  open 1  sent/s 50  recv/s 50  so far: p50 X  p99 Y  errors 0".
+  const std::size_t line = run.err.find("wsload: 5s/5s");
+  ASSERT_NE(line, std::string::npos) << run.err;
+  const std::string text = run.err.substr(line, run.err.find('\n', line) - line);
+  const std::size_t so_far = text.find("so far: ");
+  ASSERT_NE(so_far, std::string::npos) << text;
+  const std::size_t at = text.find("p99 ", so_far) + 4;
+  std::chrono::nanoseconds p99{0};
+  std::string why;
+  const std::string value = text.substr(at, text.find(' ', at) - at);
+  ASSERT_TRUE(parse_duration(value, p99, why)) << text;
+  // ~40 of ~250 messages were due during the 800 ms stall: the run's p99 holds it.
+  EXPECT_GE(p99, 300ms) << text;
 }
 
 // Documents written by real runs (complete, failed, interrupted, merged) validate against the
