@@ -467,6 +467,14 @@ class ConnectionReplay final : public ws::ConnectionHandler {
     wake_locked();
   }
 
+  // The log broke off (bad data past this point): what the server sends from now on cannot be
+  // compared with records never read, so nothing more is reported; close as on SIGINT. Set
+  // before the input ends, so no match on this connection's thread sees the end first.
+  void abandon() {
+    log_broke_off_.store(true);
+    stop();
+  }
+
   // Signals: close now, going away.
   void stop() {
     if (client_ != nullptr) {
@@ -618,6 +626,10 @@ class ConnectionReplay final : public ws::ConnectionHandler {
   }
 
   void report_mismatches(std::string_view missing_why) {
+    if (log_broke_off_.load()) {
+      mismatches_.clear();
+      return;
+    }
     for (const auto& m : mismatches_) {
       switch (m.kind) {
         case replay::Mismatch::Kind::kDifferent: different(m.expected, m.got); break;
@@ -1038,6 +1050,7 @@ class ConnectionReplay final : public ws::ConnectionHandler {
   bool reading_done_ = false;
   bool closing_ = false;
   bool closed_ = false;
+  std::atomic<bool> log_broke_off_{false};  // abandon(): set from the reading thread
   bool stopped_ = false;
   std::optional<Pending> pending_;
   replay::ReplayMatcher matcher_;
@@ -1208,7 +1221,9 @@ class Replayer {
     return raw;
   }
 
-  void finish(std::uint64_t conn) {
+  // `abandon`: the log broke off (bad data): the connection is closed as on SIGINT, without
+  // calling what the server sent past the last good record extra.
+  void finish(std::uint64_t conn, bool abandon = false) {
     std::unique_ptr<Worker> w;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -1218,6 +1233,7 @@ class Replayer {
       active_.erase(it);
       finishing_.insert(w.get());
     }
+    if (abandon) w->replay->abandon();
     w->replay->finish_input();
     w->thread.join();
     {
@@ -1273,7 +1289,7 @@ class Replayer {
       std::lock_guard<std::mutex> lock(mutex_);
       for (const auto& [conn, w] : active_) conns.push_back(conn);
     }
-    for (const auto conn : conns) finish(conn);
+    for (const auto conn : conns) finish(conn, static_cast<bool>(error));
     return error;
   }
 
@@ -1362,7 +1378,7 @@ class Replayer {
         }
       }
     }
-    if (current) finish(*current);
+    if (current) finish(*current, static_cast<bool>(error));
     return error;
   }
 

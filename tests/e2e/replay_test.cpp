@@ -273,6 +273,27 @@ TEST(ReplayExit, CorruptLogExits65NamingTheLine) {
   EXPECT_NE(r.err.find("session-corrupt.jsonl:4: invalid JSON"), std::string::npos) << r.err;
 }
 
+// A log that turns corrupt after some exchanges: what came before is compared, the bad line is
+// named (65), and the server's answers to messages sent before the bad line are not called
+// "extra" for want of the records past it. Alone and with --parallel.
+TEST(ReplayExit, ALogThatBreaksOffMidwayReportsTheLineAndNoFalseExtras) {
+  Server echo({"echo"});
+  TempDir dir;
+  const std::string log = dir.path() + "/broken.jsonl";
+  write_text(log, std::string(kHeader) + text_frame(1000, "client", "hello") + text_frame(1100, "server", "hello") +
+                      text_frame(1200, "client", "third") + R"({"type":"frame","conn":1,"t":1300,"dir":"serv)" "\n" +
+                      text_frame(1400, "client", "fourth"));
+  for (const bool parallel : {false, true}) {
+    std::vector<std::string> args = {log, echo.url};
+    if (parallel) args.push_back("--parallel");
+    const ProcessResult r = replay(args);
+    EXPECT_TRUE(r.exited_with(65)) << r.out << r.err;
+    EXPECT_NE(r.err.find("broken.jsonl:6: invalid JSON"), std::string::npos) << r.err;
+    EXPECT_EQ(r.out.find("extra"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("1 expected, 1 matched, 0 difference(s)"), std::string::npos) << r.out;
+  }
+}
+
 TEST(ReplayExit, TruncatedLogReplaysWithAWarning) {
   Server echo({"echo"});
   const ProcessResult r = replay({kData + "session-truncated.jsonl", echo.url});
