@@ -115,6 +115,8 @@ const char* mode_name(Mode mode) {
 
 struct LoadOptions {
   std::string url;
+  // A second argument: the scenario of `--mode script FILE` (the same as --script FILE).
+  std::string scenario;
   std::uint64_t connections = 1;
   double connect_rate = 0;
   nanoseconds duration{0};
@@ -1447,7 +1449,27 @@ bool make_plan(const LoadOptions& o, Plan& plan, Error& error) {
   return true;
 }
 
-ExitCode run_load(const LoadOptions& o) {
+// `--mode script FILE`: the scenario given as a second argument, before or after the URL, is
+// --script FILE. Anywhere else a second argument is a usage error rather than ignored.
+bool take_scenario_argument(LoadOptions& o, Error& error) {
+  if (o.scenario.empty()) return true;
+  ws::WsUrl url;
+  std::string why;
+  if (!ws::parse_ws_url(o.url, url, why) && ws::parse_ws_url(o.scenario, url, why)) std::swap(o.url, o.scenario);
+  if (o.mode != "script") {
+    error = Error(Errc::kUsage, "'" + o.scenario +
+                                    "': a second argument is taken only with --mode script (its scenario file)");
+    return false;
+  }
+  if (!o.script.empty() && o.script != o.scenario) {
+    error = Error(Errc::kUsage, "two scenarios: --script " + o.script + " and '" + o.scenario + "'");
+    return false;
+  }
+  o.script = o.scenario;
+  return true;
+}
+
+ExitCode run_load(LoadOptions o) {
   std::vector<Threshold> thresholds;
   for (const std::string& text : o.thresholds) {
     Threshold t;
@@ -1463,6 +1485,8 @@ ExitCode run_load(const LoadOptions& o) {
     if (!o.url.empty()) return report_error(Error(Errc::kUsage, "--merge takes results documents, not a URL"));
     return run_merge(o, thresholds);
   }
+  Error scenario_error;
+  if (!take_scenario_argument(o, scenario_error)) return report_error(scenario_error);
   if (o.url.empty()) return report_error(Error(Errc::kUsage, "a URL is required (or --merge FILE...)"));
 
   auto plan = std::make_unique<Plan>();
@@ -1643,6 +1667,7 @@ Runner make_load(CLI::App& app) {
       "message round-trip latency (coordinated-omission corrected in open loop) and checks CI "
       "thresholds. Results on stdout; progress on stderr.");
   app.add_option("url", o->url, "the ws:// or wss:// URL to load");
+  app.add_option("scenario", o->scenario, "with --mode script: the scenario FILE (as --script FILE)");
   app.add_option("-c,--connections", o->connections, "connections to open")->capture_default_str();
   add_rate_option(app, "--connect-rate", o->connect_rate, "open connections at this rate (0: all at once)");
   add_duration_option(app, "--duration", o->duration,

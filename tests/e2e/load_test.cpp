@@ -522,6 +522,30 @@ TEST(Load, RatesInFlightAndSizesBeyondTheirLimitsAreUsageErrors) {
 // Regression: a script's misspelt field ("timout") or section ("step") was ignored without a
 // word, so the run silently did something else (a 5 s timeout, no steps at all) and passed, or
 // (no steps, --messages) never ended.
+// `--mode script FILE`, as issue and habit spell it: the scenario as a second argument, after
+// the URL or before it, is --script FILE; elsewhere a second argument is refused, not ignored.
+TEST(Load, ModeScriptTakesTheScenarioFileAsAnArgument) {
+  ServerProcess echo = start_echo();
+  ASSERT_NE(echo.port, 0);
+  TempDir dir;
+  const std::string script = dir.path() + "/ping.json";
+  std::ofstream(script) << R"({"steps": [{"send": "ping {{id}}"}, {"expect": "ping"}]})";
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{echo.url(), "--mode", "script", script, "--messages", "4", "--json"},
+        std::vector<std::string>{"--mode", "script", script, echo.url(), "--messages", "4", "--json"}}) {
+    const ProcessResult run = load(args);
+    ASSERT_TRUE(run.exited_with(0)) << run.err;
+    EXPECT_NE(run.out.find(R"("mode":"script")"), std::string::npos) << run.out;
+    EXPECT_NE(run.out.find(R"("messages_answered":4)"), std::string::npos) << run.out;
+  }
+  const ProcessResult stray = load({echo.url(), script, "--messages", "4"});
+  EXPECT_TRUE(stray.exited_with(64)) << stray.exit_code << stray.err;
+  EXPECT_NE(stray.err.find("a second argument is taken only with --mode script"), std::string::npos) << stray.err;
+  const ProcessResult two = load({echo.url(), "--mode", "script", script, "--script", dir.path() + "/other.json"});
+  EXPECT_TRUE(two.exited_with(64)) << two.exit_code << two.err;
+  EXPECT_NE(two.err.find("two scenarios"), std::string::npos) << two.err;
+}
+
 TEST(Load, AScriptWithAnUnknownFieldIsRefusedNamingIt) {
   ServerProcess echo = start_echo();
   ASSERT_NE(echo.port, 0);
