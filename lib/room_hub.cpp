@@ -232,6 +232,13 @@ struct RoomHub::Impl {
     c.code = event.by_peer || abnormal ? event.code : event.sent_code;
     c.reason = event.by_peer ? event.reason : "";
     c.clean = event.clean;
+    // The answer to the first close, when one came (session log 1.2): a replay expects it.
+    if (event.by_peer && we_sent && !abnormal) {
+      c.reply_code = event.sent_code;
+    } else if (!event.by_peer && peer_sent) {
+      c.reply_code = event.code;
+      c.reply_reason = event.reason;
+    }
     message_log->write(c);
   }
 

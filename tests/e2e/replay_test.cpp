@@ -259,6 +259,8 @@ TEST(ServeLogMessages, ServesLogReplaysAgainstServe) {
   EXPECT_NE(text.find(R"("dir":"client","opcode":8,"fin":true,"rsv":0,"compressed":false,"len":2,"bytes":"A+g=")"),
             std::string::npos)
       << text;
+  // The close record names serve's answer to the client's close (1.2's reply), as other writers do.
+  EXPECT_NE(text.find(R"("by":"client","clean":true,"reply":1000,"replyReason":""})"), std::string::npos) << text;
   // What serve logged is itself a recording: it replays against a fresh server.
   Server fresh({"serve"});
   const ProcessResult again = replay({log, fresh.url, "--parallel", "--ignore", "/sessionId"});
