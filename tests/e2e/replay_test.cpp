@@ -571,34 +571,55 @@ TEST(ReplayClose, TheRecordedReplyToTheClientsCloseIsExpected) {
   EXPECT_NE(r.out.find("close: expected 4001 \"done\" from the server, got 1000"), std::string::npos) << r.out;
 }
 
+// A recording in which the client closed first and the server still sent "late" before its own
+// close (session log 1.3: the close frames in place).
+constexpr const char* kLateAfterCloseLog =
+    R"({"type":"frame","conn":1,"t":1000,"dir":"client","opcode":1,"text":"hi"})" "\n"
+    R"({"type":"frame","conn":1,"t":1100,"dir":"server","opcode":1,"text":"hi"})" "\n"
+    R"({"type":"frame","conn":1,"t":1500,"dir":"client","opcode":8,"bytes":"A+g="})" "\n"
+    R"({"type":"frame","conn":1,"t":1600,"dir":"server","opcode":1,"text":"late"})" "\n"
+    R"({"type":"frame","conn":1,"t":1700,"dir":"server","opcode":8,"bytes":"A+g="})" "\n"
+    R"({"type":"close","conn":1,"t":1700,"code":1000,"reason":"","by":"client","clean":true})" "\n";
+
+// Replays kLateAfterCloseLog with `timeout` against a hand-played server, up to the replay's
+// close frame: `server` is then the server's side of the connection, the rest is the test's.
+struct ReplayAtItsClose {
+  Listener listener;
+  TempDir dir;
+  std::optional<Process> replayer;
+  std::optional<Socket> server;
+
+  explicit ReplayAtItsClose(const char* timeout) {
+    const std::string log = dir.path() + "/late.jsonl";
+    write_text(log, std::string(kRecordHeader) + kLateAfterCloseLog);
+    replayer.emplace(std::vector<std::string>{kBinary, "replay", log, "ws://127.0.0.1:" + std::to_string(listener.port()),
+                                              "--speed", "max", "--timeout", timeout, "--no-compress"});
+    server = accept_websocket(listener);
+    std::string buffer;
+    if (!server || !read_raw_frame(*server, buffer, 5s) || !server->send_all(ws_frame(ws::opcode::kText, "hi", false))) {
+      ADD_FAILURE() << "the hand-played server: no message to answer";
+      server.reset();
+      return;
+    }
+    const auto close = read_raw_frame(*server, buffer, 5s);
+    if (!close || close->opcode != ws::opcode::kClose) {
+      ADD_FAILURE() << "the hand-played server: no close frame from the replay";
+      server.reset();
+    }
+  }
+};
+
 // After the client's close (sent in place), each server message recorded after it is waited
 // for up to --timeout, as before the close: not cut off by the engine's 5 s closing handshake.
 TEST(ReplayClose, AServerMessageAfterTheClientsCloseIsWaitedForUpToTimeout) {
-  Listener listener;
-  TempDir dir;
-  const std::string log = dir.path() + "/late.jsonl";
-  write_text(log, std::string(kRecordHeader) +
-                      R"({"type":"frame","conn":1,"t":1000,"dir":"client","opcode":1,"text":"hi"})" "\n"
-                      R"({"type":"frame","conn":1,"t":1100,"dir":"server","opcode":1,"text":"hi"})" "\n"
-                      R"({"type":"frame","conn":1,"t":1500,"dir":"client","opcode":8,"bytes":"A+g="})" "\n"
-                      R"({"type":"frame","conn":1,"t":1600,"dir":"server","opcode":1,"text":"late"})" "\n"
-                      R"({"type":"frame","conn":1,"t":1700,"dir":"server","opcode":8,"bytes":"A+g="})" "\n"
-                      R"({"type":"close","conn":1,"t":1700,"code":1000,"reason":"","by":"client","clean":true})" "\n");
-  Process replayer({kBinary, "replay", log, "ws://127.0.0.1:" + std::to_string(listener.port()), "--speed", "max",
-                    "--timeout", "9s", "--no-compress"});
-  auto accepted = accept_websocket(listener);
-  ASSERT_TRUE(accepted);
-  std::string buffer;
-  ASSERT_TRUE(read_raw_frame(*accepted, buffer, 5s));
-  ASSERT_TRUE(accepted->send_all(ws_frame(ws::opcode::kText, "hi", false)));
-  const auto close = read_raw_frame(*accepted, buffer, 5s);
-  ASSERT_TRUE(close && close->opcode == ws::opcode::kClose);
+  ReplayAtItsClose at("9s");
+  ASSERT_TRUE(at.server);
   // Longer than the engine's close timeout, well within --timeout.
   std::this_thread::sleep_for(6s);
-  ASSERT_TRUE(accepted->send_all(ws_frame(ws::opcode::kText, "late", false) +
-                                 ws_frame(ws::opcode::kClose, close_payload(1000, ""), false)));
-  accepted->close();
-  const ProcessResult r = replayer.wait(10s);
+  ASSERT_TRUE(at.server->send_all(ws_frame(ws::opcode::kText, "late", false) +
+                                  ws_frame(ws::opcode::kClose, close_payload(1000, ""), false)));
+  at.server->close();
+  const ProcessResult r = at.replayer->wait(10s);
   EXPECT_TRUE(r.exited_with(0)) << r.out << r.err;
   EXPECT_NE(r.out.find("2 expected, 2 matched, 0 difference(s)\n"), std::string::npos) << r.out;
 }
@@ -606,27 +627,10 @@ TEST(ReplayClose, AServerMessageAfterTheClientsCloseIsWaitedForUpToTimeout) {
 // The same log against a server that goes silent after the client's close: "late" is missing
 // after --timeout, and the server's close after --timeout more, said as such.
 TEST(ReplayClose, AServerSilentAfterTheClientsCloseIsCutOffAfterTimeout) {
-  Listener listener;
-  TempDir dir;
-  const std::string log = dir.path() + "/silent.jsonl";
-  write_text(log, std::string(kRecordHeader) +
-                      R"({"type":"frame","conn":1,"t":1000,"dir":"client","opcode":1,"text":"hi"})" "\n"
-                      R"({"type":"frame","conn":1,"t":1100,"dir":"server","opcode":1,"text":"hi"})" "\n"
-                      R"({"type":"frame","conn":1,"t":1500,"dir":"client","opcode":8,"bytes":"A+g="})" "\n"
-                      R"({"type":"frame","conn":1,"t":1600,"dir":"server","opcode":1,"text":"late"})" "\n"
-                      R"({"type":"frame","conn":1,"t":1700,"dir":"server","opcode":8,"bytes":"A+g="})" "\n"
-                      R"({"type":"close","conn":1,"t":1700,"code":1000,"reason":"","by":"client","clean":true})" "\n");
-  Process replayer({kBinary, "replay", log, "ws://127.0.0.1:" + std::to_string(listener.port()), "--speed", "max",
-                    "--timeout", "1s", "--no-compress"});
-  auto accepted = accept_websocket(listener);
-  ASSERT_TRUE(accepted);
-  std::string buffer;
-  ASSERT_TRUE(read_raw_frame(*accepted, buffer, 5s));
-  ASSERT_TRUE(accepted->send_all(ws_frame(ws::opcode::kText, "hi", false)));
-  const auto close = read_raw_frame(*accepted, buffer, 5s);
-  ASSERT_TRUE(close && close->opcode == ws::opcode::kClose);
+  ReplayAtItsClose at("1s");
+  ASSERT_TRUE(at.server);
   // Silent, the connection held open: replay ends it.
-  const ProcessResult r = replayer.wait(10s);
+  const ProcessResult r = at.replayer->wait(10s);
   EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
   EXPECT_NE(r.out.find("missing: expected text \"late\", got nothing (within 1s)"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("close: expected 1000 from the server, got 1006 (closing handshake timed out)"),
