@@ -587,7 +587,7 @@ class BasicConnection final : public Connection,
         }
         [[fallthrough]];  // our close frame got no answer in time
       case Phase::kClosing:
-        close_transport(session_.state() == Session::State::kClosed
+        close_transport(session_.state() == Session::State::kClosed || draining_
                             ? std::string()
                             : std::string("closing handshake timed out"));
         return;
@@ -813,6 +813,10 @@ class BasicConnection final : public Connection,
 
   void on_read_error(const asio::error_code& ec) {
     if (ec == asio::error::operation_aborted) return;
+    if (draining_) {
+      close_transport({});  // the peer closed its half after ours (or reset): the end we waited for
+      return;
+    }
     const bool eof = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
     switch (phase_) {
       case Phase::kHttp:
@@ -846,6 +850,7 @@ class BasicConnection final : public Connection,
 
   // Consumes received bytes; returns how many were used.
   std::size_t process(std::uint8_t* data, std::size_t size) {
+    if (draining_) return size;
     last_activity_ = worker_.now;
     std::size_t used = 0;
     if (phase_ == Phase::kHttp) {
@@ -953,7 +958,7 @@ class BasicConnection final : public Connection,
   void flush() {
     if (write_in_flight_ || phase_ == Phase::kDone) return;
     if (!session_.has_output()) {
-      if (close_after_flush_) close_transport({});
+      if (close_after_flush_) end_output();
       return;
     }
     writing_.clear();
@@ -1162,6 +1167,31 @@ class BasicConnection final : public Connection,
     fail_handshake("cannot connect: " + error.message(), errc);
   }
 
+  // Everything is written and the connection is to end. On a server, a client that may still
+  // be sending (it was failed, or its request refused or answered without an upgrade) is not
+  // cut off at once: closing a socket with unread input makes the kernel send a reset, and a
+  // reset throws away what is still on its way to the client, the close frame or the HTTP
+  // answer with it, which a client under test must see. So the sending half is shut (the
+  // client reads our last bytes, then end of stream) and its input is read and dropped until
+  // it closes too, or until the close timeout (deadline_) runs out. A client that failed the
+  // connection closes at once (RFC 6455 7.1.7): its user waits on it, not on a broken server.
+  void end_output() {
+    const bool peer_may_send = !opened_ || session_.state() == Session::State::kFailed;
+    if (settings_.role != Role::kServer || !peer_may_send) {
+      close_transport({});
+      return;
+    }
+    if (draining_) return;
+    draining_ = true;
+    asio::error_code ec;
+    socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) {
+      close_transport({});
+      return;
+    }
+    start_read();
+  }
+
   void close_transport(std::string error) {
     if (phase_ == Phase::kDone) return;
     auto keep = this->shared_from_this();
@@ -1226,6 +1256,7 @@ class BasicConnection final : public Connection,
   bool read_in_flight_ = false;
   bool write_in_flight_ = false;
   bool close_after_flush_ = false;
+  bool draining_ = false;  // our half is shut; the peer's input is dropped until it closes (end_output)
   bool consuming_ = false;  // inside Session::consume: writes wait for the end of the batch
   bool output_lent_ = false;  // the session's output buffer is the thread's (lend_output_buffer)
   bool close_deadline_set_ = false;

@@ -1159,5 +1159,85 @@ TEST(EngineZeroCopy, AFullSendQueueFailsTheConnectionAfterWholeFrames) {
   EXPECT_EQ(server.server().stats().send_queue_overflows, 1u);
 }
 
+// Sends bytes that are never meant to be read, from its own thread, until stopped: a peer that
+// goes on talking after the server has ended the connection.
+class Chatterer {
+ public:
+  explicit Chatterer(int fd) : fd_(fd) {
+    const timeval timeout{1, 0};  // bounded: a send that cannot go on ends the thread
+    EXPECT_EQ(setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout), 0);
+    thread_ = std::thread([this] {
+      const std::string chunk(16 * 1024, 'x');
+      while (!stop_ && ::send(fd_, chunk.data(), chunk.size(), MSG_NOSIGNAL) > 0) sent_ += chunk.size();
+    });
+  }
+  ~Chatterer() { stop(); }
+  std::size_t stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    return sent_;
+  }
+
+ private:
+  int fd_;
+  std::atomic<bool> stop_{false};
+  std::atomic<std::size_t> sent_{0};
+  std::thread thread_;
+};
+
+// A failed connection's close frame reaches a peer that is still sending. Were the socket
+// closed with the peer's bytes unread, the kernel would answer with a reset, and the reset
+// discards what had not yet reached the peer: the queued echoes' tail and the close frame.
+TEST(EngineLingeringClose, AFailedConnectionsCloseFrameReachesAPeerThatKeepsSending) {
+  EchoHandler echo;
+  ServerThread server(loopback_config(), echo);
+  ASSERT_FALSE(server.start());
+  Peer peer = open_websocket(server.port());
+  shrink_receive_buffer(peer);
+  constexpr unsigned kMessages = 16;  // 2.5 MB of echoes: more than the kernel buffers hold
+  std::string burst;
+  for (unsigned i = 0; i < kMessages; ++i) burst += test::ws_frame(opcode::kBinary, patterned(kLargePayload, i), true);
+  burst += test::ws_frame(3, "", true);  // a reserved opcode: the server fails the connection
+  ASSERT_TRUE(peer.send_all(burst));
+  Chatterer chatter(peer.socket.fd());
+  std::this_thread::sleep_for(100ms);  // the server has failed the connection and is still writing
+  for (unsigned i = 0; i < kMessages; ++i) {
+    std::optional<Frame> frame = read_frame(peer);
+    ASSERT_TRUE(frame) << "message " << i << " lost";
+    EXPECT_TRUE(frame->payload == patterned(kLargePayload, i)) << "message " << i << " garbled";
+  }
+  std::optional<Frame> close = read_frame(peer);
+  ASSERT_TRUE(close) << "the close frame was lost";
+  EXPECT_EQ(close->header.opcode, opcode::kClose);
+  EXPECT_EQ(close->payload.substr(0, 2), test::close_payload(close_code::kProtocolError, ""));
+  EXPECT_GT(chatter.stop(), 0u);
+  ::shutdown(peer.socket.fd(), SHUT_WR);
+  EXPECT_TRUE(peer.wait_closed(kWait));  // the server closes once the peer has
+}
+
+// The same for a refused upgrade: the answer arrives though the client talks on.
+TEST(EngineLingeringClose, ARefusalReachesAClientThatKeepsSending) {
+  struct Refuser : HookHandler {
+    std::optional<Rejection> on_upgrade_request(const UpgradeRequest& /*request*/,
+                                                const std::string& /*remote*/) override {
+      return Rejection{403, "Forbidden", {}, std::string(256 * 1024, 'r') + " end of refusal"};
+    }
+  } handler;
+  ServerThread server(loopback_config(), handler);
+  ASSERT_FALSE(server.start());
+  Socket client = test::connect_loopback(server.port());
+  Peer peer{std::move(client), {}};
+  shrink_receive_buffer(peer);
+  ASSERT_TRUE(peer.send_all(upgrade_request()));
+  Chatterer chatter(peer.socket.fd());
+  std::this_thread::sleep_for(100ms);
+  const std::string answer = peer.socket.read_until("end of refusal", kWait);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 403", 0), 0u) << answer.substr(0, 100);
+  EXPECT_NE(answer.find("end of refusal"), std::string::npos) << "the refusal was cut off after " << answer.size() << " bytes";
+  chatter.stop();
+  ::shutdown(peer.socket.fd(), SHUT_WR);
+  EXPECT_TRUE(peer.wait_closed(kWait));
+}
+
 }  // namespace
 }  // namespace wstool::ws
