@@ -459,7 +459,7 @@ TEST(Record, ConvertedFromHarTheLogHeaderHasTheMinorVersion) {
   const auto header = nlohmann::json::parse(lines_of(read_file(log)).at(0));
   EXPECT_EQ(header["type"], "header");
   EXPECT_EQ(header["version"], 1);
-  EXPECT_EQ(header["minor"], 3) << header.dump();
+  EXPECT_EQ(header["minor"], 4) << header.dump();
   EXPECT_EQ(header["capturedBy"], "har");
 }
 
