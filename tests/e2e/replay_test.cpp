@@ -106,7 +106,7 @@ TEST(Replay, ChangedRepliesExit1WithTheJsonPathAndResults) {
   EXPECT_NE(r.out.find("2 difference(s)"), std::string::npos) << r.out;
   const auto doc = nlohmann::json::parse(read_file(results));
   EXPECT_EQ(doc["version"], 1);
-  EXPECT_EQ(doc["minor"], 2);
+  EXPECT_EQ(doc["minor"], 3);
   EXPECT_EQ(doc["exitCode"], 1);
   EXPECT_EQ(doc["summary"]["differences"], 2);
   EXPECT_EQ(doc["summary"]["framesMatched"], 8);
@@ -709,7 +709,7 @@ TEST(ReplayFrames, AReplyRecordedInThreeFragmentsAndSentWholeDiffersOnlyWithComp
   EXPECT_NE(lines[5].find(R"("fin":false,"text":"abc")"), std::string::npos) << lines[5];
 
   const auto doc = nlohmann::json::parse(read_file(results));
-  EXPECT_EQ(doc["minor"], 2);
+  EXPECT_EQ(doc["minor"], 3);
   EXPECT_EQ(doc["options"]["compareFrames"], true);
   EXPECT_EQ(doc["summary"]["differencesByKind"]["fragmentation"], 1);
   ASSERT_EQ(doc["differences"].size(), 1U);
@@ -825,7 +825,7 @@ TEST(ReplayDifferences, AnExtraMessageNamesTheRecordedMessageItFollowed) {
             std::string::npos)
       << r.out;
   const auto doc = nlohmann::json::parse(read_file(results));
-  EXPECT_EQ(doc["minor"], 2);
+  EXPECT_EQ(doc["minor"], 3);
   ASSERT_EQ(doc["differences"].size(), 1U);
   const auto& d = doc["differences"][0];
   EXPECT_EQ(d["kind"], "extra");
