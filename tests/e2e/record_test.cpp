@@ -451,8 +451,8 @@ TEST(Record, ConvertTurnsALogIntoHarAndBack) {
   EXPECT_TRUE(no_output.exited_with(64)) << no_output.err;
 }
 
-// A log converted from HAR is written by this wstool, in the format version it writes (1.3: close
-// frames in place), like every other writer's: its header says so.
+// A log converted from HAR is written by this wstool, in the format version it writes (1.4: close
+// frames in place, refused records), like every other writer's: its header says so.
 TEST(Record, ConvertedFromHarTheLogHeaderHasTheMinorVersion) {
   TempDir dir;
   const std::string log = dir.path() + "/chrome.jsonl";
