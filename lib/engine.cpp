@@ -896,8 +896,8 @@ class BasicConnection final : public Connection,
     if (!upgrade_pending_ || phase_ != Phase::kHttp) return;
     upgrade_pending_ = false;
     abandoned_ = nullptr;
+    reject(rejection.status, rejection.reason, rejection.body, rejection.headers, &request_parser_->request());
     request_parser_.reset();
-    reject(rejection.status, rejection.reason, rejection.body, rejection.headers);
   }
   void set_abandoned(std::function<void(const std::string&)> callback) {
     if (upgrade_pending_ && phase_ != Phase::kDone) abandoned_ = std::move(callback);
@@ -1138,9 +1138,12 @@ class BasicConnection final : public Connection,
   }
 
   // --- ending ---
-  void reject(int status, std::string reason, std::string body, HttpHeaders headers = {}) {
+  // `request`: the refused one, for the handler's on_upgrade_refused (null: it did not parse).
+  void reject(int status, std::string reason, std::string body, HttpHeaders headers = {},
+              const UpgradeRequest* request = nullptr) {
     settings_.counters->rejected.fetch_add(1, std::memory_order_relaxed);
     Rejection rejection{status, std::move(reason), std::move(headers), std::move(body)};
+    if (handler_ != nullptr) handler_->on_upgrade_refused(id_, request, remote_, rejection);
     const std::string response = make_rejection_response(rejection);
     session_.send_raw_bytes(reinterpret_cast<const std::uint8_t*>(response.data()), response.size());
     handshake_error_ = std::to_string(rejection.status) + " " + rejection.reason +
@@ -1323,7 +1326,8 @@ std::size_t BasicConnection<Stream>::process_request(std::uint8_t* data, std::si
   }
   const UpgradeRequest& request = request_parser_->request();
   if (reject_status_ != 0) {
-    reject(static_cast<int>(reject_status_), "Service Unavailable", "the server is at its connection limit");
+    reject(static_cast<int>(reject_status_), "Service Unavailable", "the server is at its connection limit", {},
+           &request);
     request_parser_.reset();
     return size;
   }
@@ -1344,7 +1348,7 @@ std::size_t BasicConnection<Stream>::process_request(std::uint8_t* data, std::si
   }
   if (!rejection) rejection = handler_->on_upgrade_request(request, remote_);
   if (rejection) {
-    reject(rejection->status, rejection->reason, rejection->body, rejection->headers);
+    reject(rejection->status, rejection->reason, rejection->body, rejection->headers, &request);
     request_parser_.reset();
     return size;
   }

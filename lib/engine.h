@@ -176,6 +176,12 @@ class ConnectionHandler {
                                                       const std::string& /*remote*/) {
     return std::nullopt;
   }
+  // Server role: an upgrade request was refused with `rejection` (by on_upgrade_request or a
+  // PendingUpgrade, a connection limit, or the engine's own checks), its answer on its way:
+  // for a log of refusals. `id` is the connection's, as Connection::id would have been;
+  // `request` is null when the request could not be parsed.
+  virtual void on_upgrade_refused(std::uint64_t /*id*/, const UpgradeRequest* /*request*/,
+                                  const std::string& /*remote*/, const Rejection& /*rejection*/) {}
   // Server role with ServerConfig::defer_upgrades, instead of on_upgrade_request: a valid
   // upgrade request the handler answers later through `pending`.
   virtual void on_upgrade_deferred(std::shared_ptr<PendingUpgrade> /*pending*/) {}

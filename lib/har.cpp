@@ -32,6 +32,7 @@ using session::Direction;
 using session::FrameRecord;
 using session::OpenRecord;
 using session::Record;
+using session::RefusedRecord;
 
 constexpr double kMicrosPerSecond = 1e6;
 constexpr double kMillisPerSecond = 1e3;
@@ -40,6 +41,9 @@ constexpr std::uint8_t kBinaryOpcode = 2;
 constexpr std::uint8_t kContinuationOpcode = 0;
 constexpr std::uint8_t kFirstControlOpcode = 8;
 constexpr std::uint8_t kCloseOpcode = 8;
+constexpr int kSwitchingProtocols = 101;
+// The lowest HTTP status a refusal can have (Chrome writes 0 for a request that got no answer).
+constexpr int kMinStatus = 100;
 // A message buffer larger than this is given back after use rather than kept for the next one.
 constexpr std::size_t kKeptMessageBytes = std::size_t{1} << 20;
 
@@ -238,6 +242,9 @@ struct HarSession::Impl {
   SpoolFile messages;  // while reading: each WebSocket entry's messages, in file order
   SpoolFile ordered;   // then: every record in time order (kOrderedHeadBytes of head, payload)
   std::vector<session::OpenRecord> opens;  // by connection id - 1; t_us set
+  // By connection id - 1: the entry was a refused handshake (session log 1.4), read as this
+  // record instead of its open (its t_us is the open's).
+  std::vector<std::optional<session::RefusedRecord>> refusals;
   std::vector<SpooledEntry> entries;       // by connection id - 1 (while reading)
   std::size_t count = 0;                   // records in `ordered`
   double base = 0;                         // header.started, as epoch seconds
@@ -284,6 +291,11 @@ std::optional<Record> HarSession::next(Error& error) {
   }
   d.read_offset += kOrderedHeadBytes + (open ? 0 : m.size);
   ++d.read_index;
+  if (open && d.refusals[conn - 1]) {
+    RefusedRecord refused = *d.refusals[conn - 1];
+    refused.t_us = d.opens[conn - 1].t_us;
+    return refused;
+  }
   if (open) return d.opens[conn - 1];
   f.conn = conn;
   f.t_us = d.t_us(m.time);
@@ -447,7 +459,7 @@ class HarReader {
  private:
   // Where an event is: the containers that matter, anything else is skipped whole.
   enum class Context : std::uint8_t {
-    kDocument, kLog, kEntries, kEntry, kRequest, kResponse, kHeaders, kHeader, kMessages, kMessage
+    kDocument, kLog, kEntries, kEntry, kRequest, kResponse, kContent, kHeaders, kHeader, kMessages, kMessage
   };
   enum class Value : std::uint8_t { kString, kInteger, kUnsigned, kFloat, kOther };
   // A message's fields as they came (any order), checked when it ends.
@@ -521,6 +533,8 @@ class HarReader {
           headers_ = parent == Context::kRequest ? &open_.request : &open_.response;
           headers_->clear();
           child = Context::kHeaders;
+        } else if (object && parent == Context::kResponse && key_ == "content") {
+          child = Context::kContent;
         }
         break;
       case Context::kHeaders:
@@ -541,6 +555,7 @@ class HarReader {
         break;
       case Context::kHeader:
       case Context::kMessage:
+      case Context::kContent:
         break;
     }
     if (!child) {
@@ -589,6 +604,8 @@ class HarReader {
           started_text_ = *string_;
         } else if (kind == Value::kString && key_ == "_resourceType") {
           if (*string_ == "websocket") websocket_ = true;
+        } else if (kind == Value::kString && key_ == "_refusedBy") {
+          refused_by_proxy_ = *string_ == "proxy";
         }
         break;
       case Context::kRequest:
@@ -603,6 +620,20 @@ class HarReader {
           } else {
             open_.status = kDefaultStatus;
           }
+        } else if (kind == Value::kString && key_ == "statusText") {
+          status_text_ = *string_;
+        }
+        break;
+      case Context::kContent:
+        // A refusal's body (only a WebSocket entry's is kept, and only what a refused record
+        // holds of it: whatever the other entries' bodies are, memory holds one cut copy).
+        if (kind == Value::kString && key_ == "text") {
+          content_bytes_ = string_->size();
+          content_text_.assign(*string_, 0, kMaxKeptContentChars);
+        } else if (kind == Value::kString && key_ == "encoding") {
+          content_encoding_ = *string_;
+        } else if (kind == Value::kUnsigned && key_ == "size") {
+          content_size_ = unsigned_;
         }
         break;
       case Context::kHeader:
@@ -658,6 +689,12 @@ class HarReader {
 
   void start_entry() {
     open_ = OpenRecord{};
+    status_text_.clear();
+    content_text_.clear();
+    content_encoding_.clear();
+    content_bytes_ = 0;
+    content_size_ = 0;
+    refused_by_proxy_ = false;
     started_text_.clear();
     websocket_ = false;
     messages_not_list_ = false;
@@ -704,9 +741,14 @@ class HarReader {
     if (m.data.capacity() > kKeptMessageBytes) std::string().swap(m.data);
   }
 
-  // An entry ends: a WebSocket one becomes an open record and its messages, checked first.
+  // An entry ends: a WebSocket one becomes an open record and its messages, checked first; one
+  // whose handshake was answered with another status than 101, and that has no messages, a
+  // refused record (session log 1.4).
   bool end_entry() {
-    if (!websocket_) return true;
+    const bool upgrade = ws::list_has_token(ws::header_value(open_.request, "Upgrade"), "websocket");
+    const bool refused = (websocket_ || upgrade) && entry_.count == 0 && open_.status != kSwitchingProtocols &&
+                         open_.status >= kMinStatus;
+    if (!websocket_ && !refused) return true;
     if (open_.url.empty()) {
       error_ = entry_error("no request.url");
       return false;
@@ -735,11 +777,39 @@ class HarReader {
     entry_.open_time = open_time;
     d.entries.push_back(entry_);
     open_times_.push_back(open_time);
+    d.refusals.push_back(refused ? std::optional<RefusedRecord>(refusal()) : std::nullopt);
     d.opens.push_back(std::move(open_));
     return true;
   }
 
+  // The entry being read as a refused record (its t_us is set with the opens').
+  RefusedRecord refusal() {
+    RefusedRecord r;
+    r.conn = open_.conn;
+    r.by = refused_by_proxy_ ? session::Refuser::kProxy : session::Refuser::kServer;
+    r.url = open_.url;
+    r.request = open_.request;
+    r.status = open_.status;
+    r.reason = status_text_;
+    r.response = open_.response;
+    std::uint64_t whole = content_bytes_;
+    if (content_encoding_ == "base64") {
+      const bool cut = content_bytes_ > content_text_.size();
+      // Cut at a whole group of four: what was kept of it decodes.
+      if (cut) content_text_.resize(content_text_.size() / 4 * 4);
+      if (!base64_decode(content_text_, r.body)) r.body.clear();
+      whole = cut ? content_bytes_ / 4 * 3 : 0;
+    } else {
+      r.body = std::move(content_text_);
+    }
+    r.body_length = std::max<std::uint64_t>(content_size_, whole);
+    if (r.body_length <= r.body.size()) r.body_length = 0;
+    return r;
+  }
+
   static constexpr int kDefaultStatus = 101;
+  // What is kept of an entry's content.text: a refused record's body in base64 and a little.
+  static constexpr std::size_t kMaxKeptContentChars = (session::kMaxRefusalBodyBytes / 3 + 2) * 4;
   static constexpr std::uint64_t kMaxOpcode = 15;
 
   std::string path_;
@@ -760,6 +830,12 @@ class HarReader {
   std::size_t entry_index_ = 0;
   OpenRecord open_;
   std::string started_text_;
+  std::string status_text_;       // response.statusText
+  std::string content_text_;      // response.content.text, cut to kMaxKeptContentChars
+  std::string content_encoding_;  // response.content.encoding ("base64")
+  std::uint64_t content_bytes_ = 0;  // content.text's whole length
+  std::uint64_t content_size_ = 0;   // response.content.size
+  bool refused_by_proxy_ = false;    // "_refusedBy":"proxy" (written by write_har)
   bool websocket_ = false;
   bool messages_not_list_ = false;
   SpooledEntry entry_;                    // where its messages are in the spool
@@ -805,6 +881,12 @@ Error write_session_log(HarSession& session, const std::string& log_path, bool k
       out << session::to_json_line(keep_secrets ? *open : session::redacted(*open)) << '\n';
       ++end.connections;
       end.t_us = std::max(end.t_us, open->t_us);
+      continue;
+    }
+    if (const auto* refused = std::get_if<RefusedRecord>(&r)) {
+      out << session::to_json_line(keep_secrets ? *refused : session::redacted(*refused)) << '\n';
+      ++end.refused;
+      end.t_us = std::max(end.t_us, refused->t_us);
       continue;
     }
     if (const auto* f = std::get_if<FrameRecord>(&r)) {
@@ -869,33 +951,58 @@ class Spool {
 };
 
 // A HAR entry's fixed part (everything but its duration and messages), compact JSON.
-std::string entry_head(const OpenRecord& open, double open_time) {
-  const Json head = {
+std::string entry_head(const std::string& url, const ws::HttpHeaders& request, int status, const std::string& reason,
+                       const ws::HttpHeaders& response, Json content, std::uint64_t body_size, double open_time) {
+  Json head = {
       {"startedDateTime", format_rfc3339(open_time)},
       {"request",
        {{"method", "GET"},
-        {"url", open.url},
+        {"url", url},
         {"httpVersion", "HTTP/1.1"},
-        {"headers", headers_to(open.request)},
+        {"headers", headers_to(request)},
         {"queryString", Json::array()},
         {"cookies", Json::array()},
         {"headersSize", -1},
         {"bodySize", 0}}},
       {"response",
-       {{"status", open.status},
-        {"statusText", std::string(ws::reason_phrase(open.status))},
+       {{"status", status},
+        {"statusText", reason.empty() ? std::string(ws::reason_phrase(status)) : reason},
         {"httpVersion", "HTTP/1.1"},
-        {"headers", headers_to(open.response)},
+        {"headers", headers_to(response)},
         {"cookies", Json::array()},
-        {"content", {{"size", 0}, {"mimeType", "x-unknown"}}},
+        {"content", std::move(content)},
         {"redirectURL", ""},
         {"headersSize", -1},
-        {"bodySize", 0}}},
+        {"bodySize", body_size}}},
       {"cache", Json::object()},
       {"timings", {{"blocked", -1}, {"dns", -1}, {"ssl", -1}, {"connect", -1}, {"send", 0}, {"wait", 0}, {"receive", 0}}},
       {"_resourceType", "websocket"}};
-  // Invalid UTF-8 cannot reach here (headers were made valid by the log).
+  // Invalid UTF-8 cannot reach here (headers were made valid by the log; a body that is not
+  // UTF-8 is base64).
   return head.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+std::string entry_head(const OpenRecord& open, double open_time) {
+  return entry_head(open.url, open.request, open.status, {}, open.response, {{"size", 0}, {"mimeType", "x-unknown"}},
+                    0, open_time);
+}
+
+// A refused record's entry: its answer with the body as content (base64 when it is not UTF-8),
+// no messages; "_refusedBy" says when it was the recording proxy's own answer.
+std::string entry_head(const RefusedRecord& refused, double open_time) {
+  const std::uint64_t size = std::max<std::uint64_t>(refused.body_length, refused.body.size());
+  const std::string type = ws::header_value(refused.response, "Content-Type");
+  Json content = {{"size", size}, {"mimeType", type.empty() ? std::string("x-unknown") : type}};
+  if (is_valid_utf8(refused.body.data(), refused.body.size())) {
+    content["text"] = refused.body;
+  } else {
+    content["text"] = base64_encode(refused.body);
+    content["encoding"] = "base64";
+  }
+  std::string head = entry_head(refused.url, refused.request, refused.status, refused.reason, refused.response,
+                                std::move(content), size, open_time);
+  if (refused.by == session::Refuser::kProxy) head.insert(head.size() - 1, ",\"_refusedBy\":\"proxy\"");
+  return head;
 }
 
 // A buffered output file that remembers its first failure.
@@ -950,6 +1057,7 @@ Error write_har(const std::string& log_path, const std::string& har_path, std::v
     std::string message[2];
     std::uint8_t message_opcode[2] = {0, 0};
     bool in_message[2] = {false, false};
+    bool refused = false;  // a refused record's: no messages
   };
   std::map<std::uint64_t, Entry> entries;  // by connection id; HAR lists them in that order
   std::uint64_t orphan_frames = 0;  // frames of connections with no open record before them
@@ -963,6 +1071,14 @@ Error write_har(const std::string& log_path, const std::string& har_path, std::v
       e = Entry{};
       e.open_time = at(open->t_us);
       e.head = spool.append(entry_head(*open, e.open_time), Spool::kNone);
+      continue;
+    }
+    if (const auto* refused = std::get_if<RefusedRecord>(&*record)) {
+      Entry& e = entries[refused->conn];
+      e = Entry{};
+      e.refused = true;
+      e.open_time = at(refused->t_us);
+      e.head = spool.append(entry_head(*refused, e.open_time), Spool::kNone);
       continue;
     }
     const auto* f = std::get_if<FrameRecord>(&*record);
@@ -1043,6 +1159,10 @@ Error write_har(const std::string& log_path, const std::string& har_path, std::v
     out.put(first_entry ? "\n      " : ",\n      ");
     first_entry = false;
     out.put(text);
+    if (e.refused) {
+      out.put(",\"time\":0}");
+      continue;
+    }
     out.put(fmt::format(",\"time\":{},\"_webSocketMessages\":[", Json(e.duration_ms).dump()));
     for (std::uint64_t m = e.first; m != Spool::kNone && !spool.error();) {
       const bool first_message = m == e.first;

@@ -16,7 +16,8 @@
 namespace wstool::har {
 
 // A HAR file's WebSocket traffic as a session log would hold it: per WebSocket entry an open
-// record, then one frame record per message. The messages are spooled to an unlinked temporary
+// record, then one frame record per message; an entry whose handshake got another status than
+// 101 and has no messages is a refused record (session log 1.4). The messages are spooled to an unlinked temporary
 // file (in $TMPDIR, else /tmp) as they are read, so memory holds a few numbers per entry and one
 // message at a time, however many messages the file has.
 class HarSession {
@@ -52,7 +53,8 @@ Error read_har(const std::string& path, HarSession& out);
 
 // Writes the session log at `log_path` as a HAR file at `har_path`: one entry per connection
 // with its handshake, its data messages (fragments joined) and its close frames (opcode 8, the
-// code and reason in base64 as Chrome's format has every non-text payload); pings, pongs and
+// code and reason in base64 as Chrome's format has every non-text payload), and one per refused
+// record with its status and body as content and no messages; pings, pongs and
 // close records have no place in HAR and are left out. What else is left out is added to
 // `warnings` (the reader's own: a truncated last line, unknown records; frames of a connection
 // with no open record in the file). Errors: those of SessionReader; kCannotCreateOutput.

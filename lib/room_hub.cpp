@@ -867,4 +867,24 @@ void RoomHub::on_close(ws::Connection& conn, const ws::CloseEvent& event) { impl
 
 void RoomHub::on_timer(ws::Connection& conn) { impl_->on_timer(conn); }
 
+void RoomHub::on_upgrade_refused(std::uint64_t id, const ws::UpgradeRequest* request, const std::string& /*remote*/,
+                                 const ws::Rejection& rejection) {
+  session::SessionWriter* const log = impl_->message_log;
+  // Plain HTTP requests and unparsable ones are no handshake a replay could make again.
+  if (log == nullptr || request == nullptr ||
+      !ws::list_has_token(ws::header_value(request->headers, "Upgrade"), "websocket")) {
+    return;
+  }
+  session::RefusedRecord r;
+  r.conn = id;
+  r.t_us = log->now_us();
+  r.url = fmt::format("{}://{}{}", impl_->log_scheme, ws::header_value(request->headers, "Host"), request->target);
+  r.request = request->headers;
+  r.status = rejection.status;
+  r.reason = rejection.reason;
+  r.response = rejection.headers;
+  r.body = rejection.body;
+  log->write(r);
+}
+
 }  // namespace wstool::room

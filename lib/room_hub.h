@@ -115,6 +115,10 @@ class RoomHub : public ws::ConnectionHandler {
                   std::size_t size) override;
   void on_close(ws::Connection& conn, const ws::CloseEvent& event) override;
   void on_timer(ws::Connection& conn) override;
+  // serve --log-messages: a refused WebSocket handshake (origin, token, query, connection
+  // limit) is a refused record (session log 1.4).
+  void on_upgrade_refused(std::uint64_t id, const ws::UpgradeRequest* request, const std::string& remote,
+                          const ws::Rejection& rejection) override;
 
   struct Impl;
 

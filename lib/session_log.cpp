@@ -255,6 +255,43 @@ struct LineFormatter {
     append_field(out, "t", r.t_us);
     append_field(out, "connections", r.connections);
     append_field(out, "frames", r.frames);
+    if (r.refused > 0) append_field(out, "refused", r.refused);
+    out += '}';
+  }
+  void operator()(const RefusedRecord& r) const {
+    out += "{\"type\":\"refused\"";
+    append_field(out, "conn", r.conn);
+    append_field(out, "t", r.t_us);
+    append_key(out, "by");
+    out += r.by == Refuser::kProxy ? "\"proxy\"" : "\"server\"";
+    append_field(out, "url", r.url);
+    append_headers(out, "request", r.request);
+    append_field(out, "status", static_cast<std::uint64_t>(r.status < 0 ? 0 : r.status));
+    append_field(out, "reason", r.reason);
+    append_headers(out, "response", r.response);
+    std::string_view body(r.body);
+    if (body.size() > kMaxRefusalBodyBytes) body = body.substr(0, kMaxRefusalBodyBytes);
+    bool text = is_valid_utf8(body.data(), body.size());
+    // Cut inside a character: back to the last whole one, so that a text body stays text.
+    constexpr std::size_t kMaxUtf8Tail = 3;
+    const bool cut = body.size() < r.body.size();
+    for (std::size_t back = 1; !text && cut && back <= kMaxUtf8Tail && back < body.size(); ++back) {
+      if (is_valid_utf8(body.data(), body.size() - back)) {
+        body = body.substr(0, body.size() - back);
+        text = true;
+      }
+    }
+    if (text) {
+      append_key(out, "body");
+      append_escaped_utf8(out, body);
+    } else {
+      append_key(out, "bodyBytes");
+      out += '"';
+      base64_append(out, body);
+      out += '"';
+    }
+    const std::uint64_t whole = std::max<std::uint64_t>(r.body_length, r.body.size());
+    if (whole > body.size()) append_field(out, "bodyLength", whole);
     out += '}';
   }
 };
@@ -479,8 +516,47 @@ ParseResult parse_record(const Json& j, Record& out, std::string& error) {
     f.unsigned_field("t", r.t_us, kMaxU64);
     f.unsigned_field("connections", r.connections, kMaxU64);
     f.unsigned_field("frames", r.frames, kMaxU64);
+    f.unsigned_field("refused", r.refused, kMaxU64);
     if (f.failed()) return ParseResult::kBad;
     out = r;
+    return ParseResult::kOk;
+  }
+  if (type == "refused") {
+    RefusedRecord r;
+    if (!f.require("conn") || !f.require("status")) return ParseResult::kBad;
+    f.unsigned_field("conn", r.conn, kMaxU64);
+    f.unsigned_field("t", r.t_us, kMaxU64);
+    std::string by = "server";
+    f.string_field("by", by);
+    if (by == "server") {
+      r.by = Refuser::kServer;
+    } else if (by == "proxy") {
+      r.by = Refuser::kProxy;
+    } else {
+      f.fail("\"by\" must be \"server\" or \"proxy\"");
+    }
+    f.string_field("url", r.url);
+    f.headers_field("request", r.request);
+    f.small_unsigned("status", r.status, kMaxStatus);
+    f.string_field("reason", r.reason);
+    f.headers_field("response", r.response);
+    if (f.failed()) return ParseResult::kBad;
+    const Json* text = f.find("body");
+    const Json* bytes = f.find("bodyBytes");
+    if (text != nullptr && bytes != nullptr) {
+      f.fail("needs at most one of \"body\" and \"bodyBytes\"");
+      return ParseResult::kBad;
+    }
+    if (text != nullptr) {
+      f.string_field("body", r.body);
+    } else if (bytes != nullptr) {
+      std::string encoded;
+      f.string_field("bodyBytes", encoded);
+      if (!f.failed() && !base64_decode(encoded, r.body)) f.fail("\"bodyBytes\" is not valid base64");
+    }
+    f.unsigned_field("bodyLength", r.body_length, kMaxU64);
+    if (f.failed()) return ParseResult::kBad;
+    out = std::move(r);
     return ParseResult::kOk;
   }
   error = fmt::format("unknown record type \"{}\"", type);
@@ -550,6 +626,27 @@ OpenRecord redacted(const OpenRecord& record) {
   return out;
 }
 
+RefusedRecord redacted(const RefusedRecord& record) {
+  RefusedRecord out = record;
+  out.url = redact_url(record.url);
+  out.request = redact_for_log(record.request);
+  out.response = redact_for_log(record.response);
+  return out;
+}
+
+std::uint64_t declared_body_length(const ws::HttpHeaders& headers, std::size_t received) {
+  std::string length = ws::header_value(headers, "Content-Length");
+  length.erase(0, std::min(length.size(), length.find_first_not_of(" \t")));
+  length.erase(length.find_last_not_of(" \t") + 1);
+  constexpr std::size_t kMaxDigits = 15;
+  if (length.empty() || length.size() > kMaxDigits ||
+      length.find_first_not_of("0123456789") != std::string::npos) {
+    return 0;
+  }
+  const std::uint64_t declared = std::stoull(length);
+  return declared > received ? declared : 0;
+}
+
 bool from_json_line(std::string_view line, Record& out, std::string& error) {
   return parse_line(line, out, error) == ParseResult::kOk;
 }
@@ -578,7 +675,7 @@ std::string describe_full_queue(std::uint64_t cap) {
 // thread swaps `pending` for its own empty batch and writes that with the mutex released. Only
 // the writer thread touches the file once open() has returned.
 struct SessionWriter::Impl {
-  enum class Kind { kOpen, kFrame, kOther };
+  enum class Kind { kOpen, kFrame, kRefused, kOther };
 
   std::string path;
   WriterOptions options;
@@ -611,6 +708,7 @@ struct SessionWriter::Impl {
   std::uint64_t close_t_us = 0;
   std::uint64_t connections = 0;
   std::uint64_t frames = 0;
+  std::uint64_t refused = 0;
   WriterStats stats;
   bool warned_full = false;  // on_first_full_wait was called
   Error error;  // the first write, flush or rotation failure; later records are dropped
@@ -651,6 +749,7 @@ struct SessionWriter::Impl {
     if (queued_bytes > stats.peak_queued_bytes) stats.peak_queued_bytes = queued_bytes;
     if (kind == Kind::kOpen) ++connections;
     if (kind == Kind::kFrame) ++frames;
+    if (kind == Kind::kRefused) ++refused;
     if (writer_asleep || pending.size() >= options.max_queued_bytes / 2) {
       writer_asleep = false;
       work.notify_one();
@@ -804,7 +903,7 @@ struct SessionWriter::Impl {
       if (taken > 0) work.wait_for(lock, kWriterBatchInterval, [&] { return urgent(); });
     }
     // Drained and closing: the end record, then the file.
-    const EndRecord end{close_t_us, connections, frames};
+    const EndRecord end{close_t_us, connections, frames, refused};
     const bool failed = static_cast<bool>(error);
     lock.unlock();
     Error close_error;
@@ -921,6 +1020,17 @@ void SessionWriter::write(const CloseRecord& record) {
   LineFormatter{line}(record);
   line += '\n';
   impl_->append(line, Impl::Kind::kOther);
+}
+
+void SessionWriter::write(const RefusedRecord& record) {
+  std::string& line = line_buffer();
+  if (impl_->options.keep_secrets) {
+    LineFormatter{line}(record);
+  } else {
+    LineFormatter{line}(redacted(record));
+  }
+  line += '\n';
+  impl_->append(line, Impl::Kind::kRefused);
 }
 
 void SessionWriter::flush() {

@@ -12,11 +12,15 @@
 //    (1.1: "invalid":"why" on a frame that broke RFC 6455, logged before the connection failed)
 //   {"type":"close","conn":1,"t":789,"code":1000,"reason":"","by":"client"|"server"|"none",
 //    "clean":true}        (1.2: "reply":1000,"replyReason":"" when the other side answered)
-//   {"type":"end","t":999,"connections":1,"frames":2}
+//   {"type":"refused","conn":2,"t":800,"by":"server"|"proxy","url":"ws://…","request":[…],
+//    "status":401,"reason":"Unauthorized","response":[…],"body":"…"}   (1.4; or "bodyBytes":"<base64>",
+//    "bodyLength":N when the body was cut)
+//   {"type":"end","t":999,"connections":1,"frames":2}     (1.4: "refused":N when any were)
 // "t" is microseconds since the header's start (monotonic clock). Readers ignore fields they do
 // not know and refuse a major version they do not know (the compatibility rule); the minor
 // version counts additions an older reader may ignore (1.1: "invalid" frames; 1.2: close
-// "reply"; 1.3: every close frame is a frame record, opcode 8, where it came among the others).
+// "reply"; 1.3: every close frame is a frame record, opcode 8, where it came among the others;
+// 1.4: "refused" records, opening handshakes answered with something else than 101).
 #pragma once
 
 #include <cstdint>
@@ -36,11 +40,17 @@ namespace wstool::session {
 inline constexpr int kFormatVersion = 1;
 // Additions within the major version that older readers ignore safely. 1: frame "invalid";
 // 2: close "reply" and "replyReason"; 3: every writer logs each close frame as a frame record
-// (opcode 8, payload the code and reason) in its place among the other frames.
-inline constexpr int kFormatMinor = 3;
+// (opcode 8, payload the code and reason) in its place among the other frames; 4: "refused"
+// records and the end record's "refused" count.
+inline constexpr int kFormatMinor = 4;
+// A refused record keeps at most this much of the answer's body (the engine keeps as much).
+inline constexpr std::size_t kMaxRefusalBodyBytes = 64 * 1024;
 
 enum class Direction { kClient, kServer };  // who sent the frame
 enum class Closer { kClient, kServer, kNone };
+// Who answered a refused handshake: the server, or (record) the proxy itself when it could not
+// reach the server (502) or the server did not answer in time (504).
+enum class Refuser { kServer, kProxy };
 
 struct HeaderRecord {
   int version = kFormatVersion;
@@ -103,13 +113,31 @@ struct CloseRecord {
   std::string reply_reason;
 };
 
+// (1.4) An opening handshake answered with something else than 101: the connection never
+// opened, and a replay expects the same status again.
+struct RefusedRecord {
+  std::uint64_t conn = 0;
+  std::uint64_t t_us = 0;
+  Refuser by = Refuser::kServer;
+  std::string url;          // as the client asked for it, as in OpenRecord
+  ws::HttpHeaders request;  // secrets redacted by the writer unless keep_secrets, as in OpenRecord
+  int status = 0;
+  std::string reason;       // the status line's reason phrase, as sent
+  ws::HttpHeaders response;
+  std::string body;         // as received; the writer keeps the first kMaxRefusalBodyBytes
+  // The body's whole size when it is known to be more than `body` holds (a Content-Length the
+  // client did not read to the end, or a cut), else 0.
+  std::uint64_t body_length = 0;
+};
+
 struct EndRecord {
   std::uint64_t t_us = 0;
   std::uint64_t connections = 0;
   std::uint64_t frames = 0;
+  std::uint64_t refused = 0;  // (1.4) refused records
 };
 
-using Record = std::variant<HeaderRecord, OpenRecord, FrameRecord, CloseRecord, EndRecord>;
+using Record = std::variant<HeaderRecord, OpenRecord, FrameRecord, CloseRecord, EndRecord, RefusedRecord>;
 
 // The writer's default cap on lines waiting for its thread (WriterOptions::max_queued_bytes):
 // tens of seconds of a busy capture when the disk stalls, bounded memory when it never recovers.
@@ -163,6 +191,7 @@ class SessionWriter {
   void write(const FrameRecord& record);
   void write(const FrameRef& frame);
   void write(const CloseRecord& record);
+  void write(const RefusedRecord& record);
   // Returns once everything written before the call is in the file (handed to the kernel), or
   // an error stopped the writer.
   void flush();
@@ -227,6 +256,10 @@ std::string to_json_line(const Record& record);
 // An open record as the writer stores it without keep_secrets: secret headers (lib/redact.h)
 // and Sec-WebSocket-Key written as "[redacted]", user-info and ?token= values cut from the URL.
 OpenRecord redacted(const OpenRecord& record);
+RefusedRecord redacted(const RefusedRecord& record);
+// The size of a refusal's body as its headers declare it (Content-Length) when that is more
+// than the `received` bytes a client kept of it; else 0 (RefusedRecord::body_length).
+std::uint64_t declared_body_length(const ws::HttpHeaders& headers, std::size_t received);
 bool from_json_line(std::string_view line, Record& out, std::string& error);
 
 }  // namespace wstool::session

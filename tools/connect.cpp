@@ -324,6 +324,22 @@ class Recorder {
     record.request = request;
     writer_.write(record);
   }
+  // A handshake the server answered with something else than 101 (session log 1.4): its answer
+  // as the client kept it. It takes the next connection id, as an open would.
+  void refused(const std::string& url, const ws::HttpHeaders& request, const ws::UpgradeResponse& answer) {
+    ++conn_id_;
+    session::RefusedRecord record;
+    record.conn = conn_id_;
+    record.t_us = writer_.now_us();
+    record.url = url;
+    record.request = request;
+    record.status = answer.status;
+    record.reason = answer.reason;
+    record.response = answer.headers;
+    record.body = answer.body;
+    record.body_length = session::declared_body_length(answer.headers, answer.body.size());
+    writer_.write(record);
+  }
   // A frame we sent (`ours`) or received. Data frames we send are compressed whenever
   // permessage-deflate was negotiated; for received ones the peer's RSV1 bit says.
   void frame(bool ours, std::uint8_t opcode, std::string_view payload) {
@@ -925,6 +941,10 @@ ExitCode run_connect(const ConnectOptions& options, ExpectationList& expectation
       }
       last_error = result.error;
       last_refusal = result.response;
+      if (recorder && result.response.status != 0 && result.response.status != 101) {
+        // Before a redirect is followed: the log tells of each answer, as a replay will get them.
+        recorder->refused(redirects.current_text(), config.headers, result.response);
+      }
       if (result.error.code == Errc::kHandshakeRejected && !link.stopped()) {
         std::string why;
         const RedirectFollower::Verdict verdict = redirects.on_refusal(result.response, why);

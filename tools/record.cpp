@@ -280,6 +280,26 @@ struct Recorder final : ws::ConnectionHandler {
                  (frame.header.rsv & ws::kRsv1) != 0, payload, text, frame.why);
   }
 
+  // A client whose handshake was refused (session log 1.4): the upstream's answer as it came
+  // (`upstream_answer`), or the proxy's own 502 or 504 when there was none.
+  void record_refused(const Pair& pair, const ws::Rejection& rejection, const ws::UpgradeResponse* upstream_answer) {
+    if (!writer) return;
+    session::RefusedRecord record;
+    record.conn = pair.id;
+    record.t_us = writer->now_us();
+    record.by = upstream_answer != nullptr ? session::Refuser::kServer : session::Refuser::kProxy;
+    record.url = pair.url;
+    record.request = pair.pending->request().headers;
+    record.status = rejection.status;
+    record.reason = rejection.reason;
+    record.response = upstream_answer != nullptr ? upstream_answer->headers : rejection.headers;
+    record.body = rejection.body;
+    if (upstream_answer != nullptr) {
+      record.body_length = session::declared_body_length(upstream_answer->headers, rejection.body.size());
+    }
+    writer->write(record);
+  }
+
   void record_frame(std::uint64_t conn, bool from_client, std::uint8_t opcode, bool fin, std::uint8_t rsv,
                     bool compressed, std::string_view payload, bool text_message, std::string_view invalid = {}) {
     frames.fetch_add(1, std::memory_order_relaxed);
@@ -599,6 +619,8 @@ void Pair::upstream_done(const ws::ClientResult& result) {
       rejection.body = "upstream " + ws::to_string(rec.upstream) + ": " + result.error.message + "\n";
     }
     rec.note(id, fmt::format("refused with {}: {}", rejection.status, result.error.message));
+    const bool answered = result.response.status != 0 && result.response.status != 101;
+    rec.record_refused(*this, rejection, answered ? &result.response : nullptr);
     pending->reject(rejection);
     down_done = true;  // a refused client never opens
   }

@@ -55,8 +55,9 @@ constexpr const char* kProg = "wsreplay";
 constexpr int kResultsVersion = 1;
 // Additions within version 1 that older readers may ignore. 1: message, line and serverFrame on
 // differences; the fragmentation, compression and rsv kinds (--compare-frames). 2: received and
-// after on extra differences.
-constexpr int kResultsMinor = 2;
+// after on extra differences. 3: the handshake kind (refused records, session log 1.4), the
+// connections' expectedStatus and status, the summary's refusalsExpected and refusalsMatched.
+constexpr int kResultsMinor = 3;
 // How a negotiated permessage-deflate shows in Sec-WebSocket-Extensions (and the log's open record).
 constexpr std::string_view kDeflate = "permessage-deflate";
 constexpr unsigned kDefaultUnorderedWindow = 16;
@@ -81,6 +82,7 @@ constexpr std::uint8_t kPong = 10;
 constexpr std::uint16_t kNormalClose = 1000;
 constexpr std::uint16_t kNoStatus = 1005;
 constexpr std::uint16_t kAbnormal = 1006;
+constexpr int kSwitchingProtocols = 101;
 
 struct ReplayOptions {
   std::string file;
@@ -166,7 +168,8 @@ class HarSource final : public RecordSource {
 // ---- results shared by every connection ----------------------------------------------------
 
 // kFragmentation, kCompression, kRsv: --compare-frames (replay::FrameComparison's kinds).
-enum class DiffKind { kDifferent, kMissing, kExtra, kCloseCode, kFragmentation, kCompression, kRsv };
+// kHandshake: a refused record's status not answered again (session log 1.4).
+enum class DiffKind { kDifferent, kMissing, kExtra, kCloseCode, kFragmentation, kCompression, kRsv, kHandshake };
 
 std::string_view diff_kind_name(DiffKind k) {
   switch (k) {
@@ -176,6 +179,7 @@ std::string_view diff_kind_name(DiffKind k) {
     case DiffKind::kFragmentation: return "fragmentation";
     case DiffKind::kCompression: return "compression";
     case DiffKind::kRsv: return "rsv";
+    case DiffKind::kHandshake: return "handshake";
     case DiffKind::kCloseCode: break;
   }
   return "close";
@@ -258,6 +262,10 @@ struct ConnectionSummary {
   std::uint64_t differences = 0;
   std::optional<std::uint16_t> close_code;
   std::uint64_t frames_not_compared = 0;  // --compare-frames: compressed on one side only
+  // A refused record: the status the recording expects, and the one the handshake got (101 when
+  // it opened; none when nothing answered).
+  std::optional<int> expected_status;
+  std::optional<int> status;
 };
 
 Json message_json(const replay::Message& m) {
@@ -315,17 +323,24 @@ class Report {
     std::uint64_t expected = 0;
     std::uint64_t matched = 0;
     std::uint64_t failed = 0;
+    std::uint64_t refusals = 0;
+    std::uint64_t refusals_matched = 0;
     for (const auto& c : connections_) {
       Json j = {{"conn", c.conn}, {"url", redact_url(c.url)}, {"opened", c.opened}, {"sent", c.sent},
                 {"expected", c.expected}, {"matched", c.matched}, {"differences", c.differences}};
       if (!c.error.empty()) j["error"] = c.error;
       if (c.close_code) j["closeCode"] = *c.close_code;
       if (c.frames_not_compared > 0) j["framesNotCompared"] = c.frames_not_compared;
+      if (c.expected_status) j["expectedStatus"] = *c.expected_status;
+      if (c.status) j["status"] = *c.status;
       conns.push_back(std::move(j));
       sent += c.sent;
       expected += c.expected;
       matched += c.matched;
-      if (!c.opened) ++failed;
+      // An expected refusal that was answered is not a connection that failed.
+      if (!c.opened && !(c.expected_status && c.status)) ++failed;
+      if (c.expected_status) ++refusals;
+      if (c.expected_status && c.status == c.expected_status) ++refusals_matched;
     }
     Json kinds = Json::object();
     for (const auto& [k, n] : by_kind_) kinds[k] = n;
@@ -335,6 +350,8 @@ class Report {
               {"framesSent", sent},
               {"framesExpected", expected},
               {"framesMatched", matched},
+              {"refusalsExpected", refusals},
+              {"refusalsMatched", refusals_matched},
               {"differences", total_},
               {"differencesByKind", kinds}}},
             {"connections", std::move(conns)},
@@ -344,9 +361,13 @@ class Report {
 
   std::string summary_line() const {
     const Json j = to_json()["summary"];
-    return fmt::format("replay: {} connection(s), {} frame(s) sent, {} expected, {} matched, {} difference(s)",
+    const auto refusals = j["refusalsExpected"].get<std::uint64_t>();
+    return fmt::format("replay: {} connection(s), {} frame(s) sent, {} expected, {} matched, {}{} difference(s)",
                        j["connections"].get<std::uint64_t>(), j["framesSent"].get<std::uint64_t>(),
                        j["framesExpected"].get<std::uint64_t>(), j["framesMatched"].get<std::uint64_t>(),
+                       refusals == 0 ? std::string()
+                                     : fmt::format("{} refusal(s) expected, {} matched, ", refusals,
+                                                   j["refusalsMatched"].get<std::uint64_t>()),
                        j["differences"].get<std::uint64_t>());
   }
 
@@ -449,6 +470,9 @@ class ConnectionReplay final : public ws::ConnectionHandler {
   }
 
   void set_client(ws::Client* client) { client_ = client; }
+  // A refused record: the handshake is all there is to compare (Replayer::finish does); should
+  // it open, it is closed with 1000 at once and nothing it sends is compared.
+  void expect_refusal() { expect_refusal_ = true; }
 
   // Reader side: blocks while the queue is full. False once the connection is over (the rest
   // of its records are then dropped).
@@ -498,6 +522,11 @@ class ConnectionReplay final : public ws::ConnectionHandler {
   void on_open(ws::Connection& conn) override {
     conn_ptr_ = &conn;
     summary_.opened = true;
+    if (expect_refusal_) {
+      closing_ = true;
+      conn.close(kNormalClose, "");
+      return;
+    }
     replay_deflate_ = conn.extensions().find(kDeflate) != std::string::npos;
     update_frame_rule();
     if (settings_.speed.max) start_ = SteadyClock::now();
@@ -532,6 +561,7 @@ class ConnectionReplay final : public ws::ConnectionHandler {
   void on_close(ws::Connection& /*conn*/, const ws::CloseEvent& event) override {
     closed_ = true;
     summary_.close_code = event.code;
+    if (expect_refusal_) return;
     match(true);
     // Expectations never met and messages never expected.
     matcher_.finish(stopped_, mismatches_);
@@ -610,7 +640,7 @@ class ConnectionReplay final : public ws::ConnectionHandler {
   }
 
   void received(replay::Message m) {
-    if (closed_) return;
+    if (closed_ || expect_refusal_) return;
     matcher_.receive(std::move(m), mismatches_);
     report_mismatches("");
     match(false);
@@ -1034,6 +1064,7 @@ class ConnectionReplay final : public ws::ConnectionHandler {
   bool replay_deflate_ = false;  // this replay's connection negotiated permessage-deflate
   const Settings& settings_;
   Report& report_;
+  bool expect_refusal_ = false;
   ws::Client* client_ = nullptr;
   ws::Connection* conn_ptr_ = nullptr;
   ConnectionSummary summary_;
@@ -1152,11 +1183,36 @@ ws::ClientConfig client_config(const ReplayOptions& options, const ws::WsUrl& ta
 }
 
 // A connection being replayed on its own thread (one ws::Client each).
+// A refused record's expectation (session log 1.4): the status to get again, and where it is.
+struct RefusalExpectation {
+  int status = 0;
+  std::string reason;
+  std::string where;
+  std::size_t line = 0;
+};
+
+// "401 Unauthorized": a status with its reason phrase (the standard one when none was sent).
+std::string status_text(int status, const std::string& reason) {
+  const std::string phrase = reason.empty() ? std::string(ws::reason_phrase(status)) : reason;
+  return phrase.empty() ? std::to_string(status) : fmt::format("{} {}", status, phrase);
+}
+
+// A refusal's body in a results document: text when valid UTF-8, else base64 bytes.
+void add_body(Json& j, const std::string& body) {
+  if (is_valid_utf8(body.data(), body.size())) {
+    j["body"] = body;
+  } else {
+    j["bodyBytes"] = base64_encode(body);
+  }
+}
+
 struct Worker {
   std::unique_ptr<ConnectionReplay> replay;
   std::unique_ptr<ws::Client> client;
   std::thread thread;
   Error error;  // a connection that never opened
+  std::optional<RefusalExpectation> refusal;  // a refused record's connection
+  ws::ClientResult result;                    // how its run ended (set by its thread)
 };
 
 ExitCode fail(const std::string& message, ExitCode code) {
@@ -1192,12 +1248,19 @@ class Replayer {
     return stopped_;
   }
 
-  // Starts connection `open` after `delay` (parallel: its recorded start).
-  Worker* start(const session::OpenRecord& open, SteadyClock::time_point when) {
+  // Starts connection `open` after `delay` (parallel: its recorded start). `refusal`: the
+  // recording has the handshake refused; the connection's records are none.
+  Worker* start(const session::OpenRecord& open, SteadyClock::time_point when,
+                std::optional<RefusalExpectation> refusal = std::nullopt) {
     auto w = std::make_unique<Worker>();
     w->replay = std::make_unique<ConnectionReplay>(open.conn, open.t_us,
                                                    open.extensions.find(kDeflate) != std::string::npos, when,
                                                    settings_, report_);
+    if (refusal) {
+      w->replay->expect_refusal();
+      w->replay->summary().expected_status = refusal->status;
+      w->refusal = std::move(refusal);
+    }
     w->replay->summary().url = connection_url(target_, open.url);
     w->client = std::make_unique<ws::Client>(client_config(options_, target_, open), *w->replay, log_);
     w->replay->set_client(w->client.get());
@@ -1214,6 +1277,7 @@ class Replayer {
       }
       const ws::ClientResult result = raw->client->run();
       if (result.error && !result.opened) raw->error = result.error;
+      raw->result = result;
       raw->replay->mark_over();
     });
     std::lock_guard<std::mutex> lock(mutex_);
@@ -1241,13 +1305,76 @@ class Replayer {
       finishing_.erase(w.get());
     }
     ConnectionSummary s = w->replay->summary();
-    if (w->error) {
+    if (w->refusal) {
+      compare_refusal(*w, s);
+    } else if (w->error) {
       s.error = w->error.message;
       fail(w->error.message.rfind(s.url, 0) == 0 ? w->error.message : redact_url(s.url) + ": " + w->error.message,
            exit_code_for(w->error.code));
       connect_status_ = most_basic(connect_status_, exit_code_for(w->error.code));
     }
     report_.add_connection(std::move(s));
+  }
+
+  // A refused record replayed: the same status is a match; another status, a 101 or no answer
+  // at all is a difference (the last also the exit status of a connection that could not connect).
+  void compare_refusal(const Worker& w, ConnectionSummary& s) {
+    const RefusalExpectation& e = *w.refusal;
+    const ws::ClientResult& r = w.result;
+    const bool answered = r.response.status != 0;
+    if (answered) s.status = r.opened ? kSwitchingProtocols : r.response.status;
+    if (!r.opened && answered && r.response.status == e.status) return;
+    Json expected = {{"status", e.status}, {"reason", e.reason}};
+    Json detail = {{"expected", std::move(expected)}};
+    std::vector<std::string> lines;
+    const std::string wanted = status_text(e.status, e.reason);
+    if (r.opened) {
+      lines.push_back(fmt::format("handshake: expected {}, got {}", wanted,
+                                  status_text(kSwitchingProtocols, r.response.reason)));
+      detail["got"] = {{"status", kSwitchingProtocols}, {"reason", r.response.reason}};
+    } else if (answered) {
+      std::string got = status_text(r.response.status, r.response.reason);
+      // A 101 that failed the handshake's checks (a wrong Sec-WebSocket-Accept): why.
+      if (r.response.status == kSwitchingProtocols && r.error) got += fmt::format(" ({})", r.error.message);
+      lines.push_back(fmt::format("handshake: expected {}, got {}", wanted, got));
+      if (!r.response.body.empty()) {
+        const bool text = is_valid_utf8(r.response.body.data(), r.response.body.size());
+        lines.push_back("got body: " + replay::describe(replay::Message{text ? std::uint8_t{1} : kBinary,
+                                                                        r.response.body},
+                                                        kPreviewBytes));
+      }
+      Json answer = {{"status", r.response.status}, {"reason", r.response.reason}};
+      add_body(answer, r.response.body);
+      detail["got"] = std::move(answer);
+    } else {
+      const std::string why = r.error ? r.error.message : std::string("no answer");
+      lines.push_back(fmt::format("handshake: expected {}, got no answer ({})", wanted, why));
+      detail["got"] = nullptr;
+      detail["error"] = why;
+      s.error = why;
+      if (r.error) connect_status_ = most_basic(connect_status_, exit_code_for(r.error.code));
+    }
+    report_.difference(DiffKind::kHandshake, s.conn, Location{0, e.where, e.line, 0, 0}, lines, std::move(detail));
+    ++s.differences;
+  }
+
+  // A refused record: its handshake made again, as an open record's would be. The proxy's own
+  // answer (record could not reach its upstream) is nothing a server is expected to repeat.
+  void start_refusal(const session::RefusedRecord& refused, SteadyClock::time_point when, const std::string& where,
+                     std::size_t line) {
+    if (refused.by == session::Refuser::kProxy) {
+      report_.warning(fmt::format("conn {}: the recording's proxy answered {} itself ({}): not replayed", refused.conn,
+                                  refused.status,
+                                  refused.status == 504 ? "its upstream did not answer in time"
+                                                        : "its upstream could not be reached"));
+      return;
+    }
+    session::OpenRecord open;
+    open.conn = refused.conn;
+    open.t_us = refused.t_us;
+    open.url = refused.url;
+    open.request = refused.request;
+    start(open, when, RefusalExpectation{refused.status, refused.reason, where, line});
   }
 
   Worker* find(std::uint64_t conn) {
@@ -1280,6 +1407,18 @@ class Replayer {
         }
         if (find(open->conn) != nullptr) finish(open->conn);  // a reused id: the old one is over
         start(*open, when);
+        continue;
+      }
+      if (const auto* refused = std::get_if<session::RefusedRecord>(&*record)) {
+        if (!first_t) first_t = refused->t_us;
+        auto when = begin;
+        if (!settings_.speed.max) {
+          const double offset =
+              static_cast<double>(refused->t_us - std::min(refused->t_us, *first_t)) / settings_.speed.factor;
+          when += duration_cast<SteadyClock::duration>(std::chrono::duration<double, std::micro>(offset));
+        }
+        if (find(refused->conn) != nullptr) finish(refused->conn);
+        start_refusal(*refused, when, source.where(), source.line());
         continue;
       }
       dispatch(*record, source.where(), source.line());
@@ -1352,6 +1491,27 @@ class Replayer {
         }
         current = open->conn;
         start(*open, SteadyClock::now());
+        continue;
+      }
+      if (const auto* refused = std::get_if<session::RefusedRecord>(&*record)) {
+        // A connection of its own, in its place among the others: after the current one.
+        if (done.count(refused->conn) != 0 || deferred_conns.count(refused->conn) != 0) continue;
+        if (current) {
+          deferred[position.offset] = refused->conn;
+          deferred_positions[position.offset] = position;
+          deferred_conns.insert(refused->conn);
+          continue;
+        }
+        start_refusal(*refused, SteadyClock::now(), source.where(), source.line());
+        finish(refused->conn);
+        done.insert(refused->conn);
+        if (!deferred.empty()) {
+          const auto it = deferred.begin();
+          deferred_conns.erase(it->second);
+          if ((error = source.seek(deferred_positions[it->first]))) break;
+          deferred_positions.erase(it->first);
+          deferred.erase(it);
+        }
         continue;
       }
       std::uint64_t conn = 0;

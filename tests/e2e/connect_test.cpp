@@ -790,6 +790,44 @@ TEST(ConnectRecord, WritesTheSessionLogWithSecretsRedacted) {
   EXPECT_EQ(std::get<session::EndRecord>(records[8]).frames, 6u);
 }
 
+// Session log 1.4: a refusal is a record of its own, so a replay can expect it again.
+TEST(ConnectRecord, ARefusedHandshakeIsLoggedWithItsStatusHeadersAndBody) {
+  Listener listener;
+  TempDir dir;
+  const std::string path = dir.path() + "/session.jsonl";
+  const std::string url = "ws://127.0.0.1:" + std::to_string(listener.port()) + "/feed?token=abc";
+  Process client({kBinary, "connect", url, "--bearer", "t0k", "--record", path});
+  std::optional<Socket> s = listener.accept(5s);
+  ASSERT_TRUE(s);
+  s->read_until("\r\n\r\n", 5s);
+  s->send_all("HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nSet-Cookie: session=s3cret\r\n"
+              "Content-Length: 15\r\n\r\nno token given\n");
+  const ProcessResult r = client.wait(5s);
+  EXPECT_TRUE(r.exited_with(69)) << r.exit_code << r.err;
+  const std::string text = read_file(path);
+  EXPECT_EQ(text.find("s3cret"), std::string::npos) << text;
+  EXPECT_EQ(text.find("t0k"), std::string::npos) << text;
+  EXPECT_EQ(text.find("abc"), std::string::npos) << text;
+  std::vector<nlohmann::json> records;
+  for (const std::string& line : lines_of(text)) {
+    if (!line.empty()) records.push_back(nlohmann::json::parse(line));
+  }
+  ASSERT_EQ(records.size(), 3u) << text;  // header, refused, end
+  const nlohmann::json& refused = records[1];
+  EXPECT_EQ(refused["type"], "refused") << text;
+  EXPECT_EQ(refused["conn"], 1);
+  EXPECT_EQ(refused["by"], "server");
+  EXPECT_EQ(refused["status"], 403);
+  EXPECT_EQ(refused["reason"], "Forbidden");
+  EXPECT_EQ(refused["body"], "no token given\n");
+  EXPECT_NE(refused["url"].get<std::string>().find("/feed?token="), std::string::npos) << text;
+  EXPECT_EQ(refused["request"], nlohmann::json::parse(R"([["Authorization","[redacted]"]])")) << text;
+  bool cookie_redacted = false;
+  for (const auto& h : refused["response"]) cookie_redacted |= h[0] == "Set-Cookie" && h[1] == "[redacted]";
+  EXPECT_TRUE(cookie_redacted) << text;
+  EXPECT_EQ(records[2]["refused"], 1) << text;
+}
+
 TEST(ConnectRecord, KeepSecretsWritesTheCredentialsAsSent) {
   EchoServer echo;
   ASSERT_NE(echo.port, 0);

@@ -6,8 +6,11 @@
 
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "lib/frame.h"
@@ -448,8 +451,8 @@ TEST(Record, ConvertTurnsALogIntoHarAndBack) {
   EXPECT_TRUE(no_output.exited_with(64)) << no_output.err;
 }
 
-// A log converted from HAR is written by this wstool, in the format version it writes (1.3: close
-// frames in place), like every other writer's: its header says so.
+// A log converted from HAR is written by this wstool, in the format version it writes (1.4: close
+// frames in place, refused records), like every other writer's: its header says so.
 TEST(Record, ConvertedFromHarTheLogHeaderHasTheMinorVersion) {
   TempDir dir;
   const std::string log = dir.path() + "/chrome.jsonl";
@@ -459,7 +462,7 @@ TEST(Record, ConvertedFromHarTheLogHeaderHasTheMinorVersion) {
   const auto header = nlohmann::json::parse(lines_of(read_file(log)).at(0));
   EXPECT_EQ(header["type"], "header");
   EXPECT_EQ(header["version"], 1);
-  EXPECT_EQ(header["minor"], 3) << header.dump();
+  EXPECT_EQ(header["minor"], 4) << header.dump();
   EXPECT_EQ(header["capturedBy"], "har");
 }
 
@@ -1078,6 +1081,238 @@ TEST(RecordClose, AShutdownLogsNoCloseFramesTheProxyCausedNorAnythingAfterTheClo
   }
   EXPECT_TRUE(closed);
   EXPECT_EQ(order, (std::vector<std::string>{"c:1"}));
+}
+
+// --- refused handshakes (session log 1.4) ------------------------------------------------------
+
+// A hand-played server refusing each of `count` upgrades with `answer`, on a thread of its own
+// (the client under test is a child process meanwhile). join() before reading `requests`.
+struct RefusingServer {
+  Listener listener;
+  std::vector<std::string> requests;
+  std::thread thread;
+  explicit RefusingServer(std::string answer, int count = 1) {
+    thread = std::thread([this, answer, count] {
+      for (int i = 0; i < count; ++i) {
+        std::optional<Socket> s = listener.accept(15s);
+        if (!s) return;
+        requests.push_back(s->read_until("\r\n\r\n", 5s));
+        s->send_all(answer);
+      }
+    });
+  }
+  ~RefusingServer() { join(); }
+  void join() {
+    if (thread.joinable()) thread.join();
+  }
+  std::string url() const { return "ws://127.0.0.1:" + std::to_string(listener.port()); }
+};
+
+const std::string k401 =
+    "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"api\"\r\nSet-Cookie: sid=s3cret\r\n"
+    "Content-Type: text/plain\r\nContent-Length: 9\r\n\r\nno token\n";
+
+ProcessResult replay_log(const std::string& log, const std::string& url, std::vector<std::string> extra = {}) {
+  std::vector<std::string> argv = {kBinary, "replay", log, url};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  ProcessOptions options;
+  options.timeout = 20s;
+  return run_process(argv, options);
+}
+
+// A client refused with 401 through the proxy; the log's path (in `dir`).
+std::string record_a_401(const TempDir& dir) {
+  RefusingServer upstream(k401);
+  Recorder proxy(upstream.url());
+  if (proxy.port == 0) return {};
+  Socket client = connect_loopback(proxy.port);
+  client.send_all(upgrade_request("/private?token=abc", "Authorization: Bearer t0ken\r\nX-Trace: 7\r\n"));
+  client.read_until("no token\n", 5s);
+  proxy.stop();
+  const std::string path = dir.path() + "/session.jsonl";
+  std::ofstream(path, std::ios::binary) << read_file(proxy.log_path);
+  return path;
+}
+
+TEST(RecordRefused, TheUpstreamsRefusalIsLoggedWithItsStatusHeadersAndBody) {
+  RefusingServer upstream(k401);
+  Recorder proxy(upstream.url());
+  ASSERT_NE(proxy.port, 0);
+  Socket client = connect_loopback(proxy.port);
+  ASSERT_TRUE(client.send_all(upgrade_request("/private?token=abc", "Authorization: Bearer t0ken\r\nX-Trace: 7\r\n")));
+  const std::string answer = client.read_until("no token\n", 5s);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 401 Unauthorized", 0), 0u) << answer;
+  EXPECT_NE(answer.find("\r\n\r\nno token\n"), std::string::npos) << answer;
+  const ProcessResult stopped = proxy.stop();
+  EXPECT_TRUE(stopped.exited_with(0)) << stopped.err;
+  EXPECT_NE(stopped.out.find("refused with 401"), std::string::npos) << stopped.out;
+  const std::string text = read_file(proxy.log_path);
+  EXPECT_EQ(text.find("t0ken"), std::string::npos) << text;
+  EXPECT_EQ(text.find("s3cret"), std::string::npos) << text;
+  EXPECT_EQ(text.find("abc"), std::string::npos) << text;
+  const auto records = proxy.log_records();
+  ASSERT_EQ(records.size(), 3u) << text;  // header, refused, end
+  EXPECT_EQ(records[0]["minor"], 4);
+  const nlohmann::json& r = records[1];
+  EXPECT_EQ(r["type"], "refused") << text;
+  EXPECT_EQ(r["conn"], 1);
+  EXPECT_EQ(r["by"], "server");
+  EXPECT_EQ(r["status"], 401);
+  EXPECT_EQ(r["reason"], "Unauthorized");
+  EXPECT_EQ(r["body"], "no token\n");
+  EXPECT_NE(r["url"].get<std::string>().find("/private?token="), std::string::npos) << r.dump();
+  std::map<std::string, std::string> request;
+  for (const auto& h : r["request"]) request[h[0]] = h[1];
+  EXPECT_EQ(request["Authorization"], "[redacted]") << r.dump();
+  EXPECT_EQ(request["X-Trace"], "7") << r.dump();
+  std::map<std::string, std::string> response;
+  for (const auto& h : r["response"]) response[h[0]] = h[1];
+  EXPECT_EQ(response["Set-Cookie"], "[redacted]") << r.dump();
+  EXPECT_EQ(response["WWW-Authenticate"], "Bearer realm=\"api\"") << r.dump();
+  EXPECT_EQ(records[2]["type"], "end");
+  EXPECT_EQ(records[2]["refused"], 1);
+  EXPECT_EQ(records[2]["connections"], 0);
+}
+
+TEST(RecordRefused, ReplayedAgainstTheSameRefusalItMatchesSequentiallyAndInParallel) {
+  TempDir dir;
+  const std::string log = record_a_401(dir);
+  ASSERT_FALSE(log.empty());
+  // Bodies are not compared: they often hold volatile text.
+  RefusingServer server(
+      "HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\nContent-Length: 14\r\n\r\ntoken expired\n", 2);
+  const ProcessResult sequential = replay_log(log, server.url());
+  EXPECT_TRUE(sequential.exited_with(0)) << sequential.out << sequential.err;
+  EXPECT_NE(sequential.out.find(" 0 difference(s)"), std::string::npos) << sequential.out;
+  const ProcessResult parallel = replay_log(log, server.url(), {"--parallel"});
+  EXPECT_TRUE(parallel.exited_with(0)) << parallel.out << parallel.err;
+  server.join();
+  ASSERT_EQ(server.requests.size(), 2u);
+  // The same handshake: the recorded path and query, its headers but the redacted ones.
+  EXPECT_EQ(server.requests[0].rfind("GET /private?token=", 0), 0u) << server.requests[0];
+  EXPECT_NE(server.requests[0].find("\r\nX-Trace: 7\r\n"), std::string::npos) << server.requests[0];
+  EXPECT_EQ(server.requests[0].find("Authorization"), std::string::npos) << server.requests[0];
+}
+
+TEST(RecordRefused, ReplayedAgainstAServerThatAcceptsItDiffersAndCloses) {
+  TempDir dir;
+  const std::string log = record_a_401(dir);
+  ASSERT_FALSE(log.empty());
+  Process echo({kBinary, "echo", "--listen", "127.0.0.1:0"});
+  const auto ready = echo.read_line(5s);
+  ASSERT_TRUE(ready);
+  const ProcessResult r = replay_log(log, "ws://127.0.0.1:" + std::to_string(port_from_readiness_line(*ready)));
+  EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
+  EXPECT_NE(r.out.find("conn 1 (session.jsonl:2): handshake: expected 401 Unauthorized, got 101 Switching Protocols\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find(" 1 difference(s)"), std::string::npos) << r.out;
+  echo.signal(SIGTERM);
+  EXPECT_TRUE(echo.wait(5s).exited_with(0));
+}
+
+TEST(RecordRefused, ReplayedAgainstAnotherStatusItDiffersShowingTheBody) {
+  TempDir dir;
+  const std::string log = record_a_401(dir);
+  ASSERT_FALSE(log.empty());
+  RefusingServer server(
+      "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Length: 15\r\n\r\nforbidden here\n");
+  const std::string results = dir.path() + "/results.json";
+  const ProcessResult r = replay_log(log, server.url(), {"--parallel", "-o", results});
+  EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
+  EXPECT_NE(r.out.find("conn 1 (session.jsonl:2): handshake: expected 401 Unauthorized, got 403 Forbidden\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("forbidden here"), std::string::npos) << r.out;
+  const auto doc = nlohmann::json::parse(read_file(results));
+  EXPECT_EQ(doc["minor"], 3);
+  EXPECT_EQ(doc["exitCode"], 1);
+  EXPECT_EQ(doc["summary"]["differencesByKind"]["handshake"], 1) << doc.dump();
+  ASSERT_EQ(doc["differences"].size(), 1u) << doc.dump();
+  const auto& d = doc["differences"][0];
+  EXPECT_EQ(d["kind"], "handshake");
+  EXPECT_EQ(d["conn"], 1);
+  EXPECT_EQ(d["line"], 2);
+  EXPECT_EQ(d["expected"]["status"], 401);
+  EXPECT_EQ(d["got"]["status"], 403);
+  EXPECT_EQ(d["got"]["reason"], "Forbidden");
+  EXPECT_EQ(d["got"]["body"], "forbidden here\n");
+  ASSERT_EQ(doc["connections"].size(), 1u);
+  EXPECT_EQ(doc["connections"][0]["expectedStatus"], 401);
+  EXPECT_EQ(doc["connections"][0]["status"], 403);
+}
+
+TEST(RecordRefused, AnUnreachableUpstreamsAnswerIsLoggedAsTheProxysOwn) {
+  std::uint16_t closed_port = 0;
+  {
+    Listener gone;
+    closed_port = gone.port();
+  }
+  Recorder proxy("ws://127.0.0.1:" + std::to_string(closed_port));
+  ASSERT_NE(proxy.port, 0);
+  std::string head;
+  EXPECT_FALSE(open_through(proxy.port, &head).valid());
+  EXPECT_EQ(head.rfind("HTTP/1.1 502 Bad Gateway", 0), 0u) << head;
+  EXPECT_TRUE(proxy.stop().exited_with(0));
+  const auto records = proxy.log_records();
+  ASSERT_EQ(records.size(), 3u);
+  const nlohmann::json& r = records[1];
+  EXPECT_EQ(r["type"], "refused") << r.dump();
+  EXPECT_EQ(r["by"], "proxy");
+  EXPECT_EQ(r["status"], 502);
+  EXPECT_EQ(r["reason"], "Bad Gateway");
+  EXPECT_NE(r["body"].get<std::string>().find("upstream ws://127.0.0.1:" + std::to_string(closed_port)),
+            std::string::npos)
+      << r.dump();
+  // A replay has no proxy between it and the server: the proxy's own answer is not expected of it.
+  Process echo({kBinary, "echo", "--listen", "127.0.0.1:0"});
+  const auto ready = echo.read_line(5s);
+  ASSERT_TRUE(ready);
+  const ProcessResult replayed =
+      replay_log(proxy.log_path, "ws://127.0.0.1:" + std::to_string(port_from_readiness_line(*ready)));
+  EXPECT_TRUE(replayed.exited_with(0)) << replayed.out << replayed.err;
+  EXPECT_NE(replayed.err.find("conn 1: the recording's proxy answered 502 itself (its upstream could not be reached): "
+                              "not replayed"),
+            std::string::npos)
+      << replayed.err;
+  echo.signal(SIGTERM);
+  EXPECT_TRUE(echo.wait(5s).exited_with(0));
+}
+
+TEST(RecordRefused, ConvertedToHarAndBackTheRefusalStays) {
+  TempDir dir;
+  const std::string log = record_a_401(dir);
+  ASSERT_FALSE(log.empty());
+  const std::string har = dir.path() + "/refused.har";
+  const std::string back = dir.path() + "/back.jsonl";
+  const ProcessResult to_har = run_process({kBinary, "record", "--convert", log, "-o", har});
+  ASSERT_TRUE(to_har.exited_with(0)) << to_har.err;
+  // An entry with the refusal's status and body, and no WebSocket messages.
+  const auto document = nlohmann::json::parse(read_file(har));
+  ASSERT_EQ(document["log"]["entries"].size(), 1u) << document.dump();
+  const auto& entry = document["log"]["entries"][0];
+  EXPECT_EQ(entry["response"]["status"], 401) << entry.dump();
+  EXPECT_EQ(entry["response"]["statusText"], "Unauthorized") << entry.dump();
+  EXPECT_EQ(entry["response"]["content"]["text"], "no token\n") << entry.dump();
+  EXPECT_FALSE(entry.contains("_webSocketMessages")) << entry.dump();
+  const ProcessResult to_log = run_process({kBinary, "record", "--convert", har, "-o", back});
+  ASSERT_TRUE(to_log.exited_with(0)) << to_log.err;
+  std::vector<nlohmann::json> records;
+  for (const std::string& line : lines_of(read_file(back))) {
+    if (!line.empty()) records.push_back(nlohmann::json::parse(line));
+  }
+  ASSERT_EQ(records.size(), 3u) << read_file(back);
+  const nlohmann::json& r = records[1];
+  EXPECT_EQ(r["type"], "refused") << r.dump();
+  EXPECT_EQ(r["conn"], 1);
+  EXPECT_EQ(r["status"], 401);
+  EXPECT_EQ(r["reason"], "Unauthorized");
+  EXPECT_EQ(r["body"], "no token\n");
+  EXPECT_EQ(records[2]["refused"], 1);
+  // And it replays from HAR as from the log.
+  RefusingServer server(k401);
+  const ProcessResult replayed = replay_log(har, server.url(), {"--har"});
+  EXPECT_TRUE(replayed.exited_with(0)) << replayed.out << replayed.err;
 }
 
 }  // namespace

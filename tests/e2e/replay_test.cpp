@@ -106,7 +106,7 @@ TEST(Replay, ChangedRepliesExit1WithTheJsonPathAndResults) {
   EXPECT_NE(r.out.find("2 difference(s)"), std::string::npos) << r.out;
   const auto doc = nlohmann::json::parse(read_file(results));
   EXPECT_EQ(doc["version"], 1);
-  EXPECT_EQ(doc["minor"], 2);
+  EXPECT_EQ(doc["minor"], 3);
   EXPECT_EQ(doc["exitCode"], 1);
   EXPECT_EQ(doc["summary"]["differences"], 2);
   EXPECT_EQ(doc["summary"]["framesMatched"], 8);
@@ -266,6 +266,41 @@ TEST(ServeLogMessages, ServesLogReplaysAgainstServe) {
   const ProcessResult again = replay({log, fresh.url, "--parallel", "--ignore", "/sessionId"});
   EXPECT_TRUE(again.exited_with(0)) << again.out << again.err;
   EXPECT_EQ(again.out, "replay: 2 connection(s), 4 frame(s) sent, 10 expected, 10 matched, 0 difference(s)\n");
+}
+
+// Session log 1.4: serve's own refusals (here a missing token) are refused records, and its log
+// replays against a server that refuses the same way.
+TEST(ServeLogMessages, RefusedHandshakesAreLoggedAndReplayAsRefusals) {
+  TempDir dir;
+  const std::string log = dir.path() + "/serve.jsonl";
+  {
+    Server logging({"serve", "--token", "s3cret", "--log-messages", log});
+    ASSERT_FALSE(logging.url.empty());
+    const ProcessResult refused = run_process({kBinary, "connect", logging.url + "/?userId=ann"});
+    EXPECT_TRUE(refused.exited_with(69)) << refused.err;
+    const ProcessResult stopped = logging.stop();
+    EXPECT_TRUE(stopped.exited_with(0)) << stopped.err;
+  }
+  const std::string text = read_file(log);
+  const auto lines = lines_of(text);
+  ASSERT_EQ(lines.size(), 3U) << text;  // header, refused, end
+  const auto refused = nlohmann::json::parse(lines[1]);
+  EXPECT_EQ(refused["type"], "refused") << text;
+  EXPECT_EQ(refused["by"], "server");
+  EXPECT_EQ(refused["status"], 401);
+  EXPECT_EQ(refused["reason"], "Unauthorized");
+  EXPECT_NE(refused["url"].get<std::string>().find("/?userId=ann"), std::string::npos) << text;
+  EXPECT_NE(lines.back().find(R"("refused":1})"), std::string::npos) << lines.back();
+  Server same({"serve", "--token", "another"});
+  const ProcessResult matched = replay({log, same.url});
+  EXPECT_TRUE(matched.exited_with(0)) << matched.out << matched.err;
+  EXPECT_NE(matched.out.find("1 refusal(s) expected, 1 matched, 0 difference(s)"), std::string::npos) << matched.out;
+  Server open({"serve"});
+  const ProcessResult opened = replay({log, open.url});
+  EXPECT_TRUE(opened.exited_with(1)) << opened.out << opened.err;
+  EXPECT_NE(opened.out.find("conn 1 (serve.jsonl:2): handshake: expected 401 Unauthorized, got 101 Switching Protocols"),
+            std::string::npos)
+      << opened.out;
 }
 
 TEST(ReplayExit, CorruptLogExits65NamingTheLine) {
@@ -709,7 +744,7 @@ TEST(ReplayFrames, AReplyRecordedInThreeFragmentsAndSentWholeDiffersOnlyWithComp
   EXPECT_NE(lines[5].find(R"("fin":false,"text":"abc")"), std::string::npos) << lines[5];
 
   const auto doc = nlohmann::json::parse(read_file(results));
-  EXPECT_EQ(doc["minor"], 2);
+  EXPECT_EQ(doc["minor"], 3);
   EXPECT_EQ(doc["options"]["compareFrames"], true);
   EXPECT_EQ(doc["summary"]["differencesByKind"]["fragmentation"], 1);
   ASSERT_EQ(doc["differences"].size(), 1U);
@@ -825,7 +860,7 @@ TEST(ReplayDifferences, AnExtraMessageNamesTheRecordedMessageItFollowed) {
             std::string::npos)
       << r.out;
   const auto doc = nlohmann::json::parse(read_file(results));
-  EXPECT_EQ(doc["minor"], 2);
+  EXPECT_EQ(doc["minor"], 3);
   ASSERT_EQ(doc["differences"].size(), 1U);
   const auto& d = doc["differences"][0];
   EXPECT_EQ(d["kind"], "extra");

@@ -120,6 +120,71 @@ TEST(Har, SkipsEverythingButWebSocketTrafficAndMergesEntriesByTime) {
   EXPECT_EQ(late.dir, Direction::kClient);
 }
 
+// Session log 1.4: a WebSocket request answered with another status than 101 (and so without
+// messages) is a refused record, whichever way Chrome marks it; its body from the content.
+TEST(Har, ARefusedWebSocketEntryIsARefusedRecord) {
+  test::TempDir dir;
+  const std::string path = dir.path() + "/refused.har";
+  std::ofstream(path)
+      << R"({"log":{"entries":[)"
+      // An HTTP answer to a plain request: not a WebSocket entry, skipped.
+      << R"({"startedDateTime":"2026-01-01T00:00:00.000Z","request":{"url":"http://h/","headers":[]},)"
+      << R"("response":{"status":403,"content":{"text":"no"}}},)"
+      // Upgrade: websocket in the request, 401 with a text body.
+      << R"({"startedDateTime":"2026-01-01T00:00:01.000Z","request":{"url":"ws://h/a","headers":[)"
+      << R"({"name":"Upgrade","value":"websocket"},{"name":"Authorization","value":"Bearer s3cret"}]},)"
+      << R"("response":{"status":401,"statusText":"Unauthorized",)"
+      << R"("headers":[{"name":"WWW-Authenticate","value":"Bearer"}],)"
+      << R"("content":{"size":9,"mimeType":"text/plain","text":"no token\n"}}},)"
+      // _resourceType websocket, 503 with a base64 body, the proxy's own answer.
+      << R"({"startedDateTime":"2026-01-01T00:00:02.000Z","_resourceType":"websocket","_refusedBy":"proxy",)"
+      << R"("request":{"url":"ws://h/b"},)"
+      << R"("response":{"status":503,"content":{"size":2,"encoding":"base64","text":"AP8="}}},)"
+      // Status 0 (no answer at all, as Chrome writes it): an open as before, not a refusal.
+      << R"({"startedDateTime":"2026-01-01T00:00:03.000Z","_resourceType":"websocket","request":{"url":"ws://h/c"},)"
+      << R"("response":{"status":0},"_webSocketMessages":[]}]}})";
+  HarSession s;
+  const Error error = read_har(path, s);
+  ASSERT_FALSE(error) << error.message;
+  ASSERT_EQ(s.size(), 3U);
+  const auto a = std::get<session::RefusedRecord>(record_at(s, 0));
+  EXPECT_EQ(a.conn, 1U);
+  EXPECT_EQ(a.t_us, 0U);
+  EXPECT_EQ(a.url, "ws://h/a");
+  EXPECT_EQ(a.status, 401);
+  EXPECT_EQ(a.reason, "Unauthorized");
+  EXPECT_EQ(a.body, "no token\n");
+  EXPECT_EQ(a.body_length, 0U);
+  EXPECT_EQ(a.by, session::Refuser::kServer);
+  ASSERT_EQ(a.response.size(), 1U);
+  const auto b = std::get<session::RefusedRecord>(record_at(s, 1));
+  EXPECT_EQ(b.conn, 2U);
+  EXPECT_EQ(b.t_us, 1000000U);
+  EXPECT_EQ(b.status, 503);
+  EXPECT_EQ(b.body, std::string("\x00\xFF", 2));
+  EXPECT_EQ(b.by, session::Refuser::kProxy);
+  EXPECT_EQ(std::get<OpenRecord>(record_at(s, 2)).conn, 3U);
+
+  // To a log (secrets redacted, the end counting the refusals), back to HAR, and again.
+  const std::string log = dir.path() + "/refused.jsonl";
+  ASSERT_FALSE(write_session_log(s, log));
+  const std::string text = test::read_file(log);
+  EXPECT_EQ(text.find("s3cret"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("refused":2)"), std::string::npos) << text;
+  const std::string har = dir.path() + "/again.har";
+  ASSERT_FALSE(write_har(log, har));
+  HarSession again;
+  ASSERT_FALSE(read_har(har, again));
+  ASSERT_EQ(again.size(), 3U);
+  const auto a2 = std::get<session::RefusedRecord>(record_at(again, 0));
+  EXPECT_EQ(a2.status, 401);
+  EXPECT_EQ(a2.reason, "Unauthorized");
+  EXPECT_EQ(a2.body, "no token\n");
+  const auto b2 = std::get<session::RefusedRecord>(record_at(again, 1));
+  EXPECT_EQ(b2.body, std::string("\x00\xFF", 2));
+  EXPECT_EQ(b2.by, session::Refuser::kProxy);
+}
+
 TEST(Har, MalformedJsonSaysWhere) {
   test::TempDir dir;
   const std::string path = dir.path() + "/cut.har";

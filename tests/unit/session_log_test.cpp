@@ -139,6 +139,9 @@ TEST(SessionLogFormat, OpenCloseEndHeaderRoundTrip) {
   const auto eb = std::get<EndRecord>(round_trip(EndRecord{100, 2, 30}));
   EXPECT_EQ(eb.frames, 30U);
   EXPECT_EQ(eb.connections, 2U);
+  EXPECT_EQ(eb.refused, 0U);
+  EXPECT_EQ(to_json_line(EndRecord{100, 2, 30}).find("refused"), std::string::npos);  // (1.4) only when any were
+  EXPECT_EQ(std::get<EndRecord>(round_trip(EndRecord{100, 2, 30, 3})).refused, 3U);
 
   HeaderRecord h;
   h.tool = "wstool 9";
@@ -147,6 +150,82 @@ TEST(SessionLogFormat, OpenCloseEndHeaderRoundTrip) {
   const std::string hl = to_json_line(h);
   EXPECT_EQ(hl.rfind(R"({"type":"header","version":1,)", 0), 0U) << hl;
   EXPECT_EQ(std::get<HeaderRecord>(round_trip(h)).captured_by, "serve");
+}
+
+// 1.4: a refused handshake, its body as text when it is UTF-8, else base64.
+TEST(SessionLogFormat, ARefusedRecordRoundTripsWithItsBody) {
+  RefusedRecord r;
+  r.conn = 4;
+  r.t_us = 77;
+  r.url = "ws://h/x";
+  r.request = {{"X-Trace", "7"}};
+  r.status = 401;
+  r.reason = "Unauthorized";
+  r.response = {{"WWW-Authenticate", "Bearer"}};
+  r.body = "no token\n";
+  EXPECT_EQ(to_json_line(r),
+            R"({"type":"refused","conn":4,"t":77,"by":"server","url":"ws://h/x","request":[["X-Trace","7"]],)"
+            R"("status":401,"reason":"Unauthorized","response":[["WWW-Authenticate","Bearer"]],"body":"no token\n"})");
+  const auto back = std::get<RefusedRecord>(round_trip(r));
+  EXPECT_EQ(back.conn, 4U);
+  EXPECT_EQ(back.t_us, 77U);
+  EXPECT_EQ(back.by, Refuser::kServer);
+  EXPECT_EQ(back.url, "ws://h/x");
+  ASSERT_EQ(back.request.size(), 1U);
+  EXPECT_EQ(back.request[0].value, "7");
+  EXPECT_EQ(back.status, 401);
+  EXPECT_EQ(back.reason, "Unauthorized");
+  ASSERT_EQ(back.response.size(), 1U);
+  EXPECT_EQ(back.body, "no token\n");
+  EXPECT_EQ(back.body_length, 0U);
+
+  r.by = Refuser::kProxy;
+  r.status = 502;
+  r.body = std::string("\x00\xFF", 2);
+  const std::string line = to_json_line(r);
+  EXPECT_NE(line.find(R"("by":"proxy")"), std::string::npos) << line;
+  EXPECT_NE(line.find(R"("bodyBytes":"AP8=")"), std::string::npos) << line;
+  const auto binary = std::get<RefusedRecord>(round_trip(r));
+  EXPECT_EQ(binary.by, Refuser::kProxy);
+  EXPECT_EQ(binary.body, r.body);
+}
+
+TEST(SessionLogFormat, ALongRefusalBodyIsCutWithItsWholeLength) {
+  RefusedRecord r;
+  r.status = 403;
+  // 2-byte characters from an odd offset: the cap falls inside one, and the text stays text.
+  r.body = "x" + std::string();
+  while (r.body.size() < kMaxRefusalBodyBytes + 100) r.body += "\xC3\xA9";
+  const auto back = std::get<RefusedRecord>(round_trip(r));
+  EXPECT_EQ(back.body.size(), kMaxRefusalBodyBytes - 1);
+  EXPECT_EQ(back.body, r.body.substr(0, kMaxRefusalBodyBytes - 1));
+  EXPECT_EQ(back.body_length, r.body.size());
+  // What a client did not read of a longer body: the length its headers declared.
+  r.body = "short";
+  r.body_length = declared_body_length({{"Content-Length", " 90000 "}}, r.body.size());
+  EXPECT_EQ(r.body_length, 90000U);
+  EXPECT_EQ(std::get<RefusedRecord>(round_trip(r)).body_length, 90000U);
+  EXPECT_EQ(declared_body_length({{"Content-Length", "5"}}, 5), 0U);
+  EXPECT_EQ(declared_body_length({{"Content-Length", "x"}}, 0), 0U);
+  EXPECT_EQ(declared_body_length({}, 0), 0U);
+  EXPECT_EQ(to_json_line(RefusedRecord{}).find("bodyLength"), std::string::npos);
+}
+
+TEST(SessionLogFormat, RefusedRecordErrorsNameTheField) {
+  Record r;
+  std::string error;
+  EXPECT_FALSE(from_json_line(R"({"type":"refused","conn":1})", r, error));
+  EXPECT_EQ(error, "refused: missing \"status\"");
+  EXPECT_FALSE(from_json_line(R"({"type":"refused","conn":1,"status":401,"by":"cdn"})", r, error));
+  EXPECT_EQ(error, "refused: \"by\" must be \"server\" or \"proxy\"");
+  EXPECT_FALSE(from_json_line(R"({"type":"refused","conn":1,"status":401,"body":"a","bodyBytes":"YQ=="})", r, error));
+  EXPECT_EQ(error, "refused: needs at most one of \"body\" and \"bodyBytes\"");
+  EXPECT_FALSE(from_json_line(R"({"type":"refused","conn":1,"status":401,"bodyBytes":"!"})", r, error));
+  EXPECT_EQ(error, "refused: \"bodyBytes\" is not valid base64");
+  // Only conn and status are required; the rest takes its defaults.
+  ASSERT_TRUE(from_json_line(R"({"type":"refused","conn":1,"status":503})", r, error)) << error;
+  EXPECT_EQ(std::get<RefusedRecord>(r).by, Refuser::kServer);
+  EXPECT_EQ(std::get<RefusedRecord>(r).body, "");
 }
 
 TEST(SessionLogFormat, InvalidUtf8InHeadersBecomesReplacementCharacter) {
@@ -224,12 +303,16 @@ TEST(SessionWriter, WritesHeaderRecordsAndEndWithCounts) {
   f.dir = Direction::kServer;
   writer->write(f);
   writer->write(CloseRecord{1, writer->now_us(), 1000, "", Closer::kClient, true, std::nullopt, ""});
+  RefusedRecord refused;
+  refused.conn = 2;
+  refused.status = 401;
+  writer->write(refused);
   writer->close();
   EXPECT_FALSE(writer->error());
 
   const std::string text = test::read_file(path);
-  // Version 1.3: the minor version follows the major one.
-  EXPECT_EQ(text.rfind("{\"type\":\"header\",\"version\":1,\"minor\":3,\"tool\":\"wstool ", 0), 0U) << text;
+  // Version 1.4: the minor version follows the major one.
+  EXPECT_EQ(text.rfind("{\"type\":\"header\",\"version\":1,\"minor\":4,\"tool\":\"wstool ", 0), 0U) << text;
   EXPECT_NE(text.find("\"capturedBy\":\"connect\""), std::string::npos);
 
   auto reader = SessionReader::open(path, error);
@@ -239,12 +322,14 @@ TEST(SessionWriter, WritesHeaderRecordsAndEndWithCounts) {
   std::vector<Record> records;
   while (auto r = reader->next(error)) records.push_back(*r);
   EXPECT_FALSE(error) << error.message;
-  ASSERT_EQ(records.size(), 5U);
+  ASSERT_EQ(records.size(), 6U);
   EXPECT_TRUE(std::holds_alternative<OpenRecord>(records[0]));
   EXPECT_EQ(std::get<FrameRecord>(records[2]).dir, Direction::kServer);
-  const auto& end = std::get<EndRecord>(records[4]);
+  EXPECT_EQ(std::get<RefusedRecord>(records[4]).status, 401);
+  const auto& end = std::get<EndRecord>(records[5]);
   EXPECT_EQ(end.connections, 1U);
   EXPECT_EQ(end.frames, 2U);
+  EXPECT_EQ(end.refused, 1U);
   EXPECT_TRUE(reader->warnings().empty());
 }
 
@@ -268,6 +353,21 @@ TEST(SessionWriter, RedactsSecretsUnlessAskedToKeepThem) {
     for (const char* secret : {"s3cret", "sid=1", "sid=2", "pw@", "token=abc", "dGhlIHNhbXBsZSBub25jZQ=="}) {
       EXPECT_EQ(text.find(secret) != std::string::npos, keep) << secret << " in " << text;
     }
+    // (1.4) A refused handshake's headers and URL, exactly as an open record's.
+    RefusedRecord refused;
+    refused.url = o.url;
+    refused.request = o.request;
+    refused.response = o.response;
+    refused.status = 401;
+    writer = SessionWriter::open(path, "record", options, error);
+    ASSERT_TRUE(writer);
+    writer->write(refused);
+    writer->close();
+    const std::string refused_text = test::read_file(path);
+    for (const char* secret : {"s3cret", "sid=1", "sid=2", "pw@", "token=abc", "dGhlIHNhbXBsZSBub25jZQ=="}) {
+      EXPECT_EQ(refused_text.find(secret) != std::string::npos, keep) << secret << " in " << refused_text;
+    }
+    EXPECT_NE(refused_text.find(R"(["Origin","http://o"])"), std::string::npos);
     if (!keep) {
       EXPECT_NE(text.find("wss://[redacted]@h/x?token=[redacted]&room=1"), std::string::npos) << text;
       EXPECT_NE(text.find(R"(["Origin","http://o"])"), std::string::npos);
@@ -671,6 +771,21 @@ TEST(SessionReader, ReadsTheCommittedFixtures) {
   const auto& close = std::get<CloseRecord>(old[5]);
   EXPECT_EQ(close.reply_code, std::optional<std::uint16_t>(1000));
   EXPECT_EQ(close.reply_reason, "bye");
+
+  // A 1.4 log: a refused handshake, then a connection that opened.
+  error = {};
+  warnings.clear();
+  const auto refused = read_all(data + "session-refused-1.4.jsonl", error, &warnings);
+  EXPECT_FALSE(error) << error.message;
+  EXPECT_TRUE(warnings.empty());
+  ASSERT_EQ(refused.size(), 8U);
+  const auto& r = std::get<RefusedRecord>(refused[0]);
+  EXPECT_EQ(r.conn, 1U);
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(r.reason, "Unauthorized");
+  EXPECT_EQ(r.body, "no token\n");
+  EXPECT_EQ(std::get<OpenRecord>(refused[1]).conn, 2U);
+  EXPECT_EQ(std::get<EndRecord>(refused[7]).refused, 1U);
 
   error = {};
   read_all(data + "session-corrupt.jsonl", error);
