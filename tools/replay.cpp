@@ -19,6 +19,7 @@
 #include <optional>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -1133,15 +1134,42 @@ bool replayable_header(const ws::HttpHeader& h) {
   return h.value != kRedacted;
 }
 
+// `target` (a path and query) without the query parameters the capture redacted (`token=[redacted]`):
+// a replay cannot know the secret, and sending the placeholder would be a wrong one. Their
+// names go to `dropped`.
+std::string without_redacted_parameters(const std::string& target, std::vector<std::string>* dropped) {
+  const std::size_t question = target.find('?');
+  if (question == std::string::npos) return target;
+  std::string kept;
+  std::size_t start = question + 1;
+  while (start <= target.size()) {
+    std::size_t end = target.find('&', start);
+    if (end == std::string::npos) end = target.size();
+    const std::string_view parameter(target.data() + start, end - start);
+    const std::size_t equals = parameter.find('=');
+    const std::string_view value = equals == std::string_view::npos ? std::string_view() : parameter.substr(equals + 1);
+    if (value == kRedacted || ascii_iequals(value, "%5Bredacted%5D")) {
+      if (dropped != nullptr) dropped->emplace_back(parameter.substr(0, equals));
+    } else if (!parameter.empty()) {
+      kept += kept.empty() ? "?" : "&";
+      kept += parameter;
+    }
+    start = end + 1;
+  }
+  return target.substr(0, question) + kept;
+}
+
 // The URL a recorded connection replays to: the target's scheme and authority, with the
-// target's path and query when it has them, else the recorded ones.
-std::string connection_url(const ws::WsUrl& target, const std::string& recorded) {
+// target's path and query when it has them, else the recorded ones (less redacted parameters,
+// named in `dropped`).
+std::string connection_url(const ws::WsUrl& target, const std::string& recorded,
+                           std::vector<std::string>* dropped = nullptr) {
   ws::WsUrl url = target;
   const bool target_has_path = target.target != "/" && !target.target.empty();
   if (!target_has_path) {
     ws::WsUrl rec;
     std::string error;
-    if (ws::parse_ws_url(recorded, rec, error)) url.target = rec.target;
+    if (ws::parse_ws_url(recorded, rec, error)) url.target = without_redacted_parameters(rec.target, dropped);
   }
   std::string text = ws::to_string(url);
   if (!target.userinfo.empty()) text.insert(text.find("://") + 3, target.userinfo + "@");
@@ -1191,6 +1219,12 @@ struct RefusalExpectation {
   std::size_t line = 0;
 };
 
+// An HTTP answer's body in a difference line: text when valid UTF-8, else bytes, trimmed.
+std::string describe_body(const std::string& body) {
+  const bool text = is_valid_utf8(body.data(), body.size());
+  return replay::describe(replay::Message{text ? std::uint8_t{1} : kBinary, body}, kPreviewBytes);
+}
+
 // "401 Unauthorized": a status with its reason phrase (the standard one when none was sent).
 std::string status_text(int status, const std::string& reason) {
   const std::string phrase = reason.empty() ? std::string(ws::reason_phrase(status)) : reason;
@@ -1213,6 +1247,8 @@ struct Worker {
   Error error;  // a connection that never opened
   std::optional<RefusalExpectation> refusal;  // a refused record's connection
   ws::ClientResult result;                    // how its run ended (set by its thread)
+  std::string where;                          // its open (or refused) record, for differences
+  std::size_t line = 0;
 };
 
 ExitCode fail(const std::string& message, ExitCode code) {
@@ -1250,9 +1286,11 @@ class Replayer {
 
   // Starts connection `open` after `delay` (parallel: its recorded start). `refusal`: the
   // recording has the handshake refused; the connection's records are none.
-  Worker* start(const session::OpenRecord& open, SteadyClock::time_point when,
+  Worker* start(const session::OpenRecord& open, SteadyClock::time_point when, std::string where, std::size_t line,
                 std::optional<RefusalExpectation> refusal = std::nullopt) {
     auto w = std::make_unique<Worker>();
+    w->where = std::move(where);
+    w->line = line;
     w->replay = std::make_unique<ConnectionReplay>(open.conn, open.t_us,
                                                    open.extensions.find(kDeflate) != std::string::npos, when,
                                                    settings_, report_);
@@ -1261,7 +1299,14 @@ class Replayer {
       w->replay->summary().expected_status = refusal->status;
       w->refusal = std::move(refusal);
     }
-    w->replay->summary().url = connection_url(target_, open.url);
+    std::vector<std::string> dropped;
+    w->replay->summary().url = connection_url(target_, open.url, &dropped);
+    if (!dropped.empty() && !warned_redacted_query_.exchange(true)) {
+      report_.warning(fmt::format(
+          "conn {}: the recording redacted ?{}= in its URL, so replay leaves it out; give the secret in URL's "
+          "query (or as a header, e.g. --bearer), or record with --keep-secrets",
+          open.conn, dropped.front()));
+    }
     w->client = std::make_unique<ws::Client>(client_config(options_, target_, open), *w->replay, log_);
     w->replay->set_client(w->client.get());
     Worker* raw = w.get();
@@ -1307,6 +1352,22 @@ class Replayer {
     ConnectionSummary s = w->replay->summary();
     if (w->refusal) {
       compare_refusal(*w, s);
+    } else if (w->error && w->result.response.status != 0) {
+      // The server answered, not as recorded (it opened then): a refusal, a redirect, or a 101
+      // that failed the handshake's checks. A regression to report, not an unreachable server.
+      s.error = w->error.message;
+      s.status = w->result.response.status;
+      const ws::UpgradeResponse& answer = w->result.response;
+      std::string got = status_text(answer.status, answer.reason);
+      if (answer.status == kSwitchingProtocols) got += fmt::format(" ({})", w->error.message);
+      std::vector<std::string> lines{fmt::format("handshake: expected {}, got {}", status_text(kSwitchingProtocols, {}), got)};
+      if (!answer.body.empty()) lines.push_back("got body: " + describe_body(answer.body));
+      Json got_json = {{"status", answer.status}, {"reason", answer.reason}};
+      add_body(got_json, answer.body);
+      Json detail = {{"expected", {{"status", kSwitchingProtocols}, {"reason", "Switching Protocols"}}},
+                     {"got", std::move(got_json)}};
+      report_.difference(DiffKind::kHandshake, s.conn, Location{0, w->where, w->line, 0, 0}, lines, std::move(detail));
+      ++s.differences;
     } else if (w->error) {
       s.error = w->error.message;
       fail(w->error.message.rfind(s.url, 0) == 0 ? w->error.message : redact_url(s.url) + ": " + w->error.message,
@@ -1337,12 +1398,7 @@ class Replayer {
       // A 101 that failed the handshake's checks (a wrong Sec-WebSocket-Accept): why.
       if (r.response.status == kSwitchingProtocols && r.error) got += fmt::format(" ({})", r.error.message);
       lines.push_back(fmt::format("handshake: expected {}, got {}", wanted, got));
-      if (!r.response.body.empty()) {
-        const bool text = is_valid_utf8(r.response.body.data(), r.response.body.size());
-        lines.push_back("got body: " + replay::describe(replay::Message{text ? std::uint8_t{1} : kBinary,
-                                                                        r.response.body},
-                                                        kPreviewBytes));
-      }
+      if (!r.response.body.empty()) lines.push_back("got body: " + describe_body(r.response.body));
       Json answer = {{"status", r.response.status}, {"reason", r.response.reason}};
       add_body(answer, r.response.body);
       detail["got"] = std::move(answer);
@@ -1374,7 +1430,7 @@ class Replayer {
     open.t_us = refused.t_us;
     open.url = refused.url;
     open.request = refused.request;
-    start(open, when, RefusalExpectation{refused.status, refused.reason, where, line});
+    start(open, when, where, line, RefusalExpectation{refused.status, refused.reason, where, line});
   }
 
   Worker* find(std::uint64_t conn) {
@@ -1406,7 +1462,7 @@ class Replayer {
           when += duration_cast<SteadyClock::duration>(std::chrono::duration<double, std::micro>(offset));
         }
         if (find(open->conn) != nullptr) finish(open->conn);  // a reused id: the old one is over
-        start(*open, when);
+        start(*open, when, source.where(), source.line());
         continue;
       }
       if (const auto* refused = std::get_if<session::RefusedRecord>(&*record)) {
@@ -1490,7 +1546,7 @@ class Replayer {
           continue;
         }
         current = open->conn;
-        start(*open, SteadyClock::now());
+        start(*open, SteadyClock::now(), source.where(), source.line());
         continue;
       }
       if (const auto* refused = std::get_if<session::RefusedRecord>(&*record)) {
@@ -1544,6 +1600,7 @@ class Replayer {
 
   const ReplayOptions& options_;
   const ws::WsUrl& target_;
+  std::atomic<bool> warned_redacted_query_{false};  // said once per run, not per connection
   const Settings& settings_;
   Report& report_;
   Logger& log_;

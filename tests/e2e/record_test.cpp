@@ -1126,7 +1126,7 @@ std::string record_a_401(const TempDir& dir) {
   Recorder proxy(upstream.url());
   if (proxy.port == 0) return {};
   Socket client = connect_loopback(proxy.port);
-  client.send_all(upgrade_request("/private?token=abc", "Authorization: Bearer t0ken\r\nX-Trace: 7\r\n"));
+  client.send_all(upgrade_request("/private?token=abc&room=a", "Authorization: Bearer t0ken\r\nX-Trace: 7\r\n"));
   client.read_until("no token\n", 5s);
   proxy.stop();
   const std::string path = dir.path() + "/session.jsonl";
@@ -1188,8 +1188,12 @@ TEST(RecordRefused, ReplayedAgainstTheSameRefusalItMatchesSequentiallyAndInParal
   EXPECT_TRUE(parallel.exited_with(0)) << parallel.out << parallel.err;
   server.join();
   ASSERT_EQ(server.requests.size(), 2u);
-  // The same handshake: the recorded path and query, its headers but the redacted ones.
-  EXPECT_EQ(server.requests[0].rfind("GET /private?token=", 0), 0u) << server.requests[0];
+  // The same handshake: the recorded path and query, its headers but the redacted ones. The
+  // token the capture redacted is left out (a placeholder would be a wrong token), and said.
+  EXPECT_EQ(server.requests[0].rfind("GET /private?room=a HTTP/1.1\r\n", 0), 0u) << server.requests[0];
+  EXPECT_NE(sequential.err.find("wsreplay: warning: conn 1: the recording redacted ?token= in its URL"),
+            std::string::npos)
+      << sequential.err;
   EXPECT_NE(server.requests[0].find("\r\nX-Trace: 7\r\n"), std::string::npos) << server.requests[0];
   EXPECT_EQ(server.requests[0].find("Authorization"), std::string::npos) << server.requests[0];
 }
@@ -1240,6 +1244,31 @@ TEST(RecordRefused, ReplayedAgainstAnotherStatusItDiffersShowingTheBody) {
   ASSERT_EQ(doc["connections"].size(), 1u);
   EXPECT_EQ(doc["connections"][0]["expectedStatus"], 401);
   EXPECT_EQ(doc["connections"][0]["status"], 403);
+}
+
+// The other way round: a connection the recording opened is refused now (a server that began
+// to require a token). A regression the replay reports, exit 1, not an unreachable server (69).
+TEST(RecordRefused, AnOpenRefusedOnReplayIsAHandshakeDifference) {
+  TempDir dir;
+  RefusingServer server(k401);
+  const std::string results = dir.path() + "/results.json";
+  const ProcessResult r =
+      replay_log(std::string(WSTOOL_SOURCE_DIR) + "/tests/data/session-echo.jsonl", server.url(), {"-o", results});
+  EXPECT_TRUE(r.exited_with(1)) << r.out << r.err;
+  EXPECT_NE(r.out.find("conn 1 (session-echo.jsonl:2): handshake: expected 101 Switching Protocols, got 401 Unauthorized\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("got body: text \"no token\\n\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(" 1 difference(s)"), std::string::npos) << r.out;
+  const auto doc = nlohmann::json::parse(read_file(results));
+  EXPECT_EQ(doc["exitCode"], 1);
+  ASSERT_EQ(doc["differences"].size(), 1u) << doc.dump();
+  const auto& d = doc["differences"][0];
+  EXPECT_EQ(d["kind"], "handshake");
+  EXPECT_EQ(d["line"], 2);
+  EXPECT_EQ(d["expected"]["status"], 101);
+  EXPECT_EQ(d["got"]["status"], 401);
+  EXPECT_EQ(d["got"]["body"], "no token\n");
 }
 
 TEST(RecordRefused, AnUnreachableUpstreamsAnswerIsLoggedAsTheProxysOwn) {
