@@ -1040,8 +1040,10 @@ TEST(EngineZeroCopy, LargeEchoesArriveWholeAndInOrderWhenThePeerReadsLate) {
     ASSERT_EQ(large->payload.size(), kLargePayload) << i;
     EXPECT_TRUE(large->payload == patterned(kLargePayload, i)) << "message " << i << " garbled";
   }
-  // The kernel did not take everything at once: the test saw the queue path, not just the direct write.
-  EXPECT_GT(echo.max_backlog.load(), std::size_t{1} << 20);
+  // The kernel did not take everything at once: the test saw the queue path, not just the direct
+  // write, with more than a whole large echo waiting at some point. (How much more depends on how
+  // the kernel's buffers, autotuned to megabytes on loopback, fill: 0.9 MiB on a loaded host.)
+  EXPECT_GT(echo.max_backlog.load(), kLargePayload);
 }
 
 // A pong and a small echo queued earlier in the same read batch go out ahead of the large echo,
