@@ -1192,19 +1192,17 @@ class BasicConnection final : public Connection,
       close_transport({});
       return;
     }
-    start_read();
+    // For the handler the connection is over now, as it was when the socket closed here at once.
+    auto keep = this->shared_from_this();
+    notify_ended({});
+    if (phase_ != Phase::kDone) start_read();
   }
 
-  void close_transport(std::string error) {
-    if (phase_ == Phase::kDone) return;
-    auto keep = this->shared_from_this();
-    const Phase was = phase_;
-    phase_ = Phase::kDone;
-    drop_borrowed();
-    asio::error_code ec;
-    if (timer_) timer_->cancel();
-    socket().shutdown(tcp::socket::shutdown_both, ec);
-    socket().close(ec);
+  // Tells the handler the connection has ended (on_close, or on_handshake_failed when it never
+  // opened), once: at the transport's close, or earlier when the socket is only being drained
+  // (end_output), so that a peer keeping its half open delays nothing a user sees.
+  CloseEvent notify_ended(std::string error) {
+    notified_ = true;
     CloseEvent event;
     if (opened_) {
       event.code = session_.close_received() ? session_.received_close_code() : close_code::kAbnormal;
@@ -1217,9 +1215,22 @@ class BasicConnection final : public Connection,
       event.error = !fail_reason_.empty() ? fail_reason_ : std::move(error);
       settings_.counters->open.fetch_sub(1, std::memory_order_relaxed);
       on_closed(event);
-    } else if (was != Phase::kDone) {
+    } else {
       on_never_opened(handshake_error_.empty() ? error : handshake_error_);
     }
+    return event;
+  }
+
+  void close_transport(std::string error) {
+    if (phase_ == Phase::kDone) return;
+    auto keep = this->shared_from_this();
+    phase_ = Phase::kDone;
+    drop_borrowed();
+    asio::error_code ec;
+    if (timer_) timer_->cancel();
+    socket().shutdown(tcp::socket::shutdown_both, ec);
+    socket().close(ec);
+    CloseEvent event = notified_ ? CloseEvent{} : notify_ended(std::move(error));
     worker_.unlink(this);
     self_.reset();
     if (client_ != nullptr && client_->on_done) {
@@ -1260,6 +1271,7 @@ class BasicConnection final : public Connection,
   bool write_in_flight_ = false;
   bool close_after_flush_ = false;
   bool draining_ = false;  // our half is shut; the peer's input is dropped until it closes (end_output)
+  bool notified_ = false;  // the handler has been told the connection ended (notify_ended)
   bool consuming_ = false;  // inside Session::consume: writes wait for the end of the batch
   bool output_lent_ = false;  // the session's output buffer is the thread's (lend_output_buffer)
   bool close_deadline_set_ = false;

@@ -1217,6 +1217,32 @@ TEST(EngineLingeringClose, AFailedConnectionsCloseFrameReachesAPeerThatKeepsSend
   EXPECT_TRUE(peer.wait_closed(kWait));  // the server closes once the peer has
 }
 
+// While the socket drains, the connection is already over for the handler: on_close comes when
+// the close frame is written, not when a client that keeps its half open is finally cut off
+// (the close timeout, here 30 s). record relays the failure to its upstream from on_close.
+TEST(EngineLingeringClose, TheHandlerHearsOfTheEndBeforeTheDrainEnds) {
+  struct Closing : HookHandler {
+    std::promise<CloseEvent> closed;
+    void on_close(Connection& /*conn*/, const CloseEvent& event) override { closed.set_value(event); }
+  } handler;
+  ServerConfig config = loopback_config();
+  config.limits.close_timeout = 30s;
+  ServerThread server(config, handler);
+  ASSERT_FALSE(server.start());
+  std::future<CloseEvent> closed = handler.closed.get_future();
+  Peer peer = open_websocket(server.port());
+  ASSERT_TRUE(peer.send_all(test::ws_frame(3, "", true)));  // a reserved opcode
+  std::optional<Frame> close = read_frame(peer);
+  ASSERT_TRUE(close);
+  EXPECT_EQ(close->payload.substr(0, 2), test::close_payload(close_code::kProtocolError, ""));
+  EXPECT_TRUE(peer.wait_closed(kWait));  // end of stream: the server's half is shut ...
+  ASSERT_EQ(closed.wait_for(10s), std::future_status::ready) << "on_close waited for the client's half";
+  const CloseEvent event = closed.get();
+  EXPECT_TRUE(event.we_failed);
+  EXPECT_EQ(event.sent_code, close_code::kProtocolError);
+  EXPECT_EQ(server.server().stats().open, 0u);  // ... and it no longer counts as open
+}
+
 // The same for a refused upgrade: the answer arrives though the client talks on.
 TEST(EngineLingeringClose, ARefusalReachesAClientThatKeepsSending) {
   struct Refuser : HookHandler {
