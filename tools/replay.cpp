@@ -1519,6 +1519,22 @@ class Replayer {
     std::map<std::uint64_t, session::SessionReader::Position> deferred_positions;
     std::set<std::uint64_t> deferred_conns;
     std::optional<std::uint64_t> current;
+    // A connection that begins while another is replayed: its start is remembered for later.
+    auto defer = [&](std::uint64_t conn, const session::SessionReader::Position& at) {
+      deferred[at.offset] = conn;
+      deferred_positions[at.offset] = at;
+      deferred_conns.insert(conn);
+    };
+    // Back to the earliest remembered start (false when there is none).
+    auto resume_deferred = [&]() -> bool {
+      if (deferred.empty()) return false;
+      const auto it = deferred.begin();
+      deferred_conns.erase(it->second);
+      error = source.seek(deferred_positions[it->first]);
+      deferred_positions.erase(it->first);
+      deferred.erase(it);
+      return !error;
+    };
     while (!is_stopped()) {
       const auto position = source.position();
       auto record = source.next(error);
@@ -1529,20 +1545,13 @@ class Replayer {
           done.insert(*current);
           current.reset();
         }
-        if (deferred.empty()) break;
-        const auto it = deferred.begin();
-        deferred_conns.erase(it->second);
-        if ((error = source.seek(deferred_positions[it->first]))) break;
-        deferred_positions.erase(it->first);
-        deferred.erase(it);
+        if (!resume_deferred()) break;
         continue;
       }
       if (const auto* open = std::get_if<session::OpenRecord>(&*record)) {
         if (done.count(open->conn) != 0 || deferred_conns.count(open->conn) != 0) continue;
         if (current) {
-          deferred[position.offset] = open->conn;
-          deferred_positions[position.offset] = position;
-          deferred_conns.insert(open->conn);
+          defer(open->conn, position);
           continue;
         }
         current = open->conn;
@@ -1553,21 +1562,13 @@ class Replayer {
         // A connection of its own, in its place among the others: after the current one.
         if (done.count(refused->conn) != 0 || deferred_conns.count(refused->conn) != 0) continue;
         if (current) {
-          deferred[position.offset] = refused->conn;
-          deferred_positions[position.offset] = position;
-          deferred_conns.insert(refused->conn);
+          defer(refused->conn, position);
           continue;
         }
         start_refusal(*refused, SteadyClock::now(), source.where(), source.line());
         finish(refused->conn);
         done.insert(refused->conn);
-        if (!deferred.empty()) {
-          const auto it = deferred.begin();
-          deferred_conns.erase(it->second);
-          if ((error = source.seek(deferred_positions[it->first]))) break;
-          deferred_positions.erase(it->first);
-          deferred.erase(it);
-        }
+        if (!resume_deferred() && error) break;
         continue;
       }
       std::uint64_t conn = 0;
